@@ -1,0 +1,338 @@
+//! Planning one artifact: what happens to it, its references, and the details of its build.
+
+use super::graph::Edge;
+use super::{
+    Action, BuildpacksPlan, Command, DEFAULT_BUILDER, Dependency, DockerPlan, EnvVar, Error, Mount,
+    PlannedArtifact, RunImage, Via, target_name, template,
+};
+use crate::config::skaffold::{self, Artifact, Kind};
+use crate::config::{self as cfg, Config};
+use crate::paths::normalize;
+use crate::reference::{self, Reference};
+
+/// What planning one artifact needs to know about the others.
+pub(super) struct Context<'a> {
+    /// Every artifact of the project, in order.
+    pub(super) all: &'a [&'a Artifact],
+    /// Their dependencies, by index.
+    pub(super) edges: &'a [Vec<Edge>],
+    /// Their target references, by index.
+    pub(super) targets: &'a [Vec<String>],
+    pub(super) command: Command,
+    pub(super) config: &'a Config,
+}
+
+/// Plans artifact `i`; warnings that do not stop the build are added to `warnings`.
+pub(super) fn plan(
+    ctx: &Context<'_>,
+    i: usize,
+    warnings: &mut Vec<String>,
+) -> Result<PlannedArtifact, Error> {
+    let artifact = ctx.all[i];
+    let (action, skip_reason) = action_of(ctx.command, &artifact.kind);
+    if action != Action::Skip {
+        // Nothing of a skipped artifact is used, so nothing of it is checked either.
+        if let Kind::Unsupported(kind) = artifact.kind {
+            return Err(Error::Unsupported {
+                image: artifact.image.clone(),
+                location: artifact.location.clone(),
+                kind,
+            });
+        }
+        check_context(artifact, ctx.config)?;
+    }
+    let depends_on = ctx.edges[i]
+        .iter()
+        .map(|edge| Dependency {
+            image: ctx.all[edge.to].image.clone(),
+            via: edge.via,
+            alias: edge.alias.clone(),
+            built: action_of(ctx.command, &ctx.all[edge.to].kind).0 != Action::Skip,
+        })
+        .collect();
+    let (buildpacks, docker) = match &artifact.kind {
+        Kind::Buildpacks(b) if action != Action::Skip => {
+            if !b.pack_args.is_empty() {
+                warnings.push(format!(
+                    "artifact `{}`: `buildpacks.buildArgs` are flags of the pack CLI; op runs the lifecycle itself \
+                     and does not use them",
+                    artifact.image
+                ));
+            }
+            (Some(buildpacks_plan(ctx, i, b)?), None)
+        }
+        Kind::Docker(d) if action != Action::Skip => (None, Some(docker_plan(artifact, d)?)),
+        _ => (None, None),
+    };
+    Ok(PlannedArtifact {
+        image: artifact.image.clone(),
+        kind: artifact.kind.name(),
+        context: artifact.context.clone(),
+        location: artifact.location.clone(),
+        target: ctx.targets[i][0].clone(),
+        tags: ctx.targets[i].clone(),
+        action,
+        skip_reason,
+        depends_on,
+        buildpacks,
+        docker,
+    })
+}
+
+/// What `command` does with an artifact of `kind`, and why it skips it.
+fn action_of(command: Command, kind: &Kind) -> (Action, Option<String>) {
+    match (command, kind) {
+        (_, Kind::Buildpacks(_)) => (Action::Build, None),
+        (Command::BuildPush, Kind::Docker(_)) => (
+            Action::Skip,
+            Some("`op build-push` builds buildpacks artifacts only; `op build` builds Dockerfile artifacts".into()),
+        ),
+        (Command::BuildPush, Kind::Unsupported(kind)) => {
+            (Action::Skip, Some(format!("op does not build `{kind}` artifacts")))
+        }
+        (_, Kind::Docker(_) | Kind::Unsupported(_)) => (Action::Skaffold, None),
+    }
+}
+
+/// `<repo>/<image>:<tag>` for every tag, checked.
+pub(super) fn target_references(
+    artifact: &Artifact,
+    repo: &str,
+    tags: &[String],
+) -> Result<Vec<String>, Error> {
+    if reference::names_a_version(&artifact.image) {
+        return Err(Error::ImageWithVersion {
+            image: artifact.image.clone(),
+            location: artifact.location.clone(),
+        });
+    }
+    let invalid = |value: &str, source| Error::InvalidReference {
+        image: artifact.image.clone(),
+        location: artifact.location.clone(),
+        field: "image",
+        value: value.to_string(),
+        source,
+    };
+    Reference::parse(&artifact.image).map_err(|e| invalid(&artifact.image, e))?;
+    let name = target_name(repo, &artifact.image);
+    tags.iter()
+        .map(|tag| {
+            let full = format!("{name}:{tag}");
+            Reference::parse(&full)
+                .map(|_| full.clone())
+                .map_err(|e| invalid(&full, e))
+        })
+        .collect()
+}
+
+/// `value` checked as an image reference, with `:latest` added when it names no version.
+fn checked_reference(
+    artifact: &Artifact,
+    field: &'static str,
+    value: &str,
+) -> Result<String, Error> {
+    let parsed = Reference::parse(value).map_err(|source| Error::InvalidReference {
+        image: artifact.image.clone(),
+        location: artifact.location.clone(),
+        field,
+        value: value.to_string(),
+        source,
+    })?;
+    Ok(if parsed.is_qualified() {
+        value.to_string()
+    } else {
+        format!("{value}:{}", cfg::DEFAULT_TAG)
+    })
+}
+
+fn check_context(artifact: &Artifact, config: &Config) -> Result<(), Error> {
+    let context = config.display(&artifact.context);
+    let (image, location) = (artifact.image.clone(), artifact.location.clone());
+    if !artifact.context.exists() {
+        return Err(Error::MissingContext {
+            image,
+            location,
+            context,
+        });
+    }
+    if !artifact.context.is_dir() {
+        return Err(Error::ContextNotDirectory {
+            image,
+            location,
+            context,
+        });
+    }
+    Ok(())
+}
+
+/// An error about `field` of an artifact.
+fn invalid(
+    artifact: &Artifact,
+    field: impl Into<String>,
+    problem: String,
+    hint: Option<&str>,
+) -> Error {
+    Error::InvalidField {
+        image: artifact.image.clone(),
+        location: artifact.location.clone(),
+        field: field.into(),
+        problem,
+        hint: hint.map(str::to_string),
+    }
+}
+
+fn buildpacks_plan(
+    ctx: &Context<'_>,
+    i: usize,
+    b: &skaffold::Buildpacks,
+) -> Result<BuildpacksPlan, Error> {
+    let artifact = ctx.all[i];
+    let builder = match &b.builder {
+        Some(builder) => checked_reference(artifact, "buildpacks.builder", builder)?,
+        None => DEFAULT_BUILDER.to_string(),
+    };
+    let run_artifact = ctx.edges[i]
+        .iter()
+        .find(|e| e.via == Via::RunImage)
+        .map(|e| e.to);
+    let run_image = match (run_artifact, &b.run_image) {
+        (Some(to), _) => Some(RunImage {
+            image: ctx.targets[to][0].clone(),
+            artifact: Some(ctx.all[to].image.clone()),
+        }),
+        (None, Some(image)) => Some(RunImage {
+            image: checked_reference(artifact, "buildpacks.runImage", image)?,
+            artifact: None,
+        }),
+        (None, None) => None,
+    };
+    let descriptor = b.project_descriptor.as_deref().unwrap_or("project.toml");
+    let descriptor_path = normalize(&artifact.context.join(descriptor));
+    let project_descriptor = if descriptor_path.is_file() {
+        Some(descriptor_path)
+    } else if b.project_descriptor.is_some() {
+        return Err(invalid(
+            artifact,
+            "buildpacks.projectDescriptor",
+            format!(
+                "names `{}`, which does not exist",
+                ctx.config.display(&descriptor_path)
+            ),
+            Some("the project descriptor is relative to the artifact's context"),
+        ));
+    } else {
+        None
+    };
+    Ok(BuildpacksPlan {
+        builder,
+        run_image,
+        env: build_env(artifact, &b.env, ctx.config)?,
+        buildpacks: b.buildpacks.clone(),
+        trust_builder: b.trust_builder,
+        clear_cache: b.clear_cache,
+        project_descriptor,
+        volumes: b
+            .volumes
+            .iter()
+            .enumerate()
+            .map(|(n, v)| mount(artifact, n, v))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// `buildpacks.env`: `KEY=VALUE` entries with their templates expanded; a later entry for the
+/// same name replaces the value of the earlier one.
+fn build_env(
+    artifact: &Artifact,
+    entries: &[String],
+    config: &Config,
+) -> Result<Vec<EnvVar>, Error> {
+    let mut env: Vec<EnvVar> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("buildpacks.env[{i}]");
+        let (name, value) = entry.split_once('=').ok_or_else(|| {
+            invalid(
+                artifact,
+                &field,
+                format!("is `{entry}`, not `KEY=VALUE`"),
+                Some("write `env: [\"KEY=value\"]`"),
+            )
+        })?;
+        let value = template::expand(value, config.env())
+            .map_err(|e| invalid(artifact, &field, e.to_string(), None))?;
+        match env.iter_mut().find(|v| v.name == name) {
+            Some(existing) => existing.value = value,
+            None => env.push(EnvVar {
+                name: name.to_string(),
+                value,
+            }),
+        }
+    }
+    Ok(env)
+}
+
+/// An entry of `buildpacks.volumes`: a host path (made absolute) or a volume name, and a target.
+fn mount(artifact: &Artifact, index: usize, volume: &skaffold::Volume) -> Result<Mount, Error> {
+    let field = format!("buildpacks.volumes[{index}]");
+    let host = volume.host.trim();
+    if host.is_empty() || !volume.target.starts_with('/') {
+        return Err(invalid(
+            artifact,
+            field,
+            "needs a `host` and an absolute `target`".into(),
+            Some("e.g. `{host: ./cache, target: /cache, options: rw}`"),
+        ));
+    }
+    let source = if host.starts_with('/') || host.starts_with('.') || host.contains('/') {
+        normalize(&artifact.base_dir.join(host))
+            .display()
+            .to_string()
+    } else {
+        host.to_string()
+    };
+    let mut read_only = true;
+    let mut options = Vec::new();
+    for option in volume
+        .options
+        .iter()
+        .flat_map(|o| o.split(','))
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        match option {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            other if other.starts_with("volume-opt=") => options.push(other.to_string()),
+            other => {
+                return Err(invalid(
+                    artifact,
+                    field,
+                    format!("has the unknown option `{other}`"),
+                    Some("options are `ro` (the default), `rw` and `volume-opt=<key>=<value>`"),
+                ));
+            }
+        }
+    }
+    Ok(Mount {
+        source,
+        target: volume.target.clone(),
+        read_only,
+        options,
+    })
+}
+
+fn docker_plan(artifact: &Artifact, d: &skaffold::Docker) -> Result<DockerPlan, Error> {
+    let dockerfile = normalize(&artifact.context.join(&d.dockerfile));
+    if !dockerfile.is_file() {
+        return Err(Error::MissingDockerfile {
+            image: artifact.image.clone(),
+            location: artifact.location.clone(),
+            dockerfile: dockerfile.display().to_string(),
+        });
+    }
+    Ok(DockerPlan {
+        dockerfile,
+        target: d.target.clone(),
+        build_args: d.build_args.clone(),
+    })
+}

@@ -1,0 +1,465 @@
+//! The build plan: which artifacts a command builds, from what, to which references, and in
+//! which order.
+//!
+//! [`BuildPlan::new`] turns the repository's configuration ([`crate::config`]) and its
+//! `skaffold.yaml` into plain data, without touching Docker or the network. `op build --dry-run`
+//! prints it; the build commands execute it. Everything a build needs to know that can be known
+//! up front is decided and checked here, so a mistake in the configuration stops op before it
+//! pulls a builder.
+
+mod artifact;
+mod graph;
+mod render;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::skaffold::{self, Artifact, Project};
+use crate::config::{Config, Resolved};
+use crate::error::Hint;
+use crate::reference;
+
+/// The builder op uses when an artifact names none.
+pub const DEFAULT_BUILDER: &str = "ghcr.io/octopilot/builder-jammy-base:latest";
+
+/// The command a plan is made for; it decides what happens to each kind of artifact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    /// `op build`: buildpacks artifacts by op, Dockerfile artifacts by skaffold.
+    Build,
+    /// `op build-push`: buildpacks artifacts only (upstream's behaviour).
+    BuildPush,
+    /// `op push`: as `op build --push`.
+    Push,
+}
+
+impl Command {
+    /// The command as typed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Build => "build",
+            Command::BuildPush => "build-push",
+            Command::Push => "push",
+        }
+    }
+}
+
+/// What the user asked for.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub command: Command,
+    /// Whether images are pushed (`op build` without `--push` hands Dockerfile artifacts to skaffold
+    /// without pushing; buildpacks artifacts are always published).
+    pub push: bool,
+    /// `-f/--filename`, relative to the working directory unless absolute.
+    pub skaffold_file: PathBuf,
+    /// `-p/--profile` values (comma-separated lists allowed).
+    pub profiles: Vec<String>,
+    /// `--artifact`: build only this artifact (and what it depends on).
+    pub artifact: Option<String>,
+    /// `--repo`.
+    pub repo: Option<String>,
+    /// `--tag`.
+    pub tag: Option<String>,
+    /// `--insecure-registry` values.
+    pub insecure_registries: Vec<String>,
+    /// `--file-output`, relative to the working directory unless absolute.
+    pub build_result: PathBuf,
+}
+
+/// A plan that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{file}` defines no artifacts")]
+    NoArtifacts { file: String },
+    #[error("--artifact `{name}` is not an artifact of skaffold.yaml")]
+    ArtifactNotFound {
+        name: String,
+        available: Vec<String>,
+    },
+    #[error("Two artifacts build the image `{image}`: {first} and {second}")]
+    DuplicateImage {
+        image: String,
+        first: String,
+        second: String,
+    },
+    #[error("The artifacts depend on each other in a cycle: {}", .cycle.join(" → "))]
+    Cycle { cycle: Vec<String> },
+    #[error("Artifact `{image}` ({location}) requires `{required}`, which no artifact builds")]
+    UnknownRequirement {
+        image: String,
+        location: String,
+        required: String,
+        available: Vec<String>,
+    },
+    #[error("The context of artifact `{image}` ({location}) does not exist: `{context}`")]
+    MissingContext {
+        image: String,
+        location: String,
+        context: String,
+    },
+    #[error("The context of artifact `{image}` ({location}) is not a directory: `{context}`")]
+    ContextNotDirectory {
+        image: String,
+        location: String,
+        context: String,
+    },
+    #[error("The Dockerfile of artifact `{image}` ({location}) does not exist: `{dockerfile}`")]
+    MissingDockerfile {
+        image: String,
+        location: String,
+        dockerfile: String,
+    },
+    #[error("Artifact `{image}` ({location}) is built with `{kind}`, which op does not support")]
+    Unsupported {
+        image: String,
+        location: String,
+        kind: &'static str,
+    },
+    #[error("Artifact `{image}` ({location}) names a tag or digest in `image`")]
+    ImageWithVersion { image: String, location: String },
+    #[error("Artifact `{image}` ({location}): `{field}` is not a valid image reference: `{value}`")]
+    InvalidReference {
+        image: String,
+        location: String,
+        field: &'static str,
+        value: String,
+        #[source]
+        source: reference::Error,
+    },
+    #[error("Artifact `{image}` ({location}): `{field}` {problem}")]
+    InvalidField {
+        image: String,
+        location: String,
+        field: String,
+        problem: String,
+        hint: Option<String>,
+    },
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::NoArtifacts { .. } => Some("list what to build under `build.artifacts`".into()),
+            Error::ArtifactNotFound { available, .. } | Error::UnknownRequirement { available, .. } => {
+                Some(format!("the artifacts are {}", quoted(available)))
+            }
+            Error::DuplicateImage { .. } => Some("every artifact must build a different image; rename one".into()),
+            Error::Cycle { .. } => Some(
+                "an artifact depends on another through `requires` or a `buildpacks.runImage` naming it; break the cycle"
+                    .into(),
+            ),
+            Error::MissingContext { .. } | Error::ContextNotDirectory { .. } => Some(
+                "`context` is relative to the directory op runs in (for a required file, to that file's directory)".into(),
+            ),
+            Error::MissingDockerfile { .. } => Some("`docker.dockerfile` is relative to the artifact's context".into()),
+            Error::Unsupported { .. } => Some(
+                "op builds `buildpacks` and `docker` artifacts; build this one with skaffold, or pick others with --artifact"
+                    .into(),
+            ),
+            Error::ImageWithVersion { .. } => Some(
+                "write the image without a tag (`image: my-app`); op tags it (--tag, or a version variable)".into(),
+            ),
+            Error::InvalidReference { .. } => Some(
+                "image names use lower-case letters, digits and `.`, `_`, `-` between them, e.g. `my-app`".into(),
+            ),
+            Error::InvalidField { hint, .. } => hint.clone(),
+        }
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What happens to an artifact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// op builds it with the CNB lifecycle and publishes it.
+    Build,
+    /// op hands it to `skaffold build`.
+    Skaffold,
+    /// This command does not build it (see the reason).
+    Skip,
+}
+
+/// How an artifact depends on another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Via {
+    /// An entry of its `requires`.
+    Requires,
+    /// Its `buildpacks.runImage` names the other artifact.
+    RunImage,
+}
+
+/// A dependency of one artifact on another of the same project.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    pub image: String,
+    pub via: Via,
+    /// The `alias` of a `requires` entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// Whether this command builds the dependency too (else it must already be published).
+    pub built: bool,
+}
+
+/// The run image of a buildpacks artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunImage {
+    /// The reference handed to the lifecycle. For an artifact of the build, its target; the
+    /// build replaces it with the pushed digest.
+    pub image: String,
+    /// The artifact it names, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+}
+
+/// A build-time environment variable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+/// A volume mounted into the build.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mount {
+    /// An absolute host path, or the name of a volume.
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    /// Other options (`volume-opt=…`), as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+/// How a buildpacks artifact is built.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildpacksPlan {
+    pub builder: String,
+    /// `None`: the builder's default run image.
+    pub run_image: Option<RunImage>,
+    pub env: Vec<EnvVar>,
+    pub buildpacks: Vec<String>,
+    pub trust_builder: bool,
+    pub clear_cache: bool,
+    /// The project descriptor, when there is one.
+    pub project_descriptor: Option<PathBuf>,
+    pub volumes: Vec<Mount>,
+}
+
+/// How a Dockerfile artifact is built (by skaffold).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DockerPlan {
+    pub dockerfile: PathBuf,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, Option<String>>,
+}
+
+/// One artifact of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedArtifact {
+    /// `image` of skaffold.yaml: the name in `build_result.json`.
+    pub image: String,
+    /// `buildpacks`, `docker`, or the unsupported kind.
+    pub kind: &'static str,
+    pub context: PathBuf,
+    /// Where the artifact is defined.
+    pub location: String,
+    /// `<repo>/<image>:<tag>`: the reference recorded in `build_result.json` (with its digest).
+    pub target: String,
+    /// Every reference pushed, `target` first.
+    pub tags: Vec<String>,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    pub depends_on: Vec<Dependency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buildpacks: Option<BuildpacksPlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerPlan>,
+}
+
+/// The whole plan.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildPlan {
+    pub command: Command,
+    pub push: bool,
+    /// The skaffold files read, main file first.
+    pub skaffold_files: Vec<PathBuf>,
+    /// The settings files read (`--config`, `.github/octopilot.yaml`).
+    pub settings_files: Vec<PathBuf>,
+    /// The profiles requested, and where the request came from.
+    pub requested_profiles: Resolved<Vec<String>>,
+    /// The profiles applied (requested or auto-activated).
+    pub applied_profiles: Vec<String>,
+    pub default_repo: Resolved<String>,
+    pub tags: Resolved<Vec<String>>,
+    pub insecure_registries: Vec<String>,
+    /// Where `build_result.json` goes.
+    pub build_result: PathBuf,
+    /// The artifacts, in skaffold.yaml order: the selected ones and what they depend on.
+    pub artifacts: Vec<PlannedArtifact>,
+    /// The order of the artifacts that are built: each level only depends on earlier ones, so
+    /// the artifacts of one level can build in parallel.
+    pub levels: Vec<Vec<String>>,
+    /// Things worth knowing that do not stop the build.
+    pub warnings: Vec<String>,
+}
+
+impl BuildPlan {
+    /// Loads `skaffold.yaml` and makes the plan for `options`.
+    pub fn load(config: &Config, options: &PlanOptions) -> anyhow::Result<Self> {
+        let requested_profiles = config.profiles(&options.profiles);
+        let project = skaffold::load(&skaffold::LoadOptions {
+            file: &options.skaffold_file,
+            cwd: config.cwd(),
+            profiles: &requested_profiles.value,
+            env: config.env(),
+        })?;
+        let default_repo = config.default_repo(options.repo.as_deref())?;
+        let tags = config.tags(options.tag.as_deref())?;
+        let mut insecure = config.insecure_registries(&options.insecure_registries);
+        for host in project.insecure_registries() {
+            if !insecure.contains(&host) {
+                insecure.push(host);
+            }
+        }
+        let settings = Settings {
+            config,
+            options,
+            default_repo,
+            tags,
+            requested_profiles,
+            insecure_registries: insecure,
+        };
+        Ok(Self::new(&project, settings)?)
+    }
+
+    fn new(project: &Project, settings: Settings<'_>) -> Result<Self, Error> {
+        let Settings {
+            config,
+            options,
+            default_repo,
+            tags,
+            requested_profiles,
+            insecure_registries,
+        } = settings;
+        let all: Vec<&Artifact> = project.artifacts().collect();
+        if all.is_empty() {
+            return Err(Error::NoArtifacts {
+                file: config.display(&project.file),
+            });
+        }
+        let names: Vec<String> = all.iter().map(|a| a.image.clone()).collect();
+        for (i, artifact) in all.iter().enumerate() {
+            if let Some(first) = all[..i].iter().find(|a| a.image == artifact.image) {
+                return Err(Error::DuplicateImage {
+                    image: artifact.image.clone(),
+                    first: first.location.clone(),
+                    second: artifact.location.clone(),
+                });
+            }
+        }
+
+        let edges = graph::dependencies(&all)?;
+        graph::check_acyclic(&names, &edges)?;
+        let selected = match &options.artifact {
+            Some(name) => {
+                let index = names.iter().position(|n| n == name).ok_or_else(|| {
+                    Error::ArtifactNotFound {
+                        name: name.clone(),
+                        available: names.clone(),
+                    }
+                })?;
+                graph::closure(index, &edges)
+            }
+            None => (0..all.len()).collect(),
+        };
+
+        let mut warnings = config.warnings().to_vec();
+        let targets: Vec<Vec<String>> = all
+            .iter()
+            .map(|a| artifact::target_references(a, &default_repo.value, &tags.value))
+            .collect::<Result<_, _>>()?;
+        let context = artifact::Context {
+            all: &all,
+            edges: &edges,
+            targets: &targets,
+            command: options.command,
+            config,
+        };
+        let artifacts = selected
+            .iter()
+            .map(|&i| artifact::plan(&context, i, &mut warnings))
+            .collect::<Result<Vec<_>, _>>()?;
+        let levels = graph::levels(&artifacts);
+        if levels.is_empty() {
+            warnings.push(format!(
+                "`op {}` has nothing to build among the selected artifacts",
+                options.command.name()
+            ));
+        }
+        Ok(Self {
+            command: options.command,
+            push: options.push,
+            skaffold_files: project.files.clone(),
+            settings_files: config.files().map(Path::to_path_buf).collect(),
+            requested_profiles,
+            applied_profiles: project.applied_profiles(),
+            default_repo,
+            tags,
+            insecure_registries,
+            build_result: crate::paths::normalize(&config.cwd().join(&options.build_result)),
+            artifacts,
+            levels,
+            warnings,
+        })
+    }
+
+    /// The artifact named `image`.
+    pub fn artifact(&self, image: &str) -> Option<&PlannedArtifact> {
+        self.artifacts.iter().find(|a| a.image == image)
+    }
+}
+
+/// The resolved settings a plan is made from.
+struct Settings<'a> {
+    config: &'a Config,
+    options: &'a PlanOptions,
+    default_repo: Resolved<String>,
+    tags: Resolved<Vec<String>>,
+    requested_profiles: Resolved<Vec<String>>,
+    insecure_registries: Vec<String>,
+}
+
+/// The name an artifact is pushed under: skaffold's default-repo rule with multi-level
+/// repositories, i.e. `<repo>/<image>`, unless `image` is already under `repo`.
+pub fn target_name(repo: &str, image: &str) -> String {
+    if image == repo || image.starts_with(&format!("{repo}/")) {
+        image.to_string()
+    } else {
+        format!("{repo}/{image}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+use super::*;
+use crate::config::Env;
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// A repository with `skaffold.yaml` and these files; every context directory named in
+    /// `dirs` is created.
+    fn new(skaffold: &str, dirs: &[&str], files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("skaffold.yaml"), skaffold).unwrap();
+        for d in dirs {
+            fs_err::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(path, text).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn plan_with(
+        &self,
+        command: Command,
+        artifact: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<BuildPlan> {
+        let config = Config::load(self.dir.path(), Env::from_pairs(env.iter().copied()), None)?;
+        BuildPlan::load(
+            &config,
+            &PlanOptions {
+                command,
+                push: true,
+                skaffold_file: "skaffold.yaml".into(),
+                profiles: Vec::new(),
+                artifact: artifact.map(str::to_string),
+                repo: None,
+                tag: None,
+                insecure_registries: Vec::new(),
+                build_result: crate::build_result::FILE_NAME.into(),
+            },
+        )
+    }
+
+    fn plan(&self, command: Command) -> anyhow::Result<BuildPlan> {
+        self.plan_with(command, None, &[])
+    }
+}
+
+fn plan_error(result: anyhow::Result<BuildPlan>) -> Error {
+    result
+        .unwrap_err()
+        .downcast::<Error>()
+        .expect("a plan error")
+}
+
+const HEADER: &str = "apiVersion: skaffold/v4beta13\nkind: Config\n";
+
+/// The upstream pattern: a Dockerfile base image and a buildpacks app whose run image is the
+/// base, plus an independent buildpacks artifact.
+fn two_level() -> Repo {
+    Repo::new(
+        &format!(
+            "{HEADER}build:
+  artifacts:
+    - image: web
+      context: web
+      buildpacks: {{builder: 'ghcr.io/octopilot/builder-jammy-base:0.1.198'}}
+    - image: app
+      context: app
+      buildpacks:
+        runImage: app-base
+        env: [GOFLAGS=-buildvcs=false, 'PROXY={{{{.HTTP_PROXY | default \"none\"}}}}']
+    - image: app-base
+      context: base
+      docker: {{dockerfile: Dockerfile}}
+"
+        ),
+        &["web", "app"],
+        &[
+            ("base/Dockerfile", "FROM scratch\n"),
+            ("app/project.toml", ""),
+        ],
+    )
+}
+
+#[test]
+fn plans_every_artifact_with_its_target_and_level() {
+    let repo = two_level();
+    let plan = repo.plan(Command::Build).unwrap();
+    let images: Vec<&str> = plan.artifacts.iter().map(|a| a.image.as_str()).collect();
+    assert_eq!(images, ["web", "app", "app-base"]);
+    assert_eq!(plan.levels, [vec!["web", "app-base"], vec!["app"]]);
+    let app = plan.artifact("app").unwrap();
+    assert_eq!(app.target, "localhost:5001/app:latest");
+    assert_eq!(app.action, Action::Build);
+    let bp = app.buildpacks.as_ref().unwrap();
+    assert_eq!(bp.builder, DEFAULT_BUILDER);
+    assert_eq!(
+        bp.run_image,
+        Some(RunImage {
+            image: "localhost:5001/app-base:latest".into(),
+            artifact: Some("app-base".into())
+        })
+    );
+    assert_eq!(
+        bp.env[1],
+        EnvVar {
+            name: "PROXY".into(),
+            value: "none".into()
+        }
+    );
+    assert_eq!(
+        bp.project_descriptor.as_deref(),
+        Some(repo.dir.path().join("app/project.toml").as_path())
+    );
+    assert_eq!(
+        app.depends_on[0],
+        Dependency {
+            image: "app-base".into(),
+            via: Via::RunImage,
+            alias: None,
+            built: true
+        }
+    );
+    let base = plan.artifact("app-base").unwrap();
+    assert_eq!(base.action, Action::Skaffold);
+    assert_eq!(
+        base.docker.as_ref().unwrap().dockerfile,
+        repo.dir.path().join("base/Dockerfile")
+    );
+    assert_eq!(plan.default_repo.origin, crate::config::Origin::Default);
+}
+
+#[test]
+fn build_push_skips_dockerfile_artifacts_but_still_names_them() {
+    let plan = two_level().plan(Command::BuildPush).unwrap();
+    let base = plan.artifact("app-base").unwrap();
+    assert_eq!(base.action, Action::Skip);
+    assert!(base.skip_reason.as_deref().unwrap().contains("op build"));
+    assert!(!plan.artifact("app").unwrap().depends_on[0].built);
+    assert_eq!(
+        plan.levels,
+        [vec!["web", "app"]],
+        "a skipped dependency delays nothing"
+    );
+}
+
+#[test]
+fn selecting_an_artifact_brings_its_dependencies() {
+    let repo = two_level();
+    let plan = repo.plan_with(Command::Build, Some("app"), &[]).unwrap();
+    let images: Vec<&str> = plan.artifacts.iter().map(|a| a.image.as_str()).collect();
+    assert_eq!(images, ["app", "app-base"]);
+    let err = plan_error(repo.plan_with(Command::Build, Some("nope"), &[]));
+    assert_eq!(
+        err.to_string(),
+        "--artifact `nope` is not an artifact of skaffold.yaml"
+    );
+    assert_eq!(
+        err.hint().as_deref(),
+        Some("the artifacts are `web`, `app`, `app-base`")
+    );
+}
+
+#[test]
+fn versions_from_the_environment_tag_every_artifact_twice() {
+    let plan = two_level()
+        .plan_with(
+            Command::Build,
+            None,
+            &[("DOCKER_METADATA_OUTPUT_VERSION", "1.4.0")],
+        )
+        .unwrap();
+    let web = plan.artifact("web").unwrap();
+    assert_eq!(
+        web.tags,
+        ["localhost:5001/web:1.4.0", "localhost:5001/web:latest"]
+    );
+    assert_eq!(web.target, web.tags[0]);
+}
+
+#[test]
+fn names_already_under_the_repository_are_kept() {
+    assert_eq!(target_name("ghcr.io/o", "ghcr.io/o/app"), "ghcr.io/o/app");
+    assert_eq!(
+        target_name("ghcr.io/o", "ghcr.io/other/app"),
+        "ghcr.io/o/ghcr.io/other/app"
+    );
+    assert_eq!(
+        target_name("localhost:5001", "team/app"),
+        "localhost:5001/team/app"
+    );
+    assert_eq!(target_name("myrepo", "myrepo-x"), "myrepo/myrepo-x");
+}
+
+#[test]
+fn requires_dependencies_order_the_build() {
+    let repo = Repo::new(
+        &format!(
+            "{HEADER}build:
+  artifacts:
+    - {{image: c, requires: [{{image: b, alias: B}}], buildpacks: {{}}}}
+    - {{image: b, requires: [{{image: a}}], buildpacks: {{}}}}
+    - {{image: a, buildpacks: {{}}}}
+    - {{image: d, buildpacks: {{}}}}
+"
+        ),
+        &[],
+        &[],
+    );
+    let plan = repo.plan(Command::Build).unwrap();
+    assert_eq!(plan.levels, [vec!["a", "d"], vec!["b"], vec!["c"]]);
+    let c = plan.artifact("c").unwrap();
+    assert_eq!(c.depends_on[0].alias.as_deref(), Some("B"));
+}
+
+#[test]
+fn configuration_mistakes_are_plan_errors() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "build: {artifacts: [{image: a, buildpacks: {}}, {image: a, context: x, buildpacks: {}}]}",
+            &["x"],
+            "Two artifacts build the image `a`: `build.artifacts[0]` in `skaffold.yaml` and `build.artifacts[1]` in `skaffold.yaml`",
+        ),
+        (
+            "build: {artifacts: [{image: a, requires: [{image: b}], buildpacks: {}}, {image: b, buildpacks: {runImage: a}}]}",
+            &[],
+            "The artifacts depend on each other in a cycle: a → b → a",
+        ),
+        (
+            "build: {artifacts: [{image: a, requires: [{image: zz}], buildpacks: {}}]}",
+            &[],
+            "Artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) requires `zz`, which no artifact builds",
+        ),
+        (
+            "build: {artifacts: [{image: a, context: missing, buildpacks: {}}]}",
+            &[],
+            "The context of artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) does not exist: `missing`",
+        ),
+        (
+            "build: {artifacts: [{image: a, docker: {dockerfile: Nope}}]}",
+            &[],
+            "The Dockerfile of artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) does not exist",
+        ),
+        (
+            "build: {artifacts: [{image: a, jib: {}}]}",
+            &[],
+            "Artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) is built with `jib`, which op does not support",
+        ),
+        (
+            "build: {artifacts: [{image: 'a:1', buildpacks: {}}]}",
+            &[],
+            "names a tag or digest in `image`",
+        ),
+        (
+            "build: {artifacts: [{image: My_App, buildpacks: {}}]}",
+            &[],
+            "`image` is not a valid image reference: `My_App`",
+        ),
+        (
+            "build: {artifacts: [{image: a, buildpacks: {env: [NOEQUALS]}}]}",
+            &[],
+            "`buildpacks.env[0]` is `NOEQUALS`, not `KEY=VALUE`",
+        ),
+        (
+            "build: {artifacts: [{image: a, buildpacks: {env: ['A={{.UNSET_VAR}}']}}]}",
+            &[],
+            "refers to `UNSET_VAR`, which is not set",
+        ),
+        (
+            "build: {artifacts: [{image: a, buildpacks: {builder: 'Bad Builder'}}]}",
+            &[],
+            "`buildpacks.builder` is not a valid image reference",
+        ),
+        (
+            "build: {artifacts: [{image: a, buildpacks: {projectDescriptor: nope.toml}}]}",
+            &[],
+            "names `nope.toml`, which does not exist",
+        ),
+        (
+            "build: {artifacts: [{image: a, buildpacks: {volumes: [{host: x, target: rel}]}}]}",
+            &[],
+            "needs a `host` and an absolute `target`",
+        ),
+        (
+            "build: {artifacts: [{image: a, buildpacks: {volumes: [{host: /x, target: /y, options: fast}]}}]}",
+            &[],
+            "unknown option `fast`",
+        ),
+        (
+            "build: {artifacts: []}",
+            &[],
+            "`skaffold.yaml` defines no artifacts",
+        ),
+    ];
+    for (build, dirs, want) in cases {
+        let repo = Repo::new(&format!("{HEADER}{build}\n"), dirs, &[]);
+        let err = plan_error(repo.plan(Command::Build));
+        assert!(
+            err.to_string().contains(want),
+            "for {build}\n got: {err}\nwant: {want}"
+        );
+        assert!(
+            err.hint().is_some() || matches!(err, Error::InvalidField { .. }),
+            "{err} has a hint"
+        );
+    }
+}
+
+#[test]
+fn build_push_skips_unsupported_artifacts_instead_of_failing() {
+    let repo = Repo::new(
+        &format!(
+            "{HEADER}build: {{artifacts: [{{image: j, jib: {{}}}}, {{image: a, buildpacks: {{}}}}]}}\n"
+        ),
+        &[],
+        &[],
+    );
+    let plan = repo.plan(Command::BuildPush).unwrap();
+    assert_eq!(
+        plan.artifact("j").unwrap().skip_reason.as_deref(),
+        Some("op does not build `jib` artifacts")
+    );
+    assert_eq!(plan.levels, [vec!["a"]]);
+}
+
+#[test]
+fn volumes_resolve_host_paths_and_keep_volume_names() {
+    let repo = Repo::new(
+        &format!(
+            "{HEADER}build: {{artifacts: [{{image: a, buildpacks: {{volumes: [{{host: ./cache, target: /c, options: rw}}, {{host: named, target: /n}}]}}}}]}}\n"
+        ),
+        &[],
+        &[],
+    );
+    let plan = repo.plan(Command::Build).unwrap();
+    let volumes = &plan.artifacts[0].buildpacks.as_ref().unwrap().volumes;
+    assert_eq!(
+        volumes[0].source,
+        repo.dir.path().join("cache").display().to_string()
+    );
+    assert!(!volumes[0].read_only);
+    assert_eq!(
+        (volumes[1].source.as_str(), volumes[1].read_only),
+        ("named", true)
+    );
+}
+
+#[test]
+fn plans_serialize_to_json_for_machines() {
+    let plan = two_level().plan(Command::Build).unwrap();
+    let json: serde_json::Value = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["command"], "build");
+    assert_eq!(json["defaultRepo"]["value"], "localhost:5001");
+    assert_eq!(json["defaultRepo"]["origin"], "op's default");
+    assert_eq!(
+        json["artifacts"][1]["buildpacks"]["runImage"]["artifact"],
+        "app-base"
+    );
+    assert_eq!(json["artifacts"][2]["action"], "skaffold");
+    assert_eq!(json["levels"][1][0], "app");
+}
