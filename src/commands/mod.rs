@@ -1,0 +1,51 @@
+//! One module per subcommand: each turns parsed flags into calls of the library modules and
+//! prints the result. No Docker, registry or file-format knowledge lives here.
+
+mod build;
+mod completion;
+mod version;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command};
+use crate::config::Env;
+use crate::error::ExitStatus;
+use crate::output::Printer;
+
+/// Runs the command of `cli` in the current directory and environment.
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let cwd = std::env::current_dir().context("Failed to read the current directory")?;
+    let env = Env::from_process();
+    let global = &cli.global;
+    match cli.command {
+        Command::Build(args) => build::run(
+            &cwd,
+            env,
+            global,
+            &args.common,
+            crate::plan::Command::Build,
+            args.push,
+            printer,
+        ),
+        Command::BuildPush(args) => build::run(
+            &cwd,
+            env,
+            global,
+            &args.common,
+            crate::plan::Command::BuildPush,
+            true,
+            printer,
+        ),
+        Command::Push(args) => build::run(
+            &cwd,
+            env,
+            global,
+            &args.common,
+            crate::plan::Command::Push,
+            true,
+            printer,
+        ),
+        Command::Version => version::run(printer),
+        Command::Completion(args) => completion::run(args.shell, printer),
+    }
+}

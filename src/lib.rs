@@ -1,0 +1,25 @@
+//! op: takes a repository's `skaffold.yaml` and gets its images built, published, promoted and
+//! run.
+//!
+//! The binary (`src/main.rs`) only parses the command line and renders errors; everything else
+//! lives in this library, laid out as `docs/architecture.md` describes:
+//!
+//! - [`cli`], the command line (clap types only);
+//! - [`commands`], one module per subcommand;
+//! - [`config`], everything read from a repository (`skaffold.yaml`, `.registry`, settings
+//!   files, the environment) and the precedence between them;
+//! - [`plan`], the build plan derived from it;
+//! - [`build_result`], the `build_result.json` file;
+//! - [`local_run`], the contexts `op run` knows;
+//! - [`error`] and [`output`], how op fails and what it prints.
+
+pub mod build_result;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod local_run;
+pub mod output;
+pub mod paths;
+pub mod plan;
+pub mod reference;

@@ -1,0 +1,173 @@
+//! Helpers shared by the integration tests.
+
+pub mod registry;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository's `fixtures/` directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A test's own directory, optionally holding a copy of a fixture, and the environment `op`
+/// runs with there: only `PATH`, and a `HOME` inside the test directory, plus what the test
+/// adds, so that nothing of the machine's configuration leaks in.
+pub struct TestContext {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl TestContext {
+    /// An empty directory.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("op-test-")
+            .tempdir()
+            .expect("a temporary directory");
+        fs_err::create_dir_all(dir.path().join(".home")).expect("a home directory");
+        Self {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    /// A copy of `fixtures/skaffold/<name>`.
+    pub fn fixture(name: &str) -> Self {
+        let context = Self::new();
+        copy_dir(&fixtures().join("skaffold").join(name), context.path());
+        context
+    }
+
+    /// The test directory (where `op` runs).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `text` to `relative` inside the test directory.
+    pub fn write(&self, relative: &str, text: &str) -> &Self {
+        let path = self.path().join(relative);
+        fs_err::create_dir_all(path.parent().expect("a parent directory"))
+            .expect("the parent directory is created");
+        fs_err::write(path, text).expect("the file is written");
+        self
+    }
+
+    /// Adds an environment variable for every later `op` run.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Runs `op args…` in the test directory.
+    pub fn op(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_op"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path().join(".home"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let output = command.output().expect("op runs");
+        Run {
+            args: args.iter().map(|a| (*a).to_string()).collect(),
+            dir: self.path().to_path_buf(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// The outcome of one `op` run.
+pub struct Run {
+    args: Vec<String>,
+    dir: PathBuf,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// A report of the run, for failing assertions: the command, its directory (with a listing),
+    /// the exit code and both outputs.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "command: op {}", self.args.join(" "));
+        let _ = writeln!(out, "dir: {}", self.dir.display());
+        for entry in walk(&self.dir) {
+            let _ = writeln!(out, "  {}", entry.display());
+        }
+        let _ = writeln!(out, "exit code: {:?}", self.code);
+        let _ = writeln!(out, "--- stdout\n{}", self.stdout);
+        let _ = writeln!(out, "--- stderr\n{}", self.stderr);
+        out
+    }
+
+    /// Asserts that op exited 0, and returns the run.
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "op failed\n{}", self.report());
+        self
+    }
+
+    /// Asserts that op exited with `code` and no panic, and returns the run.
+    #[track_caller]
+    pub fn failure(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "op did not exit with {code}\n{}",
+            self.report()
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "op panicked\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", self.report()))
+    }
+}
+
+/// Copies the tree at `from` into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).expect("the target directory is created");
+    for entry in fs_err::read_dir(from).expect("the fixture exists") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), target).expect("the file is copied");
+        }
+    }
+}
+
+/// Every path below `dir`, relative to it, sorted.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(current) = todo.pop() {
+        let Ok(entries) = fs_err::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            out.push(path.strip_prefix(dir).unwrap_or(&path).to_path_buf());
+            if path.is_dir() {
+                todo.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}

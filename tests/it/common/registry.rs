@@ -1,0 +1,154 @@
+//! A real CNCF distribution registry (`docker-registry` from Debian, the code `registry:2`
+//! runs) on a free loopback port: one process per test, stopped when the test ends.
+//!
+//! A test that needs a registry fails, loudly, when `docker-registry` is not installed
+//! (`scripts/dev-env` installs it); it never skips.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running registry.
+pub struct Registry {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry and waits until it answers `GET /v2/`.
+    pub fn start() -> Self {
+        let binary = which("docker-registry").unwrap_or_else(|| {
+            panic!(
+                "`docker-registry` is not installed, and this test needs a real registry. \
+                 Run `scripts/dev-env` as root (it installs Debian's docker-registry), or `scripts/test`."
+            )
+        });
+        let mut last_log = String::new();
+        for _attempt in 0..3 {
+            let dir = tempfile::Builder::new()
+                .prefix("op-test-registry-")
+                .tempdir()
+                .expect("a temporary directory");
+            let addr = free_port();
+            let config = dir.path().join("config.yml");
+            let data = dir.path().join("data");
+            fs_err::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                    data.display()
+                ),
+            )
+            .expect("the registry configuration is written");
+            let log = dir.path().join("registry.log");
+            let log_file = fs_err::File::create(&log).expect("the registry log is created");
+            let child = Command::new(&binary)
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(
+                    log_file
+                        .try_clone()
+                        .expect("the log can be shared")
+                        .into_parts()
+                        .0,
+                )
+                .stderr(log_file.into_parts().0)
+                .spawn()
+                .expect("docker-registry starts");
+            let mut registry = Self {
+                child,
+                addr,
+                log,
+                _dir: dir,
+            };
+            match registry.wait_ready(Duration::from_secs(15)) {
+                Ok(()) => return registry,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!(
+            "docker-registry did not come up on a loopback port (3 attempts); its last log:\n{last_log}"
+        );
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// `GET path` over plain HTTP: the status code and the body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path)
+            .unwrap_or_else(|e| panic!("GET {path} from the registry failed: {e}\n{}", self.log()))
+    }
+
+    /// The registry's log so far.
+    pub fn log(&self) -> String {
+        fs_err::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok((200, _)) = http_get(self.addr, "/v2/") {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("(exited with {status})\n{}", self.log()));
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("(no answer within {timeout:?})\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener.local_addr().expect("the port's address")
+}
+
+/// A minimal HTTP/1.1 GET (the registry answers `/v2/` with a small body and `Content-Length`).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The path of `program` on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
