@@ -26,6 +26,8 @@ pub enum ExitStatus {
     Failure,
     /// 2: the command line itself could not be understood (clap's usage errors).
     Usage,
+    /// What a process op ran for the user exited with (`op run` passes its container's code).
+    Code(u8),
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -34,7 +36,31 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => ExitCode::SUCCESS,
             ExitStatus::Failure => ExitCode::from(1),
             ExitStatus::Usage => ExitCode::from(2),
+            ExitStatus::Code(code) => ExitCode::from(code),
         }
+    }
+}
+
+/// A command line that parses but does not make sense (exit status 2, like clap's errors).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Hint for UsageError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+/// The exit status for a failed command.
+pub fn status_of(err: &anyhow::Error) -> ExitStatus {
+    if err.downcast_ref::<UsageError>().is_some() {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::Failure
     }
 }
 
@@ -59,6 +85,12 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         return e.hint();
     }
     if let Some(e) = cause.downcast_ref::<crate::local_run::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<crate::engine::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<UsageError>() {
         return e.hint();
     }
     None

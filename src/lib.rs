@@ -10,13 +10,15 @@
 //!   files, the environment) and the precedence between them;
 //! - [`plan`], the build plan derived from it;
 //! - [`build_result`], the `build_result.json` file;
-//! - [`local_run`], the contexts `op run` knows;
+//! - [`local_run`], the contexts `op run` knows and how it runs them;
+//! - [`engine`], the Docker Engine API (the only module that imports bollard);
 //! - [`error`] and [`output`], how op fails and what it prints.
 
 pub mod build_result;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod local_run;
 pub mod output;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use op::cli::Cli;
-use op::error::{self, ExitStatus};
+use op::error;
 use op::output::{self, Printer, Verbosity};
 
 fn main() -> ExitCode {
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Err(err) if error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             printer.error(&error::render(&err, printer.styles()));
-            ExitStatus::Failure.into()
+            error::status_of(&err).into()
         }
     }
 }

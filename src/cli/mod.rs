@@ -6,12 +6,14 @@
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text")]
 
 mod build;
+mod run;
 
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use build::{BuildArgs, BuildCommon, BuildPushArgs, OutputFormat};
+pub use run::{Pull, RunArgs};
 
 /// op takes a repository's skaffold.yaml and gets its images built, published, promoted and
 /// run. Buildpacks artifacts are built by op itself through the Docker Engine API and published
@@ -60,6 +62,8 @@ pub enum Command {
     BuildPush(BuildPushArgs),
     /// Build every artifact of skaffold.yaml and publish it (as `op build --push`)
     Push(BuildPushArgs),
+    /// Run the image built for a context of skaffold.yaml locally, or list the contexts
+    Run(RunArgs),
     /// Print op's version
     Version,
     /// Print a completion script for a shell (e.g. `op completion bash > /etc/bash_completion.d/op`)

@@ -3,6 +3,7 @@
 
 mod build;
 mod completion;
+mod run;
 mod version;
 
 use anyhow::Context as _;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             true,
             printer,
         ),
+        Command::Run(args) => run::run(&cwd, env, global, &args, printer),
         Command::Version => version::run(printer),
         Command::Completion(args) => completion::run(args.shell, printer),
     }

@@ -6,8 +6,11 @@
 //! that share a context.
 
 pub mod infer;
+mod options;
 
 use std::path::{Path, PathBuf};
+
+pub use options::{FIRST_HOST_PORT, RunOptions, resolve_image, run_options};
 
 use crate::config::skaffold::Project;
 use crate::error::Hint;
@@ -34,6 +37,22 @@ pub enum Error {
     },
     #[error("Context `{name}` holds {} artifacts: {}", .images.len(), .images.join(", "))]
     AmbiguousContext { name: String, images: Vec<String> },
+    #[error("`contexts.{context}.ports` of `{file}`: {message}")]
+    BadPort {
+        context: String,
+        file: String,
+        message: String,
+    },
+    #[error(
+        "`contexts.{context}.volumes` of `{file}`: `{spec}` is not a volume (`source:target[:options]`)"
+    )]
+    BadVolume {
+        context: String,
+        file: String,
+        spec: String,
+    },
+    #[error("No free host port between {first} and {last}")]
+    NoFreePort { first: u16, last: u16 },
 }
 
 impl Hint for Error {
@@ -58,6 +77,15 @@ impl Hint for Error {
                     .collect::<Vec<_>>()
                     .join(" or ")
             )),
+            Error::BadPort { .. } => {
+                Some("ports are `docker run -p` specs, e.g. \"8081:8080\"".into())
+            }
+            Error::BadVolume { .. } => {
+                Some("volumes are `docker run -v` specs, e.g. \"./public:/app/public\"".into())
+            }
+            Error::NoFreePort { .. } => {
+                Some("set `ports` for the context in .github/octopilot.yaml".into())
+            }
         }
     }
 }

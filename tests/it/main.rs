@@ -12,3 +12,4 @@ mod cli;
 mod errors;
 mod plan;
 mod registry;
+mod run;

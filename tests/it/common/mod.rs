@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod docker;
 pub mod registry;
 
 use std::fmt::Write as _;

@@ -1,0 +1,442 @@
+//! The Docker Engine API. This is the only module that imports bollard: the rest of op speaks in
+//! [`ContainerSpec`]s, image references and exit codes.
+//!
+//! The engine is found as the docker CLI finds it: `DOCKER_HOST` (`unix://`, `tcp://`), else
+//! `unix:///var/run/docker.sock`. The API version is negotiated down to what the engine speaks,
+//! so older engines (Debian's 20.10, API 1.41) work. Nothing is bind-mounted from op's host, so
+//! a remote engine works the same.
+
+mod spec;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    InspectContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    WaitContainerOptions,
+};
+use futures::{Stream, StreamExt as _};
+
+pub use spec::{ContainerSpec, PortMapping};
+
+use crate::config::Env;
+use crate::error::Hint;
+use crate::reference::Reference;
+
+/// Where op finds the engine when `DOCKER_HOST` says nothing.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// Every container and volume op creates carries this label; its value says what for (`run`,
+/// `build`), so that whatever op leaves behind can be found.
+pub const LABEL_KIND: &str = "io.octopilot.op.kind";
+
+/// `<prefix>-<8 hex digits>`: a fresh name, with what the engine refuses in names replaced by
+/// `-`.
+pub fn unique_name(prefix: &str) -> String {
+    use std::hash::BuildHasher as _;
+    let random = std::collections::hash_map::RandomState::new().hash_one((
+        std::process::id(),
+        std::time::SystemTime::now(),
+        prefix,
+    ));
+    let clean: String = prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{clean}-{:08x}", random & 0xffff_ffff)
+}
+
+/// What went wrong talking to the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{host}` is not a Docker Engine address op can use")]
+    BadHost {
+        host: String,
+        #[source]
+        source: BollardError,
+    },
+    #[error("No Docker Engine answers at `{host}`")]
+    Unreachable {
+        host: String,
+        from_env: bool,
+        #[source]
+        source: BollardError,
+    },
+    #[error("The Docker Engine failed to {action}")]
+    Api {
+        action: String,
+        #[source]
+        source: BollardError,
+    },
+    #[error("Failed to pull `{image}`: {message}")]
+    Pull { image: String, message: String },
+    #[error("Image `{image}` is not in the Docker Engine, and `--pull never` forbids pulling it")]
+    NotPulled { image: String },
+    #[error("The Docker Engine cannot publish a port of container `{container}`: it is taken")]
+    PortTaken {
+        container: String,
+        #[source]
+        source: BollardError,
+    },
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::BadHost { .. } => {
+                Some("DOCKER_HOST takes unix:///path/to/docker.sock or tcp://host:port".into())
+            }
+            Error::Unreachable { from_env: true, .. } => {
+                Some("is the engine DOCKER_HOST names running? Unset DOCKER_HOST to use /var/run/docker.sock".into())
+            }
+            Error::Unreachable { from_env: false, .. } => Some(
+                "start the Docker Engine (scripts/dev-env does, on Debian), or point DOCKER_HOST at one".into(),
+            ),
+            Error::Pull { .. } => Some(
+                "check the reference and that the registry is reachable from the engine; a registry on \
+                 localhost must be plain HTTP or trusted by the engine"
+                    .into(),
+            ),
+            Error::NotPulled { .. } => Some("pull it, or use `--pull missing`".into()),
+            Error::PortTaken { .. } => Some("choose another host port, or stop what uses it".into()),
+            Error::Api { .. } => None,
+        }
+    }
+}
+
+/// When to pull an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull even when the engine has the image.
+    Always,
+    /// Pull only when the engine does not have it.
+    Missing,
+    /// Never pull.
+    Never,
+}
+
+/// A chunk of a container's output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// A container's output, as it comes.
+pub type OutputStream = Pin<Box<dyn Stream<Item = Result<Output, Error>> + Send>>;
+
+/// A connected Docker Engine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    docker: Docker,
+    host: String,
+}
+
+impl Engine {
+    /// Connects to the engine of `DOCKER_HOST` (else the default socket), checks that it answers,
+    /// and negotiates the API version.
+    pub async fn connect(env: &Env) -> Result<Self, Error> {
+        let from_env = env.get("DOCKER_HOST").is_some();
+        let host = env.get("DOCKER_HOST").unwrap_or(DEFAULT_HOST).to_string();
+        let docker = Docker::connect_with_host(&host).map_err(|source| match source {
+            BollardError::SocketNotFoundError(_) => Error::Unreachable {
+                host: host.clone(),
+                from_env,
+                source,
+            },
+            source => Error::BadHost {
+                host: host.clone(),
+                source,
+            },
+        })?;
+        docker.ping().await.map_err(|source| Error::Unreachable {
+            host: host.clone(),
+            from_env,
+            source,
+        })?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|source| api("tell its API version", source))?;
+        tracing::debug!(host, version = %docker.client_version(), "connected to the Docker Engine");
+        Ok(Self { docker, host })
+    }
+
+    /// The address of the engine.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether the engine has `image`.
+    pub async fn has_image(&self, image: &str) -> Result<bool, Error> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if status(&e) == Some(404) => Ok(false),
+            Err(source) => Err(api(&format!("inspect image `{image}`"), source)),
+        }
+    }
+
+    /// Makes sure the engine has `image`, pulling it as `policy` says. `progress` receives a line
+    /// per pull status change. Returns whether it pulled.
+    pub async fn ensure_image(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<bool, Error> {
+        let present = match policy {
+            PullPolicy::Always => false,
+            PullPolicy::Missing | PullPolicy::Never => self.has_image(image).await?,
+        };
+        match (present, policy) {
+            (true, _) => Ok(false),
+            (false, PullPolicy::Never) => Err(Error::NotPulled {
+                image: image.to_string(),
+            }),
+            (false, _) => self.pull(image, progress).await.map(|()| true),
+        }
+    }
+
+    /// Pulls `image` (a tag, a digest, or both: a digest wins).
+    pub async fn pull(
+        &self,
+        image: &str,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), Error> {
+        let pull_error = |message: String| Error::Pull {
+            image: image.to_string(),
+            message,
+        };
+        let reference = Reference::parse(image).map_err(|e| pull_error(e.to_string()))?;
+        let (name, version) = match (&reference.digest, &reference.tag) {
+            (Some(digest), _) => (reference.name(), digest.clone()),
+            (None, Some(tag)) => (reference.name(), tag.clone()),
+            (None, None) => (reference.name(), crate::config::DEFAULT_TAG.to_string()),
+        };
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(&name)
+            .tag(&version)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut last = String::new();
+        while let Some(event) = stream.next().await {
+            let info = event.map_err(|e| match e {
+                BollardError::DockerStreamError { error } => pull_error(error),
+                BollardError::DockerResponseServerError { message, .. } => pull_error(message),
+                other => pull_error(other.to_string()),
+            })?;
+            let line = match (&info.id, &info.status) {
+                (Some(id), Some(status)) => format!("{id}: {status}"),
+                (None, Some(status)) => status.clone(),
+                _ => continue,
+            };
+            if line != last {
+                progress(&line);
+                last = line;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a container; returns its id.
+    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, Error> {
+        let mut exposed: Vec<String> = Vec::new();
+        let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        for port in &spec.ports {
+            let key = format!("{}/{}", port.container_port, port.protocol);
+            if !exposed.contains(&key) {
+                exposed.push(key.clone());
+            }
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: port.host_ip.clone(),
+                    host_port: Some(port.host_port.map(|p| p.to_string()).unwrap_or_default()),
+                });
+        }
+        let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: spec.cmd.clone(),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            user: spec.user.clone(),
+            working_dir: spec.working_dir.clone(),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            host_config: Some(HostConfig {
+                binds: non_empty(&spec.binds),
+                port_bindings: (!bindings.is_empty()).then_some(bindings),
+                network_mode: spec.network_mode.clone(),
+                security_opt: non_empty(&spec.security_opt),
+                auto_remove: Some(spec.auto_remove),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        };
+        let options = spec
+            .name
+            .as_ref()
+            .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
+        let created = self
+            .docker
+            .create_container(options, body)
+            .await
+            .map_err(|source| api(&format!("create a container from `{}`", spec.image), source))?;
+        Ok(created.id)
+    }
+
+    /// Attaches to the output of a created container. Attach before starting it, so that no
+    /// output is lost.
+    pub async fn attach(&self, id: &str) -> Result<OutputStream, Error> {
+        let options = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(id, Some(options))
+            .await
+            .map_err(|source| api(&format!("attach to container `{}`", short(id)), source))?;
+        let output = attached.output.filter_map(|chunk| async move {
+            match chunk {
+                Ok(
+                    bollard::container::LogOutput::StdOut { message }
+                    | bollard::container::LogOutput::Console { message },
+                ) => Some(Ok(Output::Stdout(message.to_vec()))),
+                Ok(bollard::container::LogOutput::StdErr { message }) => {
+                    Some(Ok(Output::Stderr(message.to_vec())))
+                }
+                Ok(bollard::container::LogOutput::StdIn { .. }) => None,
+                Err(source) => Some(Err(api("stream container output", source))),
+            }
+        });
+        Ok(Box::pin(output))
+    }
+
+    /// Starts a created container. A host port that something else holds is
+    /// [`Error::PortTaken`].
+    pub async fn start(&self, id: &str) -> Result<(), Error> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|source| match &source {
+                BollardError::DockerResponseServerError { message, .. }
+                    if message.contains("port is already allocated")
+                        || message.contains("address already in use") =>
+                {
+                    Error::PortTaken {
+                        container: short(id).to_string(),
+                        source,
+                    }
+                }
+                _ => api(&format!("start container `{}`", short(id)), source),
+            })
+    }
+
+    /// Waits until the container stops; returns its exit code. A non-zero exit is a result, not
+    /// an error.
+    pub async fn wait(&self, id: &str) -> Result<i64, Error> {
+        let mut stream = self.docker.wait_container(id, None::<WaitContainerOptions>);
+        match stream.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            // An auto-removed container may be gone before the wait is answered.
+            Some(Err(e)) if status(&e) == Some(404) => Ok(0),
+            Some(Err(source)) => Err(api(&format!("wait for container `{}`", short(id)), source)),
+            None => Ok(0),
+        }
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `grace_seconds`). A container that is
+    /// already stopped or gone is fine.
+    pub async fn stop(&self, id: &str, grace_seconds: i32) -> Result<(), Error> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(grace_seconds)
+            .build();
+        match self.docker.stop_container(id, Some(options)).await {
+            Err(e) if !matches!(status(&e), Some(304 | 404)) => {
+                Err(api(&format!("stop container `{}`", short(id)), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a container (forcefully: it may still run). A container that is gone is fine.
+    pub async fn remove(&self, id: &str) -> Result<(), Error> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Err(e) if !matches!(status(&e), Some(404 | 409)) => {
+                Err(api(&format!("remove container `{}`", short(id)), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The host ports the engine published for a running container: `(container port, host
+    /// port)` pairs.
+    pub async fn published_ports(&self, id: &str) -> Result<Vec<(u16, u16)>, Error> {
+        let inspected = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|source| api(&format!("inspect container `{}`", short(id)), source))?;
+        let ports = inspected
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default();
+        let mut out: Vec<(u16, u16)> = ports
+            .iter()
+            .filter_map(|(key, bindings)| {
+                let container = key.split('/').next()?.parse().ok()?;
+                let host = bindings
+                    .as_ref()?
+                    .iter()
+                    .find_map(|b| b.host_port.as_deref()?.parse().ok())?;
+                Some((container, host))
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+fn api(action: &str, source: BollardError) -> Error {
+    Error::Api {
+        action: action.to_string(),
+        source,
+    }
+}
+
+/// The HTTP status of an engine error, when it is one.
+fn status(error: &BollardError) -> Option<u16> {
+    match error {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// The short form of a container id, as `docker ps` shows it.
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
