@@ -162,6 +162,9 @@ async fn run_container(
     pull: Pull,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    // Installed first: from here on Ctrl-C and SIGTERM are op's to handle, so that a container
+    // is never left running because a signal came early.
+    let mut signals = Signals::new()?;
     let engine = Engine::connect(config.env()).await?;
     let policy = match pull {
         Pull::Always => PullPolicy::Always,
@@ -179,7 +182,10 @@ async fn run_container(
             printer.info(&format!("  {line}"));
         }
     };
-    engine.ensure_image(image, policy, &mut progress).await?;
+    tokio::select! {
+        pulled = engine.ensure_image(image, policy, &mut progress) => { pulled?; }
+        code = signals.next() => return Ok(ExitStatus::Code(code)),
+    }
 
     let mut spec = ContainerSpec {
         name: Some(engine::unique_name(&format!("op-run-{}", context.image))),
@@ -187,7 +193,6 @@ async fn run_container(
         env: options.env.clone(),
         ports: options.ports.clone(),
         binds: options.binds.clone(),
-        auto_remove: true,
         ..ContainerSpec::default()
     };
     spec.labels.insert(engine::LABEL_KIND.into(), "run".into());
@@ -195,9 +200,8 @@ async fn run_container(
         .insert("io.octopilot.op.context".into(), context.name.clone());
     let id = engine.create(&spec).await?;
     let name = spec.name.unwrap_or_default();
-    let outcome = attach_and_wait(&engine, &id, &name, image, printer).await;
-    // The engine removes the container when it stops (--rm); this covers a container that
-    // never started.
+    let outcome = attach_and_wait(&engine, &id, &name, image, &mut signals, printer).await;
+    // Removed by op rather than by the engine (`--rm`), so that the exit code is read first.
     if let Err(e) = engine.remove(&id).await {
         printer.warn(&format!("could not remove container `{name}`: {e}"));
     }
@@ -209,6 +213,7 @@ async fn attach_and_wait(
     id: &str,
     name: &str,
     image: &str,
+    signals: &mut Signals,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let mut output = engine.attach(id).await?;
@@ -231,14 +236,35 @@ async fn attach_and_wait(
             "Mapped to http://localhost:{host_port} (container port {container_port})"
         ));
     }
-    let mut terminate = signal(SignalKind::terminate())?;
     let status = tokio::select! {
         code = engine.wait(id) => ExitStatus::Code(u8::try_from(code?.clamp(0, 255)).unwrap_or(1)),
-        _ = tokio::signal::ctrl_c() => stop(engine, id, name, printer, 130).await?,
-        _ = terminate.recv() => stop(engine, id, name, printer, 143).await?,
+        code = signals.next() => stop(engine, id, name, printer, code).await?,
     };
     let _ = pump.await;
     Ok(status)
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, once installed.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next signal; returns the exit code it stands for (130, 143).
+    async fn next(&mut self) -> u8 {
+        tokio::select! {
+            _ = self.interrupt.recv() => 130,
+            _ = self.terminate.recv() => 143,
+        }
+    }
 }
 
 async fn stop(

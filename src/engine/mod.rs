@@ -357,10 +357,13 @@ impl Engine {
         match stream.next().await {
             Some(Ok(response)) => Ok(response.status_code),
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
-            // An auto-removed container may be gone before the wait is answered.
-            Some(Err(e)) if status(&e) == Some(404) => Ok(0),
             Some(Err(source)) => Err(api(&format!("wait for container `{}`", short(id)), source)),
-            None => Ok(0),
+            None => Err(Error::Api {
+                action: format!("wait for container `{}`", short(id)),
+                source: BollardError::DockerStreamError {
+                    error: "the engine closed the wait without a status".into(),
+                },
+            }),
         }
     }
 

@@ -24,7 +24,8 @@ pub struct ContainerSpec {
     pub binds: Vec<String>,
     pub network_mode: Option<String>,
     pub security_opt: Vec<String>,
-    /// Remove the container when it stops (`docker run --rm`).
+    /// Let the engine remove the container when it stops. Its exit code may then be gone before
+    /// anyone asks for it: to know it, leave this off and remove the container after waiting.
     pub auto_remove: bool,
 }
 

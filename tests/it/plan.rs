@@ -300,6 +300,48 @@ fn text_plan() {
     assert!(run.stderr.is_empty(), "{}", run.report());
 }
 
+/// `-f` may name a directory: its skaffold.yaml is read, and contexts stay relative to where op
+/// runs.
+#[test]
+fn filename_may_be_a_directory() {
+    let ctx = TestContext::new();
+    crate::common::copy_dir(
+        &crate::common::fixtures().join("skaffold/hybrid"),
+        &ctx.path().join("deploy"),
+    );
+    let run = ctx.op(&[
+        "build",
+        "--dry-run",
+        "-o",
+        "json",
+        "-f",
+        "deploy",
+        "--artifact",
+        "myapp-api",
+    ]);
+    run.failure(1);
+    assert!(
+        run.stderr.contains("does not exist: `api`"),
+        "contexts are relative to the working directory\n{}",
+        run.report()
+    );
+    let file = ctx.op(&[
+        "build",
+        "--dry-run",
+        "-o",
+        "json",
+        "-f",
+        "deploy/skaffold.yaml",
+        "--artifact",
+        "myapp-api",
+    ]);
+    file.failure(1);
+    assert_eq!(
+        file.stderr, run.stderr,
+        "a directory means its skaffold.yaml"
+    );
+}
+
 /// Every valid fixture has a plan, with every target a full reference.
 #[test]
 fn every_valid_fixture_has_a_plan() {

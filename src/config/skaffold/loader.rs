@@ -17,7 +17,10 @@ use crate::config::yaml::{Located, display_path};
 use crate::paths::normalize;
 
 pub(super) fn load(options: &LoadOptions<'_>) -> Result<Project, Error> {
-    let root = normalize(&options.cwd.join(options.file));
+    let mut root = normalize(&options.cwd.join(options.file));
+    if root.is_dir() {
+        root.push(DEFAULT_FILE);
+    }
     let mut loader = Loader {
         options,
         activator: profile::Activator::new(options.env, "build"),
