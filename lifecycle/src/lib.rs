@@ -1,7 +1,22 @@
 //! op-lifecycle: a Cloud Native Buildpacks lifecycle written in Rust.
-//!
-//! op's own test builder images carry it as `/cnb/lifecycle/creator` and
-//! `/cnb/lifecycle/launcher`, so that op's driver is tested against a lifecycle that honours the
-//! platform contract (`docs/lifecycle.md`) without pulling any image from outside. The crate is
-//! part of the workspace from the start so that the layout and the lints are shared; its phases
-//! are built in their own issue.
+pub mod analyze;
+pub mod api;
+pub mod archive;
+pub mod build;
+pub mod buildpack;
+pub mod cache;
+pub mod creator;
+pub mod detect;
+pub mod env;
+pub mod exit;
+pub mod export;
+pub mod files;
+pub mod flags;
+pub mod launcher;
+pub mod log;
+pub mod oci;
+pub mod privileges;
+pub mod restore;
+
+/// The version of this lifecycle.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,315 @@
+//! BUILDING: each buildpack of the group runs `bin/build <layers>/<id> <platform> <plan>` in the
+//! app directory (`buildpack/build.go` and `phase/builder.go` of the reference lifecycle).
+//!
+//! After each buildpack: layers whose `[types]` are all false are renamed `<layer>.ignore`; the
+//! `build = true` layers change the environment of the buildpacks after it (`bin`, `lib`, …,
+//! `env/`, `env.build/`); `build.toml` `[[unmet]]` entries stay in the plan for later providers;
+//! `launch.toml` contributes processes (a later buildpack's process type replaces an earlier
+//! one's), labels and slices. The result is `<layers>/config/metadata.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::buildpack::{self, Descriptor, ExecInputs, Store};
+use crate::env::{Action, Env};
+use crate::exit::{self, Context as _, Error};
+use crate::files::{
+    self, BuildMetadata, BuildToml, BuildpackPlan, BuildpackPlanEntry, GroupElement, Label,
+    LaunchToml, LayerToml, PlanToml, Process, Slice,
+};
+use crate::log;
+
+/// Names of files in a buildpack's layers directory that are not layers.
+const NOT_LAYERS: [&str; 3] = ["launch", "build", "store"];
+
+/// What the build phase needs.
+pub struct Builder<'a> {
+    pub store: &'a Store,
+    pub layers_dir: &'a Path,
+    pub app_dir: &'a Path,
+    pub platform_dir: &'a Path,
+    pub build_config_dir: Option<&'a Path>,
+    pub target_env: &'a [(String, String)],
+    pub exec_env: Option<&'a str>,
+    /// The build environment, which `build = true` layers change as buildpacks run.
+    pub env: Env,
+}
+
+impl Builder<'_> {
+    /// Builds with `group` and `plan`, writes `config/metadata.toml`, and returns it.
+    pub fn build(
+        &mut self,
+        group: &[GroupElement],
+        plan: &PlanToml,
+    ) -> Result<BuildMetadata, Error> {
+        let mut plan = plan.clone();
+        let mut processes: BTreeMap<String, Process> = BTreeMap::new();
+        let mut default_type: Option<String> = None;
+        let mut labels: Vec<Label> = Vec::new();
+        let mut slices: Vec<Slice> = Vec::new();
+        for element in group {
+            let descriptor = self
+                .store
+                .lookup(&element.id, &element.version, exit::BUILD_ERROR)?;
+            let outputs = self.build_one(&descriptor, &plan)?;
+            plan = filter_plan(&plan, &outputs.met);
+            labels.extend(outputs.launch.labels);
+            slices.extend(outputs.launch.slices);
+            for entry in outputs.launch.processes {
+                if entry.default {
+                    default_type = Some(entry.kind.clone());
+                } else if default_type.as_deref() == Some(entry.kind.as_str()) {
+                    default_type = None;
+                    log::warn(&format!(
+                        "redefining the following default process type with a process not marked as default: {}",
+                        entry.kind
+                    ));
+                }
+                processes.insert(
+                    entry.kind.clone(),
+                    Process {
+                        kind: entry.kind,
+                        command: entry.command,
+                        args: entry.args,
+                        direct: true,
+                        default: false,
+                        buildpack_id: descriptor.id().to_string(),
+                        working_dir: entry.working_dir,
+                        exec_env: entry.exec_env,
+                    },
+                );
+            }
+        }
+        let metadata = BuildMetadata {
+            default_process_type: default_type,
+            buildpacks: group.to_vec(),
+            processes: processes.into_values().collect(),
+            labels,
+            slices,
+        };
+        let config_dir = self.layers_dir.join("config");
+        fs_err::create_dir_all(&config_dir).context(exit::BUILD_ERROR, || {
+            "failed to create the config directory".into()
+        })?;
+        files::write_toml(&config_dir.join("metadata.toml"), &metadata)
+            .map_err(|e| Error::new(exit::BUILD_ERROR, e))?;
+        Ok(metadata)
+    }
+
+    fn build_one(&mut self, descriptor: &Descriptor, plan: &PlanToml) -> Result<Outputs, Error> {
+        let fail = |what: String| Error::new(exit::BUILD_ERROR, what);
+        let bp_plan = find_plan(plan, descriptor.id());
+        let layers_dir = self.layers_dir.join(buildpack::escape_id(descriptor.id()));
+        fs_err::create_dir_all(&layers_dir)
+            .map_err(|e| fail(format!("failed to create the layers directory: {e}")))?;
+        let plan_dir = tempfile::Builder::new()
+            .prefix(&format!("{}-", buildpack::escape_id(descriptor.id())))
+            .tempdir()
+            .map_err(|e| fail(format!("failed to create a plan directory: {e}")))?;
+        let plan_path = plan_dir.path().join("plan.toml");
+        files::write_toml(&plan_path, &bp_plan).map_err(fail)?;
+
+        let exec = ExecInputs {
+            app_dir: self.app_dir,
+            platform_dir: self.platform_dir,
+            build_config_dir: self.build_config_dir,
+            env: &self.env,
+            target_env: self.target_env,
+            exec_env: self.exec_env,
+        };
+        let mut command = exec.command(
+            descriptor,
+            "build",
+            &[&layers_dir, self.platform_dir, &plan_path],
+            &[
+                ("CNB_BP_PLAN_PATH", plan_path.display().to_string()),
+                ("CNB_LAYERS_DIR", layers_dir.display().to_string()),
+            ],
+        )?;
+        // Buildpack output goes where the lifecycle's goes, as it comes.
+        command.stdin(Stdio::null());
+        let status = command.status().map_err(|e| {
+            Error::new(
+                exit::FAILED_BUILD_WITH_ERRORS,
+                format!("failed to run the build of {}: {e}", descriptor.id()),
+            )
+        })?;
+        if !status.success() {
+            let code = status
+                .code()
+                .map_or_else(|| "a signal".to_string(), |c| format!("exit status {c}"));
+            return Err(Error::new(
+                exit::FAILED_BUILD_WITH_ERRORS,
+                format!(
+                    "failed to build: buildpack {}@{} failed with {code}",
+                    descriptor.id(),
+                    descriptor.version()
+                ),
+            ));
+        }
+
+        self.apply_layers(&layers_dir)?;
+        outputs(&bp_plan, &layers_dir)
+    }
+
+    /// Sets aside layers without types (`<layer>.ignore`) and adds build layers to the
+    /// environment of the next buildpacks.
+    fn apply_layers(&mut self, layers_dir: &Path) -> Result<(), Error> {
+        let fail = |what: String| Error::new(exit::BUILD_ERROR, what);
+        let layers = read_layers(layers_dir)?;
+        for (path, layer) in &layers {
+            let types = layer.types();
+            if !types.launch && !types.build && !types.cache && path.is_dir() {
+                let ignored = PathBuf::from(format!("{}.ignore", path.display()));
+                fs_err::rename(path, ignored)
+                    .map_err(|e| fail(format!("failed to set a layer aside: {e}")))?;
+            }
+        }
+        for (path, layer) in &layers {
+            if layer.types().build {
+                self.env.add_root_dir(path);
+                for dir in ["env", "env.build"] {
+                    self.env
+                        .add_env_dir(&path.join(dir), Action::Override)
+                        .map_err(|e| {
+                            fail(format!("failed to apply {}: {e}", path.join(dir).display()))
+                        })?;
+                }
+            }
+        }
+
+        Ok(())
+    }
+}
+
+struct Outputs {
+    met: Vec<String>,
+    launch: LaunchToml,
+}
+
+/// The layers of a buildpack: every `<name>.toml` but `launch`, `build` and `store`, in name
+/// order, with the path of the layer directory.
+pub fn read_layers(layers_dir: &Path) -> Result<Vec<(PathBuf, LayerToml)>, Error> {
+    let fail = |what: String| Error::new(exit::BUILD_ERROR, what);
+    let mut names: Vec<String> = match fs_err::read_dir(layers_dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".toml"))
+                    .map(str::to_string)
+            })
+            .filter(|n| !NOT_LAYERS.contains(&n.as_str()))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let toml_path = layers_dir.join(format!("{name}.toml"));
+            let text = fs_err::read_to_string(&toml_path).map_err(|e| fail(e.to_string()))?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| fail(format!("failed to parse {}: {e}", toml_path.display())))?;
+            if ["launch", "build", "cache"]
+                .iter()
+                .any(|k| table.contains_key(*k))
+            {
+                return Err(fail(format!(
+                    "the launch, cache and build flags should be in the types table of {}",
+                    toml_path.display()
+                )));
+            }
+            let layer: LayerToml = toml::from_str(&text)
+                .map_err(|e| fail(format!("failed to parse {}: {e}", toml_path.display())))?;
+            Ok((layers_dir.join(name), layer))
+        })
+        .collect()
+}
+
+/// The buildpack plan of `id`: the requirements of the entries it provides.
+fn find_plan(plan: &PlanToml, id: &str) -> BuildpackPlan {
+    BuildpackPlan {
+        entries: plan
+            .entries
+            .iter()
+            .filter(|e| e.providers.iter().any(|p| p.id == id))
+            .flat_map(|e| e.requires.iter())
+            .map(|r| BuildpackPlanEntry {
+                name: r.name.clone(),
+                metadata: r.metadata.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The plan without the entries whose requirements were met.
+fn filter_plan(plan: &PlanToml, met: &[String]) -> PlanToml {
+    PlanToml {
+        entries: plan
+            .entries
+            .iter()
+            .filter(|e| !e.requires.iter().any(|r| met.contains(&r.name)))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// What a buildpack's `bin/build` declared: the plan entries it met (`build.toml` `unmet`
+/// removed) and `launch.toml`, checked.
+fn outputs(bp_plan: &BuildpackPlan, layers_dir: &Path) -> Result<Outputs, Error> {
+    let fail = |what: String| Error::new(exit::BUILD_ERROR, what);
+    let build_toml: BuildToml = files::read_toml(&layers_dir.join("build.toml"))
+        .map_err(fail)?
+        .unwrap_or_default();
+    for unmet in &build_toml.unmet {
+        if unmet.name.is_empty() {
+            return Err(fail("unmet.name is required".into()));
+        }
+        if !bp_plan.entries.iter().any(|e| e.name == unmet.name) {
+            return Err(fail(format!(
+                "unmet.name '{}' must match a requested dependency",
+                unmet.name
+            )));
+        }
+    }
+    let met = bp_plan
+        .entries
+        .iter()
+        .filter(|e| !build_toml.unmet.iter().any(|u| u.name == e.name))
+        .map(|e| e.name.clone())
+        .collect();
+    let launch: LaunchToml = files::read_toml(&layers_dir.join("launch.toml"))
+        .map_err(fail)?
+        .unwrap_or_default();
+    if launch.processes.iter().filter(|p| p.default).count() > 1 {
+        return Err(fail("multiple default process types aren't allowed".into()));
+    }
+    for process in &launch.processes {
+        if process.kind.is_empty()
+            || !process
+                .kind
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(fail(format!(
+                "invalid process type '{}': use letters, digits, '.', '_' and '-'",
+                process.kind
+            )));
+        }
+        if process.command.is_empty() {
+            return Err(fail(format!(
+                "process '{}' has an empty command",
+                process.kind
+            )));
+        }
+    }
+    Ok(Outputs { met, launch })
+}
+
+#[cfg(test)]
+mod tests;

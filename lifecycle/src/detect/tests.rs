@@ -1,0 +1,240 @@
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+
+use super::*;
+use crate::env::Env;
+use crate::files::GroupEntry;
+
+/// A builder's buildpacks in a temporary directory, and an app.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["buildpacks", "app", "platform/env"] {
+            fs_err::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// A buildpack whose `bin/detect` runs `script` (with `$2` the plan path).
+    fn buildpack(&self, id: &str, api: &str, script: &str) -> &Self {
+        let dir = self
+            .path("buildpacks")
+            .join(buildpack::escape_id(id))
+            .join("1.0.0");
+        fs_err::create_dir_all(dir.join("bin")).unwrap();
+        fs_err::write(
+            dir.join("buildpack.toml"),
+            format!("api = \"{api}\"\n[buildpack]\nid = \"{id}\"\nversion = \"1.0.0\"\n"),
+        )
+        .unwrap();
+        let detect = dir.join("bin/detect");
+        fs_err::write(&detect, format!("#!/bin/sh\n{script}\n")).unwrap();
+        fs_err::set_permissions(&detect, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self
+    }
+
+    /// A composite buildpack with `order`.
+    fn composite(&self, id: &str, order: &str) -> &Self {
+        let dir = self
+            .path("buildpacks")
+            .join(buildpack::escape_id(id))
+            .join("1.0.0");
+        fs_err::create_dir_all(&dir).unwrap();
+        fs_err::write(
+            dir.join("buildpack.toml"),
+            format!("api = \"0.10\"\n[buildpack]\nid = \"{id}\"\nversion = \"1.0.0\"\n{order}"),
+        )
+        .unwrap();
+        self
+    }
+
+    fn detect(&self, order: &[&[(&str, bool)]]) -> Result<Detected, Error> {
+        let order: Vec<Group> = order
+            .iter()
+            .map(|g| Group {
+                group: g
+                    .iter()
+                    .map(|(id, optional)| GroupEntry {
+                        id: (*id).into(),
+                        version: "1.0.0".into(),
+                        optional: *optional,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let store = Store {
+            dir: self.path("buildpacks"),
+        };
+        let env = Env::build(std::env::vars());
+        let app = self.path("app");
+        let platform = self.path("platform");
+        let exec = ExecInputs {
+            app_dir: &app,
+            platform_dir: &platform,
+            build_config_dir: None,
+            env: &env,
+            target_env: &[],
+            exec_env: None,
+        };
+        Detector::new(&store, exec, Version(0, 13), None).detect(&order)
+    }
+}
+
+fn ids(detected: &Detected) -> Vec<&str> {
+    detected.group.iter().map(|g| g.id.as_str()).collect()
+}
+
+#[test]
+fn the_first_group_that_passes_wins() {
+    let f = Fixture::new();
+    f.buildpack("a", "0.10", "exit 100")
+        .buildpack("b", "0.10", "exit 0")
+        .buildpack("c", "0.10", "exit 0");
+    let detected = f
+        .detect(&[&[("a", false)], &[("b", false), ("c", false)]])
+        .unwrap();
+    assert_eq!(ids(&detected), ["b", "c"]);
+    assert_eq!(detected.group[0].api, "0.10");
+}
+
+#[test]
+fn optional_buildpacks_may_fail() {
+    let f = Fixture::new();
+    f.buildpack("a", "0.10", "exit 100")
+        .buildpack("b", "0.10", "exit 0");
+    assert_eq!(
+        ids(&f.detect(&[&[("a", true), ("b", false)]]).unwrap()),
+        ["b"]
+    );
+    let err = f.detect(&[&[("a", false), ("b", false)]]).unwrap_err();
+    assert_eq!(err.code, exit::FAILED_DETECT);
+}
+
+#[test]
+fn a_group_of_only_failed_optional_buildpacks_fails() {
+    let f = Fixture::new();
+    f.buildpack("a", "0.10", "exit 100");
+    assert_eq!(
+        f.detect(&[&[("a", true)]]).unwrap_err().code,
+        exit::FAILED_DETECT
+    );
+}
+
+#[test]
+fn errors_are_reported_with_their_own_exit_code() {
+    let f = Fixture::new();
+    f.buildpack("a", "0.10", "echo broken; exit 3");
+    let err = f.detect(&[&[("a", false)]]).unwrap_err();
+    assert_eq!(err.code, exit::FAILED_DETECT_WITH_ERRORS);
+}
+
+#[test]
+fn requirements_must_be_provided_by_the_same_or_an_earlier_buildpack() {
+    let f = Fixture::new();
+    f.buildpack("provider", "0.10", "printf '[[provides]]\\nname = \"node\"\\n' > \"$2\"")
+        .buildpack("user", "0.10", "printf '[[requires]]\\nname = \"node\"\\n[requires.metadata]\\nversion = \"20\"\\n' > \"$2\"")
+        .buildpack("greedy", "0.10", "printf '[[requires]]\\nname = \"python\"\\n' > \"$2\"")
+        .buildpack("lonely", "0.10", "printf '[[provides]]\\nname = \"ruby\"\\n' > \"$2\"");
+    let detected = f
+        .detect(&[&[("provider", false), ("user", false)]])
+        .unwrap();
+    assert_eq!(ids(&detected), ["provider", "user"]);
+    let entry = &detected.plan.entries[0];
+    assert_eq!(
+        entry.providers,
+        [Provider {
+            id: "provider".into(),
+            version: "1.0.0".into()
+        }]
+    );
+    assert_eq!(entry.requires[0].name, "node");
+    assert_eq!(entry.requires[0].metadata["version"].as_str(), Some("20"));
+    // A requirement nobody provides fails the group, a provision nobody requires too…
+    assert_eq!(
+        f.detect(&[&[("greedy", false)]]).unwrap_err().code,
+        exit::FAILED_DETECT
+    );
+    assert_eq!(
+        f.detect(&[&[("lonely", false)]]).unwrap_err().code,
+        exit::FAILED_DETECT
+    );
+    // …unless the buildpack is optional: then it is dropped.
+    let detected = f
+        .detect(&[&[("lonely", true), ("provider", false), ("user", false)]])
+        .unwrap();
+    assert_eq!(ids(&detected), ["provider", "user"]);
+    // The order matters: a requirement before its provider fails.
+    assert!(
+        f.detect(&[&[("user", false), ("provider", false)]])
+            .is_err()
+    );
+}
+
+#[test]
+fn or_alternatives_are_tried_in_order() {
+    let f = Fixture::new();
+    f.buildpack(
+        "flexible",
+        "0.10",
+        "printf '[[requires]]\\nname = \"python\"\\n[[or]]\\n[[or.provides]]\\nname = \"node\"\\n[[or.requires]]\\nname = \"node\"\\n' > \"$2\"",
+    );
+    let detected = f.detect(&[&[("flexible", false)]]).unwrap();
+    assert_eq!(detected.plan.entries[0].requires[0].name, "node");
+}
+
+#[test]
+fn composite_buildpacks_expand_to_their_order() {
+    let f = Fixture::new();
+    f.buildpack("a", "0.10", "exit 100")
+        .buildpack("b", "0.10", "exit 0")
+        .buildpack("after", "0.10", "exit 0");
+    f.composite(
+        "meta",
+        "[[order]]\n[[order.group]]\nid = \"a\"\nversion = \"1.0.0\"\n[[order]]\n[[order.group]]\nid = \"b\"\nversion = \"1.0.0\"\n",
+    );
+    assert_eq!(
+        ids(&f.detect(&[&[("meta", false), ("after", false)]]).unwrap()),
+        ["b", "after"]
+    );
+}
+
+#[test]
+fn unsupported_buildpack_apis_exit_12() {
+    let f = Fixture::new();
+    f.buildpack("old", "0.8", "exit 0");
+    assert_eq!(
+        f.detect(&[&[("old", false)]]).unwrap_err().code,
+        exit::INCOMPATIBLE_BUILDPACK_API
+    );
+}
+
+#[test]
+fn top_level_versions_in_plans_are_errors() {
+    let f = Fixture::new();
+    f.buildpack("v", "0.10", "printf '[[provides]]\\nname = \"x\"\\n[[requires]]\\nname = \"x\"\\nversion = \"1\"\\n' > \"$2\"");
+    assert_eq!(
+        f.detect(&[&[("v", false)]]).unwrap_err().code,
+        exit::FAILED_DETECT_WITH_ERRORS
+    );
+}
+
+#[test]
+fn detect_runs_in_the_app_directory_with_the_spec_environment() {
+    let f = Fixture::new();
+    fs_err::write(f.path("app/marker"), "").unwrap();
+    fs_err::write(f.path("platform/env/USER_VAR"), "from-platform").unwrap();
+    f.buildpack(
+        "env",
+        "0.10",
+        "test -f marker || exit 1\n[ \"$USER_VAR\" = from-platform ] || exit 2\n[ -n \"$CNB_BUILDPACK_DIR\" ] || exit 3\n[ \"$CNB_BUILD_PLAN_PATH\" = \"$2\" ] || exit 4\n[ \"$CNB_PLATFORM_DIR\" = \"$1\" ] || exit 5\nexit 0",
+    );
+    assert_eq!(ids(&f.detect(&[&[("env", false)]]).unwrap()), ["env"]);
+}

@@ -1,0 +1,612 @@
+//! Registries, over the OCI distribution API (oci-client): manifests, configs and blobs, read and
+//! written as raw bytes so that digests never change on the way.
+//!
+//! - Credentials come from a [`Keychain`]: the `CNB_REGISTRY_AUTH` JSON (`{"host": "Basic …"}`),
+//!   which platforms build on the host.
+//! - Registries on a loopback address (`localhost`, `127.0.0.0/8`, `::1`) and those named
+//!   insecure are reached over plain HTTP, as go-containerregistry does for the reference
+//!   lifecycle; everything else over HTTPS.
+//! - Blobs already in the target repository are not uploaded again; blobs of another repository
+//!   of the same registry are mounted, and only copied (streamed through) when the registry
+//!   refuses the mount or they live in another registry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine as _;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// What went wrong with a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{reference}` is not an image reference")]
+    BadReference {
+        reference: String,
+        #[source]
+        source: oci_client::ParseError,
+    },
+    #[error("Failed to {action} `{reference}`")]
+    Registry {
+        action: String,
+        reference: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("`{reference}` is not a usable image: {problem}")]
+    Invalid { reference: String, problem: String },
+}
+
+impl Error {
+    /// Whether the registry refused the credentials (or their absence).
+    pub fn is_unauthorized(&self) -> bool {
+        match self {
+            Error::Registry { source, .. } => match source {
+                OciDistributionError::UnauthorizedError { .. }
+                | OciDistributionError::AuthenticationFailure(_) => true,
+                OciDistributionError::RegistryError { envelope, .. } => envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+fn not_found(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::BlobUnknown
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// Credentials by registry host.
+#[derive(Clone, Default)]
+pub struct Keychain {
+    entries: BTreeMap<String, RegistryAuth>,
+}
+
+impl fmt::Debug for Keychain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the secrets themselves.
+        f.debug_struct("Keychain")
+            .field("registries", &self.entries.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Keychain {
+    /// Parses `CNB_REGISTRY_AUTH`: a JSON object of registry → `Authorization` value
+    /// (`Basic <base64 user:pass>` or `Bearer <token>`). Keys may carry a scheme and a path,
+    /// which are ignored.
+    pub fn from_cnb_registry_auth(json: &str) -> Result<Self, String> {
+        let map: BTreeMap<String, String> = serde_json::from_str(json)
+            .map_err(|e| format!("CNB_REGISTRY_AUTH is not a JSON object of strings: {e}"))?;
+        let mut entries = BTreeMap::new();
+        for (key, header) in map {
+            let host = key
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
+            let host = host.split('/').next().unwrap_or(host).to_string();
+            let (scheme, value) = header.split_once(' ').unwrap_or((header.as_str(), ""));
+            let auth = match scheme {
+                "Basic" => {
+                    let decoded = base64::engine::general_purpose::STANDARD
+                        .decode(value.trim())
+                        .ok()
+                        .and_then(|d| String::from_utf8(d).ok())
+                        .ok_or_else(|| format!("CNB_REGISTRY_AUTH: the Basic credentials of `{host}` are not base64 `user:password`"))?;
+                    let (user, password) =
+                        decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
+                    RegistryAuth::Basic(user.to_string(), password.to_string())
+                }
+                "Bearer" => RegistryAuth::Bearer(value.trim().to_string()),
+                other => {
+                    return Err(format!(
+                        "CNB_REGISTRY_AUTH: the `{other}` credentials of `{host}` are not supported (use Basic or Bearer)"
+                    ));
+                }
+            };
+            entries.insert(host, auth);
+        }
+        Ok(Self { entries })
+    }
+
+    /// The credentials for `registry` (anonymous when there are none). Docker Hub's names are
+    /// treated as one.
+    pub fn auth_for(&self, registry: &str) -> RegistryAuth {
+        let hub = ["index.docker.io", "docker.io", "registry-1.docker.io"];
+        let candidates: Vec<&str> = if hub.contains(&registry) {
+            hub.to_vec()
+        } else {
+            vec![registry]
+        };
+        candidates
+            .iter()
+            .find_map(|r| self.entries.get(*r).cloned())
+            .unwrap_or(RegistryAuth::Anonymous)
+    }
+}
+
+/// Whether `host` (`name[:port]`) is a loopback registry, which is reached over plain HTTP.
+pub fn is_loopback(host: &str) -> bool {
+    let name = if host.starts_with('[') {
+        host.trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or(host)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name == "localhost" || name.ends_with(".localhost") || name == "::1" || name.starts_with("127.")
+}
+
+/// The registry host of `reference`.
+pub fn registry_of(reference: &str) -> Result<String, Error> {
+    Ok(parse(reference)?.resolve_registry().to_string())
+}
+
+pub fn parse(reference: &str) -> Result<Reference, Error> {
+    reference.parse().map_err(|source| Error::BadReference {
+        reference: reference.to_string(),
+        source,
+    })
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(data))
+}
+
+/// A content descriptor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Descriptor {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
+    }
+
+    fn from_json(value: &Value) -> Option<Self> {
+        Some(Self {
+            media_type: value.get("mediaType")?.as_str()?.to_string(),
+            digest: value.get("digest")?.as_str()?.to_string(),
+            size: value.get("size")?.as_u64()?,
+        })
+    }
+}
+
+/// A manifest as the registry serves it.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub media_type: String,
+    pub json: Value,
+}
+
+/// An image: its manifest and config.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The name the image was asked for (`reg/repo:tag`).
+    pub reference: String,
+    pub manifest: Manifest,
+    pub config: Value,
+    pub config_digest: String,
+}
+
+impl Image {
+    /// `<repository>@<manifest digest>`.
+    pub fn digest_reference(&self) -> String {
+        let name = self.reference.split('@').next().unwrap_or(&self.reference);
+        let name = match name.rfind(':') {
+            Some(i) if !name[i..].contains('/') => &name[..i],
+            _ => name,
+        };
+        format!("{name}@{}", self.manifest.digest)
+    }
+
+    /// Whether the image uses Docker's media types (else OCI's).
+    pub fn is_docker(&self) -> bool {
+        self.manifest.media_type == DOCKER_MANIFEST
+    }
+
+    /// The layers of the manifest.
+    pub fn layers(&self) -> Vec<Descriptor> {
+        self.manifest.json["layers"]
+            .as_array()
+            .map(|l| l.iter().filter_map(Descriptor::from_json).collect())
+            .unwrap_or_default()
+    }
+
+    /// `rootfs.diff_ids` of the config.
+    pub fn diff_ids(&self) -> Vec<String> {
+        self.config["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A label of the config.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.config["config"]["Labels"]
+            .get(key)
+            .and_then(Value::as_str)
+    }
+
+    /// A variable of the config's `Env`.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.config["config"]["Env"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k == name).then_some(v)
+            })
+    }
+}
+
+/// The platform a multi-platform image is resolved for: this machine's.
+pub fn host_platform() -> (&'static str, &'static str) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        other => other,
+    };
+    ("linux", arch)
+}
+
+/// A client for any number of registries.
+pub struct Registry {
+    client: Client,
+    keychain: Keychain,
+}
+
+impl Registry {
+    /// A client that uses plain HTTP for the hosts in `plain_http` (add [`is_loopback`] hosts and
+    /// insecure registries there) and HTTPS elsewhere.
+    pub fn new(plain_http: Vec<String>, keychain: Keychain) -> Self {
+        let config = ClientConfig {
+            protocol: if plain_http.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(plain_http)
+            },
+            ..ClientConfig::default()
+        };
+        Self {
+            client: Client::new(config),
+            keychain,
+        }
+    }
+
+    /// The hosts of `references` that must be reached over plain HTTP: loopback ones, and those
+    /// in `insecure`.
+    pub fn plain_http_hosts<'a>(
+        references: impl IntoIterator<Item = &'a str>,
+        insecure: &[String],
+    ) -> Vec<String> {
+        let mut hosts: Vec<String> = insecure.to_vec();
+        for reference in references {
+            if let Ok(host) = registry_of(reference) {
+                if is_loopback(&host) && !hosts.contains(&host) {
+                    hosts.push(host);
+                }
+            }
+        }
+        hosts
+    }
+
+    async fn login(
+        &self,
+        reference: &Reference,
+        operation: RegistryOperation,
+    ) -> Result<(), OciDistributionError> {
+        let auth = self.keychain.auth_for(reference.resolve_registry());
+        self.client
+            .auth(reference, &auth, operation)
+            .await
+            .map(|_| ())
+    }
+
+    fn fail(action: &str, reference: &str, source: OciDistributionError) -> Error {
+        Error::Registry {
+            action: action.to_string(),
+            reference: reference.to_string(),
+            source,
+        }
+    }
+
+    /// The manifest of `reference`, or `None` when the registry does not have it.
+    pub async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, Error> {
+        let parsed = parse(reference)?;
+        let read = async {
+            self.login(&parsed, RegistryOperation::Pull).await?;
+            let accepted = [
+                OCI_MANIFEST,
+                DOCKER_MANIFEST,
+                OCI_INDEX,
+                DOCKER_MANIFEST_LIST,
+            ];
+            let auth = self.keychain.auth_for(parsed.resolve_registry());
+            self.client
+                .pull_manifest_raw(&parsed, &auth, &accepted)
+                .await
+        };
+        let (bytes, digest) = match read.await {
+            Ok(found) => found,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(Self::fail("read the manifest of", reference, e)),
+        };
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
+            reference: reference.to_string(),
+            problem: format!("its manifest is not JSON: {e}"),
+        })?;
+        let media_type = match json.get("mediaType").and_then(Value::as_str) {
+            Some(t) => t.to_string(),
+            None if json.get("manifests").is_some() => OCI_INDEX.to_string(),
+            None => OCI_MANIFEST.to_string(),
+        };
+        Ok(Some(Manifest {
+            bytes: bytes.to_vec(),
+            digest,
+            media_type,
+            json,
+        }))
+    }
+
+    /// The image `reference` names, resolved to this machine's platform when it is an index;
+    /// `None` when the registry does not have it.
+    pub async fn image(&self, reference: &str) -> Result<Option<Image>, Error> {
+        let Some(mut manifest) = self.manifest(reference).await? else {
+            return Ok(None);
+        };
+        if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_MANIFEST_LIST {
+            let (os, arch) = host_platform();
+            let child = manifest.json["manifests"]
+                .as_array()
+                .and_then(|list| {
+                    list.iter().find(|m| {
+                        m["platform"]["os"] == os && m["platform"]["architecture"] == arch
+                    })
+                })
+                .and_then(|m| m["digest"].as_str().map(str::to_string))
+                .ok_or_else(|| Error::Invalid {
+                    reference: reference.to_string(),
+                    problem: format!("its index has no {os}/{arch} image"),
+                })?;
+            let name = reference.split('@').next().unwrap_or(reference);
+            let name = match name.rfind(':') {
+                Some(i) if !name[i..].contains('/') => &name[..i],
+                _ => name,
+            };
+            manifest = self
+                .manifest(&format!("{name}@{child}"))
+                .await?
+                .ok_or_else(|| Error::Invalid {
+                    reference: reference.to_string(),
+                    problem: format!(
+                        "the registry lacks the {os}/{arch} image {child} its index names"
+                    ),
+                })?;
+        }
+        let config_digest = manifest.json["config"]["digest"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Invalid {
+                reference: reference.to_string(),
+                problem: "its manifest has no config".into(),
+            })?;
+        let config_bytes = self.blob(reference, &config_digest).await?;
+        let config = serde_json::from_slice(&config_bytes).map_err(|e| Error::Invalid {
+            reference: reference.to_string(),
+            problem: format!("its config is not JSON: {e}"),
+        })?;
+        Ok(Some(Image {
+            reference: reference.to_string(),
+            manifest,
+            config,
+            config_digest,
+        }))
+    }
+
+    /// The blob `digest` of the repository of `reference`.
+    pub async fn blob(&self, reference: &str, digest: &str) -> Result<Vec<u8>, Error> {
+        let parsed = parse(reference)?;
+        let mut data = Vec::new();
+        let read = async {
+            self.login(&parsed, RegistryOperation::Pull).await?;
+            self.client.pull_blob(&parsed, digest, &mut data).await
+        };
+        read.await
+            .map_err(|e| Self::fail(&format!("read blob {digest} of"), reference, e))?;
+        Ok(data)
+    }
+
+    /// Whether the repository of `reference` has the blob `digest`.
+    pub async fn has_blob(&self, reference: &str, digest: &str) -> Result<bool, Error> {
+        let parsed = parse(reference)?;
+        let check = async {
+            self.login(&parsed, RegistryOperation::Pull).await?;
+            self.client.blob_exists(&parsed, digest).await
+        };
+        check
+            .await
+            .map_err(|e| Self::fail(&format!("look for blob {digest} in"), reference, e))
+    }
+
+    /// Uploads `data` (whose digest is `digest`) to the repository of `reference`, unless the
+    /// blob is there already. Returns whether it uploaded.
+    pub async fn push_blob(
+        &self,
+        reference: &str,
+        digest: &str,
+        data: Vec<u8>,
+    ) -> Result<bool, Error> {
+        if self.has_blob(reference, digest).await? {
+            return Ok(false);
+        }
+        let parsed = parse(reference)?;
+        let push = async {
+            self.login(&parsed, RegistryOperation::Push).await?;
+            self.client.push_blob(&parsed, data, digest).await
+        };
+        push.await
+            .map_err(|e| Self::fail(&format!("upload blob {digest} to"), reference, e))?;
+        Ok(true)
+    }
+
+    /// Makes the blob of `source`'s repository available in `target`'s: nothing when it is there,
+    /// a cross-repository mount within one registry, else a copy.
+    pub async fn copy_blob(&self, source: &str, target: &str, digest: &str) -> Result<(), Error> {
+        if self.has_blob(target, digest).await? {
+            return Ok(());
+        }
+        let (from, to) = (parse(source)?, parse(target)?);
+        if from.resolve_registry() == to.resolve_registry() {
+            let mount = async {
+                self.login(&to, RegistryOperation::Push).await?;
+                self.client.mount_blob(&to, &from, digest).await
+            };
+            if mount.await.is_ok() && self.has_blob(target, digest).await? {
+                return Ok(());
+            }
+        }
+        let data = self.blob(source, digest).await?;
+        self.push_blob(target, digest, data).await.map(|_| ())
+    }
+
+    /// Pushes a manifest to `reference` (a tag); returns its digest.
+    pub async fn push_manifest(
+        &self,
+        reference: &str,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<String, Error> {
+        let parsed = parse(reference)?;
+        let digest = sha256(&bytes);
+        let header = media_type.parse().map_err(|_| Error::Invalid {
+            reference: reference.to_string(),
+            problem: format!("`{media_type}` is not a media type"),
+        })?;
+        let push = async {
+            self.login(&parsed, RegistryOperation::Push).await?;
+            self.client.push_manifest_raw(&parsed, bytes, header).await
+        };
+        push.await
+            .map_err(|e| Self::fail("push the manifest of", reference, e))?;
+        Ok(digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keychains_read_cnb_registry_auth() {
+        let keychain = Keychain::from_cnb_registry_auth(
+            r#"{"https://ghcr.io/v2/": "Basic dXNlcjpwYXNz", "reg.example:5000": "Bearer tok", "index.docker.io": "Basic YTpi"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(keychain.auth_for("ghcr.io"), RegistryAuth::Basic(u, p) if u == "user" && p == "pass")
+        );
+        assert!(
+            matches!(keychain.auth_for("reg.example:5000"), RegistryAuth::Bearer(t) if t == "tok")
+        );
+        assert!(matches!(keychain.auth_for("docker.io"), RegistryAuth::Basic(u, _) if u == "a"));
+        assert!(matches!(
+            keychain.auth_for("other.example"),
+            RegistryAuth::Anonymous
+        ));
+        assert!(
+            !format!("{keychain:?}").contains("dXNlcjpwYXNz"),
+            "secrets are not printed"
+        );
+        assert!(Keychain::from_cnb_registry_auth("[]").is_err());
+        assert!(
+            Keychain::from_cnb_registry_auth(r#"{"r": "X-Identity t"}"#)
+                .unwrap_err()
+                .contains("X-Identity")
+        );
+        assert!(Keychain::from_cnb_registry_auth(r#"{"r": "Basic !!!"}"#).is_err());
+    }
+
+    #[test]
+    fn loopback_registries_are_recognised() {
+        for host in [
+            "localhost:5001",
+            "127.0.0.1:5000",
+            "localhost",
+            "[::1]:5000",
+            "registry.localhost:80",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        let hosts = Registry::plain_http_hosts(
+            ["127.0.0.1:5000/a:b", "ghcr.io/x/y"],
+            &["insecure.example".into()],
+        );
+        assert_eq!(hosts, ["insecure.example", "127.0.0.1:5000"]);
+    }
+
+    #[test]
+    fn digest_references_drop_the_tag() {
+        let image = Image {
+            reference: "127.0.0.1:5000/team/app:latest".into(),
+            manifest: Manifest {
+                bytes: Vec::new(),
+                digest: "sha256:abc".into(),
+                media_type: OCI_MANIFEST.into(),
+                json: Value::Null,
+            },
+            config: serde_json::json!({"config": {"Env": ["A=1", "CNB_USER_ID=1000"], "Labels": {"l": "v"}}, "rootfs": {"diff_ids": ["sha256:d"]}}),
+            config_digest: "sha256:c".into(),
+        };
+        assert_eq!(
+            image.digest_reference(),
+            "127.0.0.1:5000/team/app@sha256:abc"
+        );
+        assert_eq!(image.env("CNB_USER_ID"), Some("1000"));
+        assert_eq!(image.label("l"), Some("v"));
+        assert_eq!(image.diff_ids(), ["sha256:d"]);
+    }
+}
