@@ -360,17 +360,7 @@ pub fn run(args: &[String], environ: Vec<(String, String)>) -> Result<(), Error>
     let (registry, analysis) = analyze_phase(&options, keychain, &runtime)?;
 
     log::phase("DETECTING");
-    let order: OrderToml = files::read_toml(&options.order)
-        .map_err(|e| Error::new(exit::DETECT_ERROR, e))?
-        .ok_or_else(|| {
-            Error::new(
-                exit::DETECT_ERROR,
-                format!(
-                    "failed to read order: {} does not exist",
-                    options.order.display()
-                ),
-            )
-        })?;
+    let order = read_order(&options.order)?;
     let store = Store {
         dir: options.buildpacks.clone(),
     };
@@ -484,7 +474,8 @@ fn analyze_phase(
     let registry = Registry::new(
         Registry::plain_http_hosts(references, &options.insecure_registries),
         keychain,
-    );
+    )
+    .map_err(|e| Error::new(exit::ANALYZE_ERROR, analyze::chain(&e)))?;
     let analysis = runtime.block_on(analyze::analyze(
         &registry,
         run_image,
@@ -545,6 +536,28 @@ fn export_phase(
         }
     }
     Ok(())
+}
+
+/// The order to detect with; image extensions in it are refused.
+fn read_order(path: &Path) -> Result<OrderToml, Error> {
+    let order: OrderToml = files::read_toml(path)
+        .map_err(|e| Error::new(exit::DETECT_ERROR, e))?
+        .ok_or_else(|| {
+            Error::new(
+                exit::DETECT_ERROR,
+                format!("failed to read order: {} does not exist", path.display()),
+            )
+        })?;
+    if !order.order_extensions.is_empty() {
+        return Err(Error::new(
+            exit::INVALID_ARGS,
+            format!(
+                "{} has [[order-extensions]]: image extensions are not supported by op-lifecycle",
+                path.display()
+            ),
+        ));
+    }
+    Ok(order)
 }
 
 fn write<T: serde::Serialize>(path: &Path, value: &T, code: i32) -> Result<(), Error> {

@@ -112,6 +112,13 @@ pub struct Stack {
 pub struct OrderToml {
     #[serde(default)]
     pub order: Vec<Group>,
+    /// Image extensions, which op-lifecycle does not run: read only to refuse them.
+    #[serde(
+        default,
+        rename = "order-extensions",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub order_extensions: Vec<Group>,
 }
 
 /// A group of an order.

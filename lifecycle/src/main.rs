@@ -1,11 +1,12 @@
 //! The `lifecycle` multi-call binary: `creator` (also `lifecycle creator`) and `launcher`, chosen
 //! by the name it runs as, like the reference lifecycle's symlinks in `/cnb/lifecycle`.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 use op_lifecycle::exit::{self, Error};
-use op_lifecycle::{creator, launcher, log};
+use op_lifecycle::{creator, launcher, log, oci};
 
 /// The phases of the reference lifecycle that op-lifecycle does not provide separately.
 const SEPARATE_PHASES: [&str; 7] = [
@@ -41,7 +42,12 @@ fn main() -> ExitCode {
         })
         .collect();
     match phase.as_str() {
-        "creator" => finish(creator::run(rest, environ)),
+        "creator" => {
+            if let Err(error) = ensure_ca_roots(&args) {
+                return finish(Err(error));
+            }
+            finish(creator::run(rest, environ))
+        }
         p if SEPARATE_PHASES.contains(&p) => finish(Err(Error::new(
             exit::FAILED,
             format!(
@@ -52,6 +58,37 @@ fn main() -> ExitCode {
         // `launcher`, and the `/cnb/process/<type>` symlinks to it.
         _ => launcher::main(),
     }
+}
+
+/// The creator talks to registries, and its registry client needs CA certificates even for
+/// plain-HTTP registries. In an image that has none (a busybox one), it runs itself again with
+/// `SSL_CERT_FILE` naming the Mozilla roots op-lifecycle carries.
+fn ensure_ca_roots(args: &[String]) -> Result<(), Error> {
+    if oci::has_system_roots() || std::env::var_os(oci::SSL_CERT_FILE).is_some() {
+        return Ok(());
+    }
+    let roots = oci::write_builtin_roots().map_err(|e| {
+        Error::new(
+            exit::FAILED,
+            format!("this image has no CA certificates, and writing op-lifecycle's failed: {e}"),
+        )
+    })?;
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::new(
+            exit::FAILED,
+            format!("failed to find the lifecycle executable: {e}"),
+        )
+    })?;
+    let mut command = std::process::Command::new(exe);
+    command.args(&args[1..]).env(oci::SSL_CERT_FILE, &roots);
+    if let Some(argv0) = args.first() {
+        command.arg0(argv0);
+    }
+    let error = command.exec();
+    Err(Error::new(
+        exit::FAILED,
+        format!("failed to run the lifecycle again with CA certificates: {error}"),
+    ))
 }
 
 fn usage() -> String {

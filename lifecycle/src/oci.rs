@@ -46,6 +46,13 @@ pub enum Error {
         #[source]
         source: OciDistributionError,
     },
+    #[error("This system has no CA certificates, which the registry client needs")]
+    NoRoots,
+    #[error("Failed to set up a registry client")]
+    Client {
+        #[source]
+        source: OciDistributionError,
+    },
     #[error("`{reference}` is not a usable image: {problem}")]
     Invalid { reference: String, problem: String },
 }
@@ -290,6 +297,47 @@ pub fn host_platform() -> (&'static str, &'static str) {
     ("linux", arch)
 }
 
+/// The variable that names a PEM file of CA certificates, for rustls as for OpenSSL.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+
+/// Whether the system has CA certificates (those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when they
+/// are set). A busybox image, or a bare CI runner, has none.
+pub fn has_system_roots() -> bool {
+    !rustls_native_certs::load_native_certs().certs.is_empty()
+}
+
+/// Writes the Mozilla root certificates op-lifecycle carries to a PEM file in the temporary
+/// directory (once: the name is derived from the contents) and returns its path, for a process
+/// to run again with [`SSL_CERT_FILE`] naming it.
+pub fn write_builtin_roots() -> std::io::Result<std::path::PathBuf> {
+    let mut pem = String::new();
+    for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    let digest = sha256(pem.as_bytes());
+    let name = format!("op-lifecycle-ca-{}.pem", &digest["sha256:".len()..][..16]);
+    let path = std::env::temp_dir().join(name);
+    let readable = fs_err::metadata(&path).is_ok_and(|m| {
+        use std::os::unix::fs::PermissionsExt as _;
+        m.permissions().mode() & 0o444 == 0o444
+    });
+    if !readable || fs_err::read(&path).ok().as_deref() != Some(pem.as_bytes()) {
+        // Readable by the build user the creator becomes.
+        let mut file = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(std::env::temp_dir())?;
+        std::io::Write::write_all(&mut file, pem.as_bytes())?;
+        file.persist(&path).map_err(|e| e.error)?;
+    }
+    Ok(path)
+}
+
 /// A client for any number of registries.
 pub struct Registry {
     client: Client,
@@ -299,7 +347,12 @@ pub struct Registry {
 impl Registry {
     /// A client that uses plain HTTP for the hosts in `plain_http` (add [`is_loopback`] hosts and
     /// insecure registries there) and HTTPS elsewhere.
-    pub fn new(plain_http: Vec<String>, keychain: Keychain) -> Self {
+    pub fn new(plain_http: Vec<String>, keychain: Keychain) -> Result<Self, Error> {
+        // oci-client always builds a default HTTP client too, which panics without CA
+        // certificates: refuse first.
+        if !has_system_roots() {
+            return Err(Error::NoRoots);
+        }
         let config = ClientConfig {
             protocol: if plain_http.is_empty() {
                 ClientProtocol::Https
@@ -308,10 +361,8 @@ impl Registry {
             },
             ..ClientConfig::default()
         };
-        Self {
-            client: Client::new(config),
-            keychain,
-        }
+        let client = Client::try_from(config).map_err(|source| Error::Client { source })?;
+        Ok(Self { client, keychain })
     }
 
     /// The hosts of `references` that must be reached over plain HTTP: loopback ones, and those
@@ -533,9 +584,130 @@ impl Registry {
     }
 }
 
+/// Where a layer of an image being written comes from.
+#[derive(Clone, Debug)]
+pub enum LayerSource {
+    /// A blob of the repository of `from` (the base image, the previous image): mounted or
+    /// copied, never downloaded when a mount works.
+    Blob {
+        from: String,
+        descriptor: Descriptor,
+    },
+    /// A new gzip-compressed layer, with the digest of `gzip`.
+    Upload { gzip: Vec<u8>, digest: String },
+}
+
+/// An image that was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The manifest digest.
+    pub digest: String,
+    pub manifest_size: u64,
+}
+
+impl Registry {
+    /// Writes an image to every reference of `names` (one registry, any repositories): its
+    /// layers, its config, then the manifest. `docker` chooses Docker's media types (those of
+    /// the base image, when it has them) over OCI's.
+    pub async fn write_image(
+        &self,
+        names: &[String],
+        layers: Vec<LayerSource>,
+        config: &Value,
+        docker: bool,
+    ) -> Result<Written, Error> {
+        let (manifest_type, config_type, layer_type) = if docker {
+            (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
+        } else {
+            (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER)
+        };
+        let mut descriptors = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let descriptor = match layer {
+                LayerSource::Blob { from, descriptor } => {
+                    for name in names {
+                        self.copy_blob(&from, name, &descriptor.digest).await?;
+                    }
+                    descriptor
+                }
+                LayerSource::Upload { gzip, digest } => {
+                    let size = gzip.len() as u64;
+                    for name in names {
+                        self.push_blob(name, &digest, gzip.clone()).await?;
+                    }
+                    Descriptor {
+                        media_type: layer_type.to_string(),
+                        digest,
+                        size,
+                    }
+                }
+            };
+            descriptors.push(descriptor);
+        }
+        let config_bytes = serde_json::to_vec(config).map_err(|e| Error::Invalid {
+            reference: names.first().cloned().unwrap_or_default(),
+            problem: format!("its config cannot be encoded: {e}"),
+        })?;
+        let config = Descriptor {
+            media_type: config_type.to_string(),
+            digest: sha256(&config_bytes),
+            size: config_bytes.len() as u64,
+        };
+        for name in names {
+            self.push_blob(name, &config.digest, config_bytes.clone())
+                .await?;
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": manifest_type,
+            "config": config.to_json(),
+            "layers": descriptors.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
+        });
+        let bytes = manifest.to_string().into_bytes();
+        let manifest_size = bytes.len() as u64;
+        let mut digest = sha256(&bytes);
+        for name in names {
+            digest = self
+                .push_manifest(name, bytes.clone(), manifest_type)
+                .await?;
+        }
+        Ok(Written {
+            digest,
+            manifest_size,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builtin_roots_are_a_pem_bundle_rustls_reads() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = write_builtin_roots().unwrap();
+        let pem = fs_err::read_to_string(&path).unwrap();
+        let decoded: Vec<Vec<u8>> = pem
+            .split("-----BEGIN CERTIFICATE-----\n")
+            .skip(1)
+            .map(|block| {
+                let body: String = block.split("-----END").next().unwrap().lines().collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap()
+            })
+            .collect();
+        let expected: Vec<Vec<u8>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|d| d.to_vec())
+            .collect();
+        assert_eq!(decoded, expected);
+        assert_eq!(write_builtin_roots().unwrap(), path, "written once");
+        assert_eq!(
+            fs_err::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
 
     #[test]
     fn keychains_read_cnb_registry_auth() {

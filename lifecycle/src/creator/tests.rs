@@ -151,3 +151,28 @@ fn source_date_epoch_becomes_the_creation_time() {
     );
     assert_eq!(epoch_to_rfc3339("x").unwrap_err().code, exit::INVALID_ARGS);
 }
+
+#[test]
+fn orders_with_image_extensions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("order.toml");
+    assert_eq!(read_order(&path).unwrap_err().code, exit::DETECT_ERROR);
+    fs_err::write(
+        &path,
+        "[[order]]\n[[order.group]]\nid = \"a\"\nversion = \"1\"\n",
+    )
+    .unwrap();
+    assert_eq!(read_order(&path).unwrap().order[0].group[0].id, "a");
+    fs_err::write(
+        &path,
+        "[[order-extensions]]\n[[order-extensions.group]]\nid = \"x\"\n",
+    )
+    .unwrap();
+    let error = read_order(&path).unwrap_err();
+    assert_eq!(error.code, exit::INVALID_ARGS);
+    assert!(
+        error.message.contains("image extensions are not supported"),
+        "{}",
+        error.message
+    );
+}

@@ -27,7 +27,7 @@ use crate::files::{
     RunImageForRebase, RunImageRef, StackMetadata, StoreToml,
 };
 use crate::log;
-use crate::oci::{self, Descriptor, Registry};
+use crate::oci::{self, Descriptor, LayerSource, Registry};
 
 /// `created` of the image and of its history when `SOURCE_DATE_EPOCH` is not set.
 pub const NORMALIZED_CREATED: &str = "1980-01-01T00:00:01Z";
@@ -469,15 +469,8 @@ async fn push(
     config: Value,
     added: Vec<Added>,
 ) -> Result<Report, Error> {
-    let registry = inputs.registry;
     let fail = |e: oci::Error| export_error(chain(&e));
     let run = &inputs.analysis.run_image;
-    let docker = run.is_docker();
-    let (manifest_type, config_type, layer_type) = if docker {
-        (oci::DOCKER_MANIFEST, oci::DOCKER_CONFIG, oci::DOCKER_LAYER)
-    } else {
-        (oci::OCI_MANIFEST, oci::OCI_CONFIG, oci::OCI_LAYER)
-    };
     let mut names = vec![inputs.image.to_string()];
     names.extend(inputs.tags.iter().cloned());
     let target_registry = oci::registry_of(inputs.image).map_err(fail)?;
@@ -489,101 +482,24 @@ async fn push(
             )));
         }
     }
-
-    let layers = upload_layers(inputs, &names, added, layer_type).await?;
-    let config_bytes = serde_json::to_vec(&config).map_err(export_error)?;
-    let config_descriptor = Descriptor {
-        media_type: config_type.to_string(),
-        digest: oci::sha256(&config_bytes),
-        size: config_bytes.len() as u64,
-    };
-    for name in &names {
-        registry
-            .push_blob(name, &config_descriptor.digest, config_bytes.clone())
-            .await
-            .map_err(fail)?;
-    }
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": manifest_type,
-        "config": config_descriptor.to_json(),
-        "layers": layers.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(export_error)?;
-    let mut digest = String::new();
-    for name in &names {
-        digest = registry
-            .push_manifest(name, manifest_bytes.clone(), manifest_type)
-            .await
-            .map_err(fail)?;
-    }
-    let short = digest
-        .trim_start_matches("sha256:")
-        .chars()
-        .take(12)
-        .collect::<String>();
-    log::info(&format!("*** Images ({short}):"));
-    for name in &names {
-        log::info(&format!("      {name}"));
-    }
-    log::info(&format!("*** Digest: {digest}"));
-    Ok(Report {
-        image: ImageReport {
-            tags: names,
-            image_id: None,
-            digest: Some(digest),
-            manifest_size: Some(manifest_bytes.len() as u64),
-        },
-    })
-}
-
-/// Makes every layer of the image available under each of `names`: the run image's and reused
-/// ones by mount or copy, new ones by upload.
-async fn upload_layers(
-    inputs: &ExportInputs<'_>,
-    names: &[String],
-    added: Vec<Added>,
-    layer_type: &str,
-) -> Result<Vec<Descriptor>, Error> {
-    let registry = inputs.registry;
-    let fail = |e: oci::Error| export_error(chain(&e));
-    let run = &inputs.analysis.run_image;
-    let mut layers: Vec<Descriptor> = Vec::new();
-    for descriptor in run.layers() {
-        for name in names {
-            registry
-                .copy_blob(&run.reference, name, &descriptor.digest)
-                .await
-                .map_err(fail)?;
-        }
-        layers.push(descriptor);
-    }
+    let mut layers: Vec<LayerSource> = run
+        .layers()
+        .into_iter()
+        .map(|descriptor| LayerSource::Blob {
+            from: run.reference.clone(),
+            descriptor,
+        })
+        .collect();
     let previous = inputs.analysis.previous.as_ref();
     for layer in added {
-        let descriptor = match (layer.layer, layer.reused, previous) {
-            (_, Some(descriptor), Some(previous)) => {
-                for name in names {
-                    registry
-                        .copy_blob(&previous.reference, name, &descriptor.digest)
-                        .await
-                        .map_err(fail)?;
-                }
-                descriptor
-            }
+        layers.push(match (layer.layer, layer.reused, previous) {
+            (_, Some(descriptor), Some(previous)) => LayerSource::Blob {
+                from: previous.reference.clone(),
+                descriptor,
+            },
             (Some(tar), _, _) => {
-                let (compressed, digest) = tar.gzip().map_err(export_error)?;
-                let size = compressed.len() as u64;
-                for name in names {
-                    registry
-                        .push_blob(name, &digest, compressed.clone())
-                        .await
-                        .map_err(fail)?;
-                }
-                Descriptor {
-                    media_type: layer_type.to_string(),
-                    digest,
-                    size,
-                }
+                let (gzip, digest) = tar.gzip().map_err(export_error)?;
+                LayerSource::Upload { gzip, digest }
             }
             _ => {
                 return Err(export_error(format!(
@@ -591,10 +507,32 @@ async fn upload_layers(
                     layer.diff_id
                 )));
             }
-        };
-        layers.push(descriptor);
+        });
     }
-    Ok(layers)
+    let written = inputs
+        .registry
+        .write_image(&names, layers, &config, run.is_docker())
+        .await
+        .map_err(fail)?;
+    let short: String = written
+        .digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect();
+    log::info(&format!("*** Images ({short}):"));
+    for name in &names {
+        log::info(&format!("      {name}"));
+    }
+    log::info(&format!("*** Digest: {}", written.digest));
+    Ok(Report {
+        image: ImageReport {
+            tags: names,
+            image_id: None,
+            digest: Some(written.digest),
+            manifest_size: Some(written.manifest_size),
+        },
+    })
 }
 
 /// Writes the volume cache: every `cache = true` layer of the group, with its metadata
