@@ -90,6 +90,12 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = cause.downcast_ref::<crate::engine::Error>() {
         return e.hint();
     }
+    if let Some(e) = cause.downcast_ref::<crate::builder::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<crate::registry::Error>() {
+        return e.hint();
+    }
     if let Some(e) = cause.downcast_ref::<UsageError>() {
         return e.hint();
     }

@@ -12,9 +12,12 @@
 //! - [`build_result`], the `build_result.json` file;
 //! - [`local_run`], the contexts `op run` knows and how it runs them;
 //! - [`engine`], the Docker Engine API (the only module that imports bollard);
+//! - [`registry`], container registries (the only module that talks to them);
+//! - [`builder`], builder images (`op builder create`) and busybox base images;
 //! - [`error`] and [`output`], how op fails and what it prints.
 
 pub mod build_result;
+pub mod builder;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -25,3 +28,7 @@ pub mod output;
 pub mod paths;
 pub mod plan;
 pub mod reference;
+pub mod registry;
+
+/// The version of op.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,6 +6,7 @@
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text")]
 
 mod build;
+mod builder;
 mod run;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use build::{BuildArgs, BuildCommon, BuildPushArgs, OutputFormat};
+pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 pub use run::{Pull, RunArgs};
 
 /// op takes a repository's skaffold.yaml and gets its images built, published, promoted and
@@ -64,6 +66,8 @@ pub enum Command {
     Push(BuildPushArgs),
     /// Run the image built for a context of skaffold.yaml locally, or list the contexts
     Run(RunArgs),
+    /// Make builder images (and busybox base images) and publish them to a registry
+    Builder(BuilderArgs),
     /// Print op's version
     Version,
     /// Print a completion script for a shell (e.g. `op completion bash > /etc/bash_completion.d/op`)

@@ -2,6 +2,7 @@
 //! prints the result. No Docker, registry or file-format knowledge lives here.
 
 mod build;
+mod builder;
 mod completion;
 mod run;
 mod version;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             printer,
         ),
         Command::Run(args) => run::run(&cwd, env, global, &args, printer),
+        Command::Builder(args) => builder::run(&args.command, &env, printer),
         Command::Version => version::run(printer),
         Command::Completion(args) => completion::run(args.shell, printer),
     }

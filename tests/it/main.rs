@@ -10,6 +10,7 @@ mod common;
 
 mod cli;
 mod errors;
+mod lifecycle;
 mod plan;
 mod registry;
 mod run;

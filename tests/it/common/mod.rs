@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod cnb;
 pub mod docker;
 pub mod registry;
 

@@ -1,0 +1,75 @@
+//! Builder images, made without a Docker daemon and written straight to a registry:
+//!
+//! - `op builder create` reads a `builder.toml` (pack's format; [`config`] holds the subset op
+//!   reads) and lays the build image, op's lifecycle, the buildpacks and their order out as pack
+//!   does ([`create`]);
+//! - `op builder base` makes a minimal build and run base image from a static busybox
+//!   ([`base`]), so that builds run end to end on machines that cannot pull a real one.
+//!
+//! `docs/builders.md` documents both.
+
+pub mod base;
+pub mod config;
+pub mod create;
+mod elf;
+
+use std::path::PathBuf;
+
+pub use config::{BuilderSpec, LIFECYCLE_DIR_ENV};
+
+use crate::error::Hint;
+
+/// What went wrong making a builder or a base image.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Read { source: std::io::Error },
+    #[error("{}: {problem}", path.display())]
+    Config {
+        path: PathBuf,
+        problem: String,
+        hint: Option<String>,
+    },
+    #[error("op's lifecycle was not found (looked for {})", searched.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "))]
+    LifecycleNotFound { searched: Vec<PathBuf> },
+    #[error("`{}` cannot run in a builder image: {problem}", path.display())]
+    NotStatic { path: PathBuf, problem: String },
+    #[error("Build image `{reference}` cannot make a builder: {problem}")]
+    BuildImage { reference: String, problem: String },
+    #[error("`{}` cannot make a base image: {problem}", path.display())]
+    Busybox { path: PathBuf, problem: String },
+    #[error("Failed to write {what}")]
+    Layer {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::Error),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Config { hint, .. } => hint.clone(),
+            Error::LifecycleNotFound { .. } => Some(format!(
+                "build it with `scripts/build-lifecycle` and set {LIFECYCLE_DIR_ENV} to the directory it prints, \
+                 or set [lifecycle] uri in builder.toml"
+            )),
+            Error::NotStatic { .. } => Some(
+                "builder images may have no C library; build a static lifecycle with `scripts/build-lifecycle`".into(),
+            ),
+            Error::BuildImage { .. } => Some(
+                "a build image sets CNB_USER_ID and CNB_GROUP_ID; `op builder base <image>` makes one".into(),
+            ),
+            Error::Busybox { .. } => Some(
+                "use a static busybox: Debian's `busybox-static` installs one at /bin/busybox".into(),
+            ),
+            Error::Registry(e) => e.hint(),
+            Error::Read { .. } | Error::Layer { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! Container registries, over the OCI distribution API. This is the only module of op that talks
+//! to registries; it builds on the client of `op-lifecycle` (`op_lifecycle::oci`, over
+//! oci-client), so op and the lifecycle in its builders read and write images the same way:
+//!
+//! - registries on a loopback address, and those named insecure, are reached over plain HTTP
+//!   (as go-containerregistry does), every other one over HTTPS;
+//! - blobs already in the target repository are not uploaded again, blobs of another repository
+//!   of the same registry are mounted.
+
+use op_lifecycle::oci;
+
+pub use op_lifecycle::oci::{Image, LayerSource, Written};
+
+use crate::error::Hint;
+
+/// What went wrong with a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{reference}` is not in its registry")]
+    NotFound { reference: String },
+    #[error("Failed to set up op's registry client")]
+    Client {
+        #[source]
+        source: Box<oci::Error>,
+    },
+    #[error("Registry `{host}` failed")]
+    Registry {
+        host: String,
+        #[source]
+        source: Box<oci::Error>,
+    },
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::NotFound { .. } => {
+                Some("check the reference, or publish the image there first".into())
+            }
+            Error::Client { .. } => None,
+            Error::Registry { source, .. } if source.is_unauthorized() => Some(
+                "the registry refused op's credentials (or their absence); log in to it".into(),
+            ),
+            Error::Registry { host, .. } if oci::is_loopback(host) => Some(format!(
+                "is a registry running at {host}? `scripts/dev-env` starts one on localhost:5001"
+            )),
+            Error::Registry { host, .. } => Some(format!(
+                "check that {host} is reachable over HTTPS; a registry that only speaks plain HTTP \
+                 must be named with --insecure-registry {host}"
+            )),
+        }
+    }
+}
+
+/// A client for the registries of one command.
+pub struct Registry {
+    client: oci::Registry,
+}
+
+impl Registry {
+    /// A client for `references`: loopback registries and those in `insecure` over plain HTTP.
+    pub fn new<'a>(
+        references: impl IntoIterator<Item = &'a str>,
+        insecure: &[String],
+    ) -> Result<Self, Error> {
+        let plain_http = oci::Registry::plain_http_hosts(references, insecure);
+        let client =
+            oci::Registry::new(plain_http, oci::Keychain::default()).map_err(|source| {
+                Error::Client {
+                    source: Box::new(source),
+                }
+            })?;
+        Ok(Self { client })
+    }
+
+    fn fail(reference: &str, source: oci::Error) -> Error {
+        let host = oci::registry_of(reference).unwrap_or_else(|_| reference.to_string());
+        Error::Registry {
+            host,
+            source: Box::new(source),
+        }
+    }
+
+    /// The image `reference` names (resolved to this machine's platform when it is an index).
+    pub async fn image(&self, reference: &str) -> Result<Image, Error> {
+        self.client
+            .image(reference)
+            .await
+            .map_err(|e| Self::fail(reference, e))?
+            .ok_or_else(|| Error::NotFound {
+                reference: reference.to_string(),
+            })
+    }
+
+    /// Writes an image to every reference of `names`; see [`oci::Registry::write_image`].
+    pub async fn write_image(
+        &self,
+        names: &[String],
+        layers: Vec<LayerSource>,
+        config: &serde_json::Value,
+        docker: bool,
+    ) -> Result<Written, Error> {
+        let first = names.first().map_or("", String::as_str);
+        self.client
+            .write_image(names, layers, config, docker)
+            .await
+            .map_err(|e| Self::fail(first, e))
+    }
+}
+
+/// The registry host of `reference` (`docker.io` for Docker Hub names).
+pub fn host_of(reference: &str) -> Option<String> {
+    oci::registry_of(reference).ok()
+}
+
+/// This machine's platform as an image config names it: (`os`, `architecture`).
+pub fn host_platform() -> (&'static str, &'static str) {
+    oci::host_platform()
+}
