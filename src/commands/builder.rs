@@ -21,7 +21,7 @@ pub(super) fn run(
         .context("Failed to start op's async runtime")?;
     match command {
         BuilderCommand::Create(args) => runtime.block_on(create_builder(args, env, printer)),
-        BuilderCommand::Base(args) => runtime.block_on(create_base(args, printer)),
+        BuilderCommand::Base(args) => runtime.block_on(create_base(args, env, printer)),
     }
 }
 
@@ -65,13 +65,12 @@ async fn create_builder(
         "Using lifecycle {}",
         spec.lifecycle.lifecycle.display()
     ));
-    let registry = Registry::new(
-        names
-            .iter()
-            .chain(std::iter::once(&spec.build_image))
-            .map(String::as_str),
-        &args.insecure_registries,
-    )?;
+    let references: Vec<&str> = names
+        .iter()
+        .chain(std::iter::once(&spec.build_image))
+        .map(String::as_str)
+        .collect();
+    let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
     let base = registry
         .image(&spec.build_image)
         .await
@@ -92,7 +91,11 @@ async fn create_builder(
     Ok(ExitStatus::Success)
 }
 
-async fn create_base(args: &BuilderBaseArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+async fn create_base(
+    args: &BuilderBaseArgs,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     check_names(&args.images)?;
     let busybox = base::read_busybox(&args.busybox)?;
     let options = base::BaseOptions {
@@ -112,10 +115,8 @@ async fn create_base(args: &BuilderBaseArgs, printer: &Printer) -> anyhow::Resul
         args.uid,
         args.gid
     ));
-    let registry = Registry::new(
-        args.images.iter().map(String::as_str),
-        &args.insecure_registries,
-    )?;
+    let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
+    let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
     let written = base::publish(&registry, &args.images, &layer, &config)
         .await
         .context("Failed to publish the base image")?;

@@ -7,6 +7,8 @@
 //! - blobs already in the target repository are not uploaded again, blobs of another repository
 //!   of the same registry are mounted.
 
+pub mod auth;
+
 use op_lifecycle::oci;
 
 pub use op_lifecycle::oci::{Image, LayerSource, Written};
@@ -18,6 +20,10 @@ use crate::error::Hint;
 pub enum Error {
     #[error("`{reference}` is not in its registry")]
     NotFound { reference: String },
+    #[error(transparent)]
+    Auth(#[from] auth::Error),
+    #[error("Unusable registry credentials: {0}")]
+    Credentials(String),
     #[error("Failed to set up op's registry client")]
     Client {
         #[source]
@@ -37,7 +43,8 @@ impl Hint for Error {
             Error::NotFound { .. } => {
                 Some("check the reference, or publish the image there first".into())
             }
-            Error::Client { .. } => None,
+            Error::Auth(e) => e.hint(),
+            Error::Client { .. } | Error::Credentials(_) => None,
             Error::Registry { source, .. } if source.is_unauthorized() => Some(
                 "the registry refused op's credentials (or their absence); log in to it".into(),
             ),
@@ -62,15 +69,34 @@ impl Registry {
     pub fn new<'a>(
         references: impl IntoIterator<Item = &'a str>,
         insecure: &[String],
+        credentials: &auth::Credentials,
     ) -> Result<Self, Error> {
         let plain_http = oci::Registry::plain_http_hosts(references, insecure);
-        let client =
-            oci::Registry::new(plain_http, oci::Keychain::default()).map_err(|source| {
-                Error::Client {
-                    source: Box::new(source),
-                }
-            })?;
+        let keychain = match credentials.for_op_client() {
+            Some(json) => {
+                oci::Keychain::from_cnb_registry_auth(&json).map_err(Error::Credentials)?
+            }
+            None => oci::Keychain::default(),
+        };
+        let client = oci::Registry::new(plain_http, keychain).map_err(|source| Error::Client {
+            source: Box::new(source),
+        })?;
         Ok(Self { client })
+    }
+
+    /// A client for `references`, with the credentials the Docker configuration of `env` has
+    /// for their registries (returned too, for the lifecycle).
+    pub fn connect(
+        env: &crate::config::Env,
+        references: &[&str],
+        insecure: &[String],
+    ) -> Result<(Self, auth::Credentials), Error> {
+        let mut hosts: Vec<String> = references.iter().filter_map(|r| host_of(r)).collect();
+        hosts.sort();
+        hosts.dedup();
+        let credentials = auth::Credentials::resolve(env, &hosts)?;
+        let registry = Self::new(references.iter().copied(), insecure, &credentials)?;
+        Ok((registry, credentials))
     }
 
     fn fail(reference: &str, source: oci::Error) -> Error {

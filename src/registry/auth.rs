@@ -1,0 +1,370 @@
+//! Registry credentials, found as the docker CLI (and go-containerregistry's default keychain,
+//! which pack uses) finds them:
+//!
+//! 1. the Docker configuration: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`;
+//!    without one, podman's `$XDG_RUNTIME_DIR/containers/auth.json`;
+//! 2. for each registry host: its `credHelpers` entry, else the `credsStore`, both run as
+//!    `docker-credential-<name> get` (server URL on stdin, `{"Username","Secret"}` on stdout);
+//!    else its `auths` entry (`auth`, `username`/`password`, `identitytoken`, `registrytoken`),
+//!    whose key may carry a scheme and a path;
+//! 3. else anonymous.
+//!
+//! Docker Hub is `https://index.docker.io/v1/` in the configuration and `index.docker.io` in
+//! `CNB_REGISTRY_AUTH`. Secrets never reach a log, an error or `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::config::Env;
+use crate::error::Hint;
+
+/// The key of Docker Hub in the Docker configuration.
+pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
+
+/// What failed while looking for credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Failed to read the Docker configuration `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("The Docker configuration `{}` is not valid JSON: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("Credential helper `docker-credential-{helper}` failed for `{host}`: {message}")]
+    Helper {
+        helper: String,
+        host: String,
+        message: String,
+    },
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Read { .. } | Error::Invalid { .. } => Some(
+                "fix or remove the file, or point DOCKER_CONFIG at a directory with a valid config.json".into(),
+            ),
+            Error::Helper { helper, .. } => Some(format!(
+                "check that `docker-credential-{helper}` is on PATH and logged in, or remove it from the Docker configuration"
+            )),
+        }
+    }
+}
+
+/// A credential for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// A registry token (`registrytoken`), sent as a bearer token.
+    Bearer(String),
+    /// An identity (refresh) token, exchanged for a bearer token by the client.
+    Identity(String),
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Credential::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Credential::Identity(_) => f.write_str("Identity(<redacted>)"),
+        }
+    }
+}
+
+impl Credential {
+    /// The value of `CNB_REGISTRY_AUTH` for it (the lifecycle's convention).
+    fn header(&self) -> String {
+        match self {
+            Credential::Basic { username, password } => {
+                let pair = format!("{username}:{password}");
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+            Credential::Bearer(token) => format!("Bearer {token}"),
+            Credential::Identity(token) => format!("X-Identity {token}"),
+        }
+    }
+}
+
+/// The credentials of the registries of one command, by `CNB_REGISTRY_AUTH` key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    entries: BTreeMap<String, Credential>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.entries.iter()).finish()
+    }
+}
+
+/// The key of `host` in `CNB_REGISTRY_AUTH`.
+pub fn cnb_key(host: &str) -> String {
+    match host {
+        "docker.io" | "registry-1.docker.io" | "index.docker.io" => "index.docker.io".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The server address the Docker configuration and credential helpers know `host` by.
+fn server_address(host: &str) -> String {
+    if cnb_key(host) == "index.docker.io" {
+        DOCKER_HUB_SERVER.to_string()
+    } else {
+        host.to_string()
+    }
+}
+
+/// `host` of a configuration key, which may carry a scheme and a path.
+fn hostname_of(key: &str) -> &str {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DockerConfig {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(default)]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(default)]
+    creds_store: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuthEntry {
+    auth: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    identitytoken: Option<String>,
+    registrytoken: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HelperOutput {
+    username: String,
+    secret: String,
+}
+
+/// The Docker configuration file op reads, if there is one.
+fn config_path(env: &Env) -> Option<PathBuf> {
+    let docker = match env.get("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None => PathBuf::from(env.get("HOME")?)
+            .join(".docker")
+            .join("config.json"),
+    };
+    if docker.is_file() {
+        return Some(docker);
+    }
+    let podman = PathBuf::from(env.get("XDG_RUNTIME_DIR")?)
+        .join("containers")
+        .join("auth.json");
+    podman.is_file().then_some(podman)
+}
+
+fn read_config(path: &Path) -> Result<DockerConfig, Error> {
+    let text = fs_err::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+impl Credentials {
+    /// The credentials of `hosts` (registry hosts), from the Docker configuration of `env`.
+    /// Hosts without one are left out (anonymous).
+    pub fn resolve(env: &Env, hosts: &[String]) -> Result<Self, Error> {
+        let Some(path) = config_path(env) else {
+            return Ok(Self::default());
+        };
+        let config = read_config(&path)?;
+        let mut entries = BTreeMap::new();
+        for host in hosts {
+            let key = cnb_key(host);
+            if entries.contains_key(&key) {
+                continue;
+            }
+            let credential = match config
+                .cred_helpers
+                .get(host)
+                .or(config.creds_store.as_ref())
+            {
+                Some(helper) => run_helper(env, helper, host)?,
+                None => from_auths(&config, host),
+            };
+            if let Some(credential) = credential {
+                tracing::debug!(host, credential = ?credential, "registry credential found");
+                entries.insert(key, credential);
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    /// Credentials from explicit entries (for tests and other callers that have them).
+    pub fn from_entries(entries: impl IntoIterator<Item = (String, Credential)>) -> Self {
+        Self {
+            entries: entries
+                .into_iter()
+                .map(|(host, c)| (cnb_key(&host), c))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The hosts that have a credential.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// `CNB_REGISTRY_AUTH`: `{"<registry>": "Basic …" | "Bearer …" | "X-Identity …"}`; `None`
+    /// when every registry is anonymous. It holds secrets: never print it.
+    pub fn cnb_registry_auth(&self) -> Option<String> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let map: BTreeMap<&str, String> = self
+            .entries
+            .iter()
+            .map(|(k, c)| (k.as_str(), c.header()))
+            .collect();
+        serde_json::to_string(&map).ok()
+    }
+
+    /// `CNB_REGISTRY_AUTH` without identity tokens, which op's own registry client cannot
+    /// exchange: those registries are anonymous to op.
+    pub(super) fn for_op_client(&self) -> Option<String> {
+        let usable = Self {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(_, c)| !matches!(c, Credential::Identity(_)))
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect(),
+        };
+        usable.cnb_registry_auth()
+    }
+}
+
+fn from_auths(config: &DockerConfig, host: &str) -> Option<Credential> {
+    let server = server_address(host);
+    let entry = config
+        .auths
+        .get(&server)
+        .or_else(|| config.auths.get(host))
+        .or_else(|| {
+            config
+                .auths
+                .iter()
+                .find(|(key, _)| hostname_of(key) == hostname_of(&server))
+                .map(|(_, e)| e)
+        })?;
+    if let Some(token) = entry.identitytoken.as_ref().filter(|t| !t.is_empty()) {
+        return Some(Credential::Identity(token.clone()));
+    }
+    if let Some(token) = entry.registrytoken.as_ref().filter(|t| !t.is_empty()) {
+        return Some(Credential::Bearer(token.clone()));
+    }
+    if let Some(auth) = entry.auth.as_ref().filter(|a| !a.is_empty()) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (username, password) = decoded.split_once(':')?;
+        return Some(Credential::Basic {
+            username: username.into(),
+            password: password.into(),
+        });
+    }
+    match (&entry.username, &entry.password) {
+        (Some(username), Some(password)) if !username.is_empty() => Some(Credential::Basic {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Finds `docker-credential-<helper>` on the `PATH` of `env`.
+fn helper_path(env: &Env, helper: &str) -> Option<PathBuf> {
+    let name = format!("docker-credential-{helper}");
+    std::env::split_paths(env.get("PATH")?)
+        .map(|dir| dir.join(&name))
+        .find(|p| p.is_file())
+}
+
+/// Runs `docker-credential-<helper> get` for `host`.
+fn run_helper(env: &Env, helper: &str, host: &str) -> Result<Option<Credential>, Error> {
+    let fail = |message: String| Error::Helper {
+        helper: helper.to_string(),
+        host: host.to_string(),
+        message,
+    };
+    let program = helper_path(env, helper).ok_or_else(|| fail("it is not on PATH".into()))?;
+    let mut child = Command::new(&program)
+        .arg("get")
+        .env_clear()
+        .envs(env.iter())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("it does not run: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(server_address(host).as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let output = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        // The helper protocol's "not found" is no credential, not an error.
+        if stdout.contains("credentials not found") {
+            return Ok(None);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = if stdout.trim().is_empty() {
+            stderr.trim().to_string()
+        } else {
+            stdout.trim().to_string()
+        };
+        return Err(fail(format!("{} ({detail})", output.status)));
+    }
+    let parsed: HelperOutput = serde_json::from_str(&stdout)
+        .map_err(|e| fail(format!("its output is not the helper protocol's JSON: {e}")))?;
+    Ok(match parsed.username.as_str() {
+        "<token>" => Some(Credential::Identity(parsed.secret)),
+        "" if parsed.secret.is_empty() => None,
+        _ => Some(Credential::Basic {
+            username: parsed.username,
+            password: parsed.secret,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests;
