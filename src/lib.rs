@@ -14,11 +14,14 @@
 //! - [`engine`], the Docker Engine API (the only module that imports bollard);
 //! - [`registry`], container registries (the only module that talks to them);
 //! - [`builder`], builder images (`op builder create`) and busybox base images;
+//! - [`cnb`], the platform side of the buildpacks contract (builder metadata, the creator
+//!   container, the tars it gets), as plain values;
 //! - [`error`] and [`output`], how op fails and what it prints.
 
 pub mod build_result;
 pub mod builder;
 pub mod cli;
+pub mod cnb;
 pub mod commands;
 pub mod config;
 pub mod engine;

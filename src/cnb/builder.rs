@@ -1,0 +1,253 @@
+//! What op needs to know about a builder image, read from its config (`docs/cnb-platform.md`
+//! section 3): the build user, the lifecycle's Platform APIs, the run images and the buildpacks.
+
+use std::collections::BTreeMap;
+
+use op_lifecycle::api::Version;
+use op_lifecycle::files::{BuilderMetadata, RunImageRef};
+
+use super::Error;
+use crate::reference::Reference;
+
+/// The Platform APIs op drives, oldest first (as the production builder's lifecycle 0.21).
+pub const PLATFORM_APIS: [Version; 9] = [
+    Version(0, 7),
+    Version(0, 8),
+    Version(0, 9),
+    Version(0, 10),
+    Version(0, 11),
+    Version(0, 12),
+    Version(0, 13),
+    Version(0, 14),
+    Version(0, 15),
+];
+
+/// Builders op trusts without being told (any tag or digest of them).
+pub const TRUSTED_BUILDERS: [&str; 1] = ["ghcr.io/octopilot/builder-jammy-base"];
+
+/// The label of a builder's metadata.
+pub const METADATA_LABEL: &str = "io.buildpacks.builder.metadata";
+
+/// A builder image, as its config describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuilderInfo {
+    pub image: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub metadata: BuilderMetadata,
+    /// The Platform APIs its lifecycle supports (supported and deprecated).
+    pub platform_apis: Vec<Version>,
+}
+
+impl BuilderInfo {
+    /// Reads the config of builder `image`: its `Env` and labels.
+    pub fn from_config(
+        image: &str,
+        env: &[String],
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Self, Error> {
+        let problem = |p: String| Error::NotABuilder {
+            builder: image.to_string(),
+            problem: p,
+        };
+        let var = |name: &str| {
+            env.iter()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        };
+        let id = |name: &str| -> Result<u32, Error> {
+            let value = var(name).ok_or_else(|| problem(format!("it sets no {name}")))?;
+            value
+                .trim()
+                .parse()
+                .map_err(|_| problem(format!("its {name} `{value}` is not a number")))
+        };
+        let (uid, gid) = (id("CNB_USER_ID")?, id("CNB_GROUP_ID")?);
+        let label = labels
+            .get(METADATA_LABEL)
+            .ok_or_else(|| problem(format!("it has no `{METADATA_LABEL}` label")))?;
+        let metadata: BuilderMetadata = serde_json::from_str(label)
+            .map_err(|e| problem(format!("its `{METADATA_LABEL}` label is not readable: {e}")))?;
+        let lifecycle = &metadata.lifecycle;
+        let mut listed: Vec<&str> = Vec::new();
+        if let Some(apis) = &lifecycle.apis {
+            listed.extend(apis.platform.supported.iter().map(String::as_str));
+            listed.extend(apis.platform.deprecated.iter().map(String::as_str));
+        }
+        if listed.is_empty() {
+            listed.extend(lifecycle.api.as_ref().map(|a| a.platform.as_str()));
+        }
+        let mut platform_apis: Vec<Version> =
+            listed.iter().filter_map(|v| Version::parse(v)).collect();
+        platform_apis.sort_unstable();
+        platform_apis.dedup();
+        if platform_apis.is_empty() {
+            return Err(problem("its metadata names no Platform API".into()));
+        }
+        Ok(Self {
+            image: image.to_string(),
+            uid,
+            gid,
+            metadata,
+            platform_apis,
+        })
+    }
+
+    /// The highest Platform API both op and the lifecycle support (pack's `FindLatestSupported`).
+    pub fn platform_api(&self) -> Result<Version, Error> {
+        self.platform_apis
+            .iter()
+            .rev()
+            .copied()
+            .find(|v| PLATFORM_APIS.contains(v))
+            .ok_or_else(|| {
+                let list = |vs: &[Version]| {
+                    vs.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                Error::NoCommonPlatformApi {
+                    builder: self.image.clone(),
+                    builder_apis: list(&self.platform_apis),
+                    op_apis: list(&PLATFORM_APIS),
+                }
+            })
+    }
+
+    /// The default run image for an image published to `target`: the builder's first run image,
+    /// or its mirror in the registry of `target` (pack's preference), as op names it.
+    pub fn run_image_for(&self, target: &str) -> Option<String> {
+        let first: &RunImageRef = self.metadata.run_image()?;
+        let registry = |r: &str| Reference::parse(r).ok().and_then(|r| r.domain);
+        let wanted = registry(target);
+        let mirror = std::iter::once(&first.image)
+            .chain(&first.mirrors)
+            .find(|candidate| wanted.is_some() && registry(candidate) == wanted);
+        Some(mirror.unwrap_or(&first.image).clone())
+    }
+
+    /// `id@version` of the builder's buildpacks.
+    pub fn buildpacks(&self) -> Vec<String> {
+        self.metadata
+            .buildpacks
+            .iter()
+            .map(|b| format!("{}@{}", b.id, b.version))
+            .collect()
+    }
+}
+
+/// Whether op runs `builder`'s creator: it is one of [`TRUSTED_BUILDERS`] or the user trusts it.
+pub fn is_trusted(builder: &str, trusted_by_user: bool) -> bool {
+    if trusted_by_user {
+        return true;
+    }
+    let Ok(reference) = Reference::parse(builder) else {
+        return false;
+    };
+    TRUSTED_BUILDERS.contains(&reference.name().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(metadata: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([(METADATA_LABEL.to_string(), metadata.to_string())])
+    }
+
+    fn env() -> Vec<String> {
+        vec![
+            "PATH=/bin".into(),
+            "CNB_USER_ID=1001".into(),
+            "CNB_GROUP_ID=1002".into(),
+        ]
+    }
+
+    const JAMMY: &str = r#"{"lifecycle":{"version":"0.21.1","api":{"buildpack":"0.7","platform":"0.7"},
+        "apis":{"buildpack":{"deprecated":[],"supported":["0.7","0.8","0.9","0.10","0.11"]},
+                "platform":{"deprecated":[],"supported":["0.7","0.8","0.9","0.10","0.11","0.12","0.13","0.14","0.15","0.16"]}}},
+        "images":[{"image":"ghcr.io/octopilot/run-jammy-base:latest","mirrors":["mirror.example/run:latest"]}],
+        "buildpacks":[{"id":"paketo-buildpacks/go","version":"4.1.0"}]}"#;
+
+    #[test]
+    fn the_highest_common_platform_api_wins() {
+        let builder = BuilderInfo::from_config("b", &env(), &labels(JAMMY)).unwrap();
+        assert_eq!((builder.uid, builder.gid), (1001, 1002));
+        assert_eq!(
+            builder.platform_api().unwrap(),
+            Version(0, 15),
+            "0.16 is the builder's, not op's"
+        );
+        assert_eq!(builder.buildpacks(), ["paketo-buildpacks/go@4.1.0"]);
+
+        let legacy = BuilderInfo::from_config(
+            "b",
+            &env(),
+            &labels(
+                r#"{"lifecycle":{"version":"0.9.0","api":{"buildpack":"0.2","platform":"0.3"}}}"#,
+            ),
+        )
+        .unwrap();
+        let error = legacy.platform_api().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("supports Platform API 0.3, and op supports 0.7"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn images_that_are_not_builders_are_refused_with_the_reason() {
+        let error =
+            BuilderInfo::from_config("b", &["PATH=/bin".into()], &labels(JAMMY)).unwrap_err();
+        assert!(
+            error.to_string().ends_with("it sets no CNB_USER_ID"),
+            "{error}"
+        );
+        let error = BuilderInfo::from_config("b", &env(), &BTreeMap::new()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no `io.buildpacks.builder.metadata` label"),
+            "{error}"
+        );
+        let error = BuilderInfo::from_config("b", &env(), &labels("{")).unwrap_err();
+        assert!(error.to_string().contains("not readable"), "{error}");
+    }
+
+    #[test]
+    fn the_run_image_mirror_in_the_target_registry_is_preferred() {
+        let builder = BuilderInfo::from_config("b", &env(), &labels(JAMMY)).unwrap();
+        assert_eq!(
+            builder.run_image_for("mirror.example/app:1").as_deref(),
+            Some("mirror.example/run:latest")
+        );
+        assert_eq!(
+            builder.run_image_for("localhost:5001/app:1").as_deref(),
+            Some("ghcr.io/octopilot/run-jammy-base:latest")
+        );
+    }
+
+    #[test]
+    fn op_trusts_its_own_builder_in_any_version_and_others_when_told() {
+        assert!(is_trusted("ghcr.io/octopilot/builder-jammy-base", false));
+        assert!(is_trusted(
+            "ghcr.io/octopilot/builder-jammy-base:0.3.1",
+            false
+        ));
+        assert!(is_trusted(
+            &format!(
+                "ghcr.io/octopilot/builder-jammy-base@sha256:{}",
+                "a".repeat(64)
+            ),
+            false
+        ));
+        assert!(!is_trusted(
+            "ghcr.io/octopilot/builder-jammy-base-evil:latest",
+            false
+        ));
+        assert!(!is_trusted("localhost:5001/op/builder:latest", false));
+        assert!(is_trusted("localhost:5001/op/builder:latest", true));
+    }
+}
