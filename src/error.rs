@@ -59,6 +59,12 @@ impl Hint for UsageError {
 pub fn status_of(err: &anyhow::Error) -> ExitStatus {
     if err.downcast_ref::<UsageError>().is_some() {
         ExitStatus::Usage
+    } else if matches!(
+        err.downcast_ref::<crate::build::Error>(),
+        Some(crate::build::Error::Interrupted)
+    ) {
+        // 128 + SIGINT, as shells report an interrupted command.
+        ExitStatus::Code(130)
     } else {
         ExitStatus::Failure
     }
@@ -71,7 +77,7 @@ pub trait Hint {
 }
 
 /// The hint of one cause in a chain, if its type is one that knows hints.
-fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub(crate) fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = cause.downcast_ref::<crate::config::Error>() {
         return e.hint();
     }
@@ -94,6 +100,18 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         return e.hint();
     }
     if let Some(e) = cause.downcast_ref::<crate::registry::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<crate::build::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<crate::build::ArtifactError>() {
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<crate::cnb::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<crate::registry::auth::Error>() {
         return e.hint();
     }
     if let Some(e) = cause.downcast_ref::<UsageError>() {
@@ -145,10 +163,10 @@ pub fn render(err: &anyhow::Error, styles: Styles) -> String {
     }
     let mut hints: Vec<String> = Vec::new();
     for cause in err.chain() {
-        if let Some(hint) = hint_of(cause) {
-            if !hints.contains(&hint) {
-                hints.push(hint);
-            }
+        if let Some(hint) = hint_of(cause)
+            && !hints.contains(&hint)
+        {
+            hints.push(hint);
         }
     }
     for hint in hints {

@@ -8,7 +8,7 @@
 //!   lifecycle; everything else over HTTPS.
 //! - Blobs already in the target repository are not uploaded again; blobs of another repository
 //!   of the same registry are mounted, and only copied (streamed through) when the registry
-//!   refuses the mount or they live in another registry.
+//!   refuses the mount or they live in another registry. New blobs go up in one request.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -359,6 +359,9 @@ impl Registry {
             } else {
                 ClientProtocol::HttpsExcept(plain_http)
             },
+            // One PUT per blob (as go-containerregistry streams one PATCH): chunked uploads
+            // make the registry save and reload its hash state for every 4 MiB.
+            use_monolithic_push: true,
             ..ClientConfig::default()
         };
         let client = Client::try_from(config).map_err(|source| Error::Client { source })?;
@@ -373,10 +376,11 @@ impl Registry {
     ) -> Vec<String> {
         let mut hosts: Vec<String> = insecure.to_vec();
         for reference in references {
-            if let Ok(host) = registry_of(reference) {
-                if is_loopback(&host) && !hosts.contains(&host) {
-                    hosts.push(host);
-                }
+            if let Ok(host) = registry_of(reference)
+                && is_loopback(&host)
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
             }
         }
         hosts

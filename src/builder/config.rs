@@ -203,13 +203,13 @@ pub fn resolve(path: &Path, toml: BuilderToml, env: &Env) -> Result<BuilderSpec,
             mirrors: r.mirrors,
         })
         .collect();
-    if run_images.is_empty() {
-        if let Some(image) = stack.run_image {
-            run_images.push(RunImageRef {
-                image,
-                mirrors: stack.run_image_mirrors,
-            });
-        }
+    if run_images.is_empty()
+        && let Some(image) = stack.run_image
+    {
+        run_images.push(RunImageRef {
+            image,
+            mirrors: stack.run_image_mirrors,
+        });
     }
     if run_images.is_empty() {
         return Err(invalid(

@@ -78,7 +78,10 @@ fn the_fixture_builder_resolves() {
     let scratch = Scratch::new();
     let spec = scratch.load().unwrap();
     let ids: Vec<&str> = spec.buildpacks.iter().map(config::Buildpack::id).collect();
-    assert_eq!(ids, ["op/greeting", "op/procfile", "op/static-site"]);
+    assert_eq!(
+        ids,
+        ["op/greeting", "op/procfile", "op/deps", "op/static-site"]
+    );
     assert_eq!(spec.build_image, "localhost:5001/op/busybox-build:latest");
     assert_eq!(
         spec.run_images[0].image,
@@ -140,7 +143,7 @@ fn mistakes_in_builder_toml_name_the_entry() {
     assert!(
         scratch
             .problem()
-            .contains("buildpacks[2]: version `0.2.0` of `op/static-site` does not match `0.1.0`")
+            .contains("buildpacks[3]: version `0.2.0` of `op/static-site` does not match `0.1.0`")
     );
 
     let scratch = Scratch::new();
@@ -151,7 +154,7 @@ fn mistakes_in_builder_toml_name_the_entry() {
     assert!(
         scratch
             .problem()
-            .contains("buildpacks[2]: id `op/static` does not match `op/static-site`")
+            .contains("buildpacks[3]: id `op/static` does not match `op/static-site`")
     );
 
     let scratch = Scratch::new();
@@ -303,16 +306,16 @@ fn the_layers_follow_pack_s_layout() {
         "{greeting:?}"
     );
     assert_eq!(
-        entries(5).into_iter().map(|e| e.0).collect::<Vec<_>>(),
+        entries(6).into_iter().map(|e| e.0).collect::<Vec<_>>(),
         ["cnb", "cnb/order.toml"]
     );
-    assert!(entries(6).iter().any(|e| e.0 == "cnb/run.toml"));
+    assert!(entries(7).iter().any(|e| e.0 == "cnb/run.toml"));
     assert!(
-        entries(7)
+        entries(8)
             .iter()
             .any(|e| e.0 == "cnb/build-config/env/BP_LOG.override")
     );
-    assert_eq!(layers.len(), 8);
+    assert_eq!(layers.len(), 9);
 
     let again = create::layers(&spec, 1000, 1001).unwrap();
     let ids = |l: &[create::NewLayer]| {

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::run::Pull;
+
 /// Flags shared by `build`, `build-push` and `push`.
 #[derive(Debug, Args)]
 pub struct BuildCommon {
@@ -50,13 +52,7 @@ pub struct BuildCommon {
     #[arg(long, value_name = "FILE", default_value = crate::build_result::FILE_NAME)]
     pub file_output: PathBuf,
 
-    /// Print the build plan (what is built, from what, to which references, in which order)
-    /// without building anything. Required for now: builds themselves are not part of this op
-    /// release.
-    #[arg(long, required = true)]
-    pub dry_run: bool,
-
-    /// Format of the plan on stdout
+    /// Format of the plan (or, for build-push, of the results) on stdout
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -79,11 +75,66 @@ pub struct BuildArgs {
     /// Publish the images (buildpacks artifacts are always published straight to the registry)
     #[arg(long)]
     pub push: bool,
+
+    /// Print the build plan (what is built, from what, to which references, in which order)
+    /// without building anything. Required for now: `op build` only plans in this release
+    /// (`op build-push` builds)
+    #[arg(long, required = true)]
+    pub dry_run: bool,
 }
 
-/// `op build-push` and `op push`.
+/// `op push`.
 #[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub common: BuildCommon,
+
+    /// Print the build plan without building anything. Required for now: `op push` only plans in
+    /// this release (`op build-push` builds)
+    #[arg(long, required = true)]
+    pub dry_run: bool,
+}
+
+/// `op build-push`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  op build-push                          build and publish every buildpacks artifact\n  op build-push --artifact api           only `api` (and what it depends on)\n  op build-push --dry-run -o json        the plan, for programs\n  op build-push -o json | jq .builds     the results, for programs"
+)]
 pub struct BuildPushArgs {
     #[command(flatten)]
     pub common: BuildCommon,
+
+    #[command(flatten)]
+    pub run: BuildRunArgs,
+
+    /// Print the build plan (what is built, from what, to which references, in which order)
+    /// without building anything
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// How builds run.
+#[derive(Debug, Args)]
+pub struct BuildRunArgs {
+    /// How many artifacts build at once (default: the number of CPUs)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+
+    /// When to pull the builders
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Pull::IfNotPresent)]
+    pub pull: Pull,
+
+    /// Run the lifecycle of builders op does not trust by default (it trusts
+    /// ghcr.io/octopilot/builder-jammy-base); their buildpacks see the registry credentials
+    #[arg(long)]
+    pub trust_builder: bool,
+
+    /// Keep each build's container and volumes, to look into a failed build
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Network of the build containers (default: host when a registry is on localhost, else the
+    /// engine's default) [env: OP_PACK_NETWORK]
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<String>,
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-pub use build::{BuildArgs, BuildCommon, BuildPushArgs, OutputFormat};
+pub use build::{BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, OutputFormat, PushArgs};
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 pub use run::{Pull, RunArgs};
 
@@ -63,7 +63,7 @@ pub enum Command {
     /// skipped)
     BuildPush(BuildPushArgs),
     /// Build every artifact of skaffold.yaml and publish it (as `op build --push`)
-    Push(BuildPushArgs),
+    Push(PushArgs),
     /// Run the image built for a context of skaffold.yaml locally, or list the contexts
     Run(RunArgs),
     /// Make builder images (and busybox base images) and publish them to a registry

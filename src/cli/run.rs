@@ -38,7 +38,7 @@ pub struct RunArgs {
     pub profiles: Vec<String>,
 
     /// When to pull the image
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Pull::Missing)]
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Pull::IfNotPresent)]
     pub pull: Pull,
 
     /// Print the container op would run (as a `docker run` command line) and exit
@@ -52,7 +52,8 @@ pub enum Pull {
     /// Always
     Always,
     /// When the Docker Engine does not have it
-    Missing,
+    #[value(alias = "missing")]
+    IfNotPresent,
     /// Never
     Never,
 }

@@ -201,10 +201,111 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
-/// The app tar: `context` as `workspace/…`, owned by `uid:gid`.
-pub fn app_tar(context: &Path, uid: u32, gid: u32, filter: &Filter) -> Result<Vec<u8>, Error> {
+/// Everything copied into the creator container before it starts, as one tar (one call to the
+/// engine).
+pub struct Inputs {
+    builder: tar::Builder<Vec<u8>>,
+}
+
+impl Default for Inputs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inputs {
+    pub fn new() -> Self {
+        Self {
+            builder: tar::Builder::new(Vec::new()),
+        }
+    }
+
+    /// The app: `context` as `workspace/…`, owned by `uid:gid`.
+    pub fn app(
+        &mut self,
+        context: &Path,
+        uid: u32,
+        gid: u32,
+        filter: &Filter,
+    ) -> Result<(), Error> {
+        append_app(&mut self.builder, context, uid, gid, filter)
+    }
+
+    /// `platform/env/<NAME>` files for `env` (root-owned, readable by the build user).
+    pub fn platform_env(&mut self, env: &[EnvVar]) -> Result<(), Error> {
+        let fail = |source| Error::Read {
+            path: PathBuf::from("/platform/env"),
+            source,
+        };
+        for dir in ["platform", "platform/env"] {
+            let mut h = header(tar::EntryType::Directory, 0o755, 0, 0, 0, 0);
+            self.builder
+                .append_data(&mut h, dir, std::io::empty())
+                .map_err(fail)?;
+        }
+        for var in env {
+            let mut h = header(
+                tar::EntryType::Regular,
+                0o644,
+                0,
+                0,
+                var.value.len() as u64,
+                0,
+            );
+            self.builder
+                .append_data(
+                    &mut h,
+                    format!("platform/env/{}", var.name),
+                    var.value.as_bytes(),
+                )
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// The order of `buildpacks` (`id`, `version`, resolved against the builder) as
+    /// `layers/order.toml`, which the lifecycle prefers to the builder's.
+    pub fn order(&mut self, buildpacks: &[(String, String)]) -> Result<(), Error> {
+        let order = OrderToml {
+            order: vec![Group {
+                group: buildpacks
+                    .iter()
+                    .map(|(id, version)| GroupEntry {
+                        id: id.clone(),
+                        version: version.clone(),
+                        optional: false,
+                    })
+                    .collect(),
+            }],
+            ..OrderToml::default()
+        };
+        let text = toml::to_string(&order).unwrap_or_default();
+        let mut h = header(tar::EntryType::Regular, 0o644, 0, 0, text.len() as u64, 0);
+        self.builder
+            .append_data(&mut h, "layers/order.toml", text.as_bytes())
+            .map_err(|source| Error::Read {
+                path: PathBuf::from("/layers/order.toml"),
+                source,
+            })
+    }
+
+    /// The tar, to extract at `/`.
+    pub fn finish(self) -> Result<Vec<u8>, Error> {
+        self.builder.into_inner().map_err(|source| Error::Read {
+            path: PathBuf::from("/"),
+            source,
+        })
+    }
+}
+
+fn append_app(
+    builder: &mut tar::Builder<Vec<u8>>,
+    context: &Path,
+    uid: u32,
+    gid: u32,
+    filter: &Filter,
+) -> Result<(), Error> {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let mut builder = tar::Builder::new(Vec::new());
     let meta = fs_err::metadata(context).map_err(io_error(context))?;
     let mode = meta.permissions().mode() & 0o7777;
     let mut root = header(
@@ -275,7 +376,7 @@ pub fn app_tar(context: &Path, uid: u32, gid: u32, filter: &Filter) -> Result<Ve
                 .map_err(io_error(&path))?;
         }
     }
-    builder.into_inner().map_err(io_error(context))
+    Ok(())
 }
 
 /// Every entry below `dir` that the filter keeps, in name order, depth first.
@@ -312,54 +413,6 @@ fn collect(
         }
     }
     Ok(())
-}
-
-/// `platform/env/<NAME>` files for `env` (root-owned, readable by the build user).
-pub fn platform_env_tar(env: &[EnvVar]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for dir in ["platform", "platform/env"] {
-        let mut h = header(tar::EntryType::Directory, 0o755, 0, 0, 0, 0);
-        let _ = builder.append_data(&mut h, dir, std::io::empty());
-    }
-    for var in env {
-        let mut h = header(
-            tar::EntryType::Regular,
-            0o644,
-            0,
-            0,
-            var.value.len() as u64,
-            0,
-        );
-        let _ = builder.append_data(
-            &mut h,
-            format!("platform/env/{}", var.name),
-            var.value.as_bytes(),
-        );
-    }
-    builder.into_inner().unwrap_or_default()
-}
-
-/// The order of `buildpacks` (`id@version`, resolved against the builder) as
-/// `layers/order.toml`.
-pub fn order_tar(buildpacks: &[(String, String)]) -> Vec<u8> {
-    let order = OrderToml {
-        order: vec![Group {
-            group: buildpacks
-                .iter()
-                .map(|(id, version)| GroupEntry {
-                    id: id.clone(),
-                    version: version.clone(),
-                    optional: false,
-                })
-                .collect(),
-        }],
-        ..OrderToml::default()
-    };
-    let text = toml::to_string(&order).unwrap_or_default();
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut h = header(tar::EntryType::Regular, 0o644, 0, 0, text.len() as u64, 0);
-    let _ = builder.append_data(&mut h, "layers/order.toml", text.as_bytes());
-    builder.into_inner().unwrap_or_default()
 }
 
 /// `report.toml` out of the tar the engine returns for `/layers/report.toml`.

@@ -1,22 +1,31 @@
 //! `op build`, `op build-push`, `op push`.
 
+use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::cli::{BuildCommon, GlobalArgs, OutputFormat};
+use anyhow::Context as _;
+
+use crate::build::{self, Built, Reporter};
+use crate::build_result::{self, BuildResult};
+use crate::cli::{BuildCommon, BuildRunArgs, GlobalArgs, OutputFormat, Pull};
 use crate::config::{Config, Env};
+use crate::engine::PullPolicy;
 use crate::error::ExitStatus;
-use crate::output::Printer;
-use crate::plan::{BuildPlan, Command, PlanOptions};
+use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
+use crate::output::{Printer, Verbosity};
+use crate::plan::{Action, BuildPlan, Command, PlanOptions};
 
-pub(super) fn run(
+/// The plan of a build command.
+fn load_plan(
     cwd: &Path,
     env: Env,
     global: &GlobalArgs,
     args: &BuildCommon,
     command: Command,
     push: bool,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> anyhow::Result<(Config, BuildPlan)> {
     let config = Config::load(cwd, env, global.config.as_deref())?;
     let options = PlanOptions {
         command,
@@ -30,13 +39,195 @@ pub(super) fn run(
         build_result: args.file_output.clone(),
     };
     let plan = BuildPlan::load(&config, &options)?;
+    Ok((config, plan))
+}
+
+/// Prints the plan (`--dry-run`).
+pub(super) fn plan(
+    cwd: &Path,
+    env: Env,
+    global: &GlobalArgs,
+    args: &BuildCommon,
+    command: Command,
+    push: bool,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (_, plan) = load_plan(cwd, env, global, args, command, push)?;
     for warning in &plan.warnings {
         printer.warn(warning);
     }
-    debug_assert!(args.dry_run, "clap requires --dry-run");
-    match args.output {
+    print_plan(&plan, args.output, cwd, printer)
+}
+
+fn print_plan(
+    plan: &BuildPlan,
+    output: OutputFormat,
+    cwd: &Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    match output {
         OutputFormat::Text => printer.result(&plan.render_text(cwd))?,
-        OutputFormat::Json => printer.result(&serde_json::to_string_pretty(&plan)?)?,
+        OutputFormat::Json => printer.result(&serde_json::to_string_pretty(plan)?)?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// `op build-push`: builds and publishes the buildpacks artifacts, then writes the build result.
+pub(super) fn build_push(
+    cwd: &Path,
+    env: Env,
+    global: &GlobalArgs,
+    args: &BuildCommon,
+    run: &BuildRunArgs,
+    dry_run: bool,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (config, plan) = load_plan(cwd, env, global, args, Command::BuildPush, true)?;
+    for warning in &plan.warnings {
+        printer.warn(warning);
+    }
+    if dry_run {
+        return print_plan(&plan, args.output, cwd, printer);
+    }
+    for skipped in plan.artifacts.iter().filter(|a| a.action == Action::Skip) {
+        printer.info(&format!(
+            "Skipping {}: {}",
+            skipped.image,
+            skipped
+                .skip_reason
+                .as_deref()
+                .unwrap_or("this command does not build it")
+        ));
+    }
+    let names: Vec<String> = plan
+        .artifacts
+        .iter()
+        .filter(|a| a.action == Action::Build)
+        .map(|a| a.image.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    let options = build::Options {
+        concurrency: run.concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            usize::from,
+        ),
+        pull: match run.pull {
+            Pull::Always => PullPolicy::Always,
+            Pull::IfNotPresent => PullPolicy::Missing,
+            Pull::Never => PullPolicy::Never,
+        },
+        trust_builders: run.trust_builder,
+        keep: run.keep,
+        network: run
+            .network
+            .clone()
+            .or_else(|| config.env().get("OP_PACK_NETWORK").map(str::to_string)),
+        debug: global.verbose >= 2,
+    };
+    let reporter: Arc<dyn Reporter> = match printer.verbosity() {
+        Verbosity::Quiet => Arc::new(QuietReporter),
+        _ if std::io::stderr().is_terminal() => Arc::new(TerminalReporter::new(&names)),
+        _ => Arc::new(PlainReporter::new(&names)),
+    };
+    let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("Failed to start op's async runtime")?;
+    let outcome = runtime.block_on(build::run(
+        &plan,
+        options,
+        config.env(),
+        Arc::clone(&reporter),
+    ));
+    drop(reporter);
+    let built = match outcome {
+        Ok(built) => built,
+        Err(error) => {
+            if printer.verbosity() == Verbosity::Quiet {
+                print_tails(&error, printer);
+            }
+            return Err(error.into());
+        }
+    };
+    let result = BuildResult {
+        builds: built
+            .iter()
+            .map(|b| build_result::Build {
+                image_name: b.image.clone(),
+                tag: b.tag.clone(),
+            })
+            .collect(),
+    };
+    result.write(&plan.build_result)?;
+    printer.info(&format!(
+        "Built and published {} artifact{} in {:.1}s; wrote {}",
+        built.len(),
+        if built.len() == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64(),
+        plan.build_result.display()
+    ));
+    print_results(&built, args.output, printer)?;
+    Ok(ExitStatus::Success)
+}
+
+/// The results on stdout: one reference per line, or JSON (the build result's shape, with
+/// timings).
+fn print_results(built: &[Built], output: OutputFormat, printer: &Printer) -> anyhow::Result<()> {
+    match output {
+        OutputFormat::Text => {
+            for b in built {
+                printer.result(&b.tag)?;
+            }
+        }
+        OutputFormat::Json => {
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Entry<'a> {
+                image_name: &'a str,
+                tag: &'a str,
+                digest: &'a str,
+                seconds: f64,
+                creator_seconds: Option<f64>,
+            }
+            #[derive(serde::Serialize)]
+            struct Results<'a> {
+                builds: Vec<Entry<'a>>,
+            }
+            let builds = built
+                .iter()
+                .map(|b| Entry {
+                    image_name: &b.image,
+                    tag: &b.tag,
+                    digest: &b.digest,
+                    seconds: b.seconds,
+                    creator_seconds: b.creator_seconds,
+                })
+                .collect();
+            printer.result(&serde_json::to_string_pretty(&Results { builds })?)?;
+        }
+    }
+    Ok(())
+}
+
+/// With `-q` nothing of the builds was shown: the last lines of each failed creator are.
+fn print_tails(error: &build::Error, printer: &Printer) {
+    let build::Error::Failed { failures, .. } = error else {
+        return;
+    };
+    for failure in failures {
+        let Some(artifact_error) = failure.error.downcast_ref::<build::ArtifactError>() else {
+            continue;
+        };
+        let tail = artifact_error.tail();
+        if !tail.is_empty() {
+            let lines = tail.iter().fold(String::new(), |mut text, line| {
+                let _ = writeln!(text, "[{}] {line}", failure.artifact);
+                text
+            });
+            printer.error(&lines);
+        }
+    }
 }

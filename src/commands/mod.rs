@@ -20,7 +20,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let env = Env::from_process();
     let global = &cli.global;
     match cli.command {
-        Command::Build(args) => build::run(
+        Command::Build(args) => build::plan(
             &cwd,
             env,
             global,
@@ -29,16 +29,16 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             args.push,
             printer,
         ),
-        Command::BuildPush(args) => build::run(
+        Command::BuildPush(args) => build::build_push(
             &cwd,
             env,
             global,
             &args.common,
-            crate::plan::Command::BuildPush,
-            true,
+            &args.run,
+            args.dry_run,
             printer,
         ),
-        Command::Push(args) => build::run(
+        Command::Push(args) => build::plan(
             &cwd,
             env,
             global,

@@ -168,7 +168,7 @@ async fn run_container(
     let engine = Engine::connect(config.env()).await?;
     let policy = match pull {
         Pull::Always => PullPolicy::Always,
-        Pull::Missing => PullPolicy::Missing,
+        Pull::IfNotPresent => PullPolicy::Missing,
         Pull::Never => PullPolicy::Never,
     };
     let verbose = printer.verbosity() >= Verbosity::Verbose;

@@ -8,15 +8,16 @@
 
 mod spec;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, VolumeCreateRequest};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    InspectContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
     WaitContainerOptions,
 };
 use futures::{Stream, StreamExt as _};
@@ -107,7 +108,7 @@ impl Hint for Error {
                  localhost must be plain HTTP or trusted by the engine"
                     .into(),
             ),
-            Error::NotPulled { .. } => Some("pull it, or use `--pull missing`".into()),
+            Error::NotPulled { .. } => Some("pull it, or use `--pull if-not-present`".into()),
             Error::PortTaken { .. } => Some("choose another host port, or stop what uses it".into()),
             Error::Api { .. } => None,
         }
@@ -123,6 +124,16 @@ pub enum PullPolicy {
     Missing,
     /// Never pull.
     Never,
+}
+
+/// What op reads of an image's config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub id: String,
+    pub env: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub os: String,
+    pub architecture: String,
 }
 
 /// A chunk of a container's output.
@@ -395,6 +406,108 @@ impl Engine {
         }
     }
 
+    /// The config of `image` in the engine: its id, environment, labels and platform.
+    pub async fn image_config(&self, image: &str) -> Result<ImageConfig, Error> {
+        let inspected = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|source| api(&format!("inspect image `{image}`"), source))?;
+        let config = inspected.config.unwrap_or_default();
+        Ok(ImageConfig {
+            id: inspected.id.unwrap_or_default(),
+            env: config.env.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default().into_iter().collect(),
+            os: inspected.os.unwrap_or_default(),
+            architecture: inspected.architecture.unwrap_or_default(),
+        })
+    }
+
+    /// Creates the named volume `name` with `labels` (nothing happens when it exists).
+    pub async fn create_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..VolumeCreateRequest::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map(|_| ())
+            .map_err(|source| api(&format!("create volume `{name}`"), source))
+    }
+
+    /// Removes the volume `name`; one that is gone is fine.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), Error> {
+        let options = RemoveVolumeOptionsBuilder::default().force(true).build();
+        match self.docker.remove_volume(name, Some(options)).await {
+            Err(e) if status(&e) != Some(404) => Err(api(&format!("remove volume `{name}`"), e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Extracts the tar `archive` at `path` in a (created, not necessarily started) container.
+    /// The ownership in the tar's headers is kept.
+    pub async fn upload(&self, id: &str, path: &str, archive: Vec<u8>) -> Result<(), Error> {
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
+            .await
+            .map_err(|source| {
+                api(
+                    &format!("copy files into container `{}`", short(id)),
+                    source,
+                )
+            })
+    }
+
+    /// The tar of `path` in a container (which may have stopped); `None` when it does not exist.
+    pub async fn download(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(e) if status(&e) == Some(404) => return Ok(None),
+                Err(source) => {
+                    return Err(api(
+                        &format!("copy `{path}` out of container `{}`", short(id)),
+                        source,
+                    ));
+                }
+            }
+        }
+        Ok(Some(data))
+    }
+
+    /// How long a stopped container ran, as the engine recorded it.
+    pub async fn run_time(&self, id: &str) -> Result<Option<std::time::Duration>, Error> {
+        let inspected = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|source| api(&format!("inspect container `{}`", short(id)), source))?;
+        let state = inspected.state.unwrap_or_default();
+        let seconds = |t: Option<String>| t.as_deref().and_then(rfc3339_seconds);
+        Ok(
+            match (seconds(state.started_at), seconds(state.finished_at)) {
+                (Some(start), Some(end)) if end >= start => {
+                    Some(std::time::Duration::from_secs_f64(end - start))
+                }
+                _ => None,
+            },
+        )
+    }
+
     /// The host ports the engine published for a running container: `(container port, host
     /// port)` pairs.
     pub async fn published_ports(&self, id: &str) -> Result<Vec<(u16, u16)>, Error> {
@@ -439,7 +552,74 @@ fn status(error: &BollardError) -> Option<u16> {
     }
 }
 
+/// Seconds since the epoch of an RFC 3339 time as the engine writes it
+/// (`2026-11-21T13:30:00.123456789Z`, or with an offset).
+fn rfc3339_seconds(text: &str) -> Option<f64> {
+    let (date, rest) = text.split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let zone_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(zone_at);
+    let mut hms = time.splitn(3, ':');
+    let hour: i64 = hms.next()?.parse().ok()?;
+    let minute: i64 = hms.next()?.parse().ok()?;
+    let second: f64 = hms.next()?.parse().ok()?;
+    let offset = match zone.chars().next() {
+        Some(sign @ ('+' | '-')) => {
+            let (h, m) = zone[1..].split_once(':')?;
+            let minutes = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+            if sign == '+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
+        }
+        _ => 0,
+    };
+    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "seconds since 1970 fit an f64 exactly"
+    )]
+    let whole = (days * 86_400 + hour * 3600 + minute * 60 - offset) as f64;
+    Some(whole + second)
+}
+
 /// The short form of a container id, as `docker ps` shows it.
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_times_are_read_to_the_nanosecond() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0.0));
+        let a = rfc3339_seconds("2026-11-21T13:30:00.25Z").unwrap();
+        let b = rfc3339_seconds("2026-11-21T13:30:02.75Z").unwrap();
+        assert!((b - a - 2.5).abs() < 1e-6);
+        assert_eq!(
+            rfc3339_seconds("2024-02-29T23:59:59Z"),
+            Some(1_709_251_199.0)
+        );
+        assert_eq!(
+            rfc3339_seconds("2024-03-01T01:00:00+01:00"),
+            Some(1_709_251_200.0)
+        );
+        assert_eq!(
+            rfc3339_seconds("0001-01-01T00:00:00Z").map(|s| s < 0.0),
+            Some(true),
+            "the engine's zero time"
+        );
+        assert_eq!(rfc3339_seconds("yesterday"), None);
+    }
 }

@@ -61,10 +61,10 @@ pub struct Inferred {
 /// Guesses the port of the application in `dir`.
 pub fn infer(dir: &Path) -> io::Result<Inferred> {
     let found = |port, source| Ok(Inferred { port, source });
-    if let Some(text) = read(&dir.join("Procfile"))? {
-        if let Some(port) = procfile_port(&text) {
-            return found(port, Source::Procfile);
-        }
+    if let Some(text) = read(&dir.join("Procfile"))?
+        && let Some(port) = procfile_port(&text)
+    {
+        return found(port, Source::Procfile);
     }
     if dir.join("project.toml").is_file() {
         return found(DEFAULT_PORT, Source::ProjectDescriptor);

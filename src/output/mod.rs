@@ -5,6 +5,7 @@
 //! and warnings but never results or errors.
 
 mod printer;
+pub mod progress;
 
 pub use printer::{Printer, Verbosity};
 
@@ -23,6 +24,7 @@ pub fn init_tracing(verbose: u8) {
     let filter = Targets::new().with_target("op", own).with_default(others);
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false);
     // A second initialisation (in tests) keeps the first subscriber.

@@ -33,14 +33,14 @@ pub(crate) fn dependencies(all: &[&Artifact]) -> Result<Vec<Vec<Edge>>, Error> {
                     alias: Some(requirement.alias.clone()),
                 });
             }
-            if let Kind::Buildpacks(b) = &artifact.kind {
-                if let Some(to) = b.run_image.as_deref().and_then(index) {
-                    edges.push(Edge {
-                        to,
-                        via: Via::RunImage,
-                        alias: None,
-                    });
-                }
+            if let Kind::Buildpacks(b) = &artifact.kind
+                && let Some(to) = b.run_image.as_deref().and_then(index)
+            {
+                edges.push(Edge {
+                    to,
+                    via: Via::RunImage,
+                    alias: None,
+                });
             }
             Ok(edges)
         })
@@ -88,12 +88,12 @@ pub(crate) fn check_acyclic(names: &[String], edges: &[Vec<Edge>]) -> Result<(),
     }
     let mut state = vec![State::New; names.len()];
     for node in 0..names.len() {
-        if state[node] == State::New {
-            if let Some(cycle) = visit(node, edges, &mut state, &mut Vec::new()) {
-                return Err(Error::Cycle {
-                    cycle: cycle.into_iter().map(|n| names[n].clone()).collect(),
-                });
-            }
+        if state[node] == State::New
+            && let Some(cycle) = visit(node, edges, &mut state, &mut Vec::new())
+        {
+            return Err(Error::Cycle {
+                cycle: cycle.into_iter().map(|n| names[n].clone()).collect(),
+            });
         }
     }
     Ok(())

@@ -232,6 +232,20 @@ impl Credentials {
         }
     }
 
+    /// The credentials of `hosts` only: a build's creator gets those of its own registries.
+    #[must_use]
+    pub fn only(&self, hosts: &[String]) -> Self {
+        let keys: Vec<String> = hosts.iter().map(|h| cnb_key(h)).collect();
+        Self {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(k, _)| keys.contains(k))
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -118,6 +118,17 @@ impl Registry {
             })
     }
 
+    /// The digest the registry serves for `reference` (its manifest or index); `None` when it
+    /// does not have it.
+    pub async fn digest(&self, reference: &str) -> Result<Option<String>, Error> {
+        let manifest = self
+            .client
+            .manifest(reference)
+            .await
+            .map_err(|e| Self::fail(reference, e))?;
+        Ok(manifest.map(|m| m.digest))
+    }
+
     /// Writes an image to every reference of `names`; see [`oci::Registry::write_image`].
     pub async fn write_image(
         &self,

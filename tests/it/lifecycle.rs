@@ -147,7 +147,9 @@ fn a_rebuild_reuses_unchanged_layers_and_restores_the_cache() {
         first.output
     );
     assert!(
-        first.output.contains("---> Greeting: rendering the page"),
+        first
+            .output
+            .contains("---> Greeting: rendering the page (plain)"),
         "{}",
         first.output
     );
@@ -167,7 +169,7 @@ fn a_rebuild_reuses_unchanged_layers_and_restores_the_cache() {
     for expected in [
         "Restoring data for \"op/greeting:counter\" from cache",
         "---> Greeting: build number 2",
-        "keeping the page of the previous image",
+        "are unchanged, keeping the page of the previous image",
         "Reusing layer 'op/greeting:page'",
         "Reused 1/1 app layer(s)",
         "Reusing layer 'buildpacksio/lifecycle:launcher'",

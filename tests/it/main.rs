@@ -8,6 +8,7 @@
 
 mod common;
 
+mod build_push;
 mod cli;
 mod errors;
 mod lifecycle;

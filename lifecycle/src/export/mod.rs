@@ -92,17 +92,17 @@ impl ExportInputs<'_> {
         created_by: String,
         id: &str,
     ) -> Added {
-        if previous_sha == Some(layer.diff_id.as_str()) {
-            if let Some(descriptor) = self.previous_descriptor(&layer.diff_id) {
-                log::info(&format!("Reusing layer '{id}'"));
-                log::debug(&format!("Layer '{id}' SHA: {}", layer.diff_id));
-                return Added {
-                    diff_id: layer.diff_id,
-                    created_by,
-                    layer: None,
-                    reused: Some(descriptor),
-                };
-            }
+        if previous_sha == Some(layer.diff_id.as_str())
+            && let Some(descriptor) = self.previous_descriptor(&layer.diff_id)
+        {
+            log::info(&format!("Reusing layer '{id}'"));
+            log::debug(&format!("Layer '{id}' SHA: {}", layer.diff_id));
+            return Added {
+                diff_id: layer.diff_id,
+                created_by,
+                layer: None,
+                reused: Some(descriptor),
+            };
         }
         log::info(&format!("Adding layer '{id}'"));
         log::debug(&format!("Layer '{id}' SHA: {}", layer.diff_id));

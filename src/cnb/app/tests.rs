@@ -42,6 +42,12 @@ fn app() -> tempfile::TempDir {
     dir
 }
 
+fn app_tar(context: &Path, uid: u32, gid: u32, filter: &Filter) -> Result<Vec<u8>, Error> {
+    let mut inputs = Inputs::new();
+    inputs.app(context, uid, gid, filter)?;
+    inputs.finish()
+}
+
 fn filter(dir: &Path, descriptor: &str) -> Filter {
     let path = dir.join("project.toml");
     fs_err::write(&path, descriptor).unwrap();
@@ -140,23 +146,38 @@ fn descriptors_with_both_lists_or_bad_toml_are_errors() {
 }
 
 #[test]
-fn platform_env_and_order_become_files() {
+fn the_app_the_environment_and_the_order_go_in_one_tar() {
     let env = [EnvVar {
         name: "BP_GO_TARGETS".into(),
         value: "./cmd/api".into(),
     }];
-    let tar = platform_env_tar(&env);
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = Inputs::new();
+    inputs
+        .app(dir.path(), 1000, 1000, &Filter::default())
+        .unwrap();
+    inputs.platform_env(&env).unwrap();
+    inputs
+        .order(&[("op/procfile".into(), "0.1.0".into())])
+        .unwrap();
+    let tar = inputs.finish().unwrap();
     assert_eq!(
         names(&tar),
-        ["platform", "platform/env", "platform/env/BP_GO_TARGETS"]
+        [
+            "workspace",
+            "platform",
+            "platform/env",
+            "platform/env/BP_GO_TARGETS",
+            "layers/order.toml"
+        ]
     );
-    let order = order_tar(&[("op/procfile".into(), "0.1.0".into())]);
-    let mut archive = tar::Archive::new(order.as_slice());
-    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
-    assert_eq!(
-        entry.path().unwrap().display().to_string(),
-        "layers/order.toml"
-    );
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut entry = archive
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().ends_with("order.toml"))
+        .unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
     let parsed: OrderToml = toml::from_str(&text).unwrap();

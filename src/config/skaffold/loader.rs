@@ -557,16 +557,15 @@ fn read_documents(
                 ));
             }
         }
-        if let Some(name) = &doc.metadata.name {
-            if parsed
+        if let Some(name) = &doc.metadata.name
+            && parsed
                 .iter()
                 .any(|p| p.doc.metadata.name.as_ref() == Some(name))
-            {
-                return Err(invalid(
-                    format!("another configuration of the file is named `{name}` too"),
-                    Some("configuration names (`metadata.name`) must be unique"),
-                ));
-            }
+        {
+            return Err(invalid(
+                format!("another configuration of the file is named `{name}` too"),
+                Some("configuration names (`metadata.name`) must be unique"),
+            ));
         }
         parsed.push(Parsed {
             index,
@@ -596,13 +595,13 @@ fn check_document(value: &Value, path: &str, label: &str) -> Result<(), Error> {
     if !super::version::is_known(&version) {
         return Err(Error::UnknownApiVersion { path, doc, version });
     }
-    if let Some(kind) = map.get("kind").filter(|k| !k.is_null()) {
-        if kind.as_str() != Some("Config") {
-            let kind = kind
-                .as_str()
-                .map_or_else(|| format!("{kind:?}"), str::to_string);
-            return Err(Error::WrongKind { path, doc, kind });
-        }
+    if let Some(kind) = map.get("kind").filter(|k| !k.is_null())
+        && kind.as_str() != Some("Config")
+    {
+        let kind = kind
+            .as_str()
+            .map_or_else(|| format!("{kind:?}"), str::to_string);
+        return Err(Error::WrongKind { path, doc, kind });
     }
     let unknown = map
         .keys()

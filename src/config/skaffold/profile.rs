@@ -104,10 +104,10 @@ impl<'a> Activator<'a> {
 
     fn matches(&self, profile: &Profile, activation: &Activation) -> Result<bool, Error> {
         let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
-        if let Some(command) = non_empty(&activation.command) {
-            if !regex_equal(&command, self.command) {
-                return Ok(false);
-            }
+        if let Some(command) = non_empty(&activation.command)
+            && !regex_equal(&command, self.command)
+        {
+            return Ok(false);
         }
         if let Some(env) = non_empty(&activation.env) {
             let (key, pattern) = env.split_once('=').ok_or_else(|| Error::ActivationEnv {

@@ -94,7 +94,64 @@ impl Drop for Stack {
         let _ = Command::new("docker")
             .args(["rmi", "-f", &self.builder])
             .output();
+        // The cache volumes op keeps between builds, for this stack's registry.
+        let listed = Command::new("docker")
+            .args([
+                "volume",
+                "ls",
+                "--filter",
+                "label=io.octopilot.op.cache-for",
+                "--format",
+                "{{.Name}} {{.Label \"io.octopilot.op.cache-for\"}}",
+            ])
+            .output();
+        let prefix = format!("{}/", self.registry.addr());
+        let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        for line in listed.unwrap_or_default().lines() {
+            if let Some((name, repository)) = line.split_once(' ')
+                && repository.starts_with(&prefix)
+            {
+                let _ = Command::new("docker")
+                    .args(["volume", "rm", "-f", name])
+                    .output();
+            }
+        }
     }
+}
+
+/// The containers and volumes builds that publish to `registry` left behind (op labels them
+/// `io.octopilot.op.kind=build` and `io.octopilot.op.target=<reference>`).
+pub fn leftovers(registry: &str) -> Vec<String> {
+    let label = "{{.Label \"io.octopilot.op.target\"}}";
+    let filter = "label=io.octopilot.op.kind=build";
+    let containers = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        filter,
+        "--format",
+        &format!("{{{{.ID}}}} {label}"),
+    ]);
+    let volumes = docker(&[
+        "volume",
+        "ls",
+        "--filter",
+        filter,
+        "--format",
+        &format!("{{{{.Name}}}} {label}"),
+    ]);
+    let prefix = format!("{registry}/");
+    let mut found = Vec::new();
+    for (kind, listing) in [("container", containers), ("volume", volumes)] {
+        for line in listing.lines() {
+            if let Some((id, target)) = line.split_once(' ')
+                && target.starts_with(&prefix)
+            {
+                found.push(format!("{kind} {id}"));
+            }
+        }
+    }
+    found
 }
 
 /// A named volume, removed when dropped.

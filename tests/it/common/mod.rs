@@ -62,8 +62,8 @@ impl TestContext {
         self
     }
 
-    /// Runs `op args…` in the test directory.
-    pub fn op(&self, args: &[&str]) -> Run {
+    /// The command `op args…` in the test directory, with the test's environment.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_op"));
         command
             .args(args)
@@ -72,7 +72,12 @@ impl TestContext {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path().join(".home"))
             .envs(self.env.iter().map(|(k, v)| (k, v)));
-        let output = command.output().expect("op runs");
+        command
+    }
+
+    /// Runs `op args…` in the test directory.
+    pub fn op(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("op runs");
         Run {
             args: args.iter().map(|a| (*a).to_string()).collect(),
             dir: self.path().to_path_buf(),

@@ -1,0 +1,600 @@
+//! One artifact's build: volumes, the creator container, the uploads, the run, the result, and
+//! the cleanup that follows whatever happened.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use futures::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+
+use super::{Shared, lock};
+use crate::cnb::{self, app, builder::BuilderInfo, creator};
+use crate::engine::{ContainerSpec, LABEL_KIND, Output};
+use crate::error::Hint;
+use crate::plan::PlannedArtifact;
+use crate::reference::Reference;
+
+/// Labels every per-build container and volume carries, besides [`LABEL_KIND`] = `build`.
+pub const LABEL_BUILD_ID: &str = "io.octopilot.op.build-id";
+pub const LABEL_ARTIFACT: &str = "io.octopilot.op.artifact";
+/// The reference the build publishes.
+pub const LABEL_TARGET: &str = "io.octopilot.op.target";
+/// The label of cache volumes (which stay): the repository they cache for.
+pub const LABEL_CACHE_FOR: &str = "io.octopilot.op.cache-for";
+
+/// How many of the last lines of a failed build are kept for its error.
+const TAIL_LINES: usize = 30;
+
+/// Where an artifact's build is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Waiting,
+    Pulling,
+    Preparing,
+    Analyzing,
+    Detecting,
+    Restoring,
+    Building,
+    Exporting,
+    Done,
+    Failed,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Waiting => "waiting",
+            Phase::Pulling => "pulling",
+            Phase::Preparing => "preparing",
+            Phase::Analyzing => "analyzing",
+            Phase::Detecting => "detecting",
+            Phase::Restoring => "restoring",
+            Phase::Building => "building",
+            Phase::Exporting => "exporting",
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+        }
+    }
+
+    /// The phase a lifecycle banner (`===> DETECTING`) starts.
+    pub fn from_banner(line: &str) -> Option<Self> {
+        match line.trim().strip_prefix("===> ")? {
+            "ANALYZING" => Some(Phase::Analyzing),
+            "DETECTING" => Some(Phase::Detecting),
+            "RESTORING" => Some(Phase::Restoring),
+            "BUILDING" => Some(Phase::Building),
+            "EXPORTING" => Some(Phase::Exporting),
+            _ => None,
+        }
+    }
+}
+
+/// A published artifact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Built {
+    /// `image` of skaffold.yaml.
+    pub image: String,
+    /// `<repo>/<image>:<tag>@sha256:…`.
+    pub tag: String,
+    pub digest: String,
+    /// op's wall time for the artifact.
+    pub seconds: f64,
+    /// How long the creator container ran, as the engine recorded it.
+    pub creator_seconds: Option<f64>,
+}
+
+/// Why an artifact's build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{message}")]
+    Creator {
+        message: String,
+        hint: Option<String>,
+        tail: Vec<String>,
+    },
+    #[error("the creator wrote no report.toml (exit code 0)")]
+    NoReport,
+    #[error("report.toml: {0}")]
+    BadReport(String),
+    #[error("the registry serves {served} for `{target}`, but the lifecycle reported {reported}")]
+    DigestMismatch {
+        target: String,
+        reported: String,
+        served: String,
+    },
+    #[error("the registry does not have `{target}` after the build")]
+    NotPublished { target: String },
+    #[error("not built: it depends on `{dependency}`, which failed")]
+    DependencyFailed { dependency: String },
+    #[error("interrupted")]
+    Interrupted,
+    #[error("failed to take the lock of cache volume `{volume}`")]
+    Lock {
+        volume: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to copy the app")]
+    App(#[source] cnb::Error),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Creator { hint, .. } => hint.clone(),
+            Error::DigestMismatch { .. } => {
+                Some("another push to the same tag raced this one; build again".into())
+            }
+            Error::App(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// The last lines of the creator's output, for a failed creator.
+    pub fn tail(&self) -> &[String] {
+        match self {
+            Error::Creator { tail, .. } => tail,
+            _ => &[],
+        }
+    }
+}
+
+/// A name part made of what the engine accepts in names.
+pub(super) fn slug(text: &str) -> String {
+    let slug: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug.split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The cache volume of artifact `image` published to `target`: stable across runs, one per
+/// artifact and target repository (as pack's `pack-cache-<name>-<hash>.build`).
+pub fn cache_volume(image: &str, target: &str) -> String {
+    let repository = Reference::parse(target).map_or_else(|_| target.to_string(), |r| r.name());
+    let hash = Sha256::digest(format!("{repository}\n{image}").as_bytes());
+    let hex = hash.iter().take(6).fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    let short: String = slug(&repository)
+        .chars()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("op-cache-{}-{hex}", short.trim_start_matches('-'))
+}
+
+/// The network of the creator: the user's choice, else `host` when a registry it talks to is
+/// on a loopback address (so `localhost:5001` means the same inside and out).
+pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> {
+    if let Some(network) = chosen.filter(|n| !n.is_empty()) {
+        return Some(network.to_string());
+    }
+    let loopback = references
+        .iter()
+        .any(|r| crate::registry::host_of(r).is_some_and(|h| op_lifecycle::oci::is_loopback(&h)));
+    loopback.then(|| "host".to_string())
+}
+
+/// Splits a stream's bytes into lines, keeping a partial last line for later.
+#[derive(Debug, Default)]
+pub(super) struct LineBuffer {
+    pending: Vec<u8>,
+}
+
+impl LineBuffer {
+    pub(super) fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.pending.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            lines.push(
+                String::from_utf8_lossy(&line[..line.len() - 1])
+                    .trim_end_matches('\r')
+                    .to_string(),
+            );
+        }
+        lines
+    }
+
+    pub(super) fn finish(&mut self) -> Option<String> {
+        (!self.pending.is_empty())
+            .then(|| String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned())
+    }
+}
+
+/// A diagnostic (`-v`): how long into an artifact's build a step ended.
+fn step(artifact: &str, what: &str, since: Instant) {
+    tracing::debug!(artifact, ms = since.elapsed().as_millis(), "{what}");
+}
+
+/// The per-build resources to remove afterwards.
+struct Resources {
+    container: Option<String>,
+    volumes: Vec<String>,
+}
+
+/// Builds `artifact` with `builder`, on `run_image`.
+pub(super) async fn build(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    builder: &BuilderInfo,
+    run_image: &str,
+) -> anyhow::Result<Built> {
+    let started = Instant::now();
+    let reporter = &shared.reporter;
+    let name = &artifact.image;
+    let cache = cache_volume(name, &artifact.target);
+    let _lock = lock::acquire(&shared.env, &cache, || {
+        reporter.line(
+            name,
+            &format!("Waiting for cache volume {cache}: another op build uses it"),
+        );
+    })
+    .await
+    .map_err(|source| Error::Lock {
+        volume: cache.clone(),
+        source,
+    })?;
+
+    let mut resources = Resources {
+        container: None,
+        volumes: Vec::new(),
+    };
+    let result = run(shared, artifact, builder, run_image, &cache, &mut resources).await;
+    if shared.options.keep {
+        reporter.line(
+            name,
+            &format!(
+                "Kept container {} and volumes {} (--keep); remove them with docker rm -f / docker volume rm",
+                resources.container.as_deref().unwrap_or("(none)"),
+                resources.volumes.join(", ")
+            ),
+        );
+    } else {
+        cleanup(shared, &resources).await;
+        step(name, "cleaned up", started);
+    }
+    let (digest, creator_seconds) = result?;
+    Ok(Built {
+        image: name.clone(),
+        tag: format!("{}@{digest}", artifact.target),
+        digest,
+        seconds: started.elapsed().as_secs_f64(),
+        creator_seconds,
+    })
+}
+
+async fn cleanup(shared: &Shared, resources: &Resources) {
+    if let Some(id) = &resources.container
+        && let Err(e) = shared.engine.remove(id).await
+    {
+        shared
+            .reporter
+            .note(&format!("warning: failed to remove container {id}: {e}"));
+    }
+    let removals = resources.volumes.iter().map(|volume| async move {
+        if let Err(e) = shared.engine.remove_volume(volume).await {
+            shared
+                .reporter
+                .note(&format!("warning: failed to remove volume {volume}: {e}"));
+        }
+    });
+    futures::future::join_all(removals).await;
+}
+
+/// The build itself; what it creates is recorded in `resources`. Returns the digest and the
+/// creator's run time.
+async fn run(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    builder: &BuilderInfo,
+    run_image: &str,
+    cache: &str,
+    resources: &mut Resources,
+) -> anyhow::Result<(String, Option<f64>)> {
+    let started = Instant::now();
+    let engine = &shared.engine;
+    let name = &artifact.image;
+    let b = artifact.buildpacks.as_ref().ok_or(Error::NoReport)?;
+    shared.reporter.phase(name, Phase::Preparing);
+    // The inputs (app, environment, order) are tarred while the volumes and the container are
+    // created.
+    let order = match b.buildpacks.as_slice() {
+        [] => None,
+        wanted => Some(order_of(artifact, builder, wanted)?),
+    };
+    let (context, descriptor, env) = (
+        artifact.context.clone(),
+        b.project_descriptor.clone(),
+        b.env.clone(),
+    );
+    let (uid, gid) = (builder.uid, builder.gid);
+    let inputs = tokio::task::spawn_blocking(move || {
+        let filter = app::Filter::from_project_descriptor(descriptor.as_deref())?;
+        let mut inputs = app::Inputs::new();
+        inputs.app(&context, uid, gid, &filter)?;
+        if !env.is_empty() {
+            inputs.platform_env(&env)?;
+        }
+        if let Some(order) = order {
+            inputs.order(&order)?;
+        }
+        inputs.finish()
+    });
+    let base = format!("{}-{}", shared.build_id, slug(name));
+    let labels = BTreeMap::from([
+        (LABEL_KIND.to_string(), "build".to_string()),
+        (LABEL_BUILD_ID.to_string(), shared.build_id.clone()),
+        (LABEL_ARTIFACT.to_string(), name.clone()),
+        (LABEL_TARGET.to_string(), artifact.target.clone()),
+    ]);
+    let volumes = creator::Volumes {
+        layers: format!("op-layers-{base}"),
+        workspace: format!("op-workspace-{base}"),
+        cache: cache.to_string(),
+    };
+    prepare_volumes(
+        shared,
+        artifact,
+        b.clear_cache,
+        &volumes,
+        &labels,
+        resources,
+    )
+    .await?;
+    step(name, "volumes", started);
+    let spec = creator_spec(
+        shared,
+        artifact,
+        builder,
+        run_image,
+        &volumes,
+        labels,
+        &format!("op-build-{base}"),
+    )?;
+    tracing::debug!(artifact = %name, spec = ?creator::redacted(&spec), "creator container");
+    let container = engine.create(&spec).await?;
+    resources.container = Some(container.clone());
+    step(name, "container created", started);
+    let inputs = inputs.await?.map_err(Error::App)?;
+    engine.upload(&container, "/", inputs).await?;
+    step(name, "inputs uploaded", started);
+
+    if shared.cancelled.load(Ordering::SeqCst) {
+        return Err(Error::Interrupted.into());
+    }
+    let (code, tail) = run_creator(shared, name, &container).await?;
+    step(name, "creator exited", started);
+    if code == 0 {
+        let (run_time, digest) = tokio::join!(
+            engine.run_time(&container),
+            published_digest(shared, &container, &artifact.target)
+        );
+        let digest = digest?;
+        step(name, "digest checked", started);
+        return Ok((digest, run_time?.map(|d| d.as_secs_f64())));
+    }
+    if shared.cancelled.load(Ordering::SeqCst) {
+        return Err(Error::Interrupted.into());
+    }
+    let (message, hint) = cnb::exit::describe(code);
+    Err(Error::Creator {
+        message,
+        hint,
+        tail,
+    }
+    .into())
+}
+
+/// The per-build volumes (recorded in `resources`) and the artifact's cache volume.
+async fn prepare_volumes(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    clear_cache: bool,
+    volumes: &creator::Volumes,
+    labels: &BTreeMap<String, String>,
+    resources: &mut Resources,
+) -> anyhow::Result<()> {
+    let engine = &shared.engine;
+    let cache = &volumes.cache;
+    if clear_cache {
+        shared.reporter.line(
+            &artifact.image,
+            &format!("Clearing cache volume {cache} (clearCache)"),
+        );
+        engine.remove_volume(cache).await?;
+    }
+    let repository =
+        Reference::parse(&artifact.target).map_or_else(|_| artifact.target.clone(), |r| r.name());
+    let cache_labels = BTreeMap::from([(LABEL_CACHE_FOR.to_string(), repository)]);
+    let (layers, workspace, cached) = tokio::join!(
+        engine.create_volume(&volumes.layers, labels),
+        engine.create_volume(&volumes.workspace, labels),
+        engine.create_volume(cache, &cache_labels),
+    );
+    for (volume, created) in [(&volumes.layers, &layers), (&volumes.workspace, &workspace)] {
+        if created.is_ok() {
+            resources.volumes.push(volume.clone());
+        }
+    }
+    layers?;
+    workspace?;
+    cached?;
+    Ok(())
+}
+
+/// The creator container of the artifact's build.
+fn creator_spec(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    builder: &BuilderInfo,
+    run_image: &str,
+    volumes: &creator::Volumes,
+    mut labels: BTreeMap<String, String>,
+    name: &str,
+) -> anyhow::Result<ContainerSpec> {
+    let b = artifact.buildpacks.as_ref().ok_or(Error::NoReport)?;
+    let platform_api = builder.platform_api()?;
+    let mut involved: Vec<&str> = artifact.tags.iter().map(String::as_str).collect();
+    involved.push(run_image);
+    let network = network_for(shared.options.network.as_deref(), &involved);
+    let hosts: Vec<String> = involved
+        .iter()
+        .filter_map(|r| crate::registry::host_of(r))
+        .collect();
+    let auth = shared.credentials.only(&hosts).cnb_registry_auth();
+    let proxies: Vec<(String, String)> = creator::PROXY_VARIABLES
+        .iter()
+        .filter_map(|k| shared.env.get(k).map(|v| ((*k).to_string(), v.to_string())))
+        .collect();
+    let binds: Vec<String> = b
+        .volumes
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    labels.insert(
+        "io.octopilot.op.platform-api".into(),
+        platform_api.to_string(),
+    );
+    Ok(creator::container(&creator::CreatorInputs {
+        builder,
+        platform_api,
+        image: &artifact.target,
+        tags: &artifact.tags[1..],
+        run_image,
+        insecure_registries: &shared.insecure_registries,
+        registry_auth: auth.as_deref(),
+        volumes,
+        extra_binds: &binds,
+        network: network.as_deref(),
+        skip_restore: b.clear_cache,
+        debug: shared.options.debug,
+        proxies: &proxies,
+        labels: &labels,
+        name,
+    }))
+}
+
+/// The builder's buildpacks `wanted` (skaffold's `buildpacks.buildpacks`) names.
+fn order_of(
+    artifact: &PlannedArtifact,
+    builder: &BuilderInfo,
+    wanted: &[String],
+) -> Result<Vec<(String, String)>, cnb::Error> {
+    let available: Vec<(String, String)> = builder
+        .metadata
+        .buildpacks
+        .iter()
+        .map(|bp| (bp.id.clone(), bp.version.clone()))
+        .collect();
+    app::resolve_buildpacks(wanted, &available).map_err(|buildpack| {
+        cnb::Error::BuildpackNotInBuilder {
+            image: artifact.image.clone(),
+            buildpack,
+            builder: builder.image.clone(),
+            available: builder.buildpacks(),
+        }
+    })
+}
+
+/// The digest of `report.toml`, checked against what the registry serves for `target`.
+async fn published_digest(
+    shared: &Shared,
+    container: &str,
+    target: &str,
+) -> anyhow::Result<String> {
+    let tar = shared
+        .engine
+        .download(container, &format!("{}/report.toml", creator::LAYERS_DIR))
+        .await?
+        .ok_or(Error::NoReport)?;
+    let report = app::read_report(&tar).map_err(Error::BadReport)?;
+    let digest = report
+        .image
+        .digest
+        .ok_or_else(|| Error::BadReport("it has no image.digest".into()))?;
+    match shared.registry.digest(target).await? {
+        Some(served) if served == digest => Ok(digest),
+        Some(served) => Err(Error::DigestMismatch {
+            target: target.to_string(),
+            reported: digest,
+            served,
+        }
+        .into()),
+        None => Err(Error::NotPublished {
+            target: target.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Attaches, starts, streams the output line by line and waits; returns the exit code and the
+/// last lines.
+async fn run_creator(
+    shared: &Shared,
+    name: &str,
+    container: &str,
+) -> anyhow::Result<(i64, Vec<String>)> {
+    let engine = &shared.engine;
+    let mut output = engine.attach(container).await?;
+    shared.running.lock().await.push(container.to_string());
+    let started = engine.start(container).await;
+    if let Err(e) = started {
+        shared.running.lock().await.retain(|c| c != container);
+        return Err(e.into());
+    }
+    let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut emit = |line: String| {
+        if let Some(phase) = Phase::from_banner(&line) {
+            shared.reporter.phase(name, phase);
+        }
+        shared.reporter.line(name, &line);
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    };
+    while let Some(chunk) = output.next().await {
+        match chunk {
+            Ok(Output::Stdout(bytes)) => out.push(&bytes).into_iter().for_each(&mut emit),
+            Ok(Output::Stderr(bytes)) => err.push(&bytes).into_iter().for_each(&mut emit),
+            Err(e) => {
+                tracing::debug!(error = %e, "the creator's output stream ended early");
+                break;
+            }
+        }
+    }
+    out.finish()
+        .into_iter()
+        .chain(err.finish())
+        .for_each(&mut emit);
+    let code = engine.wait(container).await;
+    shared.running.lock().await.retain(|c| c != container);
+    Ok((code?, tail.into_iter().collect()))
+}

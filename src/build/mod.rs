@@ -1,0 +1,252 @@
+//! Running the buildpacks builds of a plan: op drives each builder's creator through the Docker
+//! Engine API and the lifecycle publishes straight to the registry (`docs/architecture.md`, "The
+//! flow of `op build-push`").
+//!
+//! - Every builder is pulled once, whatever the number of artifacts that use it.
+//! - The artifacts of one level of the plan build concurrently (at most `concurrency` at a
+//!   time); a level starts when the previous one is done, so a `runImage` naming another
+//!   artifact is resolved to the digest that artifact was just published with.
+//! - Each build has fresh `/layers` and `/workspace` volumes, removed afterwards with its
+//!   container (also on failure and on Ctrl-C); the cache volume of an artifact stays, and a
+//!   file lock keeps two op processes from using it at once.
+//! - The digest of `report.toml` is checked against what the registry serves.
+
+mod artifact;
+mod lock;
+mod schedule;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+pub use artifact::{
+    Built, Error as ArtifactError, LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET,
+    Phase, cache_volume, network_for,
+};
+
+use crate::cnb;
+use crate::config::Env;
+use crate::engine::{self, Engine, PullPolicy};
+use crate::error::Hint;
+use crate::plan::{Action, BuildPlan, PlannedArtifact};
+use crate::registry::{self, Registry};
+
+/// How the builds run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How many artifacts build at once.
+    pub concurrency: usize,
+    pub pull: PullPolicy,
+    /// `--trust-builder`: run the creator of any builder.
+    pub trust_builders: bool,
+    /// `--keep`: leave each build's container and volumes behind.
+    pub keep: bool,
+    /// `--network` / `OP_PACK_NETWORK`; else `host` when a registry is on a loopback address.
+    pub network: Option<String>,
+    /// `-vv`: the lifecycle logs at debug level.
+    pub debug: bool,
+}
+
+/// What the builds tell whoever shows them.
+pub trait Reporter: Send + Sync {
+    /// An artifact entered `phase`.
+    fn phase(&self, artifact: &str, phase: Phase);
+    /// A line of an artifact's build output.
+    fn line(&self, artifact: &str, line: &str);
+    /// Something about the whole build.
+    fn note(&self, text: &str);
+}
+
+/// A failed artifact.
+#[derive(Debug)]
+pub struct Failure {
+    pub artifact: String,
+    pub error: anyhow::Error,
+}
+
+/// Why the builds did not all succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", failed_message(.failures, *.total))]
+    Failed {
+        failures: Vec<Failure>,
+        total: usize,
+    },
+    #[error("Interrupted: the builds were stopped, and their containers and volumes removed")]
+    Interrupted,
+    #[error("A build task failed: {0}")]
+    Task(String),
+    #[error(transparent)]
+    Cnb(#[from] cnb::Error),
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+}
+
+fn failed_message(failures: &[Failure], total: usize) -> String {
+    let mut text = format!(
+        "{} of {total} artifact{} failed, so no build result was written:",
+        failures.len(),
+        if total == 1 { "" } else { "s" }
+    );
+    for failure in failures {
+        let chain: Vec<String> = failure.error.chain().map(ToString::to_string).collect();
+        let _ = write!(text, "\n  - {}: {}", failure.artifact, chain.join(": "));
+    }
+    text
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Failed { failures, .. } => {
+                let mut hints: Vec<String> = Vec::new();
+                for failure in failures {
+                    for cause in failure.error.chain() {
+                        if let Some(hint) = crate::error::hint_of(cause)
+                            && !hints.contains(&hint)
+                        {
+                            hints.push(hint);
+                        }
+                    }
+                }
+                (!hints.is_empty()).then(|| hints.join("\n"))
+            }
+            Error::Interrupted | Error::Task(_) => None,
+            Error::Cnb(e) => e.hint(),
+            Error::Engine(e) => e.hint(),
+            Error::Registry(e) => e.hint(),
+        }
+    }
+}
+
+/// What every artifact build shares.
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) registry: Registry,
+    pub(crate) credentials: registry::auth::Credentials,
+    pub(crate) options: Options,
+    pub(crate) env: Env,
+    pub(crate) insecure_registries: Vec<String>,
+    pub(crate) build_id: String,
+    pub(crate) reporter: Arc<dyn Reporter>,
+    pub(crate) cancelled: AtomicBool,
+    /// Containers that run now, for Ctrl-C.
+    pub(crate) running: Mutex<Vec<String>>,
+}
+
+/// Builds the buildpacks artifacts of `plan`; returns what was published, in plan order.
+pub async fn run(
+    plan: &BuildPlan,
+    options: Options,
+    env: &Env,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Vec<Built>, Error> {
+    let artifacts: Vec<&PlannedArtifact> = plan
+        .artifacts
+        .iter()
+        .filter(|a| a.action == Action::Build && a.buildpacks.is_some())
+        .collect();
+    if artifacts.is_empty() {
+        return Ok(Vec::new());
+    }
+    for b in artifacts.iter().filter_map(|a| a.buildpacks.as_ref()) {
+        if !cnb::builder::is_trusted(&b.builder, options.trust_builders || b.trust_builder) {
+            return Err(cnb::Error::Untrusted {
+                builder: b.builder.clone(),
+            }
+            .into());
+        }
+    }
+    let engine = Engine::connect(env).await?;
+    let mut references: Vec<&str> = Vec::new();
+    for artifact in &artifacts {
+        references.extend(artifact.tags.iter().map(String::as_str));
+        if let Some(run) = artifact
+            .buildpacks
+            .as_ref()
+            .and_then(|b| b.run_image.as_ref())
+        {
+            references.push(&run.image);
+        }
+    }
+    let (registry, credentials) = Registry::connect(env, &references, &plan.insecure_registries)?;
+    // The registries must answer before anything is pulled or built.
+    let mut checked: Vec<String> = Vec::new();
+    for artifact in &artifacts {
+        let host = registry::host_of(&artifact.target).unwrap_or_default();
+        if !checked.contains(&host) {
+            registry.digest(&artifact.target).await?;
+            checked.push(host);
+        }
+    }
+    let shared = Arc::new(Shared {
+        engine,
+        registry,
+        credentials,
+        options,
+        env: env.clone(),
+        insecure_registries: plan.insecure_registries.clone(),
+        build_id: engine::unique_name("b")
+            .trim_start_matches("b-")
+            .to_string(),
+        reporter,
+        cancelled: AtomicBool::new(false),
+        running: Mutex::new(Vec::new()),
+    });
+    let builders = schedule::pull_builders(&shared, &artifacts).await?;
+    let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
+    let outcome = schedule::run_levels(&shared, plan, &artifacts, &builders).await;
+    signals.abort();
+    if shared.cancelled.load(Ordering::SeqCst) {
+        return Err(Error::Interrupted);
+    }
+    let (built, failures) = outcome;
+    if !failures.is_empty() {
+        return Err(Error::Failed {
+            failures,
+            total: artifacts.len(),
+        });
+    }
+    // In plan (skaffold.yaml) order, whatever order the builds finished in.
+    let mut by_image: BTreeMap<String, Built> =
+        built.into_iter().map(|b| (b.image.clone(), b)).collect();
+    Ok(artifacts
+        .iter()
+        .filter_map(|a| by_image.remove(&a.image))
+        .collect())
+}
+
+/// On SIGINT or SIGTERM: no new build starts, and the running creators are stopped (their
+/// builds then clean up as after a failure).
+async fn watch_signals(shared: Arc<Shared>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    shared.cancelled.store(true, Ordering::SeqCst);
+    shared.reporter.note("Stopping the builds…");
+    let running = shared.running.lock().await.clone();
+    for id in running {
+        if let Err(e) = shared.engine.stop(&id, 1).await {
+            tracing::debug!(error = %e, "stopping a creator failed");
+        }
+    }
+    // A second signal is not needed: the builds clean up and op exits.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,371 @@
+//! `op build-push` end to end: the real Docker Engine, a real registry, the fixture builder
+//! (op-lifecycle inside), and `fixtures/apps` (three buildpacks artifacts, one running on
+//! another). What op publishes is checked with skopeo and run with docker; what it leaves
+//! behind is checked after success, failure and Ctrl-C.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::cnb::{CNB_IDS, Stack, leftovers, run_to_end, serve_and_get, skopeo_digest};
+use crate::common::docker::docker;
+use crate::common::{TestContext, copy_dir, fixtures};
+
+/// A copy of `fixtures/apps` whose builder lives in the stack's registry.
+fn apps(stack: &Stack) -> TestContext {
+    let context = TestContext::new();
+    copy_dir(&fixtures().join("apps"), context.path());
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace("localhost:5001", &stack.registry.addr()),
+    )
+    .unwrap();
+    context
+}
+
+fn build_result(context: &TestContext) -> serde_json::Value {
+    serde_json::from_str(&fs_err::read_to_string(context.path().join("build_result.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn every_artifact_is_built_published_and_recorded_in_skaffold_order() {
+    let stack = Stack::start();
+    let context = apps(&stack);
+    let repo = stack.registry.addr();
+    let run = context.op(&["build-push", "--repo", &repo, "--concurrency", "2"]);
+    run.success();
+    assert!(
+        run.stderr.contains(&format!("[greeting   ] Resolving runImage static-site to built artifact {repo}/static-site:latest@sha256:")),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr.contains("[procfile   ] ===> BUILDING"),
+        "output lines carry the artifact's name\n{}",
+        run.report()
+    );
+
+    let result = build_result(&context);
+    let builds = result["builds"].as_array().unwrap();
+    let names: Vec<&str> = builds
+        .iter()
+        .map(|b| b["imageName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["static-site", "procfile", "greeting"],
+        "skaffold.yaml order"
+    );
+    let stdout: Vec<&str> = run.stdout.lines().collect();
+    for (build, printed) in builds.iter().zip(&stdout) {
+        let tag = build["tag"].as_str().unwrap();
+        assert_eq!(tag, *printed, "stdout has the results");
+        let (reference, digest) = tag.split_once('@').unwrap();
+        assert!(
+            reference.starts_with(&format!("{repo}/")) && reference.ends_with(":latest"),
+            "{tag}"
+        );
+        assert_eq!(
+            skopeo_digest(reference),
+            digest,
+            "the registry serves what build_result.json says"
+        );
+    }
+
+    let greeting = builds[2]["tag"].as_str().unwrap();
+    docker(&["pull", "-q", greeting]);
+    assert!(
+        serve_and_get(greeting, "/").contains("<h1>HELLO FROM THE GREETING FIXTURE</h1>"),
+        "buildpacks.env reached the buildpack"
+    );
+    let owners = run_to_end(&[
+        "--entrypoint",
+        "/bin/stat",
+        greeting,
+        "-c",
+        "%u:%g",
+        "/workspace",
+        "/workspace/greeting.txt",
+    ]);
+    assert_eq!(
+        owners,
+        format!("{0}:{1}\n{0}:{1}\n", CNB_IDS.0, CNB_IDS.1),
+        "the app belongs to the CNB user"
+    );
+    let site = run_to_end(&[
+        "--entrypoint",
+        "/bin/cat",
+        greeting,
+        "/workspace/public/index.html",
+    ]);
+    assert!(
+        site.contains("static-site fixture"),
+        "greeting runs on the image static-site was published as"
+    );
+    let _ = docker(&["rmi", "-f", greeting]);
+    assert_eq!(
+        leftovers(&stack.registry.addr()),
+        Vec::<String>::new(),
+        "no container or per-build volume is left"
+    );
+
+    let again = context.op(&["build-push", "--repo", &repo, "-q", "-o", "json"]);
+    again.success();
+    assert_eq!(again.stderr, "", "-q prints nothing but errors");
+    let json = again.json();
+    assert_eq!(
+        json["builds"][1]["tag"], builds[1]["tag"],
+        "an unchanged app publishes the same image"
+    );
+    assert!(json["builds"][1]["creatorSeconds"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_failed_buildpack_fails_the_build_writes_no_result_and_leaves_nothing() {
+    let stack = Stack::start();
+    let context = apps(&stack);
+    context.write("procfile/Procfile", "not a process line: x\n");
+    let run = context.op(&["build-push", "--repo", &stack.registry.addr()]);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains("1 of 3 artifacts failed, so no build result was written"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr
+            .contains("- procfile: a buildpack failed (exit code 51)"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr
+            .contains("hint: see the buildpack's output above"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr
+            .contains("[procfile   ] Procfile: 'not a process line' is not a process name"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        !context.path().join("build_result.json").exists(),
+        "no partial build_result.json"
+    );
+    assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
+
+    let quiet = context.op(&[
+        "build-push",
+        "--repo",
+        &stack.registry.addr(),
+        "-q",
+        "--artifact",
+        "procfile",
+    ]);
+    quiet.failure(1);
+    assert!(
+        quiet
+            .stderr
+            .contains("[procfile] Procfile: 'not a process line' is not a process name"),
+        "-q still shows why\n{}",
+        quiet.report()
+    );
+
+    let kept = context.op(&[
+        "build-push",
+        "--repo",
+        &stack.registry.addr(),
+        "--artifact",
+        "procfile",
+        "--keep",
+    ]);
+    kept.failure(1);
+    assert!(kept.stderr.contains("Kept container"), "{}", kept.report());
+    let left = leftovers(&stack.registry.addr());
+    assert_eq!(
+        left.len(),
+        3,
+        "the container and two volumes are kept: {left:?}"
+    );
+    for item in left {
+        let (kind, id) = item.split_once(' ').unwrap();
+        let _ = docker(&[
+            if kind == "container" { "rm" } else { "volume" },
+            if kind == "container" { "-f" } else { "rm" },
+            id,
+        ]);
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_builds_and_removes_what_they_created() {
+    let stack = Stack::start();
+    let context = apps(&stack);
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace(
+            "- GREETING_STYLE=loud",
+            "- GREETING_STYLE=loud\n          - GREETING_SLEEP=60",
+        ),
+    )
+    .unwrap();
+    let mut child = context
+        .command(&[
+            "build-push",
+            "--repo",
+            &stack.registry.addr(),
+            "--artifact",
+            "greeting",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("---> Greeting: sleeping") {
+            break;
+        }
+    }
+    assert!(seen.contains("sleeping"), "the slow build started:\n{seen}");
+    let started = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let code = child.wait().unwrap().code();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "op stopped promptly"
+    );
+    assert_eq!(code, Some(130), "{seen}{}", rest.join("\n"));
+    assert!(
+        rest.iter().any(|l| l.contains("Interrupted")),
+        "{}",
+        rest.join("\n")
+    );
+    assert_eq!(
+        leftovers(&stack.registry.addr()),
+        Vec::<String>::new(),
+        "nothing is left after Ctrl-C"
+    );
+    assert!(!context.path().join("build_result.json").exists());
+}
+
+#[test]
+fn unreachable_registries_and_engines_and_untrusted_builders_are_clear_errors() {
+    let stack = Stack::start();
+    let context = apps(&stack);
+    let nowhere = context.op(&["build-push", "--repo", "127.0.0.1:1"]);
+    nowhere.failure(1);
+    assert!(
+        nowhere.stderr.contains("Registry `127.0.0.1:1` failed"),
+        "{}",
+        nowhere.report()
+    );
+    assert!(
+        nowhere
+            .stderr
+            .contains("hint: is a registry running at 127.0.0.1:1?"),
+        "{}",
+        nowhere.report()
+    );
+
+    let no_engine = context
+        .command(&["build-push", "--repo", &stack.registry.addr()])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&no_engine.stderr);
+    assert_eq!(no_engine.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("No Docker Engine answers at `unix:///nonexistent/docker.sock`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace("trustBuilder: true", "trustBuilder: false"),
+    )
+    .unwrap();
+    let untrusted = context.op(&["build-push", "--repo", &stack.registry.addr()]);
+    untrusted.failure(1);
+    assert!(
+        untrusted.stderr.contains("is not trusted"),
+        "{}",
+        untrusted.report()
+    );
+    assert!(
+        untrusted.stderr.contains("--trust-builder"),
+        "{}",
+        untrusted.report()
+    );
+    context
+        .op(&[
+            "build-push",
+            "--repo",
+            &stack.registry.addr(),
+            "--trust-builder",
+            "--artifact",
+            "procfile",
+            "-q",
+        ])
+        .success();
+}
+
+#[test]
+fn dockerfile_artifacts_are_skipped_with_a_line() {
+    let stack = Stack::start();
+    let context = apps(&stack);
+    context.write("web/Dockerfile", "FROM scratch\n");
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace(
+            "  artifacts:\n",
+            "  artifacts:\n    - image: web\n      context: web\n      docker: {}\n",
+        ),
+    )
+    .unwrap();
+    let run = context.op(&[
+        "build-push",
+        "--repo",
+        &stack.registry.addr(),
+        "--artifact",
+        "static-site",
+    ]);
+    run.success();
+    let run = context.op(&["build-push", "--repo", &stack.registry.addr()]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains("Skipping web: `op build-push` builds buildpacks artifacts only"),
+        "{}",
+        run.report()
+    );
+    let names: Vec<String> = build_result(&context)["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["imageName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["static-site", "procfile", "greeting"]);
+}
