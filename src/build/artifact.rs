@@ -104,7 +104,9 @@ pub enum Error {
         reported: String,
         served: String,
     },
-    #[error("the registry does not have `{target}` after the build")]
+    #[error(
+        "the registry does not serve `{target}` after the build (within --propagation-timeout)"
+    )]
     NotPublished { target: String },
     #[error("not built: it depends on `{dependency}`, which failed")]
     DependencyFailed { dependency: String },
@@ -538,18 +540,37 @@ async fn published_digest(
         .image
         .digest
         .ok_or_else(|| Error::BadReport("it has no image.digest".into()))?;
-    match shared.registry.digest(target).await? {
-        Some(served) if served == digest => Ok(digest),
-        Some(served) => Err(Error::DigestMismatch {
-            target: target.to_string(),
-            reported: digest,
-            served,
+    // Some registries serve a pushed image only after a while (upstream's propagation wait).
+    let started = Instant::now();
+    let mut announced = false;
+    loop {
+        match shared.registry.digest(target).await? {
+            Some(served) if served == digest => return Ok(digest),
+            Some(served) => {
+                return Err(Error::DigestMismatch {
+                    target: target.to_string(),
+                    reported: digest,
+                    served,
+                }
+                .into());
+            }
+            None if started.elapsed() >= shared.options.propagation_timeout => {
+                return Err(Error::NotPublished {
+                    target: target.to_string(),
+                }
+                .into());
+            }
+            None => {
+                if !announced {
+                    let timeout = shared.options.propagation_timeout.as_secs_f64();
+                    shared.reporter.note(&format!(
+                        "Waiting for image propagation: {target} (timeout: {timeout:.0}s)"
+                    ));
+                    announced = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            }
         }
-        .into()),
-        None => Err(Error::NotPublished {
-            target: target.to_string(),
-        }
-        .into()),
     }
 }
 

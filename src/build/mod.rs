@@ -49,6 +49,8 @@ pub struct Options {
     pub network: Option<String>,
     /// `-vv`: the lifecycle logs at debug level.
     pub debug: bool,
+    /// How long a registry may take to serve a pushed image (`--propagation-timeout`).
+    pub propagation_timeout: Duration,
 }
 
 /// What the builds tell whoever shows them.

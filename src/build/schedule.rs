@@ -34,13 +34,25 @@ pub(super) async fn pull_builders(
             for image in &images {
                 shared.reporter.phase(image, Phase::Pulling);
             }
-            let mut progress = |line: &str| tracing::debug!(builder = %builder, "{line}");
+            let started = std::time::Instant::now();
+            let mut announced = false;
+            let reporter = Arc::clone(&shared.reporter);
+            let mut progress = |line: &str| {
+                if !announced {
+                    reporter.note(&format!("Pulling builder {builder}"));
+                    announced = true;
+                }
+                tracing::debug!(builder = %builder, "{line}");
+            };
             let pulled = shared
                 .engine
                 .ensure_image(&builder, shared.options.pull, &mut progress)
                 .await?;
             if pulled {
-                shared.reporter.note(&format!("Pulled builder {builder}"));
+                let seconds = started.elapsed().as_secs_f64();
+                shared
+                    .reporter
+                    .note(&format!("Pulled builder {builder} in {seconds:.1}s"));
             }
             let config = shared.engine.image_config(&builder).await?;
             let info = BuilderInfo::from_config(&builder, &config.env, &config.labels)?;

@@ -125,6 +125,7 @@ pub(super) fn build_push(
             .clone()
             .or_else(|| config.env().get("OP_PACK_NETWORK").map(str::to_string)),
         debug: global.verbose >= 2,
+        propagation_timeout: run.propagation_timeout,
     };
     let reporter: Arc<dyn Reporter> = match printer.verbosity() {
         Verbosity::Quiet => Arc::new(QuietReporter),

@@ -1,7 +1,8 @@
 //! The Docker Engine API. This is the only module that imports bollard: the rest of op speaks in
 //! [`ContainerSpec`]s, image references and exit codes.
 //!
-//! The engine is found as the docker CLI finds it: `DOCKER_HOST` (`unix://`, `tcp://`), else
+//! The engine is found as the docker CLI finds it: `DOCKER_HOST` (`unix://`, `tcp://`,
+//! `ssh://user@host`, which runs the system's `ssh`), else
 //! `unix:///var/run/docker.sock`. The API version is negotiated down to what the engine speaks,
 //! so older engines (Debian's 20.10, API 1.41) work. Nothing is bind-mounted from op's host, so
 //! a remote engine works the same.
@@ -95,7 +96,7 @@ impl Hint for Error {
     fn hint(&self) -> Option<String> {
         match self {
             Error::BadHost { .. } => {
-                Some("DOCKER_HOST takes unix:///path/to/docker.sock or tcp://host:port".into())
+                Some("DOCKER_HOST takes unix:///path/to/docker.sock, tcp://host:port or ssh://user@host".into())
             }
             Error::Unreachable { from_env: true, .. } => {
                 Some("is the engine DOCKER_HOST names running? Unset DOCKER_HOST to use /var/run/docker.sock".into())

@@ -240,14 +240,21 @@ fn buildpacks_plan(
     })
 }
 
-/// `buildpacks.env`: `KEY=VALUE` entries with their templates expanded; a later entry for the
-/// same name replaces the value of the earlier one.
+/// What upstream op always passes to buildpacks (Go modules of the octopilot organisation are
+/// private); `buildpacks.env` can override it.
+pub(super) const DEFAULT_BUILD_ENV: (&str, &str) = ("BP_GO_PRIVATE", "github.com/octopilot/*");
+
+/// `buildpacks.env`: `KEY=VALUE` entries with their templates expanded, after
+/// [`DEFAULT_BUILD_ENV`]; a later entry for the same name replaces the value of the earlier one.
 fn build_env(
     artifact: &Artifact,
     entries: &[String],
     config: &Config,
 ) -> Result<Vec<EnvVar>, Error> {
-    let mut env: Vec<EnvVar> = Vec::new();
+    let mut env: Vec<EnvVar> = vec![EnvVar {
+        name: DEFAULT_BUILD_ENV.0.to_string(),
+        value: DEFAULT_BUILD_ENV.1.to_string(),
+    }];
     for (i, entry) in entries.iter().enumerate() {
         let field = format!("buildpacks.env[{i}]");
         let (name, value) = entry.split_once('=').ok_or_else(|| {
@@ -258,6 +265,16 @@ fn build_env(
                 Some("write `env: [\"KEY=value\"]`"),
             )
         })?;
+        if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
+            return Err(invalid(
+                artifact,
+                &field,
+                format!(
+                    "names `{name}`, which cannot be a variable (it becomes a file of /platform/env)"
+                ),
+                None,
+            ));
+        }
         let value = template::expand(value, config.env())
             .map_err(|e| invalid(artifact, &field, e.to_string(), None))?;
         match env.iter_mut().find(|v| v.name == name) {

@@ -107,7 +107,15 @@ fn plans_every_artifact_with_its_target_and_level() {
         })
     );
     assert_eq!(
-        bp.env[1],
+        bp.env[0],
+        EnvVar {
+            name: "BP_GO_PRIVATE".into(),
+            value: "github.com/octopilot/*".into()
+        },
+        "upstream's default comes first"
+    );
+    assert_eq!(
+        bp.env[2],
         EnvVar {
             name: "PROXY".into(),
             value: "none".into()

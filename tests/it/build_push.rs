@@ -369,3 +369,46 @@ fn dockerfile_artifacts_are_skipped_with_a_line() {
         .collect();
     assert_eq!(names, ["static-site", "procfile", "greeting"]);
 }
+
+#[test]
+fn an_artifact_can_choose_among_the_builder_s_buildpacks() {
+    let stack = Stack::start();
+    let context = apps(&stack);
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    let chosen = text.replace(
+        "        runImage: static-site\n",
+        "        runImage: static-site\n        buildpacks: [\"op/greeting\"]\n",
+    );
+    fs_err::write(&skaffold, &chosen).unwrap();
+    let repo = stack.registry.addr();
+    let run = context.op(&["build-push", "--repo", &repo, "--artifact", "greeting"]);
+    run.success();
+    // The builder's order would try op/static-site (optional) too: "1 of 2 buildpacks participating".
+    assert!(
+        run.stderr.contains("[greeting   ] op/greeting 0.1.0")
+            && !run.stderr.contains("buildpacks participating"),
+        "the order is the artifact's\n{}",
+        run.report()
+    );
+
+    fs_err::write(
+        &skaffold,
+        chosen.replace("[\"op/greeting\"]", "[\"op/nope@1.0.0\"]"),
+    )
+    .unwrap();
+    let run = context.op(&["build-push", "--repo", &repo, "--artifact", "greeting"]);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains("buildpack `op/nope@1.0.0` is not in builder"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr.contains("op/procfile@0.1.0"),
+        "the hint lists the builder's buildpacks\n{}",
+        run.report()
+    );
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}

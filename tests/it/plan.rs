@@ -116,8 +116,9 @@ fn base_and_app() {
         "ghcr.io/octopilot/op-base:latest"
     );
     assert_eq!(op["dependsOn"][0]["via"], "runImage");
-    assert_eq!(op["buildpacks"]["env"][0]["name"], "GOFLAGS");
-    assert_eq!(op["buildpacks"]["env"][0]["value"], "-buildvcs=false");
+    assert_eq!(op["buildpacks"]["env"][0]["name"], "BP_GO_PRIVATE");
+    assert_eq!(op["buildpacks"]["env"][1]["name"], "GOFLAGS");
+    assert_eq!(op["buildpacks"]["env"][1]["value"], "-buildvcs=false");
     // --artifact op brings its base along.
     let single = ctx.op(&["build", "--dry-run", "-o", "json", "--artifact", "op"]);
     single.success();
@@ -161,7 +162,7 @@ fn multi_config_with_requires() {
 fn profiles() {
     let ctx = TestContext::fixture("profiles");
     let env_of =
-        |plan: &Value| artifact(plan, "profiled-app")["buildpacks"]["env"][0]["value"].clone();
+        |plan: &Value| artifact(plan, "profiled-app")["buildpacks"]["env"][1]["value"].clone();
 
     let plain = ctx.op(&["build", "--dry-run", "-o", "json"]);
     assert_eq!(env_of(&plain.json()), "dev");
