@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::Error;
 use super::config::{BuilderSpec, Buildpack};
-use crate::registry::{Image, LayerSource, Registry, Written};
+use crate::registry::{ConfigEditor, Image, LayerSource, Registry, Written};
 
 /// The `created` time of the builder and its history (as pack writes it).
 pub const CREATED: &str = "1980-01-01T00:00:01Z";
@@ -283,66 +283,33 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 /// The builder's config: the build image's, with op's environment, user, working directory,
 /// labels, history and layers.
 pub fn config(base: &Image, spec: &BuilderSpec, layers: &[NewLayer], uid: u32, gid: u32) -> Value {
-    let mut config = base.config.clone();
-    if !config.get("config").is_some_and(Value::is_object) {
-        config["config"] = json!({});
-    }
+    let mut config = ConfigEditor::new(&base.config);
     let stack_id = spec
         .stack_id
         .clone()
         .or_else(|| base.label("io.buildpacks.stack.id").map(str::to_string));
-    let c = &mut config["config"];
-    let mut env: Vec<String> = c["Env"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut set = |key: &str, value: String| {
-        env.retain(|kv| kv.split_once('=').map(|(k, _)| k) != Some(key));
-        env.push(format!("{key}={value}"));
-    };
-    let path = base
+    let path = config
         .env("PATH")
         .filter(|p| !p.is_empty())
-        .unwrap_or(DEFAULT_PATH)
-        .to_string();
-    set("PATH", path);
-    set("CNB_USER_ID", uid.to_string());
-    set("CNB_GROUP_ID", gid.to_string());
-    if let Some(stack_id) = &stack_id {
-        set("CNB_STACK_ID", stack_id.clone());
-    }
-    c["Env"] = json!(env);
-    c["User"] = json!(format!("{uid}:{gid}"));
-    c["WorkingDir"] = json!("/layers");
-    let mut all_labels: BTreeMap<String, Value> = c["Labels"]
-        .as_object()
-        .map(|m| m.clone().into_iter().collect())
-        .unwrap_or_default();
+        .unwrap_or_else(|| DEFAULT_PATH.to_string());
+    config.set_env("PATH", &path);
+    config.set_env("CNB_USER_ID", &uid.to_string());
+    config.set_env("CNB_GROUP_ID", &gid.to_string());
     let mut spec_labels = labels(spec, layers);
     if let Some(stack_id) = stack_id {
+        config.set_env("CNB_STACK_ID", &stack_id);
         spec_labels.insert("io.buildpacks.stack.id".into(), stack_id);
     }
-    for (key, value) in spec_labels {
-        all_labels.insert(key, json!(value));
-    }
-    c["Labels"] = json!(all_labels);
-    let mut history: Vec<Value> = config["history"].as_array().cloned().unwrap_or_default();
-    let mut diff_ids: Vec<Value> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for layer in layers {
-        history.push(json!({ "created": CREATED, "created_by": layer.created_by }));
-        diff_ids.push(json!(layer.layer.diff_id));
-    }
-    config["history"] = json!(history);
-    config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });
-    config["created"] = json!(CREATED);
-    config
+    config.set("User", json!(format!("{uid}:{gid}")));
+    config.set("WorkingDir", json!("/layers"));
+    config.add_labels(spec_labels);
+    config.append_layers(
+        CREATED,
+        layers
+            .iter()
+            .map(|l| (l.layer.diff_id.as_str(), l.created_by.as_str())),
+    );
+    config.finish()
 }
 
 /// Writes the builder to `names`: the build image's layers (mounted, never downloaded when the

@@ -11,7 +11,7 @@ pub mod auth;
 
 use op_lifecycle::oci;
 
-pub use op_lifecycle::oci::{Image, LayerSource, Written};
+pub use op_lifecycle::oci::{ConfigEditor, Image, LayerSource, Written};
 
 use crate::error::Hint;
 

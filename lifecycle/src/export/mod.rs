@@ -27,7 +27,7 @@ use crate::files::{
     RunImageForRebase, RunImageRef, StackMetadata, StoreToml,
 };
 use crate::log;
-use crate::oci::{self, Descriptor, LayerSource, Registry};
+use crate::oci::{self, ConfigEditor, Descriptor, LayerSource, Registry};
 
 /// `created` of the image and of its history when `SOURCE_DATE_EPOCH` is not set.
 pub const NORMALIZED_CREATED: &str = "1980-01-01T00:00:01Z";
@@ -313,91 +313,61 @@ fn image_config(
     meta: &LayersMetadata,
     added: &[Added],
 ) -> Result<Value, Error> {
-    let mut config = inputs.analysis.run_image.config.clone();
     let created = inputs
         .created
         .clone()
         .unwrap_or_else(|| NORMALIZED_CREATED.to_string());
-    let section = config.get_mut("config").filter(|c| c.is_object());
-    if section.is_none() {
-        config["config"] = json!({});
-    }
-    let c = &mut config["config"];
-
-    let mut env: Vec<String> = c["Env"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let run_path = env
-        .iter()
-        .find_map(|kv| kv.strip_prefix("PATH=").map(str::to_string))
-        .unwrap_or_default();
-    let mut set = |key: &str, value: String| {
-        env.retain(|kv| kv.split_once('=').map(|(k, _)| k) != Some(key));
-        env.push(format!("{key}={value}"));
+    let mut config = ConfigEditor::new(&inputs.analysis.run_image.config);
+    let run_path = config.env("PATH").unwrap_or_default();
+    config.set_env("CNB_LAYERS_DIR", &inputs.layers_dir.display().to_string());
+    config.set_env("CNB_APP_DIR", &inputs.app_dir.display().to_string());
+    config.set_env("CNB_PLATFORM_API", &inputs.platform_api.to_string());
+    config.set_env("CNB_DEPRECATION_MODE", "quiet");
+    let path = if run_path.is_empty() {
+        "/cnb/process:/cnb/lifecycle".to_string()
+    } else {
+        format!("/cnb/process:/cnb/lifecycle:{run_path}")
     };
-    set("CNB_LAYERS_DIR", inputs.layers_dir.display().to_string());
-    set("CNB_APP_DIR", inputs.app_dir.display().to_string());
-    set("CNB_PLATFORM_API", inputs.platform_api.to_string());
-    set("CNB_DEPRECATION_MODE", "quiet".into());
-    set(
-        "PATH",
-        if run_path.is_empty() {
-            "/cnb/process:/cnb/lifecycle".into()
-        } else {
-            format!("/cnb/process:/cnb/lifecycle:{run_path}")
-        },
-    );
-    c["Env"] = json!(env);
-    c["WorkingDir"] = json!(inputs.app_dir.display().to_string());
-    c["Entrypoint"] = json!([entrypoint(inputs)?]);
-    c["Cmd"] = Value::Null;
+    config.set_env("PATH", &path);
+    config.set("WorkingDir", json!(inputs.app_dir.display().to_string()));
+    config.set("Entrypoint", json!([entrypoint(inputs)?]));
+    config.set("Cmd", Value::Null);
 
-    let build_label = build_metadata_label(inputs);
-    let mut labels: BTreeMap<String, Value> = c["Labels"]
-        .as_object()
-        .map(|m| m.clone().into_iter().collect())
-        .unwrap_or_default();
-    labels.insert(
-        LIFECYCLE_METADATA_LABEL.into(),
-        json!(serde_json::to_string(meta).map_err(export_error)?),
+    let mut labels: Vec<(String, String)> = vec![
+        (
+            LIFECYCLE_METADATA_LABEL.into(),
+            serde_json::to_string(meta).map_err(export_error)?,
+        ),
+        (
+            "io.buildpacks.build.metadata".into(),
+            serde_json::to_string(&build_metadata_label(inputs)).map_err(export_error)?,
+        ),
+        (
+            "io.buildpacks.project.metadata".into(),
+            inputs.project_metadata.to_string(),
+        ),
+    ];
+    labels.extend(
+        inputs
+            .metadata
+            .labels
+            .iter()
+            .map(|l| (l.key.clone(), l.value.clone())),
     );
-    labels.insert(
-        "io.buildpacks.build.metadata".into(),
-        json!(serde_json::to_string(&build_label).map_err(export_error)?),
-    );
-    labels.insert(
-        "io.buildpacks.project.metadata".into(),
-        json!(inputs.project_metadata.to_string()),
-    );
-    for label in &inputs.metadata.labels {
-        labels.insert(label.key.clone(), json!(label.value));
-    }
     if let (true, Some(exec_env)) = (
         inputs.platform_api.at_least(Version(0, 15)),
         inputs.exec_env,
     ) {
-        labels.insert("io.buildpacks.exec-env".into(), json!(exec_env));
+        labels.push(("io.buildpacks.exec-env".into(), exec_env.to_string()));
     }
-    c["Labels"] = json!(labels);
-
-    config["created"] = json!(created);
-    let mut history: Vec<Value> = config["history"].as_array().cloned().unwrap_or_default();
-    let mut diff_ids: Vec<Value> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for layer in added {
-        history.push(json!({ "created": created, "created_by": layer.created_by }));
-        diff_ids.push(json!(layer.diff_id));
-    }
-    config["history"] = json!(history);
-    config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });
-    Ok(config)
+    config.add_labels(labels);
+    config.append_layers(
+        &created,
+        added
+            .iter()
+            .map(|l| (l.diff_id.as_str(), l.created_by.as_str())),
+    );
+    Ok(config.finish())
 }
 
 /// The `io.buildpacks.build.metadata` label: buildpacks, processes, launcher.
