@@ -96,6 +96,7 @@ pub struct TerminalReporter {
     multi: MultiProgress,
     bars: BTreeMap<String, ProgressBar>,
     width: usize,
+    finished: ProgressStyle,
 }
 
 impl TerminalReporter {
@@ -116,7 +117,14 @@ impl TerminalReporter {
                 (name.clone(), bar)
             })
             .collect();
-        Self { multi, bars, width }
+        let finished = ProgressStyle::with_template("  {prefix:.bold} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        Self {
+            multi,
+            bars,
+            width,
+            finished,
+        }
     }
 }
 
@@ -132,7 +140,9 @@ impl Reporter for TerminalReporter {
             }
             Phase::Done | Phase::Failed => {
                 let mark = if phase == Phase::Done { "✓" } else { "✗" };
-                bar.finish_with_message(format!("{mark} {}", phase.label()));
+                let seconds = bar.elapsed().as_secs_f64();
+                bar.set_style(self.finished.clone());
+                bar.finish_with_message(format!("{mark} {} in {seconds:.1}s", phase.label()));
             }
             _ => bar.set_message(phase.label()),
         }
