@@ -166,9 +166,11 @@ pub async fn run(
         }
     }
     let engine = Engine::connect(env).await?;
+    // The builders too: the engine pulls them with the same credentials.
     let mut references: Vec<&str> = Vec::new();
     for artifact in &artifacts {
         references.extend(artifact.tags.iter().map(String::as_str));
+        references.extend(artifact.buildpacks.as_ref().map(|b| b.builder.as_str()));
         if let Some(run) = artifact
             .buildpacks
             .as_ref()
@@ -178,13 +180,16 @@ pub async fn run(
         }
     }
     let (registry, credentials) = Registry::connect(env, &references, &plan.insecure_registries)?;
-    // The registries must answer before anything is pulled or built.
+    // The registries must answer before anything is pulled or built. One that refuses op's
+    // credentials answers: the lifecycle may still be able to push (identity tokens).
     let mut checked: Vec<String> = Vec::new();
     for artifact in &artifacts {
         let host = registry::host_of(&artifact.target).unwrap_or_default();
         if !checked.contains(&host) {
-            registry.digest(&artifact.target).await?;
-            checked.push(host);
+            match registry.digest(&artifact.target).await {
+                Err(e) if !e.is_unauthorized() => return Err(e.into()),
+                _ => checked.push(host),
+            }
         }
     }
     let shared = Arc::new(Shared {

@@ -35,6 +35,11 @@ pub(super) async fn pull_builders(
                 shared.reporter.phase(image, Phase::Pulling);
             }
             let started = std::time::Instant::now();
+            let host = crate::registry::host_of(&builder).unwrap_or_default();
+            let auth = shared
+                .credentials
+                .get(&host)
+                .map(|c| crate::engine::PullAuth::from_credential(&host, c));
             let mut announced = false;
             let reporter = Arc::clone(&shared.reporter);
             let mut progress = |line: &str| {
@@ -46,7 +51,7 @@ pub(super) async fn pull_builders(
             };
             let pulled = shared
                 .engine
-                .ensure_image(&builder, shared.options.pull, &mut progress)
+                .ensure_image(&builder, shared.options.pull, auth.as_ref(), &mut progress)
                 .await?;
             if pulled {
                 let seconds = started.elapsed().as_secs_f64();

@@ -182,8 +182,14 @@ async fn run_container(
             printer.info(&format!("  {line}"));
         }
     };
+    let host = crate::registry::host_of(image).unwrap_or_default();
+    let credentials =
+        crate::registry::auth::Credentials::resolve(config.env(), std::slice::from_ref(&host))?;
+    let auth = credentials
+        .get(&host)
+        .map(|c| engine::PullAuth::from_credential(&host, c));
     tokio::select! {
-        pulled = engine.ensure_image(image, policy, &mut progress) => { pulled?; }
+        pulled = engine.ensure_image(image, policy, auth.as_ref(), &mut progress) => { pulled?; }
         code = signals.next() => return Ok(ExitStatus::Code(code)),
     }
 

@@ -23,7 +23,7 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt as _};
 
-pub use spec::{ContainerSpec, PortMapping};
+pub use spec::{ContainerSpec, PortMapping, PullAuth};
 
 use crate::config::Env;
 use crate::error::Hint;
@@ -204,6 +204,7 @@ impl Engine {
         &self,
         image: &str,
         policy: PullPolicy,
+        auth: Option<&PullAuth>,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, Error> {
         let present = match policy {
@@ -215,14 +216,16 @@ impl Engine {
             (false, PullPolicy::Never) => Err(Error::NotPulled {
                 image: image.to_string(),
             }),
-            (false, _) => self.pull(image, progress).await.map(|()| true),
+            (false, _) => self.pull(image, auth, progress).await.map(|()| true),
         }
     }
 
-    /// Pulls `image` (a tag, a digest, or both: a digest wins).
+    /// Pulls `image` (a tag, a digest, or both: a digest wins), with `auth` when the registry
+    /// needs credentials.
     pub async fn pull(
         &self,
         image: &str,
+        auth: Option<&PullAuth>,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), Error> {
         let pull_error = |message: String| Error::Pull {
@@ -239,7 +242,15 @@ impl Engine {
             .from_image(&name)
             .tag(&version)
             .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            serveraddress: Some(a.server.clone()),
+            identitytoken: a.identity_token.clone(),
+            registrytoken: a.registry_token.clone(),
+            ..bollard::auth::DockerCredentials::default()
+        });
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
         let mut last = String::new();
         while let Some(event) = stream.next().await {
             let info = event.map_err(|e| match e {

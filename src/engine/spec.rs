@@ -29,6 +29,52 @@ pub struct ContainerSpec {
     pub auto_remove: bool,
 }
 
+/// Credentials the engine uses to pull an image (the `X-Registry-Auth` of the Engine API).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PullAuth {
+    /// The registry, as the engine names it (`https://index.docker.io/v1/` for Docker Hub).
+    pub server: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub identity_token: Option<String>,
+    pub registry_token: Option<String>,
+}
+
+impl fmt::Debug for PullAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PullAuth")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PullAuth {
+    /// The engine's form of a registry credential for `host`.
+    pub fn from_credential(host: &str, credential: &crate::registry::auth::Credential) -> Self {
+        use crate::registry::auth::Credential;
+        let server = crate::registry::auth::server_address(host);
+        match credential {
+            Credential::Basic { username, password } => Self {
+                server,
+                username: Some(username.clone()),
+                password: Some(password.clone()),
+                ..Self::default()
+            },
+            Credential::Bearer(token) => Self {
+                server,
+                registry_token: Some(token.clone()),
+                ..Self::default()
+            },
+            Credential::Identity(token) => Self {
+                server,
+                identity_token: Some(token.clone()),
+                ..Self::default()
+            },
+        }
+    }
+}
+
 /// A published port (`docker run -p`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortMapping {

@@ -119,8 +119,9 @@ pub fn cnb_key(host: &str) -> String {
     }
 }
 
-/// The server address the Docker configuration and credential helpers know `host` by.
-fn server_address(host: &str) -> String {
+/// The server address the Docker configuration, credential helpers and the Docker Engine know
+/// `host` by.
+pub fn server_address(host: &str) -> String {
     if cnb_key(host) == "index.docker.io" {
         DOCKER_HUB_SERVER.to_string()
     } else {
@@ -248,6 +249,11 @@ impl Credentials {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The credential of registry `host`, if it has one.
+    pub fn get(&self, host: &str) -> Option<&Credential> {
+        self.entries.get(&cnb_key(host))
     }
 
     /// The hosts that have a credential.

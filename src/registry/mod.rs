@@ -59,6 +59,13 @@ impl Hint for Error {
     }
 }
 
+impl Error {
+    /// Whether the registry answered, but refused op's credentials (or their absence).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Error::Registry { source, .. } if source.is_unauthorized())
+    }
+}
+
 /// A client for the registries of one command.
 pub struct Registry {
     client: oci::Registry,

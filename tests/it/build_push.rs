@@ -7,8 +7,13 @@ use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::cnb::{CNB_IDS, Stack, leftovers, run_to_end, serve_and_get, skopeo_digest};
+use base64::Engine as _;
+
+use crate::common::cnb::{
+    CNB_IDS, Stack, leftovers, run_to_end, serve_and_get, skopeo_digest, skopeo_digest_as,
+};
 use crate::common::docker::docker;
+use crate::common::registry::{TEST_PASSWORD, TEST_USER};
 use crate::common::{TestContext, copy_dir, fixtures};
 
 /// A copy of `fixtures/apps` whose builder lives in the stack's registry.
@@ -409,6 +414,62 @@ fn an_artifact_can_choose_among_the_builder_s_buildpacks() {
         run.stderr.contains("op/procfile@0.1.0"),
         "the hint lists the builder's buildpacks\n{}",
         run.report()
+    );
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output() {
+    let home = tempfile::tempdir().unwrap();
+    let stack = Stack::start_authenticated(home.path());
+    let repo = stack.registry.addr();
+    let context = apps(&stack).env("HOME", &home.path().display().to_string());
+    // -vv: op's diagnostics and the lifecycle's debug output, where a leak would show.
+    let run = context.op(&[
+        "build-push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "procfile",
+        "-vv",
+    ]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains(&format!("Pulling builder {repo}/op/builder:latest")),
+        "op pulled the builder with the credentials\n{}",
+        run.report()
+    );
+    let tag = build_result(&context)["builds"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (reference, digest) = tag.split_once('@').unwrap();
+    let creds = format!("{TEST_USER}:{TEST_PASSWORD}");
+    assert_eq!(skopeo_digest_as(reference, Some(&creds)), digest);
+    for secret in [
+        TEST_PASSWORD.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(&creds),
+    ] {
+        assert!(
+            !run.stderr.contains(&secret) && !run.stdout.contains(&secret),
+            "the credentials leaked\n{}",
+            run.report()
+        );
+    }
+    assert!(
+        run.stderr.contains("<redacted>"),
+        "-vv shows the creator's environment, redacted\n{}",
+        run.report()
+    );
+
+    fs_err::remove_file(home.path().join(".docker/config.json")).unwrap();
+    let anonymous = context.op(&["build-push", "--repo", &repo, "--artifact", "procfile"]);
+    anonymous.failure(1);
+    assert!(
+        anonymous.stderr.contains("- procfile: "),
+        "{}",
+        anonymous.report()
     );
     assert_eq!(leftovers(&repo), Vec::<String>::new());
 }

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::docker::{docker, require_engine};
-use super::registry::{Registry, http_get, which};
+use super::registry::{Registry, TEST_PASSWORD, TEST_USER, http_get, which};
 use super::{TestContext, copy_dir, fixtures};
 
 /// What everything a test creates in the engine is labelled with (`scripts/test` checks that
@@ -50,10 +50,24 @@ pub struct Stack {
 
 impl Stack {
     pub fn start() -> Self {
+        Self::start_with(Registry::start(), None)
+    }
+
+    /// A stack whose registry wants credentials; `home` (a test's `HOME`) gets a Docker
+    /// configuration with them. The builder is not pulled: op pulls it with the credentials.
+    pub fn start_authenticated(home: &Path) -> Self {
+        let registry = Registry::start_with_auth();
+        write_docker_config(home, &registry.addr());
+        Self::start_with(registry, Some(home))
+    }
+
+    fn start_with(registry: Registry, home: Option<&Path>) -> Self {
         require_engine();
-        let registry = Registry::start();
         let addr = registry.addr();
-        let context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+        let mut context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+        if let Some(home) = home {
+            context = context.env("HOME", &home.display().to_string());
+        }
         let build_image = format!("{addr}/op/busybox-build:latest");
         let run_image = format!("{addr}/op/busybox-run:latest");
         context
@@ -74,7 +88,9 @@ impl Stack {
             "builder/builder.toml",
         ]);
         created.success();
-        docker(&["pull", "-q", &builder]);
+        if home.is_none() {
+            docker(&["pull", "-q", &builder]);
+        }
         Self {
             registry,
             builder,
@@ -152,6 +168,16 @@ pub fn leftovers(registry: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Writes `<home>/.docker/config.json` with the test account for `registry`.
+pub fn write_docker_config(home: &Path, registry: &str) {
+    use base64::Engine as _;
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
+    fs_err::create_dir_all(home.join(".docker")).unwrap();
+    let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+    fs_err::write(home.join(".docker/config.json"), config.to_string()).unwrap();
 }
 
 /// A named volume, removed when dropped.
@@ -371,16 +397,20 @@ pub fn copy_out(container: &str, path: &str) -> Option<String> {
 /// The digest the registry serves for `image`, as skopeo (an independent client) sees it.
 #[track_caller]
 pub fn skopeo_digest(image: &str) -> String {
+    skopeo_digest_as(image, None)
+}
+
+/// [`skopeo_digest`] with `user:password` credentials.
+#[track_caller]
+pub fn skopeo_digest_as(image: &str, creds: Option<&str>) -> String {
     let skopeo = which("skopeo")
         .unwrap_or_else(|| panic!("skopeo is not installed; run `scripts/dev-env` as root"));
-    let out = Command::new(skopeo)
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{image}"),
-        ])
-        .output()
-        .unwrap();
+    let mut command = Command::new(skopeo);
+    command.args(["inspect", "--tls-verify=false"]);
+    if let Some(creds) = creds {
+        command.args(["--creds", creds]);
+    }
+    let out = command.arg(format!("docker://{image}")).output().unwrap();
     assert!(
         out.status.success(),
         "skopeo inspect {image} failed:\n{}",

@@ -4,6 +4,7 @@
 //! A test that needs a registry fails, loudly, when `docker-registry` is not installed
 //! (`scripts/dev-env` installs it); it never skips.
 
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -18,9 +19,24 @@ pub struct Registry {
     _dir: tempfile::TempDir,
 }
 
+/// The account of registries started with [`Registry::start_with_auth`].
+pub const TEST_USER: &str = "op";
+pub const TEST_PASSWORD: &str = "op-test-password";
+/// The bcrypt hash of [`TEST_PASSWORD`] (cost 4), for the registry's htpasswd file.
+const TEST_PASSWORD_BCRYPT: &str = "$2b$04$F5YcjFGSMjWsD1.DndNzCuuFQR4/NJRuNMJuAilHKC/.X/vmQWCSi";
+
 impl Registry {
     /// Starts a registry and waits until it answers `GET /v2/`.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a registry that wants HTTP basic credentials: [`TEST_USER`], [`TEST_PASSWORD`].
+    pub fn start_with_auth() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(auth: bool) -> Self {
         let binary = which("docker-registry").unwrap_or_else(|| {
             panic!(
                 "`docker-registry` is not installed, and this test needs a real registry. \
@@ -36,14 +52,21 @@ impl Registry {
             let addr = free_port();
             let config = dir.path().join("config.yml");
             let data = dir.path().join("data");
-            fs_err::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                    data.display()
-                ),
-            )
-            .expect("the registry configuration is written");
+            let mut yaml = format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                data.display()
+            );
+            if auth {
+                let htpasswd = dir.path().join("htpasswd");
+                fs_err::write(&htpasswd, format!("{TEST_USER}:{TEST_PASSWORD_BCRYPT}\n"))
+                    .expect("the htpasswd file is written");
+                let _ = write!(
+                    yaml,
+                    "auth:\n  htpasswd:\n    realm: op-test\n    path: {}\n",
+                    htpasswd.display()
+                );
+            }
+            fs_err::write(&config, yaml).expect("the registry configuration is written");
             let log = dir.path().join("registry.log");
             let log_file = fs_err::File::create(&log).expect("the registry log is created");
             let child = Command::new(&binary)
@@ -95,7 +118,8 @@ impl Registry {
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok((200, _)) = http_get(self.addr, "/v2/") {
+            // 401: a registry that wants credentials answers too.
+            if let Ok((200 | 401, _)) = http_get(self.addr, "/v2/") {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
