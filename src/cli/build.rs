@@ -6,9 +6,9 @@ use clap::{Args, ValueEnum};
 
 use super::run::Pull;
 
-/// Flags shared by `build`, `build-push` and `push`.
+/// Which skaffold configuration, with which profiles (every command that reads skaffold.yaml).
 #[derive(Debug, Args)]
-pub struct BuildCommon {
+pub struct SkaffoldArgs {
     /// The skaffold configuration file
     #[arg(
         short = 'f',
@@ -18,15 +18,6 @@ pub struct BuildCommon {
         default_value = "skaffold.yaml"
     )]
     pub filename: PathBuf,
-
-    /// Repository prefix of the images, e.g. ghcr.io/my-org (default: see docs/configuration.md)
-    #[arg(long, visible_alias = "default-repo", value_name = "REPO")]
-    pub repo: Option<String>,
-
-    /// Tag of the images (default: a version variable such as DOCKER_METADATA_OUTPUT_VERSION,
-    /// else `tag` in .github/octopilot.yaml, else latest)
-    #[arg(short = 't', long, value_name = "TAG")]
-    pub tag: Option<String>,
 
     /// Activate skaffold profiles (repeatable, or comma-separated; `-NAME` deactivates one)
     /// [env: SKAFFOLD_PROFILE]
@@ -38,6 +29,22 @@ pub struct BuildCommon {
         allow_hyphen_values = true
     )]
     pub profiles: Vec<String>,
+}
+
+/// Flags shared by `build`, `build-push` and `push`.
+#[derive(Debug, Args)]
+pub struct BuildCommon {
+    #[command(flatten)]
+    pub skaffold: SkaffoldArgs,
+
+    /// Repository prefix of the images, e.g. ghcr.io/my-org (default: see docs/configuration.md)
+    #[arg(long, visible_alias = "default-repo", value_name = "REPO")]
+    pub repo: Option<String>,
+
+    /// Tag of the images (default: a version variable such as DOCKER_METADATA_OUTPUT_VERSION,
+    /// else `tag` in .github/octopilot.yaml, else latest)
+    #[arg(short = 't', long, value_name = "TAG")]
+    pub tag: Option<String>,
 
     /// Build only this artifact (its skaffold `image`) and the artifacts it depends on
     #[arg(long, value_name = "IMAGE")]

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-pub use build::{BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, OutputFormat, PushArgs};
+pub use build::{
+    BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, OutputFormat, PushArgs, SkaffoldArgs,
+};
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 pub use run::{Pull, RunArgs};
 

@@ -1,7 +1,5 @@
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text")]
 
-use std::path::PathBuf;
-
 use clap::{Args, ValueEnum};
 
 /// `op run`.
@@ -16,26 +14,8 @@ pub struct RunArgs {
     #[arg(value_name = "CONTEXT", num_args = 1..=2, required = true)]
     pub target: Vec<String>,
 
-    /// The skaffold configuration file
-    #[arg(
-        short = 'f',
-        long = "filename",
-        visible_alias = "skaffold-file",
-        value_name = "FILE",
-        default_value = "skaffold.yaml"
-    )]
-    pub filename: PathBuf,
-
-    /// Activate skaffold profiles (repeatable, or comma-separated; `-NAME` deactivates one)
-    /// [env: SKAFFOLD_PROFILE]
-    #[arg(
-        short = 'p',
-        long = "profile",
-        value_name = "NAME",
-        value_delimiter = ',',
-        allow_hyphen_values = true
-    )]
-    pub profiles: Vec<String>,
+    #[command(flatten)]
+    pub skaffold: super::SkaffoldArgs,
 
     /// When to pull the image
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Pull::IfNotPresent)]

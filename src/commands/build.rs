@@ -30,8 +30,8 @@ fn load_plan(
     let options = PlanOptions {
         command,
         push,
-        skaffold_file: args.filename.clone(),
-        profiles: args.profiles.clone(),
+        skaffold_file: args.skaffold.filename.clone(),
+        profiles: args.skaffold.profiles.clone(),
         artifact: args.artifact.clone(),
         repo: args.repo.clone(),
         tag: args.tag.clone(),

@@ -39,9 +39,9 @@ pub(super) fn run(
     for warning in config.warnings() {
         printer.warn(warning);
     }
-    let profiles = config.profiles(&args.profiles);
+    let profiles = config.profiles(&args.skaffold.profiles);
     let project = skaffold::load(&skaffold::LoadOptions {
-        file: &args.filename,
+        file: &args.skaffold.filename,
         cwd,
         profiles: &profiles.value,
         env: config.env(),
