@@ -43,14 +43,7 @@ pub fn choose_run_image(
             "-run-image is required when there is no run metadata available",
         )
     })?;
-    let registry = oci::registry_of(output).ok();
-    let same_registry = std::iter::once(&first.image)
-        .chain(first.mirrors.iter())
-        .find(|candidate| registry.is_some() && oci::registry_of(candidate).ok() == registry);
-    Ok((
-        same_registry.unwrap_or(&first.image).clone(),
-        first.mirrors.clone(),
-    ))
+    Ok((first.for_output(output).to_string(), first.mirrors.clone()))
 }
 
 /// Reads the run image and the previous image from the registry.

@@ -562,6 +562,20 @@ pub struct RunImageRef {
     pub mirrors: Vec<String>,
 }
 
+impl RunImageRef {
+    /// The image, or its mirror in the registry of `output` (pack's and the lifecycle's
+    /// preference: the app image is published where its run image is).
+    pub fn for_output(&self, output: &str) -> &str {
+        let Ok(registry) = crate::oci::registry_of(output) else {
+            return &self.image;
+        };
+        std::iter::once(&self.image)
+            .chain(&self.mirrors)
+            .find(|candidate| crate::oci::registry_of(candidate).ok().as_ref() == Some(&registry))
+            .unwrap_or(&self.image)
+    }
+}
+
 /// The metadata of a volume cache (`committed/io.buildpacks.lifecycle.cache.metadata`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CacheMetadata {

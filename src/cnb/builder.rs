@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use op_lifecycle::api::Version;
-use op_lifecycle::files::{BuilderMetadata, RunImageRef};
+use op_lifecycle::files::BuilderMetadata;
 
 use super::Error;
 use crate::reference::Reference;
@@ -117,13 +117,7 @@ impl BuilderInfo {
     /// The default run image for an image published to `target`: the builder's first run image,
     /// or its mirror in the registry of `target` (pack's preference), as op names it.
     pub fn run_image_for(&self, target: &str) -> Option<String> {
-        let first: &RunImageRef = self.metadata.run_image()?;
-        let registry = |r: &str| Reference::parse(r).ok().and_then(|r| r.domain);
-        let wanted = registry(target);
-        let mirror = std::iter::once(&first.image)
-            .chain(&first.mirrors)
-            .find(|candidate| wanted.is_some() && registry(candidate) == wanted);
-        Some(mirror.unwrap_or(&first.image).clone())
+        Some(self.metadata.run_image()?.for_output(target).to_string())
     }
 
     /// `id@version` of the builder's buildpacks.
