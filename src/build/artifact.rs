@@ -321,7 +321,14 @@ async fn run(
     // created.
     let order = match b.buildpacks.as_slice() {
         [] => None,
-        wanted => Some(order_of(artifact, builder, wanted)?),
+        wanted => Some(builder.resolve_buildpacks(wanted).map_err(|buildpack| {
+            cnb::Error::BuildpackNotInBuilder {
+                image: artifact.image.clone(),
+                buildpack,
+                builder: builder.image.clone(),
+                available: builder.buildpacks(),
+            }
+        })?),
     };
     let (context, descriptor, env) = (
         artifact.context.clone(),
@@ -500,28 +507,6 @@ fn creator_spec(
         labels: &labels,
         name,
     }))
-}
-
-/// The builder's buildpacks `wanted` (skaffold's `buildpacks.buildpacks`) names.
-fn order_of(
-    artifact: &PlannedArtifact,
-    builder: &BuilderInfo,
-    wanted: &[String],
-) -> Result<Vec<(String, String)>, cnb::Error> {
-    let available: Vec<(String, String)> = builder
-        .metadata
-        .buildpacks
-        .iter()
-        .map(|bp| (bp.id.clone(), bp.version.clone()))
-        .collect();
-    app::resolve_buildpacks(wanted, &available).map_err(|buildpack| {
-        cnb::Error::BuildpackNotInBuilder {
-            image: artifact.image.clone(),
-            buildpack,
-            builder: builder.image.clone(),
-            available: builder.buildpacks(),
-        }
-    })
 }
 
 /// The digest of `report.toml`, checked against what the registry serves for `target`.

@@ -430,29 +430,5 @@ pub fn read_report(tar: &[u8]) -> Result<Report, String> {
     toml::from_str(&text).map_err(|e| format!("report.toml is not valid: {e}"))
 }
 
-/// Resolves skaffold's `buildpacks.buildpacks` entries (`id`, `id@version`,
-/// `urn:cnb:builder:id[@version]`) against the builder's buildpacks.
-pub fn resolve_buildpacks(
-    wanted: &[String],
-    available: &[(String, String)],
-) -> Result<Vec<(String, String)>, String> {
-    wanted
-        .iter()
-        .map(|entry| {
-            let bare = entry.strip_prefix("urn:cnb:builder:").unwrap_or(entry);
-            let (id, version) = match bare.split_once('@') {
-                Some((id, version)) => (id, Some(version)),
-                None => (bare, None),
-            };
-            available
-                .iter()
-                .filter(|(i, v)| i == id && version.is_none_or(|wanted| wanted == v))
-                .max_by(|a, b| a.1.cmp(&b.1))
-                .cloned()
-                .ok_or_else(|| entry.clone())
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests;

@@ -120,6 +120,29 @@ impl BuilderInfo {
         Some(self.metadata.run_image()?.for_output(target).to_string())
     }
 
+    /// skaffold's `buildpacks.buildpacks` entries (`id`, `id@version`,
+    /// `urn:cnb:builder:id[@version]`) as the builder's buildpacks (`id`, `version`); without a
+    /// version, the newest. An entry the builder lacks is the error.
+    pub fn resolve_buildpacks(&self, wanted: &[String]) -> Result<Vec<(String, String)>, String> {
+        wanted
+            .iter()
+            .map(|entry| {
+                let bare = entry.strip_prefix("urn:cnb:builder:").unwrap_or(entry);
+                let (id, version) = match bare.split_once('@') {
+                    Some((id, version)) => (id, Some(version)),
+                    None => (bare, None),
+                };
+                self.metadata
+                    .buildpacks
+                    .iter()
+                    .filter(|b| b.id == id && version.is_none_or(|wanted| wanted == b.version))
+                    .max_by(|a, b| a.version.cmp(&b.version))
+                    .map(|b| (b.id.clone(), b.version.clone()))
+                    .ok_or_else(|| entry.clone())
+            })
+            .collect()
+    }
+
     /// `id@version` of the builder's buildpacks.
     pub fn buildpacks(&self) -> Vec<String> {
         self.metadata
@@ -144,6 +167,7 @@ pub fn is_trusted(builder: &str, trusted_by_user: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use op_lifecycle::files::LabelBuildpack;
 
     fn labels(metadata: &str) -> BTreeMap<String, String> {
         BTreeMap::from([(METADATA_LABEL.to_string(), metadata.to_string())])
@@ -220,6 +244,47 @@ mod tests {
         assert_eq!(
             builder.run_image_for("localhost:5001/app:1").as_deref(),
             Some("ghcr.io/octopilot/run-jammy-base:latest")
+        );
+    }
+
+    #[test]
+    fn buildpacks_are_resolved_against_the_builder() {
+        let mut builder = BuilderInfo::from_config("b", &env(), &labels(JAMMY)).unwrap();
+        builder.metadata.buildpacks = [
+            ("op/procfile", "0.1.0"),
+            ("op/procfile", "0.2.0"),
+            ("op/greeting", "0.1.0"),
+        ]
+        .map(|(id, version)| LabelBuildpack {
+            id: id.into(),
+            version: version.into(),
+            homepage: None,
+        })
+        .to_vec();
+        let wanted = [
+            "op/greeting".to_string(),
+            "urn:cnb:builder:op/procfile@0.1.0".to_string(),
+        ];
+        assert_eq!(
+            builder.resolve_buildpacks(&wanted).unwrap(),
+            [
+                ("op/greeting".to_string(), "0.1.0".to_string()),
+                ("op/procfile".to_string(), "0.1.0".to_string())
+            ]
+        );
+        assert_eq!(
+            builder
+                .resolve_buildpacks(&["op/procfile".to_string()])
+                .unwrap()[0]
+                .1,
+            "0.2.0",
+            "the newest"
+        );
+        assert_eq!(
+            builder
+                .resolve_buildpacks(&["docker://x/bp".to_string()])
+                .unwrap_err(),
+            "docker://x/bp"
         );
     }
 

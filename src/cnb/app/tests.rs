@@ -198,34 +198,3 @@ fn report_toml_is_read_out_of_the_engine_s_tar() {
     assert_eq!(report.image.digest.as_deref(), Some("sha256:abc"));
     assert!(read_report(&[]).is_err());
 }
-
-#[test]
-fn buildpacks_are_resolved_against_the_builder() {
-    let available: Vec<(String, String)> = [
-        ("op/procfile", "0.1.0"),
-        ("op/procfile", "0.2.0"),
-        ("op/greeting", "0.1.0"),
-    ]
-    .map(|(i, v)| (i.to_string(), v.to_string()))
-    .to_vec();
-    let wanted = [
-        "op/greeting".to_string(),
-        "urn:cnb:builder:op/procfile@0.1.0".to_string(),
-    ];
-    assert_eq!(
-        resolve_buildpacks(&wanted, &available).unwrap(),
-        [
-            ("op/greeting".to_string(), "0.1.0".to_string()),
-            ("op/procfile".to_string(), "0.1.0".to_string())
-        ]
-    );
-    assert_eq!(
-        resolve_buildpacks(&["op/procfile".to_string()], &available).unwrap()[0].1,
-        "0.2.0",
-        "the newest"
-    );
-    assert_eq!(
-        resolve_buildpacks(&["docker://x/bp".to_string()], &available).unwrap_err(),
-        "docker://x/bp"
-    );
-}
