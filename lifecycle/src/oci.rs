@@ -400,8 +400,11 @@ pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 
 /// Whether the system has CA certificates (those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when they
 /// are set). A busybox image, or a bare CI runner, has none.
+/// The bundle is read once per process: the creator asks at start-up and again when it makes
+/// its client.
 pub fn has_system_roots() -> bool {
-    !rustls_native_certs::load_native_certs().certs.is_empty()
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
 }
 
 /// Writes the Mozilla root certificates op-lifecycle carries to a PEM file in the temporary
