@@ -17,6 +17,8 @@ pub mod log;
 pub mod oci;
 pub mod privileges;
 pub mod restore;
+#[cfg(test)]
+mod testing;
 
 /// The version of this lifecycle.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,5 +1,3 @@
-use std::os::unix::fs::PermissionsExt as _;
-
 use super::*;
 use crate::files::{PlanEntry, Provider, Require};
 
@@ -22,19 +20,13 @@ impl Fixture {
 
     /// A buildpack whose `bin/build` runs `script` (`$1` its layers dir, `$3` its plan).
     fn buildpack(&self, id: &str, script: &str) -> GroupElement {
-        let dir = self
-            .path("buildpacks")
-            .join(buildpack::escape_id(id))
-            .join("1.0.0");
-        fs_err::create_dir_all(dir.join("bin")).unwrap();
-        fs_err::write(
-            dir.join("buildpack.toml"),
-            format!("api = \"0.10\"\n[buildpack]\nid = \"{id}\"\nversion = \"1.0.0\"\n"),
-        )
-        .unwrap();
-        let build = dir.join("bin/build");
-        fs_err::write(&build, format!("#!/bin/sh\nset -e\n{script}\n")).unwrap();
-        fs_err::set_permissions(&build, std::fs::Permissions::from_mode(0o755)).unwrap();
+        crate::testing::write_buildpack(
+            &self.path("buildpacks"),
+            id,
+            "0.10",
+            "build",
+            &format!("set -e\n{script}"),
+        );
         GroupElement {
             id: id.into(),
             version: "1.0.0".into(),

@@ -1,4 +1,3 @@
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 
 use super::*;
@@ -25,19 +24,7 @@ impl Fixture {
 
     /// A buildpack whose `bin/detect` runs `script` (with `$2` the plan path).
     fn buildpack(&self, id: &str, api: &str, script: &str) -> &Self {
-        let dir = self
-            .path("buildpacks")
-            .join(buildpack::escape_id(id))
-            .join("1.0.0");
-        fs_err::create_dir_all(dir.join("bin")).unwrap();
-        fs_err::write(
-            dir.join("buildpack.toml"),
-            format!("api = \"{api}\"\n[buildpack]\nid = \"{id}\"\nversion = \"1.0.0\"\n"),
-        )
-        .unwrap();
-        let detect = dir.join("bin/detect");
-        fs_err::write(&detect, format!("#!/bin/sh\n{script}\n")).unwrap();
-        fs_err::set_permissions(&detect, std::fs::Permissions::from_mode(0o755)).unwrap();
+        crate::testing::write_buildpack(&self.path("buildpacks"), id, api, "detect", script);
         self
     }
 

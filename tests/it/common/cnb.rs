@@ -187,7 +187,7 @@ pub struct Volume {
 
 impl Volume {
     pub fn new(prefix: &str) -> Self {
-        let name = format!("op-test-{prefix}-{}", unique());
+        let name = op::engine::unique_name(&format!("op-test-{prefix}"));
         docker(&["volume", "create", "--label", TEST_LABEL, &name]);
         Self { name }
     }
@@ -212,13 +212,6 @@ impl Drop for Container {
             .args(["rm", "-f", "-v", &self.id])
             .output();
     }
-}
-
-fn unique() -> String {
-    use std::hash::BuildHasher as _;
-    let hash = std::collections::hash_map::RandomState::new()
-        .hash_one((std::process::id(), std::time::SystemTime::now()));
-    format!("{:08x}", hash & 0xffff_ffff)
 }
 
 /// The app directory `dir` as a tar whose every entry, the root `workspace` one included,

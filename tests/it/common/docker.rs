@@ -79,7 +79,7 @@ impl TestImage {
             .status()
             .unwrap();
         assert!(status.success(), "tar failed");
-        let name = format!("{prefix}-{}:latest", std::process::id() ^ rand_u32());
+        let name = format!("{}:latest", op::engine::unique_name(prefix));
         let cmd_json = serde_json::to_string(cmd).unwrap();
         docker(&[
             "import",
@@ -111,11 +111,4 @@ pub fn containers_with_label(label: &str) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::BuildHasher as _;
-    let hash =
-        std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
-    u32::try_from(hash & 0xffff_ffff).unwrap()
 }
