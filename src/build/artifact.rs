@@ -13,7 +13,7 @@ use super::{Shared, lock};
 use crate::cnb::{self, app, builder::BuilderInfo, creator};
 use crate::engine::{ContainerSpec, LABEL_KIND, Output};
 use crate::error::Hint;
-use crate::plan::PlannedArtifact;
+use crate::plan::{BuildpacksPlan, PlannedArtifact};
 use crate::reference::Reference;
 
 /// Labels every per-build container and volume carries, besides [`LABEL_KIND`] = `build`.
@@ -237,6 +237,7 @@ struct Resources {
 pub(super) async fn build(
     shared: &Shared,
     artifact: &PlannedArtifact,
+    b: &BuildpacksPlan,
     builder: &BuilderInfo,
     run_image: &str,
 ) -> anyhow::Result<Built> {
@@ -260,7 +261,16 @@ pub(super) async fn build(
         container: None,
         volumes: Vec::new(),
     };
-    let result = run(shared, artifact, builder, run_image, &cache, &mut resources).await;
+    let result = run(
+        shared,
+        artifact,
+        b,
+        builder,
+        run_image,
+        &cache,
+        &mut resources,
+    )
+    .await;
     if shared.options.keep {
         reporter.line(
             name,
@@ -307,6 +317,7 @@ async fn cleanup(shared: &Shared, resources: &Resources) {
 async fn run(
     shared: &Shared,
     artifact: &PlannedArtifact,
+    b: &BuildpacksPlan,
     builder: &BuilderInfo,
     run_image: &str,
     cache: &str,
@@ -315,7 +326,6 @@ async fn run(
     let started = Instant::now();
     let engine = &shared.engine;
     let name = &artifact.image;
-    let b = artifact.buildpacks.as_ref().ok_or(Error::NoReport)?;
     shared.reporter.phase(name, Phase::Preparing);
     // The inputs (app, environment, order) are tarred while the volumes and the container are
     // created.
@@ -348,7 +358,7 @@ async fn run(
         }
         inputs.finish()
     });
-    let base = format!("{}-{}", shared.build_id, slug(name));
+    let base = per_build_name(shared, artifact);
     let labels = BTreeMap::from([
         (LABEL_KIND.to_string(), "build".to_string()),
         (LABEL_BUILD_ID.to_string(), shared.build_id.clone()),
@@ -370,15 +380,7 @@ async fn run(
     )
     .await?;
     step(name, "volumes", started);
-    let spec = creator_spec(
-        shared,
-        artifact,
-        builder,
-        run_image,
-        &volumes,
-        labels,
-        &format!("op-build-{base}"),
-    )?;
+    let spec = creator_spec(shared, artifact, b, builder, run_image, &volumes, labels)?;
     tracing::debug!(artifact = %name, spec = ?creator::redacted(&spec), "creator container");
     let container = engine.create(&spec).await?;
     resources.container = Some(container.clone());
@@ -450,17 +452,21 @@ async fn prepare_volumes(
     Ok(())
 }
 
+/// `<build id>-<artifact>`, the name part of the per-build container and volumes.
+fn per_build_name(shared: &Shared, artifact: &PlannedArtifact) -> String {
+    format!("{}-{}", shared.build_id, slug(&artifact.image))
+}
+
 /// The creator container of the artifact's build.
 fn creator_spec(
     shared: &Shared,
     artifact: &PlannedArtifact,
+    b: &BuildpacksPlan,
     builder: &BuilderInfo,
     run_image: &str,
     volumes: &creator::Volumes,
     mut labels: BTreeMap<String, String>,
-    name: &str,
 ) -> anyhow::Result<ContainerSpec> {
-    let b = artifact.buildpacks.as_ref().ok_or(Error::NoReport)?;
     let platform_api = builder.platform_api()?;
     let mut involved: Vec<&str> = artifact.tags.iter().map(String::as_str).collect();
     involved.push(run_image);
@@ -505,7 +511,7 @@ fn creator_spec(
         debug: shared.options.debug,
         proxies: &proxies,
         labels: &labels,
-        name,
+        name: &format!("op-build-{}", per_build_name(shared, artifact)),
     }))
 }
 

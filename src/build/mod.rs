@@ -251,8 +251,7 @@ async fn watch_signals(shared: Arc<Shared>) {
             tracing::debug!(error = %e, "stopping a creator failed");
         }
     }
-    // A second signal is not needed: the builds clean up and op exits.
-    tokio::time::sleep(Duration::from_secs(3600)).await;
+    // Later signals stay with tokio's handler: the builds clean up and op exits.
 }
 
 #[cfg(test)]

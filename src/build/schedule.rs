@@ -139,12 +139,10 @@ pub(super) async fn run_levels(
                 });
                 continue;
             }
-            let Some(builder) = artifact
-                .buildpacks
-                .as_ref()
-                .and_then(|b| builders.get(&b.builder))
-                .cloned()
-            else {
+            let Some((plan, builder)) = artifact.buildpacks.clone().and_then(|b| {
+                let builder = builders.get(&b.builder).cloned()?;
+                Some((b, builder))
+            }) else {
                 continue;
             };
             let (run_image, note) = match run_image(artifact, &builder, &built) {
@@ -168,7 +166,7 @@ pub(super) async fn run_levels(
             );
             tasks.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                let result = artifact::build(&shared, &artifact, &builder, &run_image).await;
+                let result = artifact::build(&shared, &artifact, &plan, &builder, &run_image).await;
                 let phase = if result.is_ok() {
                     Phase::Done
                 } else {
