@@ -184,6 +184,15 @@ pub fn parse(reference: &str) -> Result<Reference, Error> {
     })
 }
 
+/// `reference` without its tag and digest (`reg:5000/repo:tag@sha256:…` → `reg:5000/repo`).
+pub fn repository_of(reference: &str) -> &str {
+    let name = reference.split('@').next().unwrap_or(reference);
+    match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => &name[..i],
+        _ => name,
+    }
+}
+
 /// `sha256:<hex>` of `data`.
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
@@ -233,12 +242,11 @@ pub struct Image {
 impl Image {
     /// `<repository>@<manifest digest>`.
     pub fn digest_reference(&self) -> String {
-        let name = self.reference.split('@').next().unwrap_or(&self.reference);
-        let name = match name.rfind(':') {
-            Some(i) if !name[i..].contains('/') => &name[..i],
-            _ => name,
-        };
-        format!("{name}@{}", self.manifest.digest)
+        format!(
+            "{}@{}",
+            repository_of(&self.reference),
+            self.manifest.digest
+        )
     }
 
     /// Whether the image uses Docker's media types (else OCI's).
@@ -565,11 +573,7 @@ impl Registry {
                     reference: reference.to_string(),
                     problem: format!("its index has no {os}/{arch} image"),
                 })?;
-            let name = reference.split('@').next().unwrap_or(reference);
-            let name = match name.rfind(':') {
-                Some(i) if !name[i..].contains('/') => &name[..i],
-                _ => name,
-            };
+            let name = repository_of(reference);
             manifest = self
                 .manifest(&format!("{name}@{child}"))
                 .await?
@@ -846,6 +850,13 @@ mod tests {
         assert_eq!(config["history"][1]["created_by"], "op");
         assert_eq!(config["created"], "1980-01-01T00:00:01Z");
         assert!(ConfigEditor::new(&Value::Null).finish()["config"].is_object());
+    }
+
+    #[test]
+    fn repositories_lose_their_tag_and_digest_but_not_their_port() {
+        assert_eq!(repository_of("reg:5000/a/b:1@sha256:abc"), "reg:5000/a/b");
+        assert_eq!(repository_of("reg:5000/a/b"), "reg:5000/a/b");
+        assert_eq!(repository_of("app:latest"), "app");
     }
 
     #[test]
