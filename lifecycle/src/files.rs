@@ -30,6 +30,17 @@ pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, String> 
     }
 }
 
+/// Reads a JSON `null` as the default (empty) value. Go marshals a nil slice or map as `null`,
+/// so the labels pack and the reference lifecycle write have them (`"mirrors":null`,
+/// `"args":null`); every list and map of a label type reads through this.
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// Writes `value` as TOML to `path`.
 pub fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     let text =
@@ -85,7 +96,11 @@ pub struct Target {
         skip_serializing_if = "Option::is_none"
     )]
     pub variant: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub distros: Vec<Distro>,
 }
 
@@ -101,7 +116,11 @@ pub struct Distro {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Stack {
     pub id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mixins: Vec<String>,
 }
 
@@ -124,7 +143,7 @@ pub struct OrderToml {
 /// A group of an order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Group {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub group: Vec<GroupEntry>,
 }
 
@@ -365,7 +384,7 @@ pub struct Unmet {
 /// `store.toml`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct StoreToml {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub metadata: Metadata,
 }
 
@@ -417,7 +436,9 @@ pub struct Process {
 /// The `io.buildpacks.build.metadata` label.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BuildMetadataLabel {
+    #[serde(default, deserialize_with = "nullable")]
     pub buildpacks: Vec<LabelBuildpack>,
+    #[serde(default, deserialize_with = "nullable")]
     pub processes: Vec<LabelProcess>,
     pub launcher: LauncherInfo,
     #[serde(
@@ -441,7 +462,9 @@ pub struct LabelBuildpack {
 pub struct LabelProcess {
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub command: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
     pub args: Vec<String>,
     pub direct: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
@@ -477,9 +500,9 @@ pub struct GitSource {
 /// The `io.buildpacks.lifecycle.metadata` label: where each layer of the image came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LayersMetadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub app: Vec<LayerSha>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub buildpacks: Vec<BuildpackLayers>,
     #[serde(default)]
     pub config: LayerSha,
@@ -513,7 +536,7 @@ pub struct BuildpackLayers {
     pub key: String,
     #[serde(default)]
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub layers: BTreeMap<String, LayerMetadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreToml>,
@@ -543,7 +566,11 @@ pub struct RunImageForRebase {
     pub reference: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mirrors: Vec<String>,
 }
 
@@ -558,7 +585,11 @@ pub struct StackMetadata {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunImageRef {
     pub image: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mirrors: Vec<String>,
 }
 
@@ -579,7 +610,7 @@ impl RunImageRef {
 /// The metadata of a volume cache (`committed/io.buildpacks.lifecycle.cache.metadata`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CacheMetadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub buildpacks: Vec<BuildpackLayers>,
 }
 
@@ -647,9 +678,9 @@ pub struct Apis {
 /// Supported and deprecated API versions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ApiSet {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub deprecated: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub supported: Vec<String>,
 }
 
@@ -701,11 +732,11 @@ impl LifecycleToml {
 pub struct BuilderMetadata {
     #[serde(default)]
     pub description: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub buildpacks: Vec<LabelBuildpack>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<BuilderStack>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub images: Vec<RunImageRef>,
     #[serde(default)]
     pub lifecycle: BuilderLifecycle,
@@ -754,11 +785,23 @@ pub struct BuildpackLayerInfo {
     pub api: String,
     #[serde(rename = "layerDiffID")]
     pub layer_diff_id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub stacks: Vec<Stack>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub targets: Vec<Target>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub order: Vec<Group>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub homepage: Option<String>,
@@ -826,6 +869,36 @@ mod tests {
             Some("20")
         );
         assert_eq!(plan.or[0].requires[0].name, "python");
+    }
+
+    /// The labels of an image the reference lifecycle (0.21.0) exported: Go writes nil lists as
+    /// `null` (`"args":null`).
+    fn reference_labels() -> BTreeMap<String, String> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/labels/lifecycle-0.21.0-app.json"
+        );
+        serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn labels_the_reference_lifecycle_wrote_are_read_nulls_and_all() {
+        let labels = reference_labels();
+        let build = &labels["io.buildpacks.build.metadata"];
+        assert!(build.contains(r#""args":null"#), "{build}");
+        let build: BuildMetadataLabel = serde_json::from_str(build).unwrap();
+        assert_eq!(build.default_process_type.as_deref(), Some("web"));
+        assert_eq!(build.processes.len(), 2);
+        assert!(build.processes.iter().all(|p| p.args.is_empty()));
+        let layers: LayersMetadata =
+            serde_json::from_str(&labels["io.buildpacks.lifecycle.metadata"]).unwrap();
+        let page = &layers.buildpack("op/greeting").unwrap().layers["page"];
+        assert!(page.launch && !page.cache && page.sha.starts_with("sha256:"));
+        assert_eq!(page.data["checksum"].as_str().map(str::len), Some(64));
+        assert_eq!(
+            layers.run_image.image,
+            "localhost:5001/op/busybox-run:latest"
+        );
     }
 
     #[test]

@@ -215,6 +215,45 @@ mod tests {
         );
     }
 
+    /// The labels of a builder made by the real `pack builder create` (pack 0.40.3, lifecycle
+    /// 0.21.0): Go writes nil lists as `null` (`"mirrors":null`, `"extensions":null`).
+    fn pack_made_labels() -> BTreeMap<String, String> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/labels/pack-0.40.3-builder.json"
+        );
+        serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn builders_made_by_pack_are_read_nulls_and_all() {
+        let labels = pack_made_labels();
+        assert!(labels[METADATA_LABEL].contains(r#""mirrors":null"#));
+        let builder = BuilderInfo::from_config("pack-made", &env(), &labels).unwrap();
+        assert_eq!(builder.platform_api().unwrap(), Version(0, 15));
+        assert_eq!(builder.metadata.lifecycle.version, "0.21.0");
+        let run = builder.metadata.run_image().unwrap();
+        assert_eq!(run.image, "localhost:5001/op/busybox-run:latest");
+        assert!(run.mirrors.is_empty(), "null mirrors are none");
+        assert_eq!(
+            builder.buildpacks(),
+            [
+                "op/greeting@0.1.0",
+                "op/procfile@0.1.0",
+                "op/deps@0.1.0",
+                "op/static-site@0.1.0"
+            ]
+        );
+        assert_eq!(
+            builder
+                .metadata
+                .created_by
+                .as_ref()
+                .map(|c| c.name.as_str()),
+            Some("Pack CLI")
+        );
+    }
+
     #[test]
     fn images_that_are_not_builders_are_refused_with_the_reason() {
         let error =
