@@ -58,9 +58,9 @@ impl Phase {
         }
     }
 
-    /// The phase a lifecycle banner (`===> DETECTING`) starts.
+    /// The phase a lifecycle banner (`===> DETECTING`) starts, coloured or not.
     pub fn from_banner(line: &str) -> Option<Self> {
-        match line.trim().strip_prefix("===> ")? {
+        match without_ansi(line).trim().strip_prefix("===> ")? {
             "ANALYZING" => Some(Phase::Analyzing),
             "DETECTING" => Some(Phase::Detecting),
             "RESTORING" => Some(Phase::Restoring),
@@ -69,6 +69,43 @@ impl Phase {
             _ => None,
         }
     }
+}
+
+/// `line` without ANSI escape sequences (colours, cursor moves): a lifecycle or a buildpack
+/// may colour its output even when told not to.
+pub(super) fn without_ansi(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\x1b') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            plain.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters and intermediates up to a final byte in @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            // Other two-character escapes.
+            _ => {}
+        }
+    }
+    std::borrow::Cow::Owned(plain)
 }
 
 /// A published artifact.
@@ -471,9 +508,18 @@ fn creator_spec(
     let mut involved: Vec<&str> = artifact.tags.iter().map(String::as_str).collect();
     involved.push(run_image);
     let network = network_for(shared.options.network.as_deref(), &involved);
+    // The builder's default run image comes with mirrors the lifecycle may read instead.
+    let mirrors = b
+        .run_image
+        .is_none()
+        .then(|| builder.metadata.run_image())
+        .flatten()
+        .map(|run| std::iter::once(&run.image).chain(&run.mirrors));
     let hosts: Vec<String> = involved
         .iter()
-        .filter_map(|r| crate::registry::host_of(r))
+        .copied()
+        .chain(mirrors.into_iter().flatten().map(String::as_str))
+        .filter_map(crate::registry::host_of)
         .collect();
     let auth = shared.credentials.only(&hosts).cnb_registry_auth();
     let proxies: Vec<(String, String)> = creator::PROXY_VARIABLES
@@ -594,13 +640,15 @@ async fn run_creator(
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut emit = |line: String| {
         if let Some(phase) = Phase::from_banner(&line) {
+            tracing::debug!(artifact = name, phase = phase.label(), "phase");
             shared.reporter.phase(name, phase);
         }
         shared.reporter.line(name, &line);
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
-        tail.push_back(line);
+        // The tail ends up in an error message: plain text.
+        tail.push_back(without_ansi(&line).into_owned());
     };
     while let Some(chunk) = output.next().await {
         match chunk {

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use op_lifecycle::files::{BuilderMetadata, RunImageRef};
 
-use super::artifact::{LineBuffer, slug};
+use super::artifact::{LineBuffer, slug, without_ansi};
 use super::schedule::run_image;
 use super::*;
 use crate::cnb::builder::BuilderInfo;
@@ -56,6 +56,27 @@ fn output_is_split_into_lines_across_chunks() {
     assert_eq!(Phase::from_banner("===> DETECTING"), Some(Phase::Detecting));
     assert_eq!(Phase::from_banner("===> EXPORTING"), Some(Phase::Exporting));
     assert_eq!(Phase::from_banner("---> Greeting"), None);
+}
+
+#[test]
+fn coloured_banners_start_their_phase_too() {
+    // As the reference lifecycle 0.21 prints them without -no-color.
+    assert_eq!(
+        Phase::from_banner("\x1b[36m===> ANALYZING\x1b[0m"),
+        Some(Phase::Analyzing)
+    );
+    assert_eq!(
+        without_ansi("\x1b[33;1mWarning: \x1b[0mDid not find SBOM"),
+        "Warning: Did not find SBOM"
+    );
+    assert_eq!(
+        without_ansi("\x1b]8;;https://x\x1b\\link\x1b]8;;\x07 done"),
+        "link done"
+    );
+    assert!(matches!(
+        without_ansi("plain"),
+        std::borrow::Cow::Borrowed("plain")
+    ));
 }
 
 fn builder_info() -> BuilderInfo {
@@ -152,6 +173,35 @@ fn run_images_come_from_built_artifacts_then_the_plan_then_the_builder() {
         run_image(&plain, &without_run, &built),
         Err(cnb::Error::NoRunImage { .. })
     ));
+}
+
+#[test]
+fn default_run_images_and_their_mirrors_are_registries_that_need_credentials() {
+    let mut builder = builder_info();
+    builder.metadata.images = vec![RunImageRef {
+        image: "index.docker.io/paketobuildpacks/run-jammy-base:latest".into(),
+        mirrors: vec![
+            "gcr.io/paketo-buildpacks/run-jammy-base:latest".into(),
+            "docker.io/paketobuildpacks/run-jammy-base:latest".into(),
+        ],
+    }];
+    let builders = BTreeMap::from([(builder.image.clone(), builder)]);
+    let plain = artifact("plain", None);
+    assert_eq!(
+        schedule::default_run_image_hosts(&[&plain], &builders),
+        ["gcr.io", "index.docker.io"]
+    );
+    let named = artifact(
+        "named",
+        Some(RunImage {
+            image: "localhost:5001/base:latest".into(),
+            artifact: None,
+        }),
+    );
+    assert!(
+        schedule::default_run_image_hosts(&[&named], &builders).is_empty(),
+        "a run image the plan names is resolved with the plan's references"
+    );
 }
 
 #[test]

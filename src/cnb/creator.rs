@@ -94,8 +94,12 @@ pub fn command(inputs: &CreatorInputs<'_>) -> Vec<String> {
 
 /// The creator container.
 pub fn container(inputs: &CreatorInputs<'_>) -> ContainerSpec {
-    let mut env: Vec<(String, String)> =
-        vec![("CNB_PLATFORM_API".into(), inputs.platform_api.to_string())];
+    // The reference lifecycle colours its output (`\x1b[36m===> DETECTING\x1b[0m`) unless told
+    // not to; op shows the lines in its own display, prefixed, and reads the phase banners.
+    let mut env: Vec<(String, String)> = vec![
+        ("CNB_PLATFORM_API".into(), inputs.platform_api.to_string()),
+        ("CNB_NO_COLOR".into(), "true".into()),
+    ];
     if inputs.platform_api.at_least(Version(0, 15)) {
         env.push(("CNB_EXEC_ENV".into(), "production".into()));
     }
@@ -235,6 +239,10 @@ mod tests {
         let env = |api| with(api, container).env;
         let newest = env(Version(0, 15));
         assert_eq!(newest[0], ("CNB_PLATFORM_API".into(), "0.15".into()));
+        assert!(
+            newest.contains(&("CNB_NO_COLOR".into(), "true".into())),
+            "the lifecycle's banners are read, so not coloured"
+        );
         assert!(newest.contains(&("CNB_EXEC_ENV".into(), "production".into())));
         assert!(newest.contains(&(
             "CNB_REGISTRY_AUTH".into(),
