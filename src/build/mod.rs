@@ -179,7 +179,8 @@ pub async fn run(
             references.push(&run.image);
         }
     }
-    let (registry, credentials) = Registry::connect(env, &references, &plan.insecure_registries)?;
+    let (registry, mut credentials) =
+        Registry::connect(env, &references, &plan.insecure_registries)?;
     // The registries must answer before anything is pulled or built. One that refuses op's
     // credentials answers: the lifecycle may still be able to push (identity tokens).
     let mut checked: Vec<String> = Vec::new();
@@ -192,6 +193,15 @@ pub async fn run(
             }
         }
     }
+    let builders =
+        schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &artifacts).await?;
+    let run_hosts: Vec<String> = schedule::default_run_image_hosts(&artifacts, &builders)
+        .into_iter()
+        .filter(|host| credentials.get(host).is_none())
+        .collect();
+    credentials.extend(
+        registry::auth::Credentials::resolve(env, &run_hosts).map_err(registry::Error::from)?,
+    );
     let shared = Arc::new(Shared {
         engine,
         registry,
@@ -206,7 +216,6 @@ pub async fn run(
         cancelled: AtomicBool::new(false),
         running: Mutex::new(Vec::new()),
     });
-    let builders = schedule::pull_builders(&shared, &artifacts).await?;
     let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
     let outcome = schedule::run_levels(&shared, plan, &artifacts, &builders).await;
     signals.abort();

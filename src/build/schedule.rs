@@ -9,13 +9,19 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::artifact::{self, Built, Error as ArtifactError};
-use super::{Error, Failure, Phase, Shared};
+use super::{Error, Failure, Phase, Reporter, Shared};
 use crate::cnb::builder::BuilderInfo;
+use crate::engine::{Engine, PullPolicy};
 use crate::plan::{BuildPlan, PlannedArtifact};
+use crate::registry::auth::Credentials;
 
-/// Pulls every builder the artifacts use (once each, concurrently) and reads what they are.
+/// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
+/// their registries) and reads what they are.
 pub(super) async fn pull_builders(
-    shared: &Arc<Shared>,
+    engine: &Engine,
+    credentials: &Credentials,
+    pull: PullPolicy,
+    reporter: &Arc<dyn Reporter>,
     artifacts: &[&PlannedArtifact],
 ) -> Result<BTreeMap<String, BuilderInfo>, Error> {
     let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -29,19 +35,17 @@ pub(super) async fn pull_builders(
     }
     let mut pulls = JoinSet::new();
     for (builder, images) in users {
-        let shared = Arc::clone(shared);
+        let (engine, reporter) = (engine.clone(), Arc::clone(reporter));
+        let host = crate::registry::host_of(&builder).unwrap_or_default();
+        let auth = credentials
+            .get(&host)
+            .map(|c| crate::engine::PullAuth::from_credential(&host, c));
         pulls.spawn(async move {
             for image in &images {
-                shared.reporter.phase(image, Phase::Pulling);
+                reporter.phase(image, Phase::Pulling);
             }
             let started = std::time::Instant::now();
-            let host = crate::registry::host_of(&builder).unwrap_or_default();
-            let auth = shared
-                .credentials
-                .get(&host)
-                .map(|c| crate::engine::PullAuth::from_credential(&host, c));
             let mut announced = false;
-            let reporter = Arc::clone(&shared.reporter);
             let mut progress = |line: &str| {
                 if !announced {
                     reporter.note(&format!("Pulling builder {builder}"));
@@ -49,21 +53,18 @@ pub(super) async fn pull_builders(
                 }
                 tracing::debug!(builder = %builder, "{line}");
             };
-            let pulled = shared
-                .engine
-                .ensure_image(&builder, shared.options.pull, auth.as_ref(), &mut progress)
+            let pulled = engine
+                .ensure_image(&builder, pull, auth.as_ref(), &mut progress)
                 .await?;
             if pulled {
                 let seconds = started.elapsed().as_secs_f64();
-                shared
-                    .reporter
-                    .note(&format!("Pulled builder {builder} in {seconds:.1}s"));
+                reporter.note(&format!("Pulled builder {builder} in {seconds:.1}s"));
             }
-            let config = shared.engine.image_config(&builder).await?;
+            let config = engine.image_config(&builder).await?;
             let info = BuilderInfo::from_config(&builder, &config.env, &config.labels)?;
             info.platform_api()?;
             for image in &images {
-                shared.reporter.phase(image, Phase::Waiting);
+                reporter.phase(image, Phase::Waiting);
             }
             Ok::<_, Error>((builder, info))
         });
@@ -74,6 +75,26 @@ pub(super) async fn pull_builders(
         builders.insert(name, info);
     }
     Ok(builders)
+}
+
+/// The registries of the run images the lifecycle reads for `artifacts` that the plan did not
+/// name: their builders' default run images, and those images' mirrors. They are known only
+/// once the builders are read, and need credentials as much as the others.
+pub(super) fn default_run_image_hosts(
+    artifacts: &[&PlannedArtifact],
+    builders: &BTreeMap<String, BuilderInfo>,
+) -> Vec<String> {
+    let mut hosts: Vec<String> = artifacts
+        .iter()
+        .filter_map(|a| a.buildpacks.as_ref())
+        .filter(|b| b.run_image.is_none())
+        .filter_map(|b| builders.get(&b.builder)?.metadata.run_image())
+        .flat_map(|run| std::iter::once(&run.image).chain(&run.mirrors))
+        .filter_map(|reference| crate::registry::host_of(reference))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 /// The run image of `artifact`: another artifact's published digest when it names one built

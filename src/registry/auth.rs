@@ -1,15 +1,18 @@
-//! Registry credentials, found as the docker CLI (and go-containerregistry's default keychain,
-//! which pack uses) finds them:
+//! Registry credentials, found as go-containerregistry's default keychain finds them (pack and
+//! the reference lifecycle use it; the docker CLI agrees on everything but podman's files):
 //!
 //! 1. the Docker configuration: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`;
-//!    without one, podman's `$XDG_RUNTIME_DIR/containers/auth.json`;
-//! 2. for each registry host: its `credHelpers` entry, else the `credsStore`, both run as
-//!    `docker-credential-<name> get` (server URL on stdin, `{"Username","Secret"}` on stdout);
-//!    else its `auths` entry (`auth`, `username`/`password`, `identitytoken`, `registrytoken`),
-//!    whose key may carry a scheme and a path;
+//!    without one, podman's: `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`,
+//!    else `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`;
+//! 2. for each registry, under its key (its host, `https://index.docker.io/v1/` for Docker Hub):
+//!    its `credHelpers` entry, else the `credsStore`, both run as `docker-credential-<name> get`
+//!    (the key on stdin, `{"Username","Secret"}` on stdout); else its `auths` entry (`auth`,
+//!    `username`/`password`, `identitytoken`, `registrytoken`), whose key may carry a scheme and
+//!    a path;
 //! 3. else anonymous.
 //!
-//! Docker Hub is `https://index.docker.io/v1/` in the configuration and `index.docker.io` in
+//! Only `docker.io` is another name of `index.docker.io` (go-containerregistry's rule): a
+//! reference that names `registry-1.docker.io` is another registry to the keychain and to
 //! `CNB_REGISTRY_AUTH`. Secrets never reach a log, an error or `Debug` output.
 
 use std::collections::BTreeMap;
@@ -111,16 +114,17 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// The key of `host` in `CNB_REGISTRY_AUTH`.
+/// The key of `host` in `CNB_REGISTRY_AUTH`: its name as go-containerregistry's `RegistryStr`
+/// gives it, which is what the lifecycle looks credentials up by.
 pub fn cnb_key(host: &str) -> String {
     match host {
-        "docker.io" | "registry-1.docker.io" | "index.docker.io" => "index.docker.io".into(),
+        "docker.io" => "index.docker.io".into(),
         other => other.to_string(),
     }
 }
 
-/// The server address the Docker configuration, credential helpers and the Docker Engine know
-/// `host` by.
+/// The key the Docker configuration and credential helpers know `host` by (also the server
+/// address the Docker Engine takes with credentials).
 pub fn server_address(host: &str) -> String {
     if cnb_key(host) == "index.docker.io" {
         DOCKER_HUB_SERVER.to_string()
@@ -167,19 +171,28 @@ struct HelperOutput {
 
 /// The Docker configuration file op reads, if there is one.
 fn config_path(env: &Env) -> Option<PathBuf> {
+    let home = env.get("HOME").map(PathBuf::from);
     let docker = match env.get("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => PathBuf::from(env.get("HOME")?)
-            .join(".docker")
-            .join("config.json"),
+        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+        None => home.as_ref().map(|h| h.join(".docker").join("config.json")),
     };
-    if docker.is_file() {
-        return Some(docker);
-    }
-    let podman = PathBuf::from(env.get("XDG_RUNTIME_DIR")?)
-        .join("containers")
-        .join("auth.json");
-    podman.is_file().then_some(podman)
+    let podman_runtime = env
+        .get("XDG_RUNTIME_DIR")
+        .map(|d| PathBuf::from(d).join("containers").join("auth.json"));
+    let podman_config = env
+        .get("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".config")))
+        .map(|d| d.join("containers").join("auth.json"));
+    [
+        docker,
+        env.get("REGISTRY_AUTH_FILE").map(PathBuf::from),
+        podman_runtime,
+        podman_config,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|path| path.is_file())
 }
 
 fn read_config(path: &Path) -> Result<DockerConfig, Error> {
@@ -209,7 +222,7 @@ impl Credentials {
             }
             let credential = match config
                 .cred_helpers
-                .get(host)
+                .get(&server_address(host))
                 .or(config.creds_store.as_ref())
             {
                 Some(helper) => run_helper(env, helper, host)?,
@@ -249,6 +262,11 @@ impl Credentials {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Adds the credentials of `other` (resolved for more registries).
+    pub fn extend(&mut self, other: Self) {
+        self.entries.extend(other.entries);
     }
 
     /// The credential of registry `host`, if it has one.

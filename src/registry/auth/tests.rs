@@ -213,3 +213,68 @@ fn the_configuration_is_found_like_the_docker_cli_finds_it() {
     let nothing = Env::from_pairs([("HOME", elsewhere.path().join("none").display().to_string())]);
     assert!(Credentials::resolve(&nothing, &hosts).unwrap().is_empty());
 }
+
+#[test]
+fn docker_hub_and_its_names_are_keyed_as_go_containerregistry_keys_them() {
+    let home = Home::new(
+        r#"{"auths": {
+            "https://index.docker.io/v1/": {"auth": "aHViOnNlY3JldA=="},
+            "registry-1.docker.io": {"auth": "cjE6b3RoZXI="}
+        },
+        "credHelpers": {"index.docker.io": "never", "https://index.docker.io/v1/": "hub"}}"#,
+    );
+    home.helper(
+        "hub",
+        r#"{"ServerURL":"x","Username":"from-hub-helper","Secret":"h"}"#,
+        0,
+    );
+    let creds = home
+        .resolve(&["docker.io", "index.docker.io", "registry-1.docker.io"])
+        .unwrap();
+    assert_eq!(
+        creds,
+        Credentials::from_entries([
+            ("index.docker.io".to_string(), basic("from-hub-helper", "h")),
+            ("registry-1.docker.io".to_string(), basic("r1", "other")),
+        ]),
+        "docker.io is index.docker.io, whose helper is keyed by the v1 URL; \
+         registry-1.docker.io is a registry of its own"
+    );
+    assert_eq!(home.asked("hub"), DOCKER_HUB_SERVER);
+    let json: serde_json::Value =
+        serde_json::from_str(&creds.cnb_registry_auth().unwrap()).unwrap();
+    assert_eq!(
+        json.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["index.docker.io", "registry-1.docker.io"],
+        "the keys the lifecycle looks up (RegistryStr)"
+    );
+}
+
+#[test]
+fn podman_configurations_are_read_when_there_is_no_docker_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth.json");
+    fs_err::write(&file, r#"{"auths": {"quay.io": {"auth": "cDpx"}}}"#).unwrap();
+    let hosts = ["quay.io".to_string()];
+    let env = Env::from_pairs([
+        ("HOME", dir.path().join("home").display().to_string()),
+        ("REGISTRY_AUTH_FILE", file.display().to_string()),
+    ]);
+    assert_eq!(
+        Credentials::resolve(&env, &hosts).unwrap(),
+        Credentials::from_entries([("quay.io".to_string(), basic("p", "q"))])
+    );
+    fs_err::create_dir_all(dir.path().join("xdg/containers")).unwrap();
+    fs_err::rename(&file, dir.path().join("xdg/containers/auth.json")).unwrap();
+    let env = Env::from_pairs([
+        ("HOME", dir.path().join("home").display().to_string()),
+        (
+            "XDG_CONFIG_HOME",
+            dir.path().join("xdg").display().to_string(),
+        ),
+    ]);
+    assert_eq!(
+        Credentials::resolve(&env, &hosts).unwrap().get("quay.io"),
+        Some(&basic("p", "q"))
+    );
+}
