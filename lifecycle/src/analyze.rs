@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::exit::{self, Error};
 use crate::files::{
-    self, Analyzed, Distro, ImageIdentifier, LayersMetadata, RunImageInfo, RunToml, TargetMetadata,
+    self, Analyzed, Distro, ImageIdentifier, LayersMetadata, RunImageInfo, RunImageRef, RunToml,
+    TargetMetadata,
 };
 use crate::log;
 use crate::oci::{self, Image, Registry};
@@ -18,38 +19,81 @@ pub const LIFECYCLE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.metadata";
 pub struct Analysis {
     pub analyzed: Analyzed,
     pub run_image: Image,
-    /// The run image as named (`run.toml` or `-run-image`), and its mirrors.
+    /// The run image as named (`-run-image`, else from `run.toml`).
     pub run_image_name: String,
-    pub run_image_mirrors: Vec<String>,
+    /// The run image the app image records for rebasing (see [`RunImageChoice`]).
+    pub run_image_for_export: RunImageRef,
     pub previous: Option<Image>,
 }
 
-/// The run image to use: `-run-image`, else the first image of `run.toml` (or its mirror on the
-/// output image's registry).
+/// The run image of a build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunImageChoice {
+    /// What the build runs on: `-run-image`, else the first image of `run.toml` (or its mirror
+    /// on the output image's registry).
+    pub image: String,
+    /// What the app image records in `runImage` of its lifecycle metadata, for a rebase (the
+    /// reference's `GetRunImageForExport`): the `run.toml` entry whose image or a mirror names
+    /// the same image as [`RunImageChoice::image`] (digests aside, `:latest` implied), else the
+    /// first entry; nothing without `run.toml`.
+    pub for_export: RunImageRef,
+}
+
+/// The run image to use, and the one to record (see [`RunImageChoice`]).
 pub fn choose_run_image(
     flag: Option<&str>,
     run_toml: &Path,
     output: &str,
-) -> Result<(String, Vec<String>), Error> {
-    if let Some(image) = flag {
-        return Ok((image.to_string(), Vec::new()));
-    }
+) -> Result<RunImageChoice, Error> {
     let run: RunToml = files::read_toml(run_toml)
         .map_err(|e| Error::new(exit::INVALID_ARGS, e))?
         .unwrap_or_default();
-    let first = run.images.first().ok_or_else(|| {
-        Error::new(
-            exit::INVALID_ARGS,
-            "-run-image is required when there is no run metadata available",
-        )
-    })?;
-    Ok((first.for_output(output).to_string(), first.mirrors.clone()))
+    let image = match flag {
+        Some(image) => image.to_string(),
+        None => run
+            .images
+            .first()
+            .ok_or_else(|| {
+                Error::new(
+                    exit::INVALID_ARGS,
+                    "-run-image is required when there is no run metadata available",
+                )
+            })?
+            .for_output(output)
+            .to_string(),
+    };
+    let names_it = |entry: &RunImageRef| {
+        std::iter::once(&entry.image)
+            .chain(&entry.mirrors)
+            .any(|candidate| same_image(candidate, &image))
+    };
+    let for_export = run
+        .images
+        .iter()
+        .find(|entry| names_it(entry))
+        .or(run.images.first())
+        .cloned()
+        .unwrap_or_default();
+    Ok(RunImageChoice { image, for_export })
+}
+
+/// Whether `a` and `b` name the same image, digests aside, `:latest` implied.
+fn same_image(a: &str, b: &str) -> bool {
+    let name = |reference: &str| {
+        let parsed = oci::parse(reference.split('@').next().unwrap_or(reference)).ok()?;
+        Some((
+            parsed.resolve_registry().to_string(),
+            parsed.repository().to_string(),
+            parsed.tag().unwrap_or("latest").to_string(),
+        ))
+    };
+    matches!((name(a), name(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Reads the run image and the previous image from the registry.
 pub async fn analyze(
     registry: &Registry,
-    run_image: (String, Vec<String>),
+    run_image: RunImageChoice,
     previous_image: &str,
     os_release: &Path,
 ) -> Result<Analysis, Error> {
@@ -59,7 +103,10 @@ pub async fn analyze(
             format!("failed to analyze: {}", chain(&e)),
         )
     };
-    let (run_image_name, run_image_mirrors) = run_image;
+    let RunImageChoice {
+        image: run_image_name,
+        for_export: run_image_for_export,
+    } = run_image;
     let run = registry
         .image(&run_image_name)
         .await
@@ -101,7 +148,7 @@ pub async fn analyze(
         analyzed,
         run_image: run,
         run_image_name,
-        run_image_mirrors,
+        run_image_for_export,
         previous,
     })
 }
@@ -172,10 +219,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run_toml = dir.path().join("run.toml");
         assert_eq!(
-            choose_run_image(Some("reg/run:1"), &run_toml, "x/app")
-                .unwrap()
-                .0,
-            "reg/run:1"
+            choose_run_image(Some("reg/run:1"), &run_toml, "x/app").unwrap(),
+            RunImageChoice {
+                image: "reg/run:1".into(),
+                for_export: RunImageRef::default()
+            },
+            "without run.toml nothing is recorded"
         );
         assert_eq!(
             choose_run_image(None, &run_toml, "x/app").unwrap_err().code,
@@ -186,17 +235,48 @@ mod tests {
             "[[images]]\nimage = \"ghcr.io/o/run:1\"\nmirrors = [\"127.0.0.1:5000/o/run:1\"]\n",
         )
         .unwrap();
+        let entry = RunImageRef {
+            image: "ghcr.io/o/run:1".into(),
+            mirrors: vec!["127.0.0.1:5000/o/run:1".into()],
+        };
         assert_eq!(
-            choose_run_image(None, &run_toml, "ghcr.io/o/app")
-                .unwrap()
-                .0,
-            "ghcr.io/o/run:1"
+            choose_run_image(None, &run_toml, "ghcr.io/o/app").unwrap(),
+            RunImageChoice {
+                image: "ghcr.io/o/run:1".into(),
+                for_export: entry.clone()
+            }
         );
         assert_eq!(
-            choose_run_image(None, &run_toml, "127.0.0.1:5000/o/app")
+            choose_run_image(None, &run_toml, "127.0.0.1:5000/o/app").unwrap(),
+            RunImageChoice {
+                image: "127.0.0.1:5000/o/run:1".into(),
+                for_export: entry.clone()
+            },
+            "the mirror runs, the entry is recorded"
+        );
+    }
+
+    #[test]
+    fn the_run_image_recorded_for_rebase_is_a_run_toml_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_toml = dir.path().join("run.toml");
+        fs_err::write(
+            &run_toml,
+            "[[images]]\nimage = \"reg/base\"\n[[images]]\nimage = \"reg/other:2\"\nmirrors = [\"mirror/other:2\"]\n",
+        )
+        .unwrap();
+        let recorded = |flag: &str| {
+            choose_run_image(Some(flag), &run_toml, "reg/app")
                 .unwrap()
-                .0,
-            "127.0.0.1:5000/o/run:1"
+                .for_export
+                .image
+        };
+        assert_eq!(recorded("reg/base:latest@sha256:abc"), "reg/base");
+        assert_eq!(recorded("mirror/other:2"), "reg/other:2");
+        assert_eq!(
+            recorded("reg/built-app@sha256:abc"),
+            "reg/base",
+            "a run image run.toml does not name records the builder's first"
         );
     }
 

@@ -1,9 +1,11 @@
 //! Deterministic tar layers: the same files always give the same bytes, hence the same diffID,
 //! which is what lets an unchanged layer be reused instead of uploaded again.
 //!
-//! Every entry has the modification time 1980-01-01T00:00:01Z (as the reference lifecycle
-//! writes), empty user and group names, and the owner the caller chooses. Directories are walked
-//! in name order. Paths are stored without a leading `/`.
+//! The entries are those the reference lifecycle (Go's `archive/tar`) writes: POSIX ustar
+//! headers (a GNU long name only for a path ustar cannot hold, where Go writes a PAX record),
+//! absolute paths, the modification time 1980-01-01T00:00:01Z, empty user and group names, and
+//! the owner the caller chooses. Directories are walked in name order. The same files give the
+//! same bytes as the reference's, so op-lifecycle and the reference lifecycle agree on diffIDs.
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -56,15 +58,47 @@ impl Default for LayerBuilder {
     }
 }
 
+/// Whether ustar's 100-byte name and 155-byte prefix hold `path` (split at a `/`).
+fn fits_ustar(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.len() <= 100 {
+        return true;
+    }
+    // The longest prefix that fits, as Go's splitUSTARPath chooses it.
+    let searched = &bytes[..bytes.len().min(156)];
+    match searched.iter().rposition(|b| *b == b'/') {
+        Some(i) if i > 0 => bytes.len() - i - 1 <= 100 && bytes.len() - i - 1 > 0,
+        _ => false,
+    }
+}
+
 impl LayerBuilder {
     pub fn new() -> Self {
-        Self {
-            builder: tar::Builder::new(Vec::new()),
-        }
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.preserve_absolute(true);
+        Self { builder }
     }
 
-    fn header(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, size: u64) -> tar::Header {
-        let mut header = tar::Header::new_gnu();
+    /// A ustar header (with the device numbers Go writes), or a GNU one for a path or link
+    /// target that ustar cannot hold.
+    fn header(
+        path: &str,
+        link: Option<&str>,
+        kind: tar::EntryType,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        size: u64,
+    ) -> tar::Header {
+        let ustar = fits_ustar(path) && link.is_none_or(|l| l.len() <= 100);
+        let mut header = if ustar {
+            let mut header = tar::Header::new_ustar();
+            let _ = header.set_device_major(0);
+            let _ = header.set_device_minor(0);
+            header
+        } else {
+            tar::Header::new_gnu()
+        };
         header.set_entry_type(kind);
         header.set_mode(mode);
         header.set_uid(uid);
@@ -77,15 +111,42 @@ impl LayerBuilder {
         header
     }
 
-    fn name(path: &str) -> &str {
-        path.trim_start_matches('/')
+    /// `path` as an entry's name: absolute.
+    fn name(path: &str) -> String {
+        format!("/{}", path.trim_start_matches('/'))
+    }
+
+    /// Appends an entry. A ustar header gets its name, link and checksum here, the checksum as
+    /// Go writes it (six octal digits, NUL, space); a GNU one gets them from the tar crate,
+    /// with a long-name entry first.
+    fn append(
+        &mut self,
+        mut header: tar::Header,
+        name: &str,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        if header.as_ustar().is_none() {
+            return match link {
+                Some(target) => self.builder.append_link(&mut header, name, target),
+                None => self.builder.append_data(&mut header, name, data),
+            };
+        }
+        header.set_path_absolute(name)?;
+        if let Some(target) = link {
+            header.set_link_name(target)?;
+        }
+        header.set_cksum();
+        let cksum = header.cksum()?;
+        header.as_mut_bytes()[148..156].copy_from_slice(format!("{cksum:06o}\0 ").as_bytes());
+        self.builder.append(&header, data)
     }
 
     /// A directory entry.
     pub fn dir(&mut self, path: &str, mode: u32, uid: u64, gid: u64) -> std::io::Result<()> {
-        let mut header = Self::header(tar::EntryType::Directory, mode, uid, gid, 0);
-        self.builder
-            .append_data(&mut header, Self::name(path), std::io::empty())
+        let name = Self::name(path);
+        let header = Self::header(&name, None, tar::EntryType::Directory, mode, uid, gid, 0);
+        self.append(header, &name, None, &[])
     }
 
     /// A regular file.
@@ -97,16 +158,33 @@ impl LayerBuilder {
         uid: u64,
         gid: u64,
     ) -> std::io::Result<()> {
-        let mut header = Self::header(tar::EntryType::Regular, mode, uid, gid, data.len() as u64);
-        self.builder
-            .append_data(&mut header, Self::name(path), data)
+        let name = Self::name(path);
+        let size = data.len() as u64;
+        let header = Self::header(&name, None, tar::EntryType::Regular, mode, uid, gid, size);
+        self.append(header, &name, None, data)
     }
 
-    /// A symbolic link to `target`.
-    pub fn symlink(&mut self, path: &str, target: &str, uid: u64, gid: u64) -> std::io::Result<()> {
-        let mut header = Self::header(tar::EntryType::Symlink, 0o777, uid, gid, 0);
-        self.builder
-            .append_link(&mut header, Self::name(path), target)
+    /// A symbolic link to `target`, with `mode` (0777 as on disk; the reference lifecycle
+    /// writes its process-type links 0755).
+    pub fn symlink(
+        &mut self,
+        path: &str,
+        target: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> std::io::Result<()> {
+        let name = Self::name(path);
+        let header = Self::header(
+            &name,
+            Some(target),
+            tar::EntryType::Symlink,
+            mode,
+            uid,
+            gid,
+            0,
+        );
+        self.append(header, &name, Some(target), &[])
     }
 
     /// The directories above `path` (not `/`), as they are on disk, outermost first.
@@ -136,7 +214,7 @@ impl LayerBuilder {
         let kind = meta.file_type();
         if kind.is_symlink() {
             let target = fs_err::read_link(source)?;
-            self.symlink(at, &target.display().to_string(), uid, gid)
+            self.symlink(at, &target.display().to_string(), 0o777, uid, gid)
         } else if kind.is_dir() {
             self.dir(at, mode_of(&meta), uid, gid)?;
             let mut names: Vec<_> = fs_err::read_dir(source)?
@@ -175,8 +253,8 @@ fn owner_of(meta: &std::fs::Metadata) -> (u64, u64) {
     (u64::from(meta.uid()), u64::from(meta.gid()))
 }
 
-/// Extracts an uncompressed layer under `root` (paths in the layer are relative to it), keeping
-/// modes; the files belong to whoever runs this.
+/// Extracts an uncompressed layer under `root` (paths in the layer, absolute or not, are
+/// relative to it), keeping modes; the files belong to whoever runs this.
 pub fn extract(tar: &[u8], root: &Path) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(tar);
     archive.set_preserve_permissions(true);
@@ -237,13 +315,44 @@ mod tests {
             names.push(entry.path().unwrap().display().to_string());
         }
         let base = dir.path().display().to_string();
+        assert_eq!(names, [base.clone(), format!("{base}/f")]);
+    }
+
+    /// The bytes Go's `archive/tar` writes for a directory and a file (the reference
+    /// lifecycle's app layer of `fixtures/apps/greeting`): ustar, absolute names, zero device
+    /// numbers.
+    #[test]
+    fn entries_are_the_bytes_the_reference_lifecycle_writes() {
+        let mut layer = LayerBuilder::new();
+        layer.dir("/workspace", 0o755, 1000, 1000).unwrap();
+        let greeting = b"Hello from the greeting fixture";
+        layer
+            .file("/workspace/greeting.txt", greeting, 0o644, 1000, 1000)
+            .unwrap();
+        let layer = layer.finish().unwrap();
         assert_eq!(
-            names,
-            [
-                base.trim_start_matches('/').to_string(),
-                format!("{}/f", base.trim_start_matches('/'))
-            ]
+            layer.diff_id,
+            "sha256:58135dd2daeb10c0c3a032d8d3d9985c0fd4f4936ab86c21cefa155d05dc5859",
+            "the diffID of the reference's layer"
         );
+        let header = &layer.tar[..512];
+        assert_eq!(&header[..11], b"/workspace\0");
+        assert_eq!(&header[257..265], b"ustar\x0000");
+        assert_eq!(&header[329..345], b"0000000\x000000000\x00");
+        assert_eq!(&header[148..156], b"011265\x00 ", "Go's checksum field");
+    }
+
+    #[test]
+    fn paths_ustar_cannot_hold_get_a_gnu_long_name() {
+        let long = format!("/layers/{}/file", "d".repeat(200));
+        assert!(!fits_ustar(&long));
+        assert!(fits_ustar(&format!("/layers/{}/file", "d".repeat(120))));
+        let mut layer = LayerBuilder::new();
+        layer.file(&long, b"x", 0o644, 0, 0).unwrap();
+        let layer = layer.finish().unwrap();
+        let mut archive = tar::Archive::new(layer.tar.as_slice());
+        let entry = archive.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.path().unwrap().display().to_string(), long);
     }
 
     #[test]
@@ -253,7 +362,7 @@ mod tests {
         let mut layer = LayerBuilder::new();
         layer.dir("x", 0o755, 0, 0).unwrap();
         layer.file("x/run.sh", b"echo", 0o755, 0, 0).unwrap();
-        layer.symlink("x/link", "run.sh", 0, 0).unwrap();
+        layer.symlink("x/link", "run.sh", 0o777, 0, 0).unwrap();
         let layer = layer.finish().unwrap();
         extract(&layer.tar, dir.path()).unwrap();
         assert_eq!(

@@ -469,7 +469,7 @@ fn analyze_phase(
     log::phase("ANALYZING");
     let run_image =
         analyze::choose_run_image(options.run_image.as_deref(), &options.run, &options.image)?;
-    let mut references: Vec<&str> = vec![&options.image, &run_image.0, &options.previous_image];
+    let mut references: Vec<&str> = vec![&options.image, &run_image.image, &options.previous_image];
     references.extend(options.tags.iter().map(String::as_str));
     let registry = Registry::new(
         Registry::plain_http_hosts(references, &options.insecure_registries),

@@ -401,11 +401,11 @@ pub struct BuildMetadata {
     pub default_process_type: Option<String>,
     #[serde(default)]
     pub buildpacks: Vec<GroupElement>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processes: Vec<Process>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<Label>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<Slice>,
 }
 
@@ -415,7 +415,7 @@ pub struct Process {
     #[serde(rename = "type")]
     pub kind: String,
     pub command: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     #[serde(default)]
     pub direct: bool,
@@ -502,6 +502,9 @@ pub struct GitSource {
 pub struct LayersMetadata {
     #[serde(default, deserialize_with = "nullable")]
     pub app: Vec<LayerSha>,
+    /// The SBOM layer (`<layers>/sbom/launch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<LayerSha>,
     #[serde(default, deserialize_with = "nullable")]
     pub buildpacks: Vec<BuildpackLayers>,
     #[serde(default)]

@@ -22,3 +22,7 @@ mod testing;
 
 /// The version of this lifecycle.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where its source is, as the launcher's `source.git.repository` of the build metadata label
+/// names it (the reference writes `github.com/buildpacks/lifecycle`).
+pub const REPOSITORY: &str = "github.com/octopilot/op";

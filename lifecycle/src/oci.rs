@@ -334,11 +334,18 @@ impl ConfigEditor {
             .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_string))
     }
 
-    /// Sets a variable of `Env` (replacing it where it was, else at the end).
+    /// Sets a variable of `Env` (replacing it where it was, else at the end), as the reference
+    /// lifecycle's image library does.
     pub fn set_env(&mut self, name: &str, value: &str) {
         let mut env = self.env_list();
-        env.retain(|kv| kv.split_once('=').map(|(k, _)| k) != Some(name));
-        env.push(format!("{name}={value}"));
+        let entry = format!("{name}={value}");
+        match env
+            .iter_mut()
+            .find(|kv| kv.split_once('=').map(|(k, _)| k) == Some(name))
+        {
+            Some(existing) => *existing = entry,
+            None => env.push(entry),
+        }
         self.config["config"]["Env"] = serde_json::json!(env);
     }
 
@@ -828,6 +835,7 @@ mod tests {
         });
         let mut editor = ConfigEditor::new(&base);
         assert_eq!(editor.env("PATH").as_deref(), Some("/bin"));
+        editor.set_env("PATH", "/cnb/process:/bin");
         editor.set_env("A", "2");
         editor.set_env("B", "3");
         editor.set("User", serde_json::json!("1000:1000"));
@@ -837,7 +845,8 @@ mod tests {
         assert_eq!(config["architecture"], "amd64");
         assert_eq!(
             config["config"]["Env"],
-            serde_json::json!(["PATH=/bin", "A=2", "B=3"])
+            serde_json::json!(["PATH=/cnb/process:/bin", "A=2", "B=3"]),
+            "a variable stays where it was"
         );
         assert_eq!(
             config["config"]["Labels"],

@@ -142,7 +142,9 @@ pub fn layer(options: &BaseOptions, busybox: &Busybox) -> Result<Layer, Error> {
         .file("/bin/busybox", &busybox.data, 0o755, 0, 0)
         .map_err(e)?;
     for applet in busybox.applets.iter().filter(|a| *a != "/bin/busybox") {
-        layer.symlink(applet, "/bin/busybox", 0, 0).map_err(e)?;
+        layer
+            .symlink(applet, "/bin/busybox", 0o777, 0, 0)
+            .map_err(e)?;
     }
     let user = &options.user;
     let passwd = format!(

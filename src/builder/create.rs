@@ -140,7 +140,7 @@ fn lifecycle_layer(spec: &BuilderSpec) -> Result<Layer, Error> {
     layer.dir("/cnb", 0o755, 0, 0).map_err(&e)?;
     layer.dir("/cnb/lifecycle", 0o755, 0, 0).map_err(&e)?;
     layer
-        .symlink("/cnb/lifecycle/creator", "lifecycle", 0, 0)
+        .symlink("/cnb/lifecycle/creator", "lifecycle", 0o777, 0, 0)
         .map_err(&e)?;
     layer
         .file("/cnb/lifecycle/launcher", &launcher, 0o755, 0, 0)
@@ -152,7 +152,7 @@ fn lifecycle_layer(spec: &BuilderSpec) -> Result<Layer, Error> {
         .file("/cnb/lifecycle/lifecycle.toml", &descriptor, 0o644, 0, 0)
         .map_err(&e)?;
     layer
-        .symlink("/lifecycle", "/cnb/lifecycle", 0, 0)
+        .symlink("/lifecycle", "/cnb/lifecycle", 0o777, 0, 0)
         .map_err(&e)?;
     layer.finish().map_err(&e)
 }

@@ -271,20 +271,20 @@ fn the_layers_follow_pack_s_layout() {
     };
     let dirs = entries(0);
     assert!(
-        dirs.contains(&("layers".into(), 1000, 1001, 0o755)),
+        dirs.contains(&("/layers".into(), 1000, 1001, 0o755)),
         "{dirs:?}"
     );
     assert!(
-        dirs.contains(&("workspace".into(), 1000, 1001, 0o755)),
+        dirs.contains(&("/workspace".into(), 1000, 1001, 0o755)),
         "{dirs:?}"
     );
     let lifecycle: Vec<String> = entries(1).into_iter().map(|e| e.0).collect();
     for path in [
-        "cnb/lifecycle/creator",
-        "cnb/lifecycle/launcher",
-        "cnb/lifecycle/lifecycle",
-        "cnb/lifecycle/lifecycle.toml",
-        "lifecycle",
+        "/cnb/lifecycle/creator",
+        "/cnb/lifecycle/launcher",
+        "/cnb/lifecycle/lifecycle",
+        "/cnb/lifecycle/lifecycle.toml",
+        "/lifecycle",
     ] {
         assert!(
             lifecycle.contains(&path.to_string()),
@@ -298,7 +298,7 @@ fn the_layers_follow_pack_s_layout() {
     );
     assert!(
         greeting.contains(&(
-            "cnb/buildpacks/op_greeting/0.1.0/bin/build".into(),
+            "/cnb/buildpacks/op_greeting/0.1.0/bin/build".into(),
             0,
             0,
             0o755
@@ -307,13 +307,13 @@ fn the_layers_follow_pack_s_layout() {
     );
     assert_eq!(
         entries(6).into_iter().map(|e| e.0).collect::<Vec<_>>(),
-        ["cnb", "cnb/order.toml"]
+        ["/cnb", "/cnb/order.toml"]
     );
-    assert!(entries(7).iter().any(|e| e.0 == "cnb/run.toml"));
+    assert!(entries(7).iter().any(|e| e.0 == "/cnb/run.toml"));
     assert!(
         entries(8)
             .iter()
-            .any(|e| e.0 == "cnb/build-config/env/BP_LOG.override")
+            .any(|e| e.0 == "/cnb/build-config/env/BP_LOG.override")
     );
     assert_eq!(layers.len(), 9);
 

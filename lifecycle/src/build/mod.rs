@@ -23,6 +23,22 @@ use crate::log;
 /// Names of files in a buildpack's layers directory that are not layers.
 const NOT_LAYERS: [&str; 3] = ["launch", "build", "store"];
 
+/// The legacy BOM as the reference lifecycle writes it for Platform API 0.9 and later:
+/// `sbom/launch/sbom.legacy.json` and `sbom/build/sbom.legacy.json`, whose content is Go's JSON
+/// of an empty BOM (`null`), since buildpacks of API 0.9 and later have no legacy BOM. The
+/// exporter makes the image's SBOM layer of `sbom/launch`.
+fn write_legacy_sboms(sbom_dir: &Path) -> Result<(), Error> {
+    for kind in ["launch", "build"] {
+        let dir = sbom_dir.join(kind);
+        fs_err::create_dir_all(&dir)
+            .and_then(|()| fs_err::write(dir.join("sbom.legacy.json"), "null\n"))
+            .context(exit::BUILD_ERROR, || {
+                format!("failed to write the {kind} SBOM")
+            })?;
+    }
+    Ok(())
+}
+
 /// What the build phase needs.
 pub struct Builder<'a> {
     pub store: &'a Store,
@@ -43,6 +59,12 @@ impl Builder<'_> {
         group: &[GroupElement],
         plan: &PlanToml,
     ) -> Result<BuildMetadata, Error> {
+        let sbom_dir = self.layers_dir.join("sbom");
+        if sbom_dir.exists() {
+            fs_err::remove_dir_all(&sbom_dir).context(exit::BUILD_ERROR, || {
+                "failed to clean the layers SBOM directory".into()
+            })?;
+        }
         let mut plan = plan.clone();
         let mut processes: BTreeMap<String, Process> = BTreeMap::new();
         let mut default_type: Option<String> = None;
@@ -94,6 +116,7 @@ impl Builder<'_> {
         })?;
         files::write_toml(&config_dir.join("metadata.toml"), &metadata)
             .map_err(|e| Error::new(exit::BUILD_ERROR, e))?;
+        write_legacy_sboms(&sbom_dir)?;
         Ok(metadata)
     }
 

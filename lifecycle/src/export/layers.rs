@@ -1,5 +1,5 @@
 //! The layers the exporter adds on top of the run image (`layers/*.go` of the reference
-//! lifecycle), in order: buildpack launch layers, the app, the launcher, the launcher config,
+//! lifecycle), in order: buildpack launch layers, the SBOM, the app, the launcher, the launcher config,
 //! the process types.
 
 use std::path::Path;
@@ -56,6 +56,7 @@ pub(super) fn process_types_layer(processes: &[Process]) -> Result<Layer, String
             .symlink(
                 &format!("/cnb/process/{}", process.kind),
                 "/cnb/lifecycle/launcher",
+                0o755,
                 0,
                 0,
             )
@@ -94,7 +95,7 @@ mod tests {
         let entries = names(&layer);
         assert_eq!(
             entries.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
-            ["cnb", "cnb/process", "cnb/process/web"]
+            ["/cnb", "/cnb/process", "/cnb/process/web"]
         );
         let bad = Process {
             kind: "a:b".into(),

@@ -22,9 +22,9 @@ use crate::buildpack::escape_id;
 use crate::cache::VolumeCache;
 use crate::exit::{self, Error};
 use crate::files::{
-    BuildMetadata, BuildMetadataLabel, BuildpackLayers, CacheMetadata, GroupElement, ImageReport,
-    LabelBuildpack, LabelProcess, LauncherInfo, LayerMetadata, LayerSha, LayersMetadata, Report,
-    RunImageForRebase, RunImageRef, StackMetadata, StoreToml,
+    BuildMetadata, BuildMetadataLabel, BuildpackLayers, CacheMetadata, GitSource, GroupElement,
+    ImageReport, LabelBuildpack, LabelProcess, LauncherInfo, LauncherSource, LayerMetadata,
+    LayerSha, LayersMetadata, Report, RunImageForRebase, StackMetadata, StoreToml,
 };
 use crate::log;
 use crate::oci::{self, ConfigEditor, Descriptor, LayerSource, Registry};
@@ -128,14 +128,11 @@ pub async fn export(inputs: &ExportInputs<'_>) -> Result<Exported, Error> {
         run_image: RunImageForRebase {
             top_layer: run.diff_ids().last().cloned().unwrap_or_default(),
             reference: run.digest_reference(),
-            image: inputs.analysis.run_image_name.clone(),
-            mirrors: inputs.analysis.run_image_mirrors.clone(),
+            image: inputs.analysis.run_image_for_export.image.clone(),
+            mirrors: inputs.analysis.run_image_for_export.mirrors.clone(),
         },
         stack: Some(StackMetadata {
-            run_image: RunImageRef {
-                image: inputs.analysis.run_image_name.clone(),
-                mirrors: inputs.analysis.run_image_mirrors.clone(),
-            },
+            run_image: inputs.analysis.run_image_for_export.clone(),
         }),
         ..LayersMetadata::default()
     };
@@ -233,12 +230,29 @@ fn buildpack_layers(
     Ok(bp_meta)
 }
 
-/// The app, launcher, launcher config and process-types layers.
+/// The SBOM (`<layers>/sbom/launch`, when the build wrote it), app, launcher, launcher config
+/// and process-types layers.
 fn lifecycle_layers(
     inputs: &ExportInputs<'_>,
     meta: &mut LayersMetadata,
     added: &mut Vec<Added>,
 ) -> Result<(), Error> {
+    let sbom_dir = inputs.layers_dir.join("sbom").join("launch");
+    if sbom_dir.is_dir() {
+        let sbom = layers::dir_layer(&sbom_dir, inputs.uid, inputs.gid)
+            .map_err(|e| export_error(format!("SBOM layer: {e}")))?;
+        let previous_sbom = inputs.previous().and_then(|p| p.sbom.as_ref());
+        let entry = inputs.add_or_reuse(
+            sbom,
+            previous_sbom.map(|s| s.sha.as_str()),
+            "Software Bill-of-Materials".into(),
+            "buildpacksio/lifecycle:launch.sbom",
+        );
+        meta.sbom = Some(LayerSha {
+            sha: entry.diff_id.clone(),
+        });
+        added.push(entry);
+    }
     let app = layers::app_layer(inputs.app_dir, inputs.uid, inputs.gid)
         .map_err(|e| export_error(format!("app layer: {e}")))?;
     let previous_app = inputs
@@ -391,14 +405,20 @@ fn build_metadata_label(inputs: &ExportInputs<'_>) -> BuildMetadataLabel {
                 command: p.command.clone(),
                 args: p.args.clone(),
                 direct: p.direct,
-                default: inputs.metadata.default_process_type.as_deref() == Some(p.kind.as_str()),
+                // As the reference: the default is `buildpack-default-process-type`.
+                default: false,
                 buildpack_id: p.buildpack_id.clone(),
                 working_dir: p.working_dir.clone(),
             })
             .collect(),
         launcher: LauncherInfo {
             version: crate::VERSION.to_string(),
-            ..LauncherInfo::default()
+            source: LauncherSource {
+                git: GitSource {
+                    repository: crate::REPOSITORY.to_string(),
+                    commit: String::new(),
+                },
+            },
         },
         default_process_type: inputs.metadata.default_process_type.clone(),
     }
