@@ -228,7 +228,7 @@ fn main() {
         .unwrap_or(3);
     // A registry, the busybox base images and the fixture builder, pulled into the engine; the
     // cache volumes of the builds are removed when it goes.
-    let stack = common::cnb::Stack::start();
+    let stack = common::cnb::Stack::start(common::cnb::Lifecycle::Op);
     let addr = stack.registry.addr();
     let work = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,7 +1,8 @@
-//! `op build-push` end to end: the real Docker Engine, a real registry, the fixture builder
-//! (op-lifecycle inside), and `fixtures/apps` (three buildpacks artifacts, one running on
-//! another). What op publishes is checked with skopeo and run with docker; what it leaves
-//! behind is checked after success, failure and Ctrl-C.
+//! `op build-push` end to end: the real Docker Engine, a real registry, `fixtures/apps` (three
+//! buildpacks artifacts, one running on another), and each test twice: with op's builder
+//! (op-lifecycle inside) and with a builder the real pack made (the real lifecycle inside, the
+//! shape of production's). What op publishes is checked with crane and skopeo and run with
+//! docker; what it leaves behind is checked after success, failure and Ctrl-C.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
@@ -10,13 +11,43 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 
 use crate::common::cnb::{
-    CNB_IDS, Stack, leftovers, run_to_end, serve_and_get, skopeo_digest, skopeo_digest_as,
+    CNB_IDS, Lifecycle, Stack, leftovers, run_to_end, serve_and_get, verify_published,
+    verify_published_as,
 };
 use crate::common::docker::docker;
 use crate::common::registry::{TEST_PASSWORD, TEST_USER};
 use crate::common::{TestContext, copy_dir, fixtures};
 
-/// A copy of `fixtures/apps` whose builder lives in the stack's registry.
+/// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
+/// `<name>::op_lifecycle` and `<name>::reference_lifecycle`.
+macro_rules! on_each_builder {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn op_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Op);
+            }
+
+            #[test]
+            fn reference_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Reference);
+            }
+        }
+    )+};
+}
+
+on_each_builder!(
+    every_artifact_is_built_published_and_recorded_in_skaffold_order,
+    a_warm_rebuild_restores_the_cache_and_reuses_unchanged_layers,
+    a_failed_buildpack_fails_the_build_writes_no_result_and_leaves_nothing,
+    ctrl_c_stops_the_builds_and_removes_what_they_created,
+    unreachable_registries_and_engines_and_untrusted_builders_are_clear_errors,
+    dockerfile_artifacts_are_skipped_with_a_line,
+    an_artifact_can_choose_among_the_builder_s_buildpacks,
+    registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output,
+);
+
+/// A copy of `fixtures/apps` whose builder is the stack's.
 fn apps(stack: &Stack) -> TestContext {
     let context = TestContext::new();
     copy_dir(&fixtures().join("apps"), context.path());
@@ -24,10 +55,22 @@ fn apps(stack: &Stack) -> TestContext {
     let text = fs_err::read_to_string(&skaffold).unwrap();
     fs_err::write(
         &skaffold,
-        text.replace("localhost:5001", &stack.registry.addr()),
+        text.replace("localhost:5001/op/builder:latest", &stack.builder)
+            .replace("localhost:5001", &stack.registry.addr()),
     )
     .unwrap();
     context
+}
+
+/// The phases `stderr` (of `op -v`) says `artifact` entered, in order.
+fn phases_of(stderr: &str, artifact: &str) -> Vec<String> {
+    let of_artifact = format!("artifact=\"{artifact}\"");
+    stderr
+        .lines()
+        .filter(|l| l.contains(" phase ") && l.contains(&of_artifact))
+        .filter_map(|l| l.split("phase=\"").nth(1)?.split('"').next())
+        .map(str::to_string)
+        .collect()
 }
 
 fn build_result(context: &TestContext) -> serde_json::Value {
@@ -35,13 +78,24 @@ fn build_result(context: &TestContext) -> serde_json::Value {
         .unwrap()
 }
 
-#[test]
-fn every_artifact_is_built_published_and_recorded_in_skaffold_order() {
-    let stack = Stack::start();
+fn every_artifact_is_built_published_and_recorded_in_skaffold_order(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
     let context = apps(&stack);
     let repo = stack.registry.addr();
-    let run = context.op(&["build-push", "--repo", &repo, "--concurrency", "2"]);
+    let run = context.op(&["build-push", "--repo", &repo, "--concurrency", "2", "-v"]);
     run.success();
+    assert_eq!(
+        phases_of(&run.stderr, "procfile"),
+        [
+            "analyzing",
+            "detecting",
+            "restoring",
+            "building",
+            "exporting"
+        ],
+        "the display follows the lifecycle through every phase\n{}",
+        run.report()
+    );
     assert!(
         run.stderr.contains(&format!("[greeting   ] Resolving runImage static-site to built artifact {repo}/static-site:latest@sha256:")),
         "{}",
@@ -74,7 +128,7 @@ fn every_artifact_is_built_published_and_recorded_in_skaffold_order() {
             "{tag}"
         );
         assert_eq!(
-            skopeo_digest(reference),
+            verify_published(reference),
             digest,
             "the registry serves what build_result.json says"
         );
@@ -126,11 +180,53 @@ fn every_artifact_is_built_published_and_recorded_in_skaffold_order() {
         "an unchanged app publishes the same image"
     );
     assert!(json["builds"][1]["creatorSeconds"].as_f64().unwrap() > 0.0);
+
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
 }
 
-#[test]
-fn a_failed_buildpack_fails_the_build_writes_no_result_and_leaves_nothing() {
-    let stack = Stack::start();
+fn a_warm_rebuild_restores_the_cache_and_reuses_unchanged_layers(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let context = apps(&stack);
+    let repo = stack.registry.addr();
+    let cold = context.op(&["build-push", "--repo", &repo, "--artifact", "greeting"]);
+    cold.success();
+    assert!(
+        cold.stderr
+            .contains("[greeting   ] ---> Greeting: build number 1"),
+        "{}",
+        cold.report()
+    );
+    let warm = context.op(&["build-push", "--repo", &repo, "--artifact", "greeting"]);
+    warm.success();
+    for expected in [
+        // The cache volume: the `counter` layer (cache only) is restored.
+        "[greeting   ] Restoring data for \"op/greeting:counter\" from cache",
+        "[greeting   ] ---> Greeting: build number 2",
+        // The previous image: the unchanged `page` layer is reused, not uploaded again.
+        "[greeting   ] ---> Greeting: greeting.txt and style are unchanged",
+        "[greeting   ] Reusing layer 'op/greeting:page'",
+    ] {
+        assert!(
+            warm.stderr.contains(expected),
+            "{expected}\n{}",
+            warm.report()
+        );
+    }
+    let result = build_result(&context);
+    let rebuilt = result["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["imageName"] == "greeting")
+        .and_then(|b| b["tag"].as_str())
+        .unwrap();
+    let (reference, digest) = rebuilt.split_once('@').unwrap();
+    assert_eq!(verify_published(reference), digest);
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
+fn a_failed_buildpack_fails_the_build_writes_no_result_and_leaves_nothing(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
     let context = apps(&stack);
     context.write("procfile/Procfile", "not a process line: x\n");
     let run = context.op(&["build-push", "--repo", &stack.registry.addr()]);
@@ -206,11 +302,32 @@ fn a_failed_buildpack_fails_the_build_writes_no_result_and_leaves_nothing() {
             id,
         ]);
     }
+
+    // No buildpack detects an app without a public/ directory: the lifecycle exits 20.
+    fs_err::remove_dir_all(context.path().join("static-site/public")).unwrap();
+    let undetected = context.op(&[
+        "build-push",
+        "--repo",
+        &stack.registry.addr(),
+        "--artifact",
+        "static-site",
+    ]);
+    undetected.failure(1);
+    for expected in [
+        "- static-site: no buildpack detected the app in the artifact's context (exit code 20)",
+        "hint: check `context` in skaffold.yaml",
+    ] {
+        assert!(
+            undetected.stderr.contains(expected),
+            "{expected}\n{}",
+            undetected.report()
+        );
+    }
+    assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
 }
 
-#[test]
-fn ctrl_c_stops_the_builds_and_removes_what_they_created() {
-    let stack = Stack::start();
+fn ctrl_c_stops_the_builds_and_removes_what_they_created(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
     let context = apps(&stack);
     let skaffold = context.path().join("skaffold.yaml");
     let text = fs_err::read_to_string(&skaffold).unwrap();
@@ -271,9 +388,10 @@ fn ctrl_c_stops_the_builds_and_removes_what_they_created() {
     assert!(!context.path().join("build_result.json").exists());
 }
 
-#[test]
-fn unreachable_registries_and_engines_and_untrusted_builders_are_clear_errors() {
-    let stack = Stack::start();
+fn unreachable_registries_and_engines_and_untrusted_builders_are_clear_errors(
+    lifecycle: Lifecycle,
+) {
+    let stack = Stack::start(lifecycle);
     let context = apps(&stack);
     let nowhere = context.op(&["build-push", "--repo", "127.0.0.1:1"]);
     nowhere.failure(1);
@@ -335,9 +453,8 @@ fn unreachable_registries_and_engines_and_untrusted_builders_are_clear_errors() 
         .success();
 }
 
-#[test]
-fn dockerfile_artifacts_are_skipped_with_a_line() {
-    let stack = Stack::start();
+fn dockerfile_artifacts_are_skipped_with_a_line(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
     let context = apps(&stack);
     context.write("web/Dockerfile", "FROM scratch\n");
     let skaffold = context.path().join("skaffold.yaml");
@@ -375,9 +492,8 @@ fn dockerfile_artifacts_are_skipped_with_a_line() {
     assert_eq!(names, ["static-site", "procfile", "greeting"]);
 }
 
-#[test]
-fn an_artifact_can_choose_among_the_builder_s_buildpacks() {
-    let stack = Stack::start();
+fn an_artifact_can_choose_among_the_builder_s_buildpacks(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
     let context = apps(&stack);
     let skaffold = context.path().join("skaffold.yaml");
     let text = fs_err::read_to_string(&skaffold).unwrap();
@@ -418,10 +534,9 @@ fn an_artifact_can_choose_among_the_builder_s_buildpacks() {
     assert_eq!(leftovers(&repo), Vec::<String>::new());
 }
 
-#[test]
-fn registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output() {
+fn registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output(lifecycle: Lifecycle) {
     let home = tempfile::tempdir().unwrap();
-    let stack = Stack::start_authenticated(home.path());
+    let stack = Stack::start_authenticated(lifecycle, home.path());
     let repo = stack.registry.addr();
     let context = apps(&stack).env("HOME", &home.path().display().to_string());
     // -vv: op's diagnostics and the lifecycle's debug output, where a leak would show.
@@ -436,7 +551,7 @@ fn registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output() {
     run.success();
     assert!(
         run.stderr
-            .contains(&format!("Pulling builder {repo}/op/builder:latest")),
+            .contains(&format!("Pulling builder {}", stack.builder)),
         "op pulled the builder with the credentials\n{}",
         run.report()
     );
@@ -446,7 +561,7 @@ fn registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output() {
         .to_string();
     let (reference, digest) = tag.split_once('@').unwrap();
     let creds = format!("{TEST_USER}:{TEST_PASSWORD}");
-    assert_eq!(skopeo_digest_as(reference, Some(&creds)), digest);
+    assert_eq!(verify_published_as(reference, Some(home.path())), digest);
     for secret in [
         TEST_PASSWORD.to_string(),
         base64::engine::general_purpose::STANDARD.encode(&creds),

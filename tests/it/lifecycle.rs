@@ -3,13 +3,13 @@
 //! platform runs it, and what it publishes is checked with skopeo and run with docker.
 
 use crate::common::cnb::{
-    CNB_IDS, Stack, Volume, run_creator, run_to_end, serve_and_get, skopeo_digest,
+    CNB_IDS, Lifecycle, Stack, Volume, run_creator, run_to_end, serve_and_get, verify_published,
 };
 use crate::common::fixtures;
 
 #[test]
 fn the_builder_image_has_the_layout_and_labels_of_a_pack_builder() {
-    let stack = Stack::start();
+    let stack = Stack::start(Lifecycle::Op);
     let listing = run_to_end(&[
         "--entrypoint",
         "/bin/ls",
@@ -66,7 +66,7 @@ fn the_builder_image_has_the_layout_and_labels_of_a_pack_builder() {
         .map(|(_, d)| d.to_string())
         .unwrap();
     assert_eq!(
-        skopeo_digest(&stack.builder),
+        verify_published(&stack.builder),
         printed,
         "op builder create prints what it published"
     );
@@ -74,7 +74,7 @@ fn the_builder_image_has_the_layout_and_labels_of_a_pack_builder() {
 
 #[test]
 fn a_static_site_builds_publishes_and_serves() {
-    let stack = Stack::start();
+    let stack = Stack::start(Lifecycle::Op);
     let cache = Volume::new("cache");
     let image = stack.image("op/apps/static-site:latest");
     let build = run_creator(
@@ -105,7 +105,7 @@ fn a_static_site_builds_publishes_and_serves() {
     );
     let digest = build.digest();
     assert_eq!(
-        skopeo_digest(&image),
+        verify_published(&image),
         digest,
         "report.toml has the digest the registry serves"
     );
@@ -135,7 +135,7 @@ fn a_static_site_builds_publishes_and_serves() {
 
 #[test]
 fn a_rebuild_reuses_unchanged_layers_and_restores_the_cache() {
-    let stack = Stack::start();
+    let stack = Stack::start(Lifecycle::Op);
     let cache = Volume::new("cache");
     let app = fixtures().join("apps/greeting");
     let image = stack.image("op/apps/greeting:latest");
@@ -185,7 +185,7 @@ fn a_rebuild_reuses_unchanged_layers_and_restores_the_cache() {
         first.digest(),
         "nothing in the image changed, so neither did its digest"
     );
-    assert_eq!(skopeo_digest(&image), second.digest());
+    assert_eq!(verify_published(&image), second.digest());
 
     let pulled = format!("{}@{}", image.trim_end_matches(":latest"), second.digest());
     crate::common::docker::docker(&["pull", "-q", &pulled]);
@@ -220,7 +220,7 @@ fn a_rebuild_reuses_unchanged_layers_and_restores_the_cache() {
 
 #[test]
 fn procfile_processes_become_image_processes() {
-    let stack = Stack::start();
+    let stack = Stack::start(Lifecycle::Op);
     let cache = Volume::new("cache");
     let image = stack.image("op/apps/procfile:latest");
     let build = run_creator(
@@ -232,7 +232,7 @@ fn procfile_processes_become_image_processes() {
     );
     build.success();
     assert_eq!(
-        skopeo_digest(&stack.image("op/apps/procfile:v1")),
+        verify_published(&stack.image("op/apps/procfile:v1")),
         build.digest(),
         "-tag writes the same image"
     );
@@ -249,7 +249,7 @@ fn procfile_processes_become_image_processes() {
 
 #[test]
 fn failures_exit_with_the_lifecycle_codes() {
-    let stack = Stack::start();
+    let stack = Stack::start(Lifecycle::Op);
     let cache = Volume::new("cache");
     let empty = tempfile::tempdir().unwrap();
     let nothing = run_creator(

@@ -10,6 +10,7 @@ mod common;
 
 mod build_push;
 mod cli;
+mod differential;
 mod errors;
 mod lifecycle;
 mod plan;

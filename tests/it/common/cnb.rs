@@ -1,10 +1,15 @@
-//! A CNB stack made for a test, from nothing but Debian's busybox-static and op-lifecycle: a
-//! real registry, the busybox base images (`op builder base`), and the fixture builder
-//! (`op builder create`), pulled into the real Docker Engine.
+//! A CNB stack made for a test, from nothing but Debian's busybox-static and a lifecycle: a real
+//! registry, the busybox base images (`op builder base`), and the fixture builder, pulled into
+//! the real Docker Engine. The builder is one of two ([`Lifecycle`]):
 //!
-//! The static lifecycle comes from `scripts/build-lifecycle` through `OP_LIFECYCLE_DIR`, which
-//! `scripts/test` sets; a test fails, loudly, without it.
+//! - op's: `op builder create` with the static op-lifecycle inside (`OP_LIFECYCLE_DIR`, from
+//!   `scripts/build-lifecycle`);
+//! - production's shape: the real `pack builder create` with the real (Go) CNB lifecycle
+//!   inside, pack-made labels and all (`OP_REFERENCE_TOOLS`, from `scripts/reference-tools`).
+//!
+//! `scripts/test` sets both variables; a test fails, loudly, without them.
 
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,31 +42,93 @@ pub fn lifecycle_dir() -> String {
     dir
 }
 
-/// A registry with the busybox base images and the fixture builder, which the engine has
-/// pulled. The builder image is removed from the engine when dropped.
+/// The directory of the reference tools (`scripts/reference-tools`): `bin/pack`, `bin/crane`,
+/// `lifecycle.tgz` (the real lifecycle, as pack takes it) and `lifecycle/`.
+#[track_caller]
+pub fn reference_tools() -> PathBuf {
+    let dir = std::env::var("OP_REFERENCE_TOOLS").unwrap_or_else(|_| {
+        panic!(
+            "OP_REFERENCE_TOOLS is not set, and this test needs the reference tools (the real \
+             CNB lifecycle, pack and crane): run \
+             `export OP_REFERENCE_TOOLS=\"$(scripts/reference-tools)\"` (scripts/test does)"
+        )
+    });
+    let dir = PathBuf::from(dir);
+    for needed in [
+        "bin/pack",
+        "bin/crane",
+        "lifecycle.tgz",
+        "lifecycle/lifecycle.toml",
+    ] {
+        assert!(
+            dir.join(needed).is_file(),
+            "OP_REFERENCE_TOOLS={} holds no `{needed}`; run scripts/reference-tools",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// The real `pack` and `crane`.
+pub fn pack() -> PathBuf {
+    reference_tools().join("bin/pack")
+}
+
+pub fn crane() -> PathBuf {
+    reference_tools().join("bin/crane")
+}
+
+/// The lifecycle a builder carries, and who made the builder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// op-lifecycle, in the builder `op builder create` makes.
+    Op,
+    /// The real (Go) CNB lifecycle, in the builder the real `pack builder create` makes: the
+    /// shape of `ghcr.io/octopilot/builder-jammy-base`.
+    Reference,
+}
+
+impl Lifecycle {
+    /// The repository path of its builder in a stack's registry.
+    fn builder_path(self) -> &'static str {
+        match self {
+            Lifecycle::Op => "op/builder:latest",
+            Lifecycle::Reference => "op/pack-builder:latest",
+        }
+    }
+}
+
+/// A registry with the busybox base images and a fixture builder, which the engine has pulled.
+/// The builder image is removed from the engine when dropped.
 pub struct Stack {
     pub registry: Registry,
-    /// `127.0.0.1:<port>/op/builder:latest`.
+    /// `127.0.0.1:<port>/op/builder:latest` (op's) or `…/op/pack-builder:latest` (pack's).
     pub builder: String,
     pub run_image: String,
-    /// What `op builder create` printed on stdout: `<repository>@<digest>`.
+    /// What the command that made the builder printed on stdout (`op builder create`:
+    /// `<repository>@<digest>`).
     pub created: String,
+    /// The `HOME` the stack's tools ran with (its Docker configuration, for registries with
+    /// credentials).
+    home: Option<PathBuf>,
+    /// Builders made besides [`Stack::builder`], removed from the engine when dropped.
+    others: std::cell::RefCell<Vec<String>>,
 }
 
 impl Stack {
-    pub fn start() -> Self {
-        Self::start_with(Registry::start(), None)
+    pub fn start(lifecycle: Lifecycle) -> Self {
+        Self::start_with(Registry::start(), None, lifecycle)
     }
 
     /// A stack whose registry wants credentials; `home` (a test's `HOME`) gets a Docker
     /// configuration with them. The builder is not pulled: op pulls it with the credentials.
-    pub fn start_authenticated(home: &Path) -> Self {
+    pub fn start_authenticated(lifecycle: Lifecycle, home: &Path) -> Self {
         let registry = Registry::start_with_auth();
         write_docker_config(home, &registry.addr());
-        Self::start_with(registry, Some(home))
+        Self::start_with(registry, Some(home), lifecycle)
     }
 
-    fn start_with(registry: Registry, home: Option<&Path>) -> Self {
+    fn start_with(registry: Registry, home: Option<&Path>, lifecycle: Lifecycle) -> Self {
         require_engine();
         let addr = registry.addr();
         let mut context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
@@ -73,30 +140,93 @@ impl Stack {
         context
             .op(&["builder", "base", &build_image, &run_image])
             .success();
-
-        let builder_dir = context.path().join("builder");
-        copy_dir(&fixtures().join("builders/busybox"), &builder_dir);
-        let toml_path = builder_dir.join("builder.toml");
-        let toml = fs_err::read_to_string(&toml_path).unwrap();
-        fs_err::write(&toml_path, toml.replace("localhost:5001", &addr)).unwrap();
-        let builder = format!("{addr}/op/builder:latest");
-        let created = context.op(&[
-            "builder",
-            "create",
-            &builder,
-            "--config",
-            "builder/builder.toml",
-        ]);
-        created.success();
+        for image in [&build_image, &run_image] {
+            verify_published_as(image, home);
+        }
+        let mut stack = Self {
+            registry,
+            builder: String::new(),
+            run_image,
+            created: String::new(),
+            home: home.map(Path::to_path_buf),
+            others: std::cell::RefCell::new(Vec::new()),
+        };
+        let (builder, created) = stack.create_builder(&context, lifecycle);
         if home.is_none() {
             docker(&["pull", "-q", &builder]);
         }
-        Self {
-            registry,
-            builder,
-            run_image,
-            created: created.stdout.clone(),
+        stack.builder = builder;
+        stack.created = created;
+        stack
+    }
+
+    /// Makes the fixture builder with `lifecycle` in the stack's registry (op's with `op builder
+    /// create`, pack's with `pack builder create`); returns its reference and what the command
+    /// printed.
+    fn create_builder(&self, context: &TestContext, lifecycle: Lifecycle) -> (String, String) {
+        let addr = self.registry.addr();
+        let builder_dir = context.path().join(format!("builder-{lifecycle:?}"));
+        copy_dir(&fixtures().join("builders/busybox"), &builder_dir);
+        let toml_path = builder_dir.join("builder.toml");
+        let mut toml = fs_err::read_to_string(&toml_path)
+            .unwrap()
+            .replace("localhost:5001", &addr);
+        let builder = format!("{addr}/{}", lifecycle.builder_path());
+        let created = match lifecycle {
+            Lifecycle::Op => {
+                fs_err::write(&toml_path, toml).unwrap();
+                let run = context.op(&[
+                    "builder",
+                    "create",
+                    &builder,
+                    "--config",
+                    toml_path.to_str().unwrap(),
+                ]);
+                run.success();
+                verify_published_as(&builder, self.home.as_deref());
+                run.stdout.clone()
+            }
+            Lifecycle::Reference => {
+                let archive = reference_tools().join("lifecycle.tgz");
+                toml = toml.replace("op-lifecycle", "the reference lifecycle");
+                let _ = write!(toml, "\n[lifecycle]\nuri = \"{}\"\n", archive.display());
+                fs_err::write(&toml_path, toml).unwrap();
+                let home = self
+                    .home
+                    .clone()
+                    .unwrap_or_else(|| context.path().join(".home"));
+                let output = Command::new(pack())
+                    .args(["builder", "create", &builder, "--config"])
+                    .arg(&toml_path)
+                    .args(["--publish", "--no-color"])
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .env("HOME", &home)
+                    .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
+                    .output()
+                    .unwrap();
+                let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+                assert!(
+                    output.status.success(),
+                    "pack builder create failed:\n{stdout}{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                stdout
+            }
+        };
+        (builder, created)
+    }
+
+    /// Another fixture builder in the stack's registry, with `lifecycle`, pulled into the
+    /// engine (and removed from it when the stack is dropped).
+    pub fn another_builder(&self, lifecycle: Lifecycle) -> String {
+        let context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+        let (builder, _) = self.create_builder(&context, lifecycle);
+        if self.home.is_none() {
+            docker(&["pull", "-q", &builder]);
         }
+        self.others.borrow_mut().push(builder.clone());
+        builder
     }
 
     /// `127.0.0.1:<port>/<path>`.
@@ -107,9 +237,9 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rmi", "-f", &self.builder])
-            .output();
+        for builder in std::iter::once(&self.builder).chain(self.others.borrow().iter()) {
+            let _ = Command::new("docker").args(["rmi", "-f", builder]).output();
+        }
         // The cache volumes op keeps between builds, for this stack's registry.
         let listed = Command::new("docker")
             .args([
@@ -280,9 +410,9 @@ impl CreatorRun {
     }
 }
 
-/// Runs the builder's creator as a platform does (docs/cnb-platform.md section 1): as root,
-/// with fresh `/layers` and `/workspace` volumes, the app copied in as the CNB user, the cache
-/// in `cache`, host networking to reach the loopback registry.
+/// Runs the stack builder's creator as a platform does (docs/cnb-platform.md section 1): as
+/// root, with fresh `/layers` and `/workspace` volumes, the app copied in as the CNB user, the
+/// cache in `cache`, host networking to reach the loopback registry, Platform API 0.12.
 pub fn run_creator(
     stack: &Stack,
     app: &Path,
@@ -290,84 +420,115 @@ pub fn run_creator(
     cache: &Volume,
     extra: &[&str],
 ) -> CreatorRun {
-    let (layers, workspace) = (Volume::new("layers"), Volume::new("workspace"));
-    let (uid, gid) = (CNB_IDS.0.to_string(), CNB_IDS.1.to_string());
-    let mut args: Vec<String> = [
-        "create",
-        "--label",
-        TEST_LABEL,
-        "--user",
-        "root",
-        "--entrypoint",
-        "",
-        "--network",
-        "host",
-        "-e",
-        "CNB_PLATFORM_API=0.12",
-    ]
-    .iter()
-    .map(|s| (*s).to_string())
-    .collect();
-    for (volume, at) in [
-        (&layers, "/layers"),
-        (&workspace, "/workspace"),
-        (cache, "/cache"),
-    ] {
-        args.push("-v".into());
-        args.push(format!("{}:{at}", volume.name));
-    }
-    args.push(stack.builder.clone());
-    for arg in [
-        "/cnb/lifecycle/creator",
-        "-app",
-        "/workspace",
-        "-cache-dir",
-        "/cache",
-        "-uid",
-        &uid,
-        "-gid",
-        &gid,
-        "-run-image",
-        &stack.run_image,
-    ] {
-        args.push(arg.to_string());
-    }
-    args.extend(extra.iter().map(|s| (*s).to_string()));
-    args.push(image.to_string());
-    let container = Container {
-        id: docker(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .trim()
-            .to_string(),
+    let platform = Platform {
+        builder: &stack.builder,
+        run_image: &stack.run_image,
+        api: "0.12",
     };
+    platform.run_creator(app, image, cache, extra)
+}
 
-    let mut copy = Command::new("docker")
-        .args(["cp", "-", &format!("{}:/", container.id)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    copy.stdin.take().unwrap().write_all(&app_tar(app)).unwrap();
-    assert!(
-        copy.wait().unwrap().success(),
-        "docker cp of the app failed"
-    );
+/// How [`Platform::run_creator`] runs a creator: which builder, on which run image, with which
+/// Platform API (from 0.15, `CNB_EXEC_ENV=production` too, as op and pack set it).
+pub struct Platform<'a> {
+    pub builder: &'a str,
+    pub run_image: &'a str,
+    pub api: &'a str,
+}
 
-    let run = Command::new("docker")
-        .args(["start", "-a", &container.id])
-        .output()
-        .unwrap();
-    let code: i32 = docker(&["inspect", "--format", "{{.State.ExitCode}}", &container.id])
-        .trim()
-        .parse()
-        .unwrap();
-    let mut output = String::from_utf8_lossy(&run.stdout).into_owned();
-    output.push_str(&String::from_utf8_lossy(&run.stderr));
-    let report =
-        copy_out(&container.id, "/layers/report.toml").map(|text| toml::from_str(&text).unwrap());
-    CreatorRun {
-        code,
-        output,
-        report,
+impl Platform<'_> {
+    /// See [`run_creator`].
+    pub fn run_creator(
+        &self,
+        app: &Path,
+        image: &str,
+        cache: &Volume,
+        extra: &[&str],
+    ) -> CreatorRun {
+        let (layers, workspace) = (Volume::new("layers"), Volume::new("workspace"));
+        let (uid, gid) = (CNB_IDS.0.to_string(), CNB_IDS.1.to_string());
+        let mut args: Vec<String> = [
+            "create",
+            "--label",
+            TEST_LABEL,
+            "--user",
+            "root",
+            "--entrypoint",
+            "",
+            "--network",
+            "host",
+            "-e",
+            "CNB_NO_COLOR=true",
+            "-e",
+            &format!("CNB_PLATFORM_API={}", self.api),
+        ]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+        if self.api == "0.15" {
+            args.extend(["-e".to_string(), "CNB_EXEC_ENV=production".to_string()]);
+        }
+        for (volume, at) in [
+            (&layers, "/layers"),
+            (&workspace, "/workspace"),
+            (cache, "/cache"),
+        ] {
+            args.push("-v".into());
+            args.push(format!("{}:{at}", volume.name));
+        }
+        args.push(self.builder.to_string());
+        for arg in [
+            "/cnb/lifecycle/creator",
+            "-app",
+            "/workspace",
+            "-cache-dir",
+            "/cache",
+            "-uid",
+            &uid,
+            "-gid",
+            &gid,
+            "-run-image",
+            self.run_image,
+        ] {
+            args.push(arg.to_string());
+        }
+        args.extend(extra.iter().map(|s| (*s).to_string()));
+        args.push(image.to_string());
+        let container = Container {
+            id: docker(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                .trim()
+                .to_string(),
+        };
+
+        let mut copy = Command::new("docker")
+            .args(["cp", "-", &format!("{}:/", container.id)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        copy.stdin.take().unwrap().write_all(&app_tar(app)).unwrap();
+        assert!(
+            copy.wait().unwrap().success(),
+            "docker cp of the app failed"
+        );
+
+        let run = Command::new("docker")
+            .args(["start", "-a", &container.id])
+            .output()
+            .unwrap();
+        let code: i32 = docker(&["inspect", "--format", "{{.State.ExitCode}}", &container.id])
+            .trim()
+            .parse()
+            .unwrap();
+        let mut output = String::from_utf8_lossy(&run.stdout).into_owned();
+        output.push_str(&String::from_utf8_lossy(&run.stderr));
+        let report = copy_out(&container.id, "/layers/report.toml")
+            .map(|text| toml::from_str(&text).unwrap());
+        CreatorRun {
+            code,
+            output,
+            report,
+        }
     }
 }
 
@@ -387,13 +548,35 @@ pub fn copy_out(container: &str, path: &str) -> Option<String> {
     Some(text)
 }
 
-/// The digest the registry serves for `image`, as skopeo (an independent client) sees it.
+/// The digest the registry serves for `image`, after two independent clients checked it:
+/// `crane validate --remote` (go-containerregistry: the manifest, the config and every layer,
+/// their digests and sizes) and `skopeo inspect` (containers/image).
 #[track_caller]
-pub fn skopeo_digest(image: &str) -> String {
-    skopeo_digest_as(image, None)
+pub fn verify_published(image: &str) -> String {
+    verify_published_as(image, None)
 }
 
-/// [`skopeo_digest`] with `user:password` credentials.
+/// [`verify_published`] for a registry whose credentials are in `home`'s Docker configuration.
+#[track_caller]
+pub fn verify_published_as(image: &str, home: Option<&Path>) -> String {
+    let mut crane = Command::new(crane());
+    crane.args(["validate", "--remote", image]);
+    if let Some(home) = home {
+        crane.env("HOME", home).env_remove("DOCKER_CONFIG");
+    }
+    let out = crane.output().unwrap();
+    assert!(
+        out.status.success(),
+        "crane validate --remote {image} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds = home.map(|_| format!("{TEST_USER}:{TEST_PASSWORD}"));
+    skopeo_digest_as(image, creds.as_deref())
+}
+
+/// The digest skopeo (an independent client) sees for `image`, with `user:password`
+/// credentials.
 #[track_caller]
 pub fn skopeo_digest_as(image: &str, creds: Option<&str>) -> String {
     let skopeo = which("skopeo")
