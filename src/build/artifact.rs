@@ -443,7 +443,7 @@ async fn run(
     if shared.cancelled.load(Ordering::SeqCst) {
         return Err(Error::Interrupted.into());
     }
-    let (message, hint) = cnb::exit::describe(code);
+    let (message, hint) = cnb::exit::describe(code, &tail);
     Err(Error::Creator {
         message,
         hint,

@@ -1,8 +1,39 @@
 //! What the lifecycle's exit codes (`docs/cnb-platform.md` section 1.7) mean to someone who ran
 //! `op build-push`.
 
-/// The failure of a creator that exited with `code`: what happened, and what to do.
-pub fn describe(code: i64) -> (String, Option<String>) {
+/// The failure of a creator that exited with `code` after printing `tail` (its last lines):
+/// what happened, and what to do. A registry that refused the lifecycle gets a hint naming it,
+/// whatever the code: the reference lifecycle exits 1 when it happens as the analyzer starts,
+/// op-lifecycle 32.
+pub fn describe(code: i64, tail: &[String]) -> (String, Option<String>) {
+    let (what, hint) = describe_code(code);
+    (what, refused_by(tail).or(hint))
+}
+
+/// The registry a line of the lifecycle's output says refused it (`401 Unauthorized`, `403
+/// Forbidden`, `Not authorized`, `DENIED`), and what to do.
+fn refused_by(tail: &[String]) -> Option<String> {
+    const REFUSALS: [&str; 5] = [
+        "401 unauthorized",
+        "403 forbidden",
+        "not authorized",
+        "unauthorized:",
+        "denied:",
+    ];
+    tail.iter().rev().find_map(|line| {
+        let lower = line.to_ascii_lowercase();
+        if !REFUSALS.iter().any(|r| lower.contains(r)) {
+            return None;
+        }
+        let host = line.split("://").nth(1)?.split('/').next()?;
+        Some(format!(
+            "the registry `{host}` refused the lifecycle (the ERROR line above): give op credentials for it \
+             (`docker login {host}`, or a credential helper in the Docker configuration)"
+        ))
+    })
+}
+
+fn describe_code(code: i64) -> (String, Option<String>) {
     let (what, hint): (&str, Option<&str>) = match code {
         2 => (
             "the lifecycle did not understand op's flags",
@@ -64,7 +95,35 @@ pub fn describe(code: i64) -> (String, Option<String>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    /// What a code means without any output to go by.
+    fn describe(code: i64) -> (String, Option<String>) {
+        super::describe(code, &[])
+    }
+
+    #[test]
+    fn a_registry_that_refused_the_lifecycle_is_named_whatever_the_code() {
+        let reference = [
+            "===> ANALYZING".to_string(),
+            "ERROR: failed to initialize analyzer: validating registry read access: failed to ensure registry read access to reg.example:5000/base/run:latest: HEAD http://reg.example:5000/v2/base/run/manifests/latest: unexpected status code 401 Unauthorized (HEAD responses have no body, use GET for details)".to_string(),
+        ];
+        let (what, hint) = super::describe(1, &reference);
+        assert_eq!(what, "the lifecycle failed (exit code 1)");
+        assert!(
+            hint.as_deref()
+                .is_some_and(|h| h.contains("`reg.example:5000` refused")
+                    && h.contains("docker login reg.example:5000")),
+            "{hint:?}"
+        );
+        let op_lifecycle = ["ERROR: failed to analyze: Failed to read the manifest of `127.0.0.1:5001/base/run:latest`: Not authorized: url http://127.0.0.1:5001/v2/base/run/manifests/latest".to_string()];
+        assert!(
+            super::describe(32, &op_lifecycle)
+                .1
+                .unwrap()
+                .contains("`127.0.0.1:5001` refused")
+        );
+        let unrelated = ["ERROR: no space left on device".to_string()];
+        assert_eq!(super::describe(62, &unrelated).1, describe(62).1);
+    }
 
     #[test]
     fn codes_become_sentences_with_hints() {

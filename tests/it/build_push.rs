@@ -12,10 +12,10 @@ use base64::Engine as _;
 
 use crate::common::cnb::{
     CNB_IDS, Lifecycle, Stack, leftovers, run_to_end, serve_and_get, verify_published,
-    verify_published_as,
+    verify_published_as, write_docker_config,
 };
 use crate::common::docker::docker;
-use crate::common::registry::{TEST_PASSWORD, TEST_USER};
+use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::{TestContext, copy_dir, fixtures};
 
 /// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
@@ -45,6 +45,7 @@ on_each_builder!(
     dockerfile_artifacts_are_skipped_with_a_line,
     an_artifact_can_choose_among_the_builder_s_buildpacks,
     registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output,
+    the_builder_s_default_run_image_is_read_with_its_registry_s_credentials,
 );
 
 /// A copy of `fixtures/apps` whose builder is the stack's.
@@ -584,6 +585,83 @@ fn registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output(life
     assert!(
         anonymous.stderr.contains("- procfile: "),
         "{}",
+        anonymous.report()
+    );
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
+/// Production's builder is in one registry and its default run image in another (ghcr.io and
+/// Docker Hub): the lifecycle reads the run image with that registry's credentials, which op
+/// can only know once it has read the builder.
+fn the_builder_s_default_run_image_is_read_with_its_registry_s_credentials(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let private = Registry::start_with_auth();
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &private.addr());
+    let run_image = format!("{}/base/run:latest", private.addr());
+    let copied = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args(["--dest-creds", &format!("{TEST_USER}:{TEST_PASSWORD}")])
+        .arg(format!("docker://{}", stack.run_image))
+        .arg(format!("docker://{run_image}"))
+        .output()
+        .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let builder = stack.another_builder(lifecycle, "private-run", Some((&run_image, home.path())));
+    let context = apps(&stack).env("HOME", &home.path().display().to_string());
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(&skaffold, text.replace(&stack.builder, &builder)).unwrap();
+    let repo = stack.registry.addr();
+
+    let run = context.op(&["build-push", "--repo", &repo, "--artifact", "procfile"]);
+    run.success();
+    let tag = build_result(&context)["builds"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (reference, digest) = tag.split_once('@').unwrap();
+    assert_eq!(verify_published(reference), digest);
+    let ran = docker(&["run", "--rm", "--entrypoint", "/bin/true", &tag]);
+    assert_eq!(ran, "", "the result runs");
+    let _ = docker(&["rmi", "-f", &tag]);
+    let config = std::process::Command::new(crate::common::cnb::crane())
+        .args(["config", reference])
+        .output()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    let metadata: serde_json::Value = serde_json::from_str(
+        config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        metadata["runImage"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/base/run@sha256:", private.addr())),
+        "built on the private run image: {metadata}"
+    );
+
+    fs_err::remove_file(home.path().join(".docker/config.json")).unwrap();
+    let anonymous = context.op(&["build-push", "--repo", &repo, "--artifact", "procfile"]);
+    anonymous.failure(1);
+    assert!(
+        anonymous.stderr.contains(&format!(
+            "hint: the registry `{}` refused the lifecycle",
+            private.addr()
+        )),
+        "without the credentials the run image cannot be read, and op says which registry\n{}",
         anonymous.report()
     );
     assert_eq!(leftovers(&repo), Vec::<String>::new());

@@ -374,7 +374,7 @@ fn same_launch(op: &Build, reference: &Build) {
 #[test]
 fn op_lifecycle_publishes_what_the_reference_lifecycle_publishes() {
     let stack = Stack::start(Lifecycle::Op);
-    let reference_builder = stack.another_builder(Lifecycle::Reference);
+    let reference_builder = stack.another_builder(Lifecycle::Reference, "pack-builder", None);
     for app in ["static-site", "procfile", "greeting"] {
         let op = Build::new(&stack, &stack.builder, "op-lifecycle", app);
         let reference = Build::new(&stack, &reference_builder, "reference", app);

@@ -151,7 +151,8 @@ impl Stack {
             home: home.map(Path::to_path_buf),
             others: std::cell::RefCell::new(Vec::new()),
         };
-        let (builder, created) = stack.create_builder(&context, lifecycle);
+        let (builder, created) =
+            stack.create_builder(&context, lifecycle, lifecycle.builder_path(), None);
         if home.is_none() {
             docker(&["pull", "-q", &builder]);
         }
@@ -160,10 +161,17 @@ impl Stack {
         stack
     }
 
-    /// Makes the fixture builder with `lifecycle` in the stack's registry (op's with `op builder
-    /// create`, pack's with `pack builder create`); returns its reference and what the command
-    /// printed.
-    fn create_builder(&self, context: &TestContext, lifecycle: Lifecycle) -> (String, String) {
+    /// Makes the fixture builder with `lifecycle` in the stack's registry as `path` (op's with
+    /// `op builder create`, pack's with `pack builder create`), with the stack's run image or
+    /// `run_image`; returns its reference and what the command printed. The tools run with
+    /// `context`'s `HOME`.
+    fn create_builder(
+        &self,
+        context: &TestContext,
+        lifecycle: Lifecycle,
+        path: &str,
+        run_image: Option<&str>,
+    ) -> (String, String) {
         let addr = self.registry.addr();
         let builder_dir = context.path().join(format!("builder-{lifecycle:?}"));
         copy_dir(&fixtures().join("builders/busybox"), &builder_dir);
@@ -171,7 +179,10 @@ impl Stack {
         let mut toml = fs_err::read_to_string(&toml_path)
             .unwrap()
             .replace("localhost:5001", &addr);
-        let builder = format!("{addr}/{}", lifecycle.builder_path());
+        if let Some(run_image) = run_image {
+            toml = toml.replace(&self.run_image, run_image);
+        }
+        let builder = format!("{addr}/{path}");
         let created = match lifecycle {
             Lifecycle::Op => {
                 fs_err::write(&toml_path, toml).unwrap();
@@ -191,10 +202,7 @@ impl Stack {
                 toml = toml.replace("op-lifecycle", "the reference lifecycle");
                 let _ = write!(toml, "\n[lifecycle]\nuri = \"{}\"\n", archive.display());
                 fs_err::write(&toml_path, toml).unwrap();
-                let home = self
-                    .home
-                    .clone()
-                    .unwrap_or_else(|| context.path().join(".home"));
+                let home = context.home();
                 let output = Command::new(pack())
                     .args(["builder", "create", &builder, "--config"])
                     .arg(&toml_path)
@@ -217,11 +225,26 @@ impl Stack {
         (builder, created)
     }
 
-    /// Another fixture builder in the stack's registry, with `lifecycle`, pulled into the
-    /// engine (and removed from it when the stack is dropped).
-    pub fn another_builder(&self, lifecycle: Lifecycle) -> String {
-        let context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
-        let (builder, _) = self.create_builder(&context, lifecycle);
+    /// Another fixture builder in the stack's registry, `op/<name>:latest`, with `lifecycle`
+    /// and the stack's run image or `run_image` (in a registry whose credentials are in
+    /// `home`), pulled into the engine (and removed from it when the stack is dropped).
+    pub fn another_builder(
+        &self,
+        lifecycle: Lifecycle,
+        name: &str,
+        run_image: Option<(&str, &Path)>,
+    ) -> String {
+        let mut context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+        if let Some(home) = run_image.map(|(_, home)| home).or(self.home.as_deref()) {
+            context = context.env("HOME", &home.display().to_string());
+        }
+        let path = format!("op/{name}:latest");
+        let (builder, _) = self.create_builder(
+            &context,
+            lifecycle,
+            &path,
+            run_image.map(|(image, _)| image),
+        );
         if self.home.is_none() {
             docker(&["pull", "-q", &builder]);
         }

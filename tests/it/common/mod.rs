@@ -56,6 +56,15 @@ impl TestContext {
         self
     }
 
+    /// The `HOME` of `op` runs: the test's, or the one it set.
+    pub fn home(&self) -> PathBuf {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "HOME")
+            .map_or_else(|| self.path().join(".home"), |(_, v)| PathBuf::from(v))
+    }
+
     /// Adds an environment variable for every later `op` run.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
