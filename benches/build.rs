@@ -15,7 +15,7 @@
 //!    `pack build --publish --trust-builder`;
 //! 2. four independent artifacts: op (default concurrency) against four `pack build` one after
 //!    the other, and against four `pack build` at once (how users script pack in CI), whose
-//!    failures are counted;
+//!    failures are counted; and op's default concurrency against as many builds as CPUs;
 //! 3. op with op-lifecycle (op's builder) against op with the real lifecycle, the same apps;
 //! 4. op's own time per artifact (op's wall time for it minus its creator container's run time,
 //!    as the engine recorded it, with `--concurrency 1`) against a bare `docker run --rm` of the
@@ -265,6 +265,8 @@ struct Figures {
     cold_ratio: Figure,
     warm_ratio: Figure,
     op_four: Figure,
+    op_four_at_cpus: Figure,
+    default_over_cpus: Figure,
     pack_sequential: Figure,
     pack_at_once: Figure,
     sequential_ratio: Figure,
@@ -318,7 +320,13 @@ fn round(figures: &mut Figures, work: &Path, addr: &str, reference: &str, pack: 
         .map(|(app, image)| pack.build(app, image))
         .sum();
     let (at_once, errors) = pack.build_at_once(&apps("pack4par"));
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .to_string();
+    let at_cpus = op_build(&four, &repo("op4cpus"), &["--concurrency", &cpus]).wall;
     figures.op_four.push(op_four);
+    figures.op_four_at_cpus.push(at_cpus);
+    figures.default_over_cpus.push(op_four / at_cpus);
     figures.pack_sequential.push(sequential);
     figures.pack_at_once.push(at_once);
     figures.sequential_ratio.push(op_four / sequential);
@@ -393,6 +401,14 @@ fn report(f: &Figures, rounds: usize) -> String {
         f.op_four.show(1.0, " s"),
         f.pack_at_once.show(1.0, " s"),
         f.at_once_ratio.show(1.0, "")
+    );
+    let _ = writeln!(
+        r,
+        "\nop's default concurrency ({}) against `--concurrency {cpus}` (the number of CPUs), four artifacts: {} against {}, ratio {}.",
+        op::build::default_concurrency(),
+        f.op_four.show(1.0, " s"),
+        f.op_four_at_cpus.show(1.0, " s"),
+        f.default_over_cpus.show(1.0, "")
     );
     let _ = writeln!(
         r,

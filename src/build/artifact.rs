@@ -509,17 +509,12 @@ fn creator_spec(
     involved.push(run_image);
     let network = network_for(shared.options.network.as_deref(), &involved);
     // The builder's default run image comes with mirrors the lifecycle may read instead.
-    let mirrors = b
-        .run_image
-        .is_none()
-        .then(|| builder.metadata.run_image())
-        .flatten()
-        .map(|run| std::iter::once(&run.image).chain(&run.mirrors));
+    if b.run_image.is_none() {
+        involved.extend(builder.default_run_images());
+    }
     let hosts: Vec<String> = involved
         .iter()
-        .copied()
-        .chain(mirrors.into_iter().flatten().map(String::as_str))
-        .filter_map(crate::registry::host_of)
+        .filter_map(|r| crate::registry::host_of(r))
         .collect();
     let auth = shared.credentials.only(&hosts).cnb_registry_auth();
     let proxies: Vec<(String, String)> = creator::PROXY_VARIABLES

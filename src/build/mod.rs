@@ -35,6 +35,15 @@ use crate::error::Hint;
 use crate::plan::{Action, BuildPlan, PlannedArtifact};
 use crate::registry::{self, Registry};
 
+/// How many artifacts build at once unless told: the number of CPUs, and at least 4. A build
+/// spends much of its time waiting (on registries, downloads and the engine), so more builds
+/// than CPUs finish sooner on small machines (docs/benchmarks.md measures it).
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .max(4)
+}
+
 /// How the builds run.
 #[derive(Clone, Debug)]
 pub struct Options {

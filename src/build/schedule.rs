@@ -88,9 +88,9 @@ pub(super) fn default_run_image_hosts(
         .iter()
         .filter_map(|a| a.buildpacks.as_ref())
         .filter(|b| b.run_image.is_none())
-        .filter_map(|b| builders.get(&b.builder)?.metadata.run_image())
-        .flat_map(|run| std::iter::once(&run.image).chain(&run.mirrors))
-        .filter_map(|reference| crate::registry::host_of(reference))
+        .filter_map(|b| builders.get(&b.builder))
+        .flat_map(BuilderInfo::default_run_images)
+        .filter_map(crate::registry::host_of)
         .collect();
     hosts.sort();
     hosts.dedup();

@@ -123,7 +123,7 @@ pub struct BuildPushArgs {
 /// How builds run.
 #[derive(Debug, Args)]
 pub struct BuildRunArgs {
-    /// How many artifacts build at once (default: the number of CPUs)
+    /// How many artifacts build at once (default: the number of CPUs, at least 4)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
 

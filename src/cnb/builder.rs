@@ -120,6 +120,20 @@ impl BuilderInfo {
         Some(self.metadata.run_image()?.for_output(target).to_string())
     }
 
+    /// The builder's default run image and its mirrors: what the lifecycle may read for an
+    /// artifact that names no run image.
+    pub fn default_run_images(&self) -> Vec<&str> {
+        self.metadata
+            .run_image()
+            .map(|run| {
+                std::iter::once(&run.image)
+                    .chain(&run.mirrors)
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// skaffold's `buildpacks.buildpacks` entries (`id`, `id@version`,
     /// `urn:cnb:builder:id[@version]`) as the builder's buildpacks (`id`, `version`); without a
     /// version, the newest. An entry the builder lacks is the error.

@@ -109,10 +109,9 @@ pub(super) fn build_push(
         return Ok(ExitStatus::Success);
     }
     let options = build::Options {
-        concurrency: run.concurrency.map_or_else(
-            || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-            usize::from,
-        ),
+        concurrency: run
+            .concurrency
+            .map_or_else(build::default_concurrency, usize::from),
         pull: match run.pull {
             Pull::Always => PullPolicy::Always,
             Pull::IfNotPresent => PullPolicy::Missing,
