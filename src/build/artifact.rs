@@ -429,12 +429,16 @@ async fn run(
     if shared.cancelled.load(Ordering::SeqCst) {
         return Err(Error::Interrupted.into());
     }
-    let (code, tail) = run_creator(shared, name, &container).await?;
+    let CreatorExit {
+        code,
+        tail,
+        announced,
+    } = run_creator(shared, name, &container).await?;
     step(name, "creator exited", started);
     if code == 0 {
         let (run_time, digest) = tokio::join!(
             engine.run_time(&container),
-            published_digest(shared, &container, &artifact.target)
+            published_digest(shared, &container, &artifact.target, announced)
         );
         let digest = digest?;
         step(name, "digest checked", started);
@@ -556,25 +560,25 @@ fn creator_spec(
     }))
 }
 
-/// The digest of `report.toml`, checked against what the registry serves for `target`.
+/// The digest the image was published with, checked against what the registry serves for
+/// `target`. The lifecycle announces it (`*** Images (sha256:…):`); when the registry serves
+/// that digest, the copy of `report.toml` out of the container (about 60 ms on Docker 20.10)
+/// is spared. Otherwise, or without an announcement, `report.toml`, the platform contract,
+/// decides.
 async fn published_digest(
     shared: &Shared,
     container: &str,
     target: &str,
+    announced: Option<String>,
 ) -> anyhow::Result<String> {
-    let tar = shared
-        .engine
-        .download(container, &format!("{}/report.toml", creator::LAYERS_DIR))
-        .await?
-        .ok_or(Error::NoReport)?;
-    let report = app::read_report(&tar).map_err(Error::BadReport)?;
-    let digest = report
-        .image
-        .digest
-        .ok_or_else(|| Error::BadReport("it has no image.digest".into()))?;
+    let from_report = || report_digest(shared, container);
+    let (mut digest, mut checked_report) = match announced {
+        Some(digest) => (digest, false),
+        None => (from_report().await?, true),
+    };
     // Some registries serve a pushed image only after a while (upstream's propagation wait).
     let started = Instant::now();
-    let mut announced = false;
+    let mut waiting = false;
     loop {
         let served = match shared.registry.digest(target).await {
             Ok(served) => served,
@@ -582,12 +586,20 @@ async fn published_digest(
                 shared.reporter.note(&format!(
                     "warning: the registry refuses op's credentials for `{target}`, so the digest of report.toml is not checked"
                 ));
-                return Ok(digest);
+                return if checked_report {
+                    Ok(digest)
+                } else {
+                    from_report().await
+                };
             }
             Err(e) => return Err(e.into()),
         };
         match served {
             Some(served) if served == digest => return Ok(digest),
+            Some(_) if !checked_report => {
+                digest = from_report().await?;
+                checked_report = true;
+            }
             Some(served) => {
                 return Err(Error::DigestMismatch {
                     target: target.to_string(),
@@ -603,12 +615,12 @@ async fn published_digest(
                 .into());
             }
             None => {
-                if !announced {
+                if !waiting {
                     let timeout = shared.options.propagation_timeout.as_secs_f64();
                     shared.reporter.note(&format!(
                         "Waiting for image propagation: {target} (timeout: {timeout:.0}s)"
                     ));
-                    announced = true;
+                    waiting = true;
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             }
@@ -616,13 +628,43 @@ async fn published_digest(
     }
 }
 
-/// Attaches, starts, streams the output line by line and waits; returns the exit code and the
-/// last lines.
-async fn run_creator(
-    shared: &Shared,
-    name: &str,
-    container: &str,
-) -> anyhow::Result<(i64, Vec<String>)> {
+/// The digest of the `report.toml` the creator wrote.
+async fn report_digest(shared: &Shared, container: &str) -> anyhow::Result<String> {
+    let tar = shared
+        .engine
+        .download(container, &format!("{}/report.toml", creator::LAYERS_DIR))
+        .await?
+        .ok_or(Error::NoReport)?;
+    let report = app::read_report(&tar).map_err(Error::BadReport)?;
+    Ok(report
+        .image
+        .digest
+        .ok_or_else(|| Error::BadReport("it has no image.digest".into()))?)
+}
+
+/// The digest a line of the lifecycle announces its registry export with:
+/// `*** Images (sha256:<hex>):`, as the reference lifecycle and op-lifecycle print it.
+pub(super) fn announced_digest(line: &str) -> Option<String> {
+    let plain = without_ansi(line);
+    let digest = plain
+        .trim()
+        .strip_prefix("*** Images (")?
+        .strip_suffix("):")?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| digest.to_string())
+}
+
+/// How the creator ended.
+struct CreatorExit {
+    code: i64,
+    /// Its last lines.
+    tail: Vec<String>,
+    /// The digest it announced publishing, if it did.
+    announced: Option<String>,
+}
+
+/// Attaches, starts, streams the output line by line and waits.
+async fn run_creator(shared: &Shared, name: &str, container: &str) -> anyhow::Result<CreatorExit> {
     let engine = &shared.engine;
     let mut output = engine.attach(container).await?;
     shared.running.lock().await.push(container.to_string());
@@ -633,7 +675,11 @@ async fn run_creator(
     }
     let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut announced = None;
     let mut emit = |line: String| {
+        if let Some(digest) = announced_digest(&line) {
+            announced = Some(digest);
+        }
         if let Some(phase) = Phase::from_banner(&line) {
             tracing::debug!(artifact = name, phase = phase.label(), "phase");
             shared.reporter.phase(name, phase);
@@ -661,5 +707,9 @@ async fn run_creator(
         .for_each(&mut emit);
     let code = engine.wait(container).await;
     shared.running.lock().await.retain(|c| c != container);
-    Ok((code?, tail.into_iter().collect()))
+    Ok(CreatorExit {
+        code: code?,
+        tail: tail.into_iter().collect(),
+        announced,
+    })
 }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use op_lifecycle::files::{BuilderMetadata, RunImageRef};
 
-use super::artifact::{LineBuffer, slug, without_ansi};
+use super::artifact::{LineBuffer, announced_digest, slug, without_ansi};
 use super::schedule::run_image;
 use super::*;
 use crate::cnb::builder::BuilderInfo;
@@ -56,6 +56,28 @@ fn output_is_split_into_lines_across_chunks() {
     assert_eq!(Phase::from_banner("===> DETECTING"), Some(Phase::Detecting));
     assert_eq!(Phase::from_banner("===> EXPORTING"), Some(Phase::Exporting));
     assert_eq!(Phase::from_banner("---> Greeting"), None);
+}
+
+#[test]
+fn the_digest_the_lifecycle_announces_is_read_from_its_line() {
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    assert_eq!(
+        announced_digest(&format!("*** Images ({digest}):")),
+        Some(digest.clone())
+    );
+    assert_eq!(
+        announced_digest(&format!("\x1b[0m*** Images ({digest}):\x1b[0m")),
+        Some(digest.clone()),
+        "coloured"
+    );
+    for other in [
+        "*** Images (0123456789ab):".to_string(),
+        "*** Images (sha256:abc):".into(),
+        format!("*** Digest: {digest}"),
+        format!("      reg/app:latest ({digest})"),
+    ] {
+        assert_eq!(announced_digest(&other), None, "{other}");
+    }
 }
 
 #[test]

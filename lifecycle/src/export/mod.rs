@@ -504,17 +504,14 @@ async fn push(
         .write_image(&names, layers, &config, run.is_docker())
         .await
         .map_err(fail)?;
-    let short: String = written
-        .digest
-        .trim_start_matches("sha256:")
-        .chars()
-        .take(12)
-        .collect();
-    log::info(&format!("*** Images ({short}):"));
+    // As the reference prints a registry export: the image's digest, its names, and at debug
+    // level the digest and the manifest size again.
+    log::info(&format!("*** Images ({}):", written.digest));
     for name in &names {
         log::info(&format!("      {name}"));
     }
-    log::info(&format!("*** Digest: {}", written.digest));
+    log::debug(&format!("*** Digest: {}", written.digest));
+    log::debug(&format!("*** Manifest Size: {}", written.manifest_size));
     Ok(Report {
         image: ImageReport {
             tags: names,
