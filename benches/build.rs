@@ -17,7 +17,10 @@
 //!    the other, and against four `pack build` at once (how users script pack in CI), whose
 //!    failures are counted; and op's default concurrency against as many builds as CPUs;
 //! 3. op with op-lifecycle (op's builder) against op with the real lifecycle, the same apps;
-//! 4. op's own time per artifact (op's wall time for it minus its creator container's run time,
+//! 4. a slow artifact beside a chain (`base`, and `app` on `base`'s image): the wall time
+//!    against the longer of the two built alone, which is what building each artifact as soon
+//!    as its own dependencies are done should give;
+//! 5. op's own time per artifact (op's wall time for it minus its creator container's run time,
 //!    as the engine recorded it, with `--concurrency 1`) against a bare `docker run --rm` of the
 //!    builder image.
 //!
@@ -106,6 +109,34 @@ fn project(dir: &Path, count: usize, builder: &str) {
             yaml,
             "    - image: app-{i}\n      context: app-{i}\n      buildpacks:\n        builder: {builder}\n        trustBuilder: true"
         );
+    }
+    fs_err::write(dir.join("skaffold.yaml"), yaml).unwrap();
+}
+
+/// A repository where a slow artifact (its dependencies take 3 s to "download") sits beside a
+/// chain: `base`, and `app` whose run image is `base`.
+fn chain_project(dir: &Path, builder: &str) {
+    let apps = [
+        ("slow", "runtime 8 3\n", None),
+        ("base", "", None),
+        ("app", DEPS, Some("base")),
+    ];
+    let mut yaml =
+        String::from("apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n");
+    for (name, deps, run_image) in apps {
+        let app = dir.join(name);
+        fs_err::create_dir_all(app.join("public")).unwrap();
+        fs_err::write(app.join("public/index.html"), format!("<h1>{name}</h1>\n")).unwrap();
+        if !deps.is_empty() {
+            fs_err::write(app.join("deps.txt"), deps).unwrap();
+        }
+        let _ = writeln!(
+            yaml,
+            "    - image: {name}\n      context: {name}\n      buildpacks:\n        builder: {builder}\n        trustBuilder: true"
+        );
+        if let Some(run_image) = run_image {
+            let _ = writeln!(yaml, "        runImage: {run_image}");
+        }
     }
     fs_err::write(dir.join("skaffold.yaml"), yaml).unwrap();
 }
@@ -281,6 +312,9 @@ struct Figures {
     op_own_time: Figure,
     docker_run: Figure,
     own_time_ratio: Figure,
+    chain_all: Figure,
+    chain_longest_alone: Figure,
+    chain_ratio: Figure,
 }
 
 /// One round: every comparison once, in new repositories.
@@ -346,7 +380,16 @@ fn round(figures: &mut Figures, work: &Path, addr: &str, reference: &str, pack: 
     figures.own_warm_ratio.push(own_warm / op_warm);
     figures.own_four_ratio.push(own_four / op_four);
 
-    // 4. op's own time per artifact, where no other build competes, against a bare docker run.
+    // 4. A slow artifact beside a chain: all at once against the longer built alone.
+    let chain = work.join("chain");
+    let all = op_build(&chain, &repo("chain"), &[]).wall;
+    let slow = op_build(&chain, &repo("chain-slow"), &["--artifact", "slow"]).wall;
+    let app = op_build(&chain, &repo("chain-app"), &["--artifact", "app"]).wall;
+    figures.chain_all.push(all);
+    figures.chain_longest_alone.push(slow.max(app));
+    figures.chain_ratio.push(all / slow.max(app));
+
+    // 5. op's own time per artifact, where no other build competes, against a bare docker run.
     let single = op_build(&four, &repo("op4seq"), &["--concurrency", "1"]);
     let own: Vec<f64> = single.artifacts.iter().map(|(op, c)| op - c).collect();
     let bare = docker_run(reference);
@@ -471,6 +514,13 @@ fn report(f: &Figures, rounds: usize) -> String {
     );
     let _ = writeln!(
         r,
+        "\nA slow artifact beside a chain (`base`, then `app` on its image), all at once: {} against {} for the longer of the two alone (slow, or base and app), ratio {}.",
+        f.chain_all.show(1.0, " s"),
+        f.chain_longest_alone.show(1.0, " s"),
+        f.chain_ratio.show(1.0, "")
+    );
+    let _ = writeln!(
+        r,
         "\nFour packs at once: {} of {} builds failed{}; op failed none (a failure stops the benchmark).\n",
         f.pack_failures.len(),
         rounds * 4,
@@ -502,6 +552,7 @@ fn main() {
     ] {
         project(&work.path().join(name), count, builder);
     }
+    chain_project(&work.path().join("chain"), &reference);
     let pack = Pack {
         binary: common::cnb::pack(),
         home: tempfile::tempdir().unwrap(),

@@ -3,9 +3,10 @@
 //! flow of `op build-push`").
 //!
 //! - Every builder is pulled once, whatever the number of artifacts that use it.
-//! - The artifacts of one level of the plan build concurrently (at most `concurrency` at a
-//!   time); a level starts when the previous one is done, so a `runImage` naming another
-//!   artifact is resolved to the digest that artifact was just published with.
+//! - Every artifact builds as soon as the artifacts it depends on are published (at most
+//!   `concurrency` at a time, `scheduler`), so a `runImage` naming another artifact is resolved
+//!   to the digest that artifact was just published with, and an unrelated slow build delays
+//!   nothing.
 //! - Each build has fresh `/layers` and `/workspace` volumes, removed afterwards with its
 //!   container (also on failure and on Ctrl-C); the cache volume of an artifact stays, and a
 //!   file lock keeps two op processes from using it at once.
@@ -14,6 +15,7 @@
 mod artifact;
 mod lock;
 mod schedule;
+mod scheduler;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -226,7 +228,7 @@ pub async fn run(
         running: Mutex::new(Vec::new()),
     });
     let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
-    let outcome = schedule::run_levels(&shared, plan, &artifacts, &builders).await;
+    let outcome = schedule::run_artifacts(&shared, &artifacts, &builders).await;
     signals.abort();
     if shared.cancelled.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);

@@ -1,18 +1,17 @@
-//! The order of the builds: builders pulled once each, then the plan's levels one after the
-//! other, the artifacts of a level at most `concurrency` at a time.
+//! The builds of a plan: builders pulled once each, then every artifact as soon as the
+//! artifacts it depends on are published, at most `concurrency` at a time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::artifact::{self, Built, Error as ArtifactError};
+use super::scheduler::{self, Failed, Job};
 use super::{Error, Failure, Phase, Reporter, Shared};
 use crate::cnb::builder::BuilderInfo;
 use crate::engine::{Engine, PullPolicy};
-use crate::plan::{BuildPlan, PlannedArtifact};
+use crate::plan::PlannedArtifact;
 use crate::registry::auth::Credentials;
 
 /// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
@@ -126,99 +125,100 @@ pub(super) fn run_image(
     }
 }
 
-/// Runs the levels of the plan; returns what was built and what failed.
-pub(super) async fn run_levels(
+/// Builds `artifacts`, each as soon as the artifacts it depends on are published, at most
+/// `concurrency` at a time (`scheduler`); returns what was built and what failed, failures in
+/// plan order.
+pub(super) async fn run_artifacts(
     shared: &Arc<Shared>,
-    plan: &BuildPlan,
     artifacts: &[&PlannedArtifact],
     builders: &BTreeMap<String, BuilderInfo>,
 ) -> (Vec<Built>, Vec<Failure>) {
-    let semaphore = Arc::new(Semaphore::new(shared.options.concurrency.max(1)));
-    let mut built: BTreeMap<String, Built> = BTreeMap::new();
-    let mut failures: Vec<Failure> = Vec::new();
-    for level in &plan.levels {
-        let mut tasks = JoinSet::new();
-        for name in level {
-            let Some(artifact) = artifacts.iter().find(|a| &a.image == name) else {
-                continue;
-            };
-            if shared.cancelled.load(Ordering::SeqCst) {
-                break;
-            }
-            if let Some(dep) = artifact
+    let jobs: Vec<Job> = artifacts
+        .iter()
+        .map(|a| Job {
+            name: a.image.clone(),
+            waits_for: a
                 .depends_on
                 .iter()
-                .find(|d| d.built && !built.contains_key(&d.image))
-            {
-                shared.reporter.phase(name, Phase::Failed);
-                failures.push(Failure {
-                    artifact: name.clone(),
-                    error: ArtifactError::DependencyFailed {
-                        dependency: dep.image.clone(),
-                    }
-                    .into(),
-                });
-                continue;
-            }
-            let Some((plan, builder)) = artifact.buildpacks.clone().and_then(|b| {
-                let builder = builders.get(&b.builder).cloned()?;
-                Some((b, builder))
-            }) else {
-                continue;
+                .filter(|d| d.built)
+                .map(|d| d.image.clone())
+                .collect(),
+        })
+        .collect();
+    let start = |name: &str, dependencies: BTreeMap<String, Built>| {
+        let shared = Arc::clone(shared);
+        let artifact = artifacts
+            .iter()
+            .find(|a| a.image == name)
+            .map(|a| (*a).clone());
+        let builder = artifact
+            .as_ref()
+            .and_then(|a| builders.get(&a.buildpacks.as_ref()?.builder).cloned());
+        async move {
+            let (Some(artifact), Some(builder)) = (artifact, builder) else {
+                return Err(anyhow::anyhow!("no builder was read for it"));
             };
-            let (run_image, note) = match run_image(artifact, &builder, &built) {
-                Ok(found) => found,
-                Err(e) => {
-                    shared.reporter.phase(name, Phase::Failed);
-                    failures.push(Failure {
-                        artifact: name.clone(),
-                        error: e.into(),
-                    });
-                    continue;
-                }
+            let result = build_one(&shared, &artifact, &builder, &dependencies).await;
+            let phase = if result.is_ok() {
+                Phase::Done
+            } else {
+                Phase::Failed
             };
-            if let Some(note) = note {
-                shared.reporter.line(name, &note);
-            }
-            let (shared, semaphore, artifact) = (
-                Arc::clone(shared),
-                Arc::clone(&semaphore),
-                (*artifact).clone(),
-            );
-            tasks.spawn(async move {
-                let _permit = semaphore.acquire_owned().await;
-                let result = artifact::build(&shared, &artifact, &plan, &builder, &run_image).await;
-                let phase = if result.is_ok() {
-                    Phase::Done
-                } else {
-                    Phase::Failed
-                };
-                shared.reporter.phase(&artifact.image, phase);
-                (artifact.image, result)
-            });
+            shared.reporter.phase(&artifact.image, phase);
+            result
         }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((name, Ok(done))) => {
-                    built.insert(name, done);
-                }
-                Ok((name, Err(error))) => failures.push(Failure {
-                    artifact: name,
-                    error,
-                }),
-                Err(e) => failures.push(Failure {
-                    artifact: "(a build task)".into(),
-                    error: e.into(),
-                }),
+    };
+    let skipped = |name: &str, _dependency: &str| shared.reporter.phase(name, Phase::Failed);
+    let outcomes = scheduler::run(
+        &jobs,
+        shared.options.concurrency,
+        &shared.cancelled,
+        start,
+        skipped,
+    )
+    .await;
+    let mut built = Vec::new();
+    let mut failures = Vec::new();
+    // A job without an outcome never started (op was interrupted) or its task died.
+    if !shared.cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+        for job in &jobs {
+            if !outcomes.iter().any(|(name, _)| *name == job.name) {
+                failures.push(Failure {
+                    artifact: job.name.clone(),
+                    error: anyhow::anyhow!("its build stopped without a result"),
+                });
             }
         }
     }
-    // Failures in plan order.
-    failures.sort_by_key(|f| {
-        artifacts
-            .iter()
-            .position(|a| a.image == f.artifact)
-            .unwrap_or(usize::MAX)
-    });
-    (built.into_values().collect(), failures)
+    for (artifact, outcome) in outcomes {
+        match outcome {
+            Ok(done) => built.push(done),
+            Err(Failed::Ran(error)) => failures.push(Failure { artifact, error }),
+            Err(Failed::Dependency(dependency)) => failures.push(Failure {
+                artifact,
+                error: ArtifactError::DependencyFailed { dependency }.into(),
+            }),
+        }
+    }
+    failures.sort_by_key(|f| jobs.iter().position(|j| j.name == f.artifact));
+    (built, failures)
+}
+
+/// One artifact's build: its run image (a dependency's published digest when it names one),
+/// then the build.
+async fn build_one(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    builder: &BuilderInfo,
+    dependencies: &BTreeMap<String, Built>,
+) -> anyhow::Result<Built> {
+    let plan = artifact
+        .buildpacks
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("it is not a buildpacks artifact"))?;
+    let (run_image, note) = run_image(artifact, builder, dependencies)?;
+    if let Some(note) = note {
+        shared.reporter.line(&artifact.image, &note);
+    }
+    artifact::build(shared, artifact, plan, builder, &run_image).await
 }
