@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 
 /// The name of the file when no other is given.
 pub const FILE_NAME: &str = "build_result.json";

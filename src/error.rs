@@ -11,11 +11,16 @@
 //! hint: op reads skaffold/v1alpha1 … skaffold/v4beta14; check the first line of the file
 //! ```
 //!
-//! Hints come from the [`Hint`] trait, implemented by the domain errors that know what the user
-//! can do about them; [`render`] collects them by walking the chain.
+//! Hints come from the [`Hint`] trait (`crate::hint`, a leaf), implemented by the domain errors
+//! that know what the user can do about them; [`render`] collects them by walking the chain.
+//! This module sits at the top of the module graph: it reads every module's errors, and only
+//! `main` and `commands` use it.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
+
+use crate::hint::Hint;
+use crate::output::Styles;
 
 /// What the process exits with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +75,6 @@ pub fn status_of(err: &anyhow::Error) -> ExitStatus {
     }
 }
 
-/// An error that can tell the user what to do about it.
-pub trait Hint {
-    /// One or more sentences, without the `hint:` prefix, or `None`.
-    fn hint(&self) -> Option<String>;
-}
-
 /// The hint of one cause in a chain, if its type is one that knows hints.
 pub(crate) fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = cause.downcast_ref::<crate::config::Error>() {
@@ -118,36 +117,6 @@ pub(crate) fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<Strin
         return e.hint();
     }
     None
-}
-
-/// Styles for the parts of a rendered error.
-#[derive(Clone, Copy, Debug)]
-pub struct Styles {
-    pub error: anstyle::Style,
-    pub hint: anstyle::Style,
-    pub warning: anstyle::Style,
-}
-
-impl Styles {
-    /// Colours for a terminal.
-    pub fn colored() -> Self {
-        use anstyle::{AnsiColor, Style};
-        Self {
-            error: Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
-            hint: Style::new().bold().fg_color(Some(AnsiColor::Cyan.into())),
-            warning: Style::new().bold().fg_color(Some(AnsiColor::Yellow.into())),
-        }
-    }
-
-    /// No styling at all.
-    pub fn plain() -> Self {
-        let none = anstyle::Style::new();
-        Self {
-            error: none,
-            hint: none,
-            warning: none,
-        }
-    }
 }
 
 /// Renders `err` as `error:`, one `Caused by:` line per cause, then the `hint:` lines, each

@@ -28,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod hint;
 pub mod local_run;
 pub mod output;
 pub mod paths;

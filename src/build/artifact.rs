@@ -11,10 +11,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Shared, lock};
 use crate::cnb::{self, app, builder::BuilderInfo, creator};
-use crate::engine::{ContainerSpec, LABEL_KIND, Output};
-use crate::error::Hint;
+use crate::engine::{self, ContainerSpec, LABEL_KIND, Output};
+use crate::hint::Hint;
 use crate::plan::{BuildpacksPlan, PlannedArtifact};
 use crate::reference::Reference;
+use crate::registry;
 
 /// Labels every per-build container and volume carries, besides [`LABEL_KIND`] = `build`.
 pub const LABEL_BUILD_ID: &str = "io.octopilot.op.build-id";
@@ -157,6 +158,18 @@ pub enum Error {
     },
     #[error("failed to copy the app")]
     App(#[source] cnb::Error),
+    #[error("no builder was read for it")]
+    NoBuilder,
+    #[error("it is not a buildpacks artifact")]
+    NotBuildpacks,
+    #[error("its build stopped without a result: {0}")]
+    Task(String),
+    #[error(transparent)]
+    Cnb(#[from] cnb::Error),
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
 }
 
 impl Hint for Error {
@@ -166,7 +179,9 @@ impl Hint for Error {
             Error::DigestMismatch { .. } => {
                 Some("another push to the same tag raced this one; build again".into())
             }
-            Error::App(e) => e.hint(),
+            Error::App(e) | Error::Cnb(e) => e.hint(),
+            Error::Engine(e) => e.hint(),
+            Error::Registry(e) => e.hint(),
             _ => None,
         }
     }
@@ -228,7 +243,7 @@ pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> 
     }
     let loopback = references
         .iter()
-        .any(|r| crate::registry::host_of(r).is_some_and(|h| op_lifecycle::oci::is_loopback(&h)));
+        .any(|r| registry::host_of(r).is_some_and(|h| op_lifecycle::oci::is_loopback(&h)));
     loopback.then(|| "host".to_string())
 }
 
@@ -277,7 +292,7 @@ pub(super) async fn build(
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
     run_image: &str,
-) -> anyhow::Result<Built> {
+) -> Result<Built, Error> {
     let started = Instant::now();
     let reporter = &shared.reporter;
     let name = &artifact.image;
@@ -359,7 +374,7 @@ async fn run(
     run_image: &str,
     cache: &str,
     resources: &mut Resources,
-) -> anyhow::Result<(String, Option<f64>)> {
+) -> Result<(String, Option<f64>), Error> {
     let started = Instant::now();
     let engine = &shared.engine;
     let name = &artifact.image;
@@ -422,12 +437,15 @@ async fn run(
     let container = engine.create(&spec).await?;
     resources.container = Some(container.clone());
     step(name, "container created", started);
-    let inputs = inputs.await?.map_err(Error::App)?;
+    let inputs = inputs
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::App)?;
     engine.upload(&container, "/", inputs).await?;
     step(name, "inputs uploaded", started);
 
     if shared.cancelled.load(Ordering::SeqCst) {
-        return Err(Error::Interrupted.into());
+        return Err(Error::Interrupted);
     }
     let CreatorExit {
         code,
@@ -445,15 +463,14 @@ async fn run(
         return Ok((digest, run_time?.map(|d| d.as_secs_f64())));
     }
     if shared.cancelled.load(Ordering::SeqCst) {
-        return Err(Error::Interrupted.into());
+        return Err(Error::Interrupted);
     }
     let (message, hint) = cnb::exit::describe(code, &tail);
     Err(Error::Creator {
         message,
         hint,
         tail,
-    }
-    .into())
+    })
 }
 
 /// The per-build volumes (recorded in `resources`) and the artifact's cache volume.
@@ -464,7 +481,7 @@ async fn prepare_volumes(
     volumes: &creator::Volumes,
     labels: &BTreeMap<String, String>,
     resources: &mut Resources,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let engine = &shared.engine;
     let cache = &volumes.cache;
     if clear_cache {
@@ -507,7 +524,7 @@ fn creator_spec(
     run_image: &str,
     volumes: &creator::Volumes,
     mut labels: BTreeMap<String, String>,
-) -> anyhow::Result<ContainerSpec> {
+) -> Result<ContainerSpec, Error> {
     let platform_api = builder.platform_api()?;
     let mut involved: Vec<&str> = artifact.tags.iter().map(String::as_str).collect();
     involved.push(run_image);
@@ -518,7 +535,7 @@ fn creator_spec(
     }
     let hosts: Vec<String> = involved
         .iter()
-        .filter_map(|r| crate::registry::host_of(r))
+        .filter_map(|r| registry::host_of(r))
         .collect();
     let auth = shared.credentials.only(&hosts).cnb_registry_auth();
     let proxies: Vec<(String, String)> = creator::PROXY_VARIABLES
@@ -570,7 +587,7 @@ async fn published_digest(
     container: &str,
     target: &str,
     announced: Option<String>,
-) -> anyhow::Result<String> {
+) -> Result<String, Error> {
     let from_report = || report_digest(shared, container);
     let (mut digest, mut checked_report) = match announced {
         Some(digest) => (digest, false),
@@ -605,14 +622,12 @@ async fn published_digest(
                     target: target.to_string(),
                     reported: digest,
                     served,
-                }
-                .into());
+                });
             }
             None if started.elapsed() >= shared.options.propagation_timeout => {
                 return Err(Error::NotPublished {
                     target: target.to_string(),
-                }
-                .into());
+                });
             }
             None => {
                 if !waiting {
@@ -629,17 +644,17 @@ async fn published_digest(
 }
 
 /// The digest of the `report.toml` the creator wrote.
-async fn report_digest(shared: &Shared, container: &str) -> anyhow::Result<String> {
+async fn report_digest(shared: &Shared, container: &str) -> Result<String, Error> {
     let tar = shared
         .engine
         .download(container, &format!("{}/report.toml", creator::LAYERS_DIR))
         .await?
         .ok_or(Error::NoReport)?;
     let report = app::read_report(&tar).map_err(Error::BadReport)?;
-    Ok(report
+    report
         .image
         .digest
-        .ok_or_else(|| Error::BadReport("it has no image.digest".into()))?)
+        .ok_or_else(|| Error::BadReport("it has no image.digest".into()))
 }
 
 /// The digest a line of the lifecycle announces its registry export with:
@@ -664,7 +679,7 @@ struct CreatorExit {
 }
 
 /// Attaches, starts, streams the output line by line and waits.
-async fn run_creator(shared: &Shared, name: &str, container: &str) -> anyhow::Result<CreatorExit> {
+async fn run_creator(shared: &Shared, name: &str, container: &str) -> Result<CreatorExit, Error> {
     let engine = &shared.engine;
     let mut output = engine.attach(container).await?;
     shared.running.lock().await.push(container.to_string());

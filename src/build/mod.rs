@@ -33,7 +33,7 @@ pub use artifact::{
 use crate::cnb;
 use crate::config::Env;
 use crate::engine::{self, Engine, PullPolicy};
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::plan::{Action, BuildPlan, PlannedArtifact};
 use crate::registry::{self, Registry};
 
@@ -78,7 +78,7 @@ pub trait Reporter: Send + Sync {
 #[derive(Debug)]
 pub struct Failure {
     pub artifact: String,
-    pub error: anyhow::Error,
+    pub error: ArtifactError,
 }
 
 /// Why the builds did not all succeed.
@@ -108,7 +108,12 @@ fn failed_message(failures: &[Failure], total: usize) -> String {
         if total == 1 { "" } else { "s" }
     );
     for failure in failures {
-        let chain: Vec<String> = failure.error.chain().map(ToString::to_string).collect();
+        let mut chain = vec![failure.error.to_string()];
+        let mut cause = std::error::Error::source(&failure.error);
+        while let Some(e) = cause {
+            chain.push(e.to_string());
+            cause = e.source();
+        }
         let _ = write!(text, "\n  - {}: {}", failure.artifact, chain.join(": "));
     }
     text
@@ -119,13 +124,9 @@ impl Hint for Error {
         match self {
             Error::Failed { failures, .. } => {
                 let mut hints: Vec<String> = Vec::new();
-                for failure in failures {
-                    for cause in failure.error.chain() {
-                        if let Some(hint) = crate::error::hint_of(cause)
-                            && !hints.contains(&hint)
-                        {
-                            hints.push(hint);
-                        }
+                for hint in failures.iter().filter_map(|f| f.error.hint()) {
+                    if !hints.contains(&hint) {
+                        hints.push(hint);
                     }
                 }
                 (!hints.is_empty()).then(|| hints.join("\n"))

@@ -156,7 +156,7 @@ pub(super) async fn run_artifacts(
             .and_then(|a| builders.get(&a.buildpacks.as_ref()?.builder).cloned());
         async move {
             let (Some(artifact), Some(builder)) = (artifact, builder) else {
-                return Err(anyhow::anyhow!("no builder was read for it"));
+                return Err(ArtifactError::NoBuilder);
             };
             let result = build_one(&shared, &artifact, &builder, &dependencies).await;
             let phase = if result.is_ok() {
@@ -185,7 +185,7 @@ pub(super) async fn run_artifacts(
             if !outcomes.iter().any(|(name, _)| *name == job.name) {
                 failures.push(Failure {
                     artifact: job.name.clone(),
-                    error: anyhow::anyhow!("its build stopped without a result"),
+                    error: ArtifactError::Task("op was not interrupted".into()),
                 });
             }
         }
@@ -196,7 +196,7 @@ pub(super) async fn run_artifacts(
             Err(Failed::Ran(error)) => failures.push(Failure { artifact, error }),
             Err(Failed::Dependency(dependency)) => failures.push(Failure {
                 artifact,
-                error: ArtifactError::DependencyFailed { dependency }.into(),
+                error: ArtifactError::DependencyFailed { dependency },
             }),
         }
     }
@@ -211,11 +211,11 @@ async fn build_one(
     artifact: &PlannedArtifact,
     builder: &BuilderInfo,
     dependencies: &BTreeMap<String, Built>,
-) -> anyhow::Result<Built> {
+) -> Result<Built, ArtifactError> {
     let plan = artifact
         .buildpacks
         .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("it is not a buildpacks artifact"))?;
+        .ok_or(ArtifactError::NotBuildpacks)?;
     let (run_image, note) = run_image(artifact, builder, dependencies)?;
     if let Some(note) = note {
         shared.reporter.line(&artifact.image, &note);

@@ -236,15 +236,13 @@ fn failures_are_listed_with_their_causes_and_hints() {
                     message: "a buildpack failed (exit code 51)".into(),
                     hint: Some("see above".into()),
                     tail: vec![],
-                }
-                .into(),
+                },
             },
             Failure {
                 artifact: "web".into(),
                 error: ArtifactError::DependencyFailed {
                     dependency: "api".into(),
-                }
-                .into(),
+                },
             },
         ],
         total: 3,

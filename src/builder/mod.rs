@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 pub use config::{BuilderSpec, LIFECYCLE_DIR_ENV};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 
 /// What went wrong making a builder or a base image.
 #[derive(Debug, thiserror::Error)]

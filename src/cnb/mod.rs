@@ -15,7 +15,7 @@ pub mod builder;
 pub mod creator;
 pub mod exit;
 
-use crate::error::Hint;
+use crate::hint::Hint;
 
 /// What makes a build impossible before it starts.
 #[derive(Debug, thiserror::Error)]

@@ -218,10 +218,7 @@ fn print_tails(error: &build::Error, printer: &Printer) {
         return;
     };
     for failure in failures {
-        let Some(artifact_error) = failure.error.downcast_ref::<build::ArtifactError>() else {
-            continue;
-        };
-        let tail = artifact_error.tail();
+        let tail = failure.error.tail();
         if !tail.is_empty() {
             let lines = tail.iter().fold(String::new(), |mut text, line| {
                 let _ = writeln!(text, "[{}] {line}", failure.artifact);

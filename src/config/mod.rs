@@ -29,7 +29,7 @@ pub use env::Env;
 pub use registry_file::RegistryFile;
 pub use settings_file::{ContextOptions, Setting, SettingsFile};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::reference;
 use yaml::{Located, display_path};
 

@@ -26,7 +26,7 @@ use futures::{Stream, StreamExt as _};
 pub use spec::{ContainerSpec, PortMapping, PullAuth};
 
 use crate::config::Env;
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::reference::Reference;
 
 /// Where op finds the engine when `DOCKER_HOST` says nothing.

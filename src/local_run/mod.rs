@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub use options::{FIRST_HOST_PORT, RunOptions, resolve_image, run_options};
 
 use crate::config::skaffold::Project;
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::paths::relative_to;
 
 /// An artifact seen as something to run.

@@ -6,8 +6,10 @@
 
 mod printer;
 pub mod progress;
+mod style;
 
 pub use printer::{Printer, Verbosity};
+pub use style::Styles;
 
 /// Sends op's `tracing` diagnostics to stderr: nothing by default, debug with `-v`, trace with
 /// `-vv`. Other crates' diagnostics only show at `-vvv`.

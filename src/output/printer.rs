@@ -1,6 +1,6 @@
 use std::io::{self, Write};
 
-use crate::error::Styles;
+use super::Styles;
 
 /// How much op says on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::config::skaffold::{self, Artifact, Project};
 use crate::config::{Config, Resolved};
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::reference;
 
 /// The builder op uses when an artifact names none.

@@ -25,7 +25,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::config::Env;
-use crate::error::Hint;
+use crate::hint::Hint;
 
 /// The key of Docker Hub in the Docker configuration.
 pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";

@@ -13,7 +13,7 @@ use op_lifecycle::oci;
 
 pub use op_lifecycle::oci::{ConfigEditor, Image, LayerSource, Written};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 
 /// What went wrong with a registry.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod architecture;
 mod build_push;
 mod cli;
 mod differential;

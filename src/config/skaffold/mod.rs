@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Env;
 use crate::config::yaml::Located;
-use crate::error::Hint;
+use crate::hint::Hint;
 
 /// The name of a skaffold configuration file when only a directory is given.
 pub const DEFAULT_FILE: &str = "skaffold.yaml";

@@ -1,0 +1,189 @@
+//! The rules of `docs/architecture.md` that the source itself can be checked against: the
+//! top-level modules of `src/` form no import cycle, and each outside system has one owner.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The code of a file without its comments and its test module.
+fn code(path: &Path) -> String {
+    let text = fs_err::read_to_string(path).unwrap();
+    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level module a file of `src/` belongs to (`src/build/artifact.rs` → `build`).
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap();
+    let first = relative.components().next().unwrap().as_os_str();
+    first.to_string_lossy().trim_end_matches(".rs").to_string()
+}
+
+/// The top-level modules `code` names through `crate::` (`crate::a::b`, `crate::{a, b::c}`).
+fn names(code: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                found.insert(name);
+            }
+        } else {
+            found.insert(
+                rest.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect(),
+            );
+        }
+    }
+    found.retain(|n| n.starts_with(|c: char| c.is_ascii_lowercase()));
+    found
+}
+
+/// A cycle of the graph, if there is one.
+fn cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        done: &mut BTreeSet<String>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut found = path[start..].to_vec();
+            found.push(node.to_string());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, edges, done, path) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|node| visit(node, edges, &mut done, &mut Vec::new()))
+}
+
+#[test]
+fn the_modules_of_src_form_no_import_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in sources(&src) {
+        let module = module_of(&src, &file);
+        if module == "main" || module == "lib" {
+            continue;
+        }
+        let mut used = names(&code(&file));
+        used.remove(&module);
+        edges.entry(module).or_default().extend(used);
+    }
+    assert!(
+        edges.get("error").is_some_and(|e| e.contains("build")),
+        "the check reads the imports (error reads build's errors): {edges:?}"
+    );
+    assert_eq!(
+        cycle(&edges),
+        None,
+        "an import cycle between modules of src/"
+    );
+    for leaf in ["hint", "paths", "reference"] {
+        assert!(
+            edges.get(leaf).is_none_or(BTreeSet::is_empty),
+            "`{leaf}` is a leaf: {:?}",
+            edges.get(leaf)
+        );
+    }
+    let users_of_error: Vec<&String> = edges
+        .iter()
+        .filter(|(_, used)| used.contains("error"))
+        .map(|(module, _)| module)
+        .collect();
+    assert_eq!(
+        users_of_error,
+        ["commands"],
+        "only the top (commands, and main) renders errors"
+    );
+}
+
+#[test]
+fn each_outside_system_has_one_owner() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    {
+        let (crate_name, owner) = ("bollard", "engine");
+        let users: BTreeSet<String> = sources(&src)
+            .into_iter()
+            .filter(|f| code(f).contains(&format!("{crate_name}::")))
+            .map(|f| module_of(&src, &f))
+            .collect();
+        assert_eq!(
+            users,
+            BTreeSet::from([owner.to_string()]),
+            "only `{owner}` uses {crate_name}"
+        );
+    }
+    let oci_client_users: Vec<PathBuf> = sources(&src)
+        .into_iter()
+        .chain(sources(&root.join("lifecycle/src")))
+        .filter(|f| code(f).contains("oci_client::"))
+        .map(|f| f.strip_prefix(root).unwrap().to_path_buf())
+        .collect();
+    assert_eq!(
+        oci_client_users,
+        [PathBuf::from("lifecycle/src/oci.rs")],
+        "only the OCI layer uses oci-client"
+    );
+}
+
+#[test]
+fn the_cycle_check_finds_cycles() {
+    let edges: BTreeMap<String, BTreeSet<String>> = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec![]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+    .collect();
+    assert_eq!(
+        cycle(&edges),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    assert_eq!(
+        names("use crate::{build, hint::Hint};\nlet x = crate::engine::unique_name(\"a\");"),
+        BTreeSet::from(["build".into(), "engine".into(), "hint".into()])
+    );
+}
