@@ -29,6 +29,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod hint;
+pub mod interrupt;
 pub mod local_run;
 pub mod output;
 pub mod paths;

@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 
 use super::{Shared, lock};
 use crate::cnb::{self, app, builder::BuilderInfo, creator};
+use crate::engine::runner::{self, Created, Exit};
 use crate::engine::{self, ContainerSpec, LABEL_KIND, Output};
 use crate::hint::Hint;
 use crate::plan::{BuildpacksPlan, PlannedArtifact};
@@ -279,12 +278,6 @@ fn step(artifact: &str, what: &str, since: Instant) {
     tracing::debug!(artifact, ms = since.elapsed().as_millis(), "{what}");
 }
 
-/// The per-build resources to remove afterwards.
-struct Resources {
-    container: Option<String>,
-    volumes: Vec<String>,
-}
-
 /// Builds `artifact` with `builder`, on `run_image`.
 pub(super) async fn build(
     shared: &Shared,
@@ -309,10 +302,7 @@ pub(super) async fn build(
         source,
     })?;
 
-    let mut resources = Resources {
-        container: None,
-        volumes: Vec::new(),
-    };
+    let mut resources = Created::default();
     let result = run(
         shared,
         artifact,
@@ -346,22 +336,10 @@ pub(super) async fn build(
     })
 }
 
-async fn cleanup(shared: &Shared, resources: &Resources) {
-    if let Some(id) = &resources.container
-        && let Err(e) = shared.engine.remove(id).await
-    {
-        shared
-            .reporter
-            .note(&format!("warning: failed to remove container {id}: {e}"));
+async fn cleanup(shared: &Shared, resources: &Created) {
+    for warning in resources.remove(shared.engine.as_ref()).await {
+        shared.reporter.note(&format!("warning: {warning}"));
     }
-    let removals = resources.volumes.iter().map(|volume| async move {
-        if let Err(e) = shared.engine.remove_volume(volume).await {
-            shared
-                .reporter
-                .note(&format!("warning: failed to remove volume {volume}: {e}"));
-        }
-    });
-    futures::future::join_all(removals).await;
 }
 
 /// The build itself; what it creates is recorded in `resources`. Returns the digest and the
@@ -373,7 +351,7 @@ async fn run(
     builder: &BuilderInfo,
     run_image: &str,
     cache: &str,
-    resources: &mut Resources,
+    resources: &mut Created,
 ) -> Result<(String, Option<f64>), Error> {
     let started = Instant::now();
     let engine = &shared.engine;
@@ -444,15 +422,15 @@ async fn run(
     engine.upload(&container, "/", inputs).await?;
     step(name, "inputs uploaded", started);
 
-    if shared.cancelled.load(Ordering::SeqCst) {
-        return Err(Error::Interrupted);
-    }
     let CreatorExit {
         code,
         tail,
         announced,
     } = run_creator(shared, name, &container).await?;
     step(name, "creator exited", started);
+    let Some(code) = code else {
+        return Err(Error::Interrupted);
+    };
     if code == 0 {
         let (run_time, digest) = tokio::join!(
             engine.run_time(&container),
@@ -461,9 +439,6 @@ async fn run(
         let digest = digest?;
         step(name, "digest checked", started);
         return Ok((digest, run_time?.map(|d| d.as_secs_f64())));
-    }
-    if shared.cancelled.load(Ordering::SeqCst) {
-        return Err(Error::Interrupted);
     }
     let (message, hint) = cnb::exit::describe(code, &tail);
     Err(Error::Creator {
@@ -480,7 +455,7 @@ async fn prepare_volumes(
     clear_cache: bool,
     volumes: &creator::Volumes,
     labels: &BTreeMap<String, String>,
-    resources: &mut Resources,
+    resources: &mut Created,
 ) -> Result<(), Error> {
     let engine = &shared.engine;
     let cache = &volumes.cache;
@@ -671,23 +646,25 @@ pub(super) fn announced_digest(line: &str) -> Option<String> {
 
 /// How the creator ended.
 struct CreatorExit {
-    code: i64,
+    /// Its exit code; `None` when op was interrupted.
+    code: Option<i64>,
     /// Its last lines.
     tail: Vec<String>,
     /// The digest it announced publishing, if it did.
     announced: Option<String>,
 }
 
-/// Attaches, starts, streams the output line by line and waits.
+/// Runs the creator (`engine::runner`): its output line by line to the reporter (phases read
+/// from the banners, the announced digest and the last lines kept), its exit.
 async fn run_creator(shared: &Shared, name: &str, container: &str) -> Result<CreatorExit, Error> {
-    let engine = &shared.engine;
-    let mut output = engine.attach(container).await?;
-    shared.running.lock().await.push(container.to_string());
-    let started = engine.start(container).await;
-    if let Err(e) = started {
-        shared.running.lock().await.retain(|c| c != container);
-        return Err(e.into());
-    }
+    let engine = shared.engine.as_ref();
+    let Some(started) = runner::start(engine, container, &shared.interrupt).await? else {
+        return Ok(CreatorExit {
+            code: None,
+            tail: Vec::new(),
+            announced: None,
+        });
+    };
     let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut announced = None;
@@ -706,24 +683,26 @@ async fn run_creator(shared: &Shared, name: &str, container: &str) -> Result<Cre
         // The tail ends up in an error message: plain text.
         tail.push_back(without_ansi(&line).into_owned());
     };
-    while let Some(chunk) = output.next().await {
-        match chunk {
-            Ok(Output::Stdout(bytes)) => out.push(&bytes).into_iter().for_each(&mut emit),
-            Ok(Output::Stderr(bytes)) => err.push(&bytes).into_iter().for_each(&mut emit),
-            Err(e) => {
-                tracing::debug!(error = %e, "the creator's output stream ended early");
-                break;
-            }
-        }
-    }
+    let ended = runner::wait(
+        engine,
+        started,
+        &shared.interrupt,
+        super::STOP_GRACE_SECONDS,
+        &mut |chunk| match chunk {
+            Output::Stdout(bytes) => out.push(&bytes).into_iter().for_each(&mut emit),
+            Output::Stderr(bytes) => err.push(&bytes).into_iter().for_each(&mut emit),
+        },
+    )
+    .await?;
     out.finish()
         .into_iter()
         .chain(err.finish())
         .for_each(&mut emit);
-    let code = engine.wait(container).await;
-    shared.running.lock().await.retain(|c| c != container);
     Ok(CreatorExit {
-        code: code?,
+        code: match ended {
+            Exit::Code(code) => Some(code),
+            Exit::Interrupted(_) => None,
+        },
         tail: tail.into_iter().collect(),
         announced,
     })

@@ -20,10 +20,7 @@ mod scheduler;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-use tokio::sync::Mutex;
 
 pub use artifact::{
     Built, Error as ArtifactError, LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET,
@@ -32,10 +29,11 @@ pub use artifact::{
 
 use crate::cnb;
 use crate::config::Env;
-use crate::engine::{self, Engine, PullPolicy};
+use crate::engine::{self, Containers, Engine, PullPolicy};
 use crate::hint::Hint;
+use crate::interrupt::Interrupt;
 use crate::plan::{Action, BuildPlan, PlannedArtifact};
-use crate::registry::{self, Registry};
+use crate::registry::{self, Digests, Registry};
 
 /// How many artifacts build at once unless told: the number of CPUs, and at least 4. A build
 /// spends much of its time waiting (on registries, downloads and the engine), so more builds
@@ -141,25 +139,29 @@ impl Hint for Error {
 
 /// What every artifact build shares.
 pub(crate) struct Shared {
-    pub(crate) engine: Engine,
-    pub(crate) registry: Registry,
+    pub(crate) engine: Arc<dyn Containers>,
+    pub(crate) registry: Arc<dyn Digests>,
     pub(crate) credentials: registry::auth::Credentials,
     pub(crate) options: Options,
     pub(crate) env: Env,
     pub(crate) insecure_registries: Vec<String>,
     pub(crate) build_id: String,
     pub(crate) reporter: Arc<dyn Reporter>,
-    pub(crate) cancelled: AtomicBool,
-    /// Containers that run now, for Ctrl-C.
-    pub(crate) running: Mutex<Vec<String>>,
+    /// Ctrl-C or SIGTERM: no build starts, and each running creator is stopped by its runner.
+    pub(crate) interrupt: Interrupt,
 }
 
+/// How long a creator gets to stop after an interrupt before it is killed.
+const STOP_GRACE_SECONDS: i32 = 1;
+
 /// Builds the buildpacks artifacts of `plan`; returns what was published, in plan order.
+/// `interrupt` (installed by the caller) stops the builds.
 pub async fn run(
     plan: &BuildPlan,
     options: Options,
     env: &Env,
     reporter: Arc<dyn Reporter>,
+    interrupt: &Interrupt,
 ) -> Result<Vec<Built>, Error> {
     let artifacts: Vec<&PlannedArtifact> = plan
         .artifacts
@@ -177,7 +179,7 @@ pub async fn run(
             .into());
         }
     }
-    let engine = Engine::connect(env).await?;
+    let engine: Arc<dyn Containers> = Arc::new(Engine::connect(env).await?);
     // The builders too: the engine pulls them with the same credentials.
     let mut references: Vec<&str> = Vec::new();
     for artifact in &artifacts {
@@ -205,8 +207,10 @@ pub async fn run(
             }
         }
     }
-    let builders =
-        schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &artifacts).await?;
+    let builders = tokio::select! {
+        pulled = schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &artifacts) => pulled?,
+        _ = interrupt.wait() => return Err(Error::Interrupted),
+    };
     let run_hosts: Vec<String> = schedule::default_run_image_hosts(&artifacts, &builders)
         .into_iter()
         .filter(|host| credentials.get(host).is_none())
@@ -216,7 +220,7 @@ pub async fn run(
     );
     let shared = Arc::new(Shared {
         engine,
-        registry,
+        registry: Arc::new(registry),
         credentials,
         options,
         env: env.clone(),
@@ -224,14 +228,19 @@ pub async fn run(
         build_id: engine::unique_name("b")
             .trim_start_matches("b-")
             .to_string(),
-        reporter,
-        cancelled: AtomicBool::new(false),
-        running: Mutex::new(Vec::new()),
+        reporter: Arc::clone(&reporter),
+        interrupt: interrupt.clone(),
     });
-    let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
+    let stopping = {
+        let (interrupt, reporter) = (interrupt.clone(), Arc::clone(&reporter));
+        tokio::spawn(async move {
+            interrupt.wait().await;
+            reporter.note("Stopping the builds…");
+        })
+    };
     let outcome = schedule::run_artifacts(&shared, &artifacts, &builders).await;
-    signals.abort();
-    if shared.cancelled.load(Ordering::SeqCst) {
+    stopping.abort();
+    if interrupt.signalled().is_some() {
         return Err(Error::Interrupted);
     }
     let (built, failures) = outcome;
@@ -248,31 +257,6 @@ pub async fn run(
         .iter()
         .filter_map(|a| by_image.remove(&a.image))
         .collect())
-}
-
-/// On SIGINT or SIGTERM: no new build starts, and the running creators are stopped (their
-/// builds then clean up as after a failure).
-async fn watch_signals(shared: Arc<Shared>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    shared.cancelled.store(true, Ordering::SeqCst);
-    shared.reporter.note("Stopping the builds…");
-    let running = shared.running.lock().await.clone();
-    for id in running {
-        if let Err(e) = shared.engine.stop(&id, 1).await {
-            tracing::debug!(error = %e, "stopping a creator failed");
-        }
-    }
-    // Later signals stay with tokio's handler: the builds clean up and op exits.
 }
 
 #[cfg(test)]

@@ -10,14 +10,14 @@ use super::artifact::{self, Built, Error as ArtifactError};
 use super::scheduler::{self, Failed, Job};
 use super::{Error, Failure, Phase, Reporter, Shared};
 use crate::cnb::builder::BuilderInfo;
-use crate::engine::{Engine, PullPolicy};
+use crate::engine::{Containers, PullPolicy};
 use crate::plan::PlannedArtifact;
 use crate::registry::auth::Credentials;
 
 /// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
 /// their registries) and reads what they are.
 pub(super) async fn pull_builders(
-    engine: &Engine,
+    engine: &Arc<dyn Containers>,
     credentials: &Credentials,
     pull: PullPolicy,
     reporter: &Arc<dyn Reporter>,
@@ -34,7 +34,7 @@ pub(super) async fn pull_builders(
     }
     let mut pulls = JoinSet::new();
     for (builder, images) in users {
-        let (engine, reporter) = (engine.clone(), Arc::clone(reporter));
+        let (engine, reporter) = (Arc::clone(engine), Arc::clone(reporter));
         let host = crate::registry::host_of(&builder).unwrap_or_default();
         let auth = credentials
             .get(&host)
@@ -172,7 +172,7 @@ pub(super) async fn run_artifacts(
     let outcomes = scheduler::run(
         &jobs,
         shared.options.concurrency,
-        &shared.cancelled,
+        shared.interrupt.flag(),
         start,
         skipped,
     )
@@ -180,7 +180,7 @@ pub(super) async fn run_artifacts(
     let mut built = Vec::new();
     let mut failures = Vec::new();
     // A job without an outcome never started (op was interrupted) or its task died.
-    if !shared.cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+    if shared.interrupt.signalled().is_none() {
         for job in &jobs {
             if !outcomes.iter().any(|(name, _)| *name == job.name) {
                 failures.push(Failure {

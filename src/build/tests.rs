@@ -253,3 +253,365 @@ fn failures_are_listed_with_their_causes_and_hints() {
     );
     assert_eq!(error.hint().as_deref(), Some("see above"));
 }
+
+/// Whole builds of planned artifacts (`schedule::run_artifacts`), against the fake engine and
+/// a fake registry: what is created is removed after success, failure and interrupt, `--keep`
+/// keeps it, and a failed dependency stops its dependents.
+mod against_a_fake_engine {
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::engine::fake::{Fake, Script};
+    use crate::interrupt::Interrupt;
+
+    /// Everything the builds report, as lines.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Reporter for Recorder {
+        fn phase(&self, artifact: &str, phase: Phase) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{artifact} is {}", phase.label()));
+        }
+        fn line(&self, artifact: &str, line: &str) {
+            self.0.lock().unwrap().push(format!("[{artifact}] {line}"));
+        }
+        fn note(&self, text: &str) {
+            self.0.lock().unwrap().push(text.to_string());
+        }
+    }
+
+    /// A registry that serves each artifact's digest for its target, or always the one given.
+    struct Served(Option<String>);
+
+    impl Digests for Served {
+        fn digest<'a>(
+            &'a self,
+            reference: &'a str,
+        ) -> BoxFuture<'a, Result<Option<String>, registry::Error>> {
+            let image = reference.rsplit('/').next().unwrap_or_default();
+            let name = image.split(':').next().unwrap_or_default().to_string();
+            let served = self.0.clone().unwrap_or_else(|| digest_of(&name));
+            Box::pin(async move { Ok(Some(served)) })
+        }
+    }
+
+    /// `report.toml` with `digest`, as the engine hands a file over: a tar.
+    fn report_tar(digest: &str) -> Vec<u8> {
+        let report = format!("[image]\ntags = []\ndigest = \"{digest}\"\n");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(report.len() as u64);
+        header.set_mode(0o644);
+        let mut builder = tar::Builder::new(Vec::new());
+        builder
+            .append_data(&mut header, "report.toml", report.as_bytes())
+            .unwrap();
+        builder.into_inner().unwrap()
+    }
+
+    fn digest_of(artifact: &str) -> String {
+        format!("sha256:{:0>64}", artifact.len())
+    }
+
+    /// A creator that goes through the phases and publishes, or fails with `code`.
+    fn creator(artifact: &str, code: i64) -> Script {
+        let mut lines = vec!["===> ANALYZING", "===> DETECTING", "===> BUILDING"];
+        let announced = format!("*** Images ({}):", digest_of(artifact));
+        if code == 0 {
+            lines.extend(["===> EXPORTING", announced.as_str()]);
+        } else {
+            lines.push("ERROR: failed to build: exit status 1");
+        }
+        Script::printing(&lines, code)
+    }
+
+    struct Setup {
+        engine: Arc<Fake>,
+        shared: Arc<Shared>,
+        recorder: Arc<Recorder>,
+        _home: tempfile::TempDir,
+        apps: tempfile::TempDir,
+    }
+
+    fn setup(script: impl Fn(&str) -> Script + Send + Sync + 'static, keep: bool) -> Setup {
+        setup_serving(script, keep, None)
+    }
+
+    fn setup_serving(
+        script: impl Fn(&str) -> Script + Send + Sync + 'static,
+        keep: bool,
+        served: Option<String>,
+    ) -> Setup {
+        let engine = Arc::new(Fake::new(move |spec| {
+            let artifact = spec.labels.get(LABEL_ARTIFACT).cloned().unwrap_or_default();
+            script(&artifact)
+        }));
+        let recorder = Arc::new(Recorder::default());
+        let home = tempfile::tempdir().unwrap();
+        let shared = Arc::new(Shared {
+            engine: Arc::clone(&engine) as Arc<dyn Containers>,
+            registry: Arc::new(Served(served)),
+            credentials: registry::auth::Credentials::default(),
+            options: Options {
+                concurrency: 2,
+                pull: PullPolicy::Never,
+                trust_builders: true,
+                keep,
+                network: None,
+                debug: false,
+                propagation_timeout: Duration::from_secs(1),
+            },
+            env: Env::from_pairs([("HOME", home.path().display().to_string())]),
+            insecure_registries: Vec::new(),
+            build_id: "t".into(),
+            reporter: Arc::clone(&recorder) as Arc<dyn Reporter>,
+            interrupt: Interrupt::new(),
+        });
+        Setup {
+            engine,
+            shared,
+            recorder,
+            _home: home,
+            apps: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    impl Setup {
+        /// A planned artifact with an app of its own; `on` names the artifact whose image it
+        /// runs on.
+        fn artifact(&self, name: &str, on: Option<&str>) -> PlannedArtifact {
+            let dir = self.apps.path().join(name);
+            fs_err::create_dir_all(dir.join("public")).unwrap();
+            fs_err::write(dir.join("public/index.html"), name).unwrap();
+            let mut planned = artifact(
+                name,
+                on.map(|base| RunImage {
+                    image: format!("localhost:5001/{base}:latest"),
+                    artifact: Some(base.to_string()),
+                }),
+            );
+            planned.context = dir;
+            planned
+        }
+
+        async fn build(&self, artifacts: &[PlannedArtifact]) -> (Vec<Built>, Vec<Failure>) {
+            let builders = BTreeMap::from([(builder_info().image.clone(), builder_info())]);
+            let all: Vec<&PlannedArtifact> = artifacts.iter().collect();
+            schedule::run_artifacts(&self.shared, &all, &builders).await
+        }
+
+        fn reported(&self) -> Vec<String> {
+            self.recorder.0.lock().unwrap().clone()
+        }
+
+        /// The containers created and those removed; the per-build volumes created and those
+        /// removed.
+        fn created_and_removed(&self) -> [Vec<String>; 4] {
+            let mut containers = self.engine.calls_of("create");
+            containers.sort();
+            let mut removed = self.engine.calls_of("remove");
+            removed.sort();
+            let per_build = |call: &str| {
+                let mut volumes: Vec<String> = self
+                    .engine
+                    .calls_of(call)
+                    .into_iter()
+                    .filter(|v| !v.starts_with("op-cache-"))
+                    .collect();
+                volumes.sort();
+                volumes
+            };
+            let ids: Vec<String> = (1..=containers.len()).map(|i| format!("c{i}")).collect();
+            [
+                ids,
+                removed,
+                per_build("create_volume"),
+                per_build("remove_volume"),
+            ]
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_build_creates_is_removed_after_success_and_failure() {
+        let setup = setup(|a| creator(a, if a == "broken" { 51 } else { 0 }), false);
+        let artifacts = [
+            setup.artifact("base", None),
+            setup.artifact("broken", None),
+            setup.artifact("app", Some("base")),
+            setup.artifact("docs", Some("broken")),
+        ];
+        let (built, failures) = setup.build(&artifacts).await;
+        let names: Vec<&str> = built.iter().map(|b| b.image.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&"base") && names.contains(&"app"));
+        let app = built.iter().find(|b| b.image == "app").unwrap();
+        assert_eq!(
+            app.tag,
+            format!("localhost:5001/app:latest@{}", digest_of("app"))
+        );
+        let failed: Vec<String> = failures
+            .iter()
+            .map(|f| format!("{}: {}", f.artifact, f.error))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "broken: a buildpack failed (exit code 51)",
+                "docs: not built: it depends on `broken`, which failed"
+            ]
+        );
+        let [containers, removed, volumes, volumes_removed] = setup.created_and_removed();
+        assert_eq!(containers.len(), 3, "docs never got a container");
+        assert_eq!(removed, containers, "every container is removed");
+        assert_eq!(volumes.len(), 6);
+        assert_eq!(
+            volumes_removed, volumes,
+            "every per-build volume is removed"
+        );
+        assert!(
+            setup
+                .engine
+                .calls_of("remove_volume")
+                .iter()
+                .all(|v| !v.starts_with("op-cache-")),
+            "cache volumes stay"
+        );
+        let app_spec = (1..=3)
+            .filter_map(|i| setup.engine.spec(&format!("c{i}")))
+            .find(|s| s.labels[LABEL_ARTIFACT] == "app")
+            .unwrap();
+        let cmd = app_spec.cmd.unwrap();
+        let run_image = cmd.iter().position(|a| a == "-run-image").unwrap() + 1;
+        assert_eq!(
+            cmd[run_image],
+            format!("localhost:5001/base:latest@{}", digest_of("base")),
+            "app runs on the digest base was published with"
+        );
+        let reported = setup.reported();
+        for expected in [
+            "app is exporting",
+            "docs is failed",
+            "[broken] ERROR: failed to build: exit status 1",
+        ] {
+            assert!(
+                reported.iter().any(|r| r == expected),
+                "{expected}: {reported:#?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn keep_leaves_the_container_and_volumes() {
+        let setup = setup(|a| creator(a, 51), true);
+        let (_, failures) = setup.build(&[setup.artifact("broken", None)]).await;
+        assert_eq!(failures.len(), 1);
+        assert!(setup.engine.calls_of("remove").is_empty());
+        assert!(setup.engine.calls_of("remove_volume").is_empty());
+        assert!(
+            setup.reported().iter().any(|r| r.starts_with(
+                "[broken] Kept container c1 and volumes op-layers-t-broken, op-workspace-t-broken"
+            )),
+            "{:#?}",
+            setup.reported()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_stops_the_running_creators_starts_nothing_more_and_cleans_up() {
+        let setup = setup(
+            |_| Script {
+                until_stopped: true,
+                ..Script::printing(&["===> BUILDING"], 0)
+            },
+            false,
+        );
+        let artifacts = [
+            setup.artifact("a", None),
+            setup.artifact("b", None),
+            setup.artifact("c", None),
+        ];
+        let interrupt = setup.shared.interrupt.clone();
+        let engine = Arc::clone(&setup.engine);
+        tokio::spawn(async move {
+            // Once both slots run a creator.
+            while engine.calls_of("start").len() < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            interrupt.trigger(crate::interrupt::SIGINT_CODE);
+        });
+        let (built, failures) = setup.build(&artifacts).await;
+        assert!(built.is_empty());
+        assert_eq!(
+            failures
+                .iter()
+                .map(|f| f.error.to_string())
+                .collect::<Vec<_>>(),
+            ["interrupted", "interrupted"],
+            "the third never started"
+        );
+        let mut stopped = setup.engine.calls_of("stop");
+        stopped.sort();
+        assert_eq!(stopped, ["c1 1s", "c2 1s"]);
+        let [containers, removed, volumes, volumes_removed] = setup.created_and_removed();
+        assert_eq!(containers, ["c1", "c2"]);
+        assert_eq!(removed, containers);
+        assert_eq!(volumes_removed, volumes);
+    }
+
+    #[tokio::test]
+    async fn report_toml_decides_when_the_registry_serves_another_digest_than_announced() {
+        let served = format!("sha256:{}", "e".repeat(64));
+        let setup = setup_serving(|a| creator(a, 0), false, Some(served.clone()));
+        setup
+            .engine
+            .put_file("c1", "/layers/report.toml", report_tar(&served));
+        let (built, failures) = setup.build(&[setup.artifact("app", None)]).await;
+        assert!(failures.is_empty(), "{failures:?}");
+        assert_eq!(
+            built[0].digest, served,
+            "report.toml agrees with the registry"
+        );
+        assert_eq!(
+            setup.engine.calls_of("download"),
+            ["c1:/layers/report.toml"]
+        );
+
+        let setup = setup_serving(|a| creator(a, 0), false, Some(served.clone()));
+        let reported = format!("sha256:{}", "f".repeat(64));
+        setup
+            .engine
+            .put_file("c1", "/layers/report.toml", report_tar(&reported));
+        let (_, failures) = setup.build(&[setup.artifact("app", None)]).await;
+        assert_eq!(
+            failures[0].error.to_string(),
+            format!(
+                "the registry serves {served} for `localhost:5001/app:latest`, but the lifecycle reported {reported}"
+            )
+        );
+
+        let agreed = setup_serving(|a| creator(a, 0), false, None);
+        agreed.build(&[agreed.artifact("app", None)]).await;
+        assert!(
+            agreed.engine.calls_of("download").is_empty(),
+            "the announced digest, served, spares report.toml"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_upload_still_removes_what_was_created() {
+        let setup = setup(|a| creator(a, 0), false);
+        setup.engine.fail("upload");
+        let (_, failures) = setup.build(&[setup.artifact("app", None)]).await;
+        assert_eq!(
+            failures[0].error.to_string(),
+            "The Docker Engine failed to upload c1:/"
+        );
+        let [containers, removed, volumes, volumes_removed] = setup.created_and_removed();
+        assert_eq!(removed, containers);
+        assert_eq!(volumes_removed, volumes);
+    }
+}

@@ -13,6 +13,7 @@ use crate::cli::{BuildCommon, BuildRunArgs, GlobalArgs, OutputFormat, Pull};
 use crate::config::{Config, Env};
 use crate::engine::PullPolicy;
 use crate::error::ExitStatus;
+use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
 use crate::output::{Printer, Verbosity};
 use crate::plan::{Action, BuildPlan, Command, PlanOptions};
@@ -136,11 +137,16 @@ pub(super) fn build_push(
         .enable_all()
         .build()
         .context("Failed to start op's async runtime")?;
+    // From here on Ctrl-C and SIGTERM are op's: the builds stop and clean up.
+    let interrupt = runtime
+        .block_on(async { Interrupt::install() })
+        .context("Failed to handle Ctrl-C and SIGTERM")?;
     let outcome = runtime.block_on(build::run(
         &plan,
         options,
         config.env(),
         Arc::clone(&reporter),
+        &interrupt,
     ));
     drop(reporter);
     let built = match outcome {

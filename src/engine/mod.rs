@@ -7,6 +7,10 @@
 //! so older engines (Debian's 20.10, API 1.41) work. Nothing is bind-mounted from op's host, so
 //! a remote engine works the same.
 
+mod containers;
+#[cfg(test)]
+pub(crate) mod fake;
+pub mod runner;
 mod spec;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +27,7 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt as _};
 
+pub use containers::Containers;
 pub use spec::{ContainerSpec, PortMapping, PullAuth};
 
 use crate::config::Env;

@@ -152,6 +152,24 @@ impl Registry {
     }
 }
 
+/// What the builds ask of a registry once an image is published: the digest it serves for a
+/// reference (`None` when it has none). [`Registry`] answers; tests use a fake.
+pub trait Digests: Send + Sync {
+    fn digest<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, Error>>;
+}
+
+impl Digests for Registry {
+    fn digest<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, Error>> {
+        Box::pin(Registry::digest(self, reference))
+    }
+}
+
 /// The registry host of `reference` (`docker.io` for Docker Hub names).
 pub fn host_of(reference: &str) -> Option<String> {
     oci::registry_of(reference).ok()
