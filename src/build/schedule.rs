@@ -36,9 +36,7 @@ pub(super) async fn pull_builders(
     for (builder, images) in users {
         let (engine, reporter) = (Arc::clone(engine), Arc::clone(reporter));
         let host = crate::registry::host_of(&builder).unwrap_or_default();
-        let auth = credentials
-            .get(&host)
-            .map(|c| crate::engine::PullAuth::from_credential(&host, c));
+        let auth = credentials.pull_auth(&host);
         pulls.spawn(async move {
             for image in &images {
                 reporter.phase(image, Phase::Pulling);

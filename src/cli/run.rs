@@ -37,3 +37,13 @@ pub enum Pull {
     /// Never
     Never,
 }
+
+impl From<Pull> for crate::engine::PullPolicy {
+    fn from(pull: Pull) -> Self {
+        match pull {
+            Pull::Always => Self::Always,
+            Pull::IfNotPresent => Self::Missing,
+            Pull::Never => Self::Never,
+        }
+    }
+}

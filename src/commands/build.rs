@@ -9,9 +9,8 @@ use anyhow::Context as _;
 
 use crate::build::{self, Built, Reporter};
 use crate::build_result::{self, BuildResult};
-use crate::cli::{BuildCommon, BuildRunArgs, GlobalArgs, OutputFormat, Pull};
+use crate::cli::{BuildCommon, BuildRunArgs, GlobalArgs, OutputFormat};
 use crate::config::{Config, Env};
-use crate::engine::PullPolicy;
 use crate::error::ExitStatus;
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
@@ -113,11 +112,7 @@ pub(super) fn build_push(
         concurrency: run
             .concurrency
             .map_or_else(build::default_concurrency, usize::from),
-        pull: match run.pull {
-            Pull::Always => PullPolicy::Always,
-            Pull::IfNotPresent => PullPolicy::Missing,
-            Pull::Never => PullPolicy::Never,
-        },
+        pull: run.pull.into(),
         trust_builders: run.trust_builder,
         keep: run.keep,
         network: run

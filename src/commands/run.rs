@@ -3,30 +3,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use futures::StreamExt as _;
-use tokio::io::AsyncWriteExt as _;
-use tokio::signal::unix::{SignalKind, signal};
-
-use crate::cli::{GlobalArgs, Pull, RunArgs};
+use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::skaffold;
 use crate::config::{Config, Env};
-use crate::engine::{self, ContainerSpec, Engine, Output, PullPolicy};
+use crate::engine::{Engine, Output};
 use crate::error::{ExitStatus, UsageError};
+use crate::interrupt::Interrupt;
 use crate::local_run::{self, RunContext, RunOptions};
 use crate::output::{Printer, Verbosity};
-
-/// How long a stopped container gets to exit before it is killed.
-const STOP_GRACE_SECONDS: i32 = 10;
-
-/// How many host ports `op run` tries when the one it chose is taken before it is published.
-const MAX_PORT_RETRIES: usize = 10;
-
-fn is_port_taken(err: &anyhow::Error) -> bool {
-    matches!(
-        err.downcast_ref::<engine::Error>(),
-        Some(engine::Error::PortTaken { .. })
-    )
-}
 
 pub(super) fn run(
     cwd: &Path,
@@ -63,29 +47,20 @@ pub(super) fn run(
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            // A host port op chose may be taken between choosing and publishing it (another
-            // `op run`, say): then the next free one is tried.
-            let mut taken = Vec::new();
-            loop {
-                let options = local_run::run_options(context, &config, &taken)?;
-                match runtime.block_on(run_container(
-                    &config, context, &image, &options, args.pull, printer,
-                )) {
-                    Err(e)
-                        if options.ports_chosen
-                            && is_port_taken(&e)
-                            && taken.len() < MAX_PORT_RETRIES =>
-                    {
-                        let ports: Vec<u16> =
-                            options.ports.iter().filter_map(|p| p.host_port).collect();
-                        printer.info(&format!(
-                            "Host port {ports:?} was taken meanwhile; trying the next free one"
-                        ));
-                        taken.extend(ports);
-                    }
-                    outcome => return outcome,
-                }
-            }
+            let request = local_run::Request {
+                context,
+                image: &image,
+                pull: args.pull.into(),
+            };
+            let monitor = Shown { printer };
+            let code = runtime.block_on(async {
+                // From here on Ctrl-C and SIGTERM are op's: a container is never left running
+                // because a signal came early.
+                let interrupt = Interrupt::install()?;
+                let engine = Engine::connect(config.env()).await?;
+                anyhow::Ok(local_run::run(&engine, &config, request, &interrupt, &monitor).await?)
+            })?;
+            Ok(ExitStatus::Code(code))
         }
         _ => Err(UsageError {
             message: format!(
@@ -152,138 +127,37 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
-/// Pulls the image if needed, runs the container with its output on ours, and stops it on
-/// Ctrl-C or SIGTERM. Returns the container's exit code (130 or 143 when op stopped it).
-async fn run_container(
-    config: &Config,
-    context: &RunContext,
-    image: &str,
-    options: &RunOptions,
-    pull: Pull,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    // Installed first: from here on Ctrl-C and SIGTERM are op's to handle, so that a container
-    // is never left running because a signal came early.
-    let mut signals = Signals::new()?;
-    let engine = Engine::connect(config.env()).await?;
-    let policy = match pull {
-        Pull::Always => PullPolicy::Always,
-        Pull::IfNotPresent => PullPolicy::Missing,
-        Pull::Never => PullPolicy::Never,
-    };
-    let verbose = printer.verbosity() >= Verbosity::Verbose;
-    let mut announced = false;
-    let mut progress = |line: &str| {
-        if !announced {
-            printer.info(&format!("Pulling {image}"));
-            announced = true;
-        }
-        if verbose {
-            printer.info(&format!("  {line}"));
-        }
-    };
-    let host = crate::registry::host_of(image).unwrap_or_default();
-    let credentials =
-        crate::registry::auth::Credentials::resolve(config.env(), std::slice::from_ref(&host))?;
-    let auth = credentials
-        .get(&host)
-        .map(|c| engine::PullAuth::from_credential(&host, c));
-    tokio::select! {
-        pulled = engine.ensure_image(image, policy, auth.as_ref(), &mut progress) => { pulled?; }
-        code = signals.next() => return Ok(ExitStatus::Code(code)),
-    }
-
-    let mut spec = ContainerSpec {
-        name: Some(engine::unique_name(&format!("op-run-{}", context.image))),
-        image: image.to_string(),
-        env: options.env.clone(),
-        ports: options.ports.clone(),
-        binds: options.binds.clone(),
-        ..ContainerSpec::default()
-    };
-    spec.labels.insert(engine::LABEL_KIND.into(), "run".into());
-    spec.labels
-        .insert("io.octopilot.op.context".into(), context.name.clone());
-    let id = engine.create(&spec).await?;
-    let name = spec.name.unwrap_or_default();
-    let outcome = attach_and_wait(&engine, &id, &name, image, &mut signals, printer).await;
-    // Removed by op rather than by the engine (`--rm`), so that the exit code is read first.
-    if let Err(e) = engine.remove(&id).await {
-        printer.warn(&format!("could not remove container `{name}`: {e}"));
-    }
-    outcome
+/// How `op run` shows a run: op's lines on stderr, the pull's progress with `-v`, the
+/// container's output on op's stdout and stderr as it comes.
+struct Shown<'a> {
+    printer: &'a Printer,
 }
 
-async fn attach_and_wait(
-    engine: &Engine,
-    id: &str,
-    name: &str,
-    image: &str,
-    signals: &mut Signals,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let mut output = engine.attach(id).await?;
-    let pump = tokio::spawn(async move {
-        let (mut stdout, mut stderr) = (tokio::io::stdout(), tokio::io::stderr());
-        while let Some(Ok(chunk)) = output.next().await {
-            // A closed stdout or stderr must not stop the container: keep draining.
-            let _ = match chunk {
-                Output::Stdout(bytes) => stdout.write_all(&bytes).await.and(stdout.flush().await),
-                Output::Stderr(bytes) => stderr.write_all(&bytes).await.and(stderr.flush().await),
-            };
-        }
-    });
-    engine.start(id).await?;
-    printer.info(&format!(
-        "Running {image} as container {name} (Ctrl-C stops it)"
-    ));
-    for (container_port, host_port) in engine.published_ports(id).await? {
-        printer.info(&format!(
-            "Mapped to http://localhost:{host_port} (container port {container_port})"
-        ));
-    }
-    let status = tokio::select! {
-        code = engine.wait(id) => ExitStatus::Code(u8::try_from(code?.clamp(0, 255)).unwrap_or(1)),
-        code = signals.next() => stop(engine, id, name, printer, code).await?,
-    };
-    let _ = pump.await;
-    Ok(status)
-}
-
-/// SIGINT (Ctrl-C) and SIGTERM, once installed.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
+impl local_run::Monitor for Shown<'_> {
+    fn info(&self, line: &str) {
+        self.printer.info(line);
     }
 
-    /// Waits for the next signal; returns the exit code it stands for (130, 143).
-    async fn next(&mut self) -> u8 {
-        tokio::select! {
-            _ = self.interrupt.recv() => 130,
-            _ = self.terminate.recv() => 143,
+    fn progress(&self, line: &str) {
+        if self.printer.verbosity() >= Verbosity::Verbose {
+            self.printer.info(&format!("  {line}"));
         }
     }
-}
 
-async fn stop(
-    engine: &Engine,
-    id: &str,
-    name: &str,
-    printer: &Printer,
-    code: u8,
-) -> anyhow::Result<ExitStatus> {
-    printer.info(&format!("Stopping container {name}"));
-    engine.stop(id, STOP_GRACE_SECONDS).await?;
-    engine.wait(id).await?;
-    Ok(ExitStatus::Code(code))
+    fn output(&self, chunk: Output) {
+        use std::io::Write as _;
+        // A closed stdout or stderr must not stop the container: write errors are dropped.
+        let _ = match chunk {
+            Output::Stdout(bytes) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&bytes).and_then(|()| out.flush())
+            }
+            Output::Stderr(bytes) => {
+                let mut err = std::io::stderr().lock();
+                err.write_all(&bytes).and_then(|()| err.flush())
+            }
+        };
+    }
 }
 
 #[cfg(test)]

@@ -52,8 +52,9 @@ type ScriptFor = dyn Fn(&ContainerSpec) -> Script + Send + Sync;
 pub(crate) struct Fake {
     state: Mutex<State>,
     script: Box<ScriptFor>,
-    /// Calls (by name: `create`, `upload`, `start`, …) that fail.
-    failing: Mutex<Vec<String>>,
+    /// Calls (by name: `create`, `upload`, `start`, …) that fail, and how many more times
+    /// (`None`: always); a failing `start` fails as a taken host port.
+    failing: Mutex<Vec<(String, Option<usize>)>>,
 }
 
 impl Fake {
@@ -68,7 +69,15 @@ impl Fake {
 
     /// Calls named `call` fail from now on.
     pub(crate) fn fail(&self, call: &str) {
-        self.failing.lock().unwrap().push(call.to_string());
+        self.failing.lock().unwrap().push((call.to_string(), None));
+    }
+
+    /// The next `times` calls named `call` fail.
+    pub(crate) fn fail_times(&self, call: &str, times: usize) {
+        self.failing
+            .lock()
+            .unwrap()
+            .push((call.to_string(), Some(times)));
     }
 
     /// A file `download` finds in container `id`.
@@ -101,15 +110,30 @@ impl Fake {
             .unwrap()
             .calls
             .push(format!("{call} {argument}"));
-        if self.failing.lock().unwrap().iter().any(|c| c == call) {
-            return Err(Error::Api {
-                action: format!("{call} {argument}"),
-                source: bollard::errors::Error::DockerStreamError {
-                    error: "the fake engine was told to fail".into(),
-                },
-            });
+        let mut failing = self.failing.lock().unwrap();
+        let Some((_, times)) = failing
+            .iter_mut()
+            .find(|(c, times)| c == call && *times != Some(0))
+        else {
+            return Ok(());
+        };
+        if let Some(left) = times {
+            *left -= 1;
         }
-        Ok(())
+        let source = bollard::errors::Error::DockerStreamError {
+            error: "the fake engine was told to fail".into(),
+        };
+        Err(if call == "start" {
+            Error::PortTaken {
+                container: argument.to_string(),
+                source,
+            }
+        } else {
+            Error::Api {
+                action: format!("{call} {argument}"),
+                source,
+            }
+        })
     }
 
     fn script_of(&self, id: &str) -> Script {

@@ -49,32 +49,6 @@ impl fmt::Debug for PullAuth {
     }
 }
 
-impl PullAuth {
-    /// The engine's form of a registry credential for `host`.
-    pub fn from_credential(host: &str, credential: &crate::registry::auth::Credential) -> Self {
-        use crate::registry::auth::Credential;
-        let server = crate::registry::auth::server_address(host);
-        match credential {
-            Credential::Basic { username, password } => Self {
-                server,
-                username: Some(username.clone()),
-                password: Some(password.clone()),
-                ..Self::default()
-            },
-            Credential::Bearer(token) => Self {
-                server,
-                registry_token: Some(token.clone()),
-                ..Self::default()
-            },
-            Credential::Identity(token) => Self {
-                server,
-                identity_token: Some(token.clone()),
-                ..Self::default()
-            },
-        }
-    }
-}
-
 /// A published port (`docker run -p`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortMapping {

@@ -7,14 +7,17 @@
 
 pub mod infer;
 mod options;
+mod run;
 
 use std::path::{Path, PathBuf};
 
 pub use options::{FIRST_HOST_PORT, RunOptions, resolve_image, run_options};
+pub use run::{Monitor, Request, run};
 
 use crate::config::skaffold::Project;
 use crate::hint::Hint;
 use crate::paths::relative_to;
+use crate::{build_result, config, engine, registry};
 
 /// An artifact seen as something to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +56,22 @@ pub enum Error {
     },
     #[error("No free host port between {first} and {last}")]
     NoFreePort { first: u16, last: u16 },
+    #[error("Failed to read the files of `{}` to infer its port", dir.display())]
+    Infer {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Host ports stayed taken after {tries} tries: {ports:?}")]
+    PortsTaken { tries: usize, ports: Vec<u16> },
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    #[error(transparent)]
+    BuildResult(#[from] build_result::Error),
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+    #[error(transparent)]
+    Credentials(#[from] registry::auth::Error),
 }
 
 impl Hint for Error {
@@ -83,9 +102,14 @@ impl Hint for Error {
             Error::BadVolume { .. } => {
                 Some("volumes are `docker run -v` specs, e.g. \"./public:/app/public\"".into())
             }
-            Error::NoFreePort { .. } => {
+            Error::NoFreePort { .. } | Error::PortsTaken { .. } => {
                 Some("set `ports` for the context in .github/octopilot.yaml".into())
             }
+            Error::Infer { .. } => None,
+            Error::Config(e) => e.hint(),
+            Error::BuildResult(e) => e.hint(),
+            Error::Engine(e) => e.hint(),
+            Error::Credentials(e) => e.hint(),
         }
     }
 }

@@ -22,9 +22,9 @@ const HOST_PORT_TRIES: u16 = 100;
 pub fn resolve_image(
     context: &RunContext,
     config: &Config,
-) -> anyhow::Result<(String, Option<String>)> {
+) -> Result<(String, Option<String>), Error> {
     let path = config.cwd().join(build_result::FILE_NAME);
-    let fallback = || -> anyhow::Result<String> {
+    let fallback = || -> Result<String, Error> {
         let repo = config.default_repo(None)?;
         let tags = config.tags(None)?;
         Ok(format!(
@@ -78,8 +78,11 @@ pub fn run_options(
     context: &RunContext,
     config: &Config,
     avoid: &[u16],
-) -> anyhow::Result<RunOptions> {
-    let inferred = infer::infer(&context.dir)?;
+) -> Result<RunOptions, Error> {
+    let inferred = infer::infer(&context.dir).map_err(|source| Error::Infer {
+        dir: context.dir.clone(),
+        source,
+    })?;
     let configured = config.context_options(&context.name);
     let file = configured
         .map(|(_, path)| config.display(path))

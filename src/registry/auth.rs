@@ -25,6 +25,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::config::Env;
+use crate::engine::PullAuth;
 use crate::hint::Hint;
 
 /// The key of Docker Hub in the Docker configuration.
@@ -272,6 +273,29 @@ impl Credentials {
     /// The credential of registry `host`, if it has one.
     pub fn get(&self, host: &str) -> Option<&Credential> {
         self.entries.get(&cnb_key(host))
+    }
+
+    /// The engine's form of the credential of `host` (to pull from it), if it has one.
+    pub fn pull_auth(&self, host: &str) -> Option<PullAuth> {
+        let server = server_address(host);
+        Some(match self.get(host)? {
+            Credential::Basic { username, password } => PullAuth {
+                server,
+                username: Some(username.clone()),
+                password: Some(password.clone()),
+                ..PullAuth::default()
+            },
+            Credential::Bearer(token) => PullAuth {
+                server,
+                registry_token: Some(token.clone()),
+                ..PullAuth::default()
+            },
+            Credential::Identity(token) => PullAuth {
+                server,
+                identity_token: Some(token.clone()),
+                ..PullAuth::default()
+            },
+        })
     }
 
     /// The hosts that have a credential.
