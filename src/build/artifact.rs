@@ -125,10 +125,12 @@ pub struct Built {
 /// Why an artifact's build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{message}")]
+    #[error("{failure}")]
     Creator {
-        message: String,
-        hint: Option<String>,
+        failure: cnb::exit::Failure,
+        /// A registry its output says refused it.
+        refused_by: Option<String>,
+        /// Its last lines.
         tail: Vec<String>,
     },
     #[error("the creator wrote no report.toml (exit code 0)")]
@@ -174,7 +176,14 @@ pub enum Error {
 impl Hint for Error {
     fn hint(&self) -> Option<String> {
         match self {
-            Error::Creator { hint, .. } => hint.clone(),
+            Error::Creator {
+                failure,
+                refused_by,
+                ..
+            } => refused_by
+                .as_deref()
+                .map(cnb::exit::refused_hint)
+                .or_else(|| failure.hint().map(str::to_string)),
             Error::DigestMismatch { .. } => {
                 Some("another push to the same tag raced this one; build again".into())
             }
@@ -440,10 +449,9 @@ async fn run(
         step(name, "digest checked", started);
         return Ok((digest, run_time?.map(|d| d.as_secs_f64())));
     }
-    let (message, hint) = cnb::exit::describe(code, &tail);
     Err(Error::Creator {
-        message,
-        hint,
+        failure: cnb::exit::Failure::from_code(code),
+        refused_by: cnb::exit::refused_by(&tail),
         tail,
     })
 }

@@ -233,8 +233,8 @@ fn failures_are_listed_with_their_causes_and_hints() {
             Failure {
                 artifact: "api".into(),
                 error: ArtifactError::Creator {
-                    message: "a buildpack failed (exit code 51)".into(),
-                    hint: Some("see above".into()),
+                    failure: cnb::exit::Failure::Buildpack,
+                    refused_by: None,
                     tail: vec![],
                 },
             },
@@ -251,7 +251,10 @@ fn failures_are_listed_with_their_causes_and_hints() {
         error.to_string(),
         "2 of 3 artifacts failed, so no build result was written:\n  - api: a buildpack failed (exit code 51)\n  - web: not built: it depends on `api`, which failed"
     );
-    assert_eq!(error.hint().as_deref(), Some("see above"));
+    assert_eq!(
+        error.hint().as_deref(),
+        cnb::exit::Failure::Buildpack.hint()
+    );
 }
 
 /// Whole builds of planned artifacts (`schedule::run_artifacts`), against the fake engine and

@@ -1,18 +1,129 @@
-//! What the lifecycle's exit codes (`docs/cnb-platform.md` section 1.7) mean to someone who ran
-//! `op build-push`.
+//! Why a creator failed, from its exit code (the lifecycle's named codes, `op_lifecycle::exit`,
+//! and the spec's ranges: `docs/cnb-platform.md` section 1.7), and what to do about it.
 
-/// The failure of a creator that exited with `code` after printing `tail` (its last lines):
-/// what happened, and what to do. A registry that refused the lifecycle gets a hint naming it,
-/// whatever the code: the reference lifecycle exits 1 when it happens as the analyzer starts,
-/// op-lifecycle 32.
-pub fn describe(code: i64, tail: &[String]) -> (String, Option<String>) {
-    let (what, hint) = describe_code(code);
-    (what, refused_by(tail).or(hint))
+use std::fmt;
+
+use op_lifecycle::exit as code;
+
+/// A creator's failure, by its exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// 2: the lifecycle did not understand op's flags.
+    Usage,
+    /// 3: it refused its inputs.
+    InvalidArgs,
+    /// 11: it does not support the Platform API op chose.
+    PlatformApi,
+    /// 12: a buildpack's API is not supported.
+    BuildpackApi,
+    /// 20: no buildpack detected the app.
+    NothingDetected,
+    /// 21: no buildpack detected the app, and one failed while trying.
+    DetectErrored,
+    /// 30–39: the run image or the previous image could not be read.
+    Analyze(i64),
+    /// 40–49: the cache could not be restored.
+    Restore(i64),
+    /// 51: a buildpack's `bin/build` failed.
+    Buildpack,
+    /// 60–69: the image could not be published.
+    Export(i64),
+    /// Another code (1, 22, 52, a signal's …).
+    Other(i64),
+}
+
+impl Failure {
+    pub fn from_code(exit: i64) -> Self {
+        let named = |c: i32| i64::from(c);
+        match exit {
+            e if e == named(code::USAGE) => Self::Usage,
+            e if e == named(code::INVALID_ARGS) => Self::InvalidArgs,
+            e if e == named(code::INCOMPATIBLE_PLATFORM_API) => Self::PlatformApi,
+            e if e == named(code::INCOMPATIBLE_BUILDPACK_API) => Self::BuildpackApi,
+            e if e == named(code::FAILED_DETECT) => Self::NothingDetected,
+            e if e == named(code::FAILED_DETECT_WITH_ERRORS) => Self::DetectErrored,
+            e if e == named(code::FAILED_BUILD_WITH_ERRORS) => Self::Buildpack,
+            30..=39 => Self::Analyze(exit),
+            40..=49 => Self::Restore(exit),
+            60..=69 => Self::Export(exit),
+            other => Self::Other(other),
+        }
+    }
+
+    /// The exit code.
+    pub fn code(self) -> i64 {
+        let named = |c: i32| i64::from(c);
+        match self {
+            Self::Usage => named(code::USAGE),
+            Self::InvalidArgs => named(code::INVALID_ARGS),
+            Self::PlatformApi => named(code::INCOMPATIBLE_PLATFORM_API),
+            Self::BuildpackApi => named(code::INCOMPATIBLE_BUILDPACK_API),
+            Self::NothingDetected => named(code::FAILED_DETECT),
+            Self::DetectErrored => named(code::FAILED_DETECT_WITH_ERRORS),
+            Self::Buildpack => named(code::FAILED_BUILD_WITH_ERRORS),
+            Self::Analyze(c) | Self::Restore(c) | Self::Export(c) | Self::Other(c) => c,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Usage => "the lifecycle did not understand op's flags",
+            Self::InvalidArgs => "the lifecycle refused its inputs (invalid arguments)",
+            Self::PlatformApi => "the lifecycle does not support the Platform API op chose",
+            Self::BuildpackApi => "a buildpack's API is not supported by the builder's lifecycle",
+            Self::NothingDetected => "no buildpack detected the app in the artifact's context",
+            Self::DetectErrored => {
+                "no buildpack detected the app, and at least one failed while trying"
+            }
+            Self::Analyze(_) => "the lifecycle could not read the run image or the previous image",
+            Self::Restore(_) => "the lifecycle could not restore the cache",
+            Self::Buildpack => "a buildpack failed",
+            Self::Export(_) => "the lifecycle could not publish the image",
+            Self::Other(_) => "the lifecycle failed",
+        }
+    }
+
+    /// What to do about it, when there is something to say.
+    pub fn hint(self) -> Option<&'static str> {
+        match self {
+            Self::Usage => Some("the builder's lifecycle may be too old for op"),
+            Self::InvalidArgs => Some("see the lifecycle's output above"),
+            Self::PlatformApi => Some("use a builder with a newer lifecycle"),
+            Self::BuildpackApi => Some("use buildpacks and a builder of the same generation"),
+            Self::NothingDetected => Some(
+                "check `context` in skaffold.yaml, and that the builder has buildpacks for this kind of app",
+            ),
+            Self::DetectErrored => Some("see the detection output above"),
+            Self::Analyze(_) => Some(
+                "check that the registry is reachable from the build container and the credentials allow reading",
+            ),
+            Self::Restore(_) => Some("rebuild with `clearCache: true` on the artifact"),
+            Self::Buildpack => {
+                Some("see the buildpack's output above, prefixed with the artifact's name")
+            }
+            Self::Export(_) => Some(
+                "check that the registry is reachable from the build container and the credentials allow pushing",
+            ),
+            Self::Other(c)
+                if c == i64::from(code::DETECT_ERROR) || c == i64::from(code::BUILD_ERROR) =>
+            {
+                Some("see the lifecycle's output above")
+            }
+            Self::Other(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (exit code {})", self.what(), self.code())
+    }
 }
 
 /// The registry a line of the lifecycle's output says refused it (`401 Unauthorized`, `403
-/// Forbidden`, `Not authorized`, `DENIED`), and what to do.
-fn refused_by(tail: &[String]) -> Option<String> {
+/// Forbidden`, `Not authorized`, `DENIED`): worth a hint of its own, whatever the exit code
+/// (the reference lifecycle exits 1 when it happens as the analyzer starts, op-lifecycle 32).
+pub fn refused_by(tail: &[String]) -> Option<String> {
     const REFUSALS: [&str; 5] = [
         "401 unauthorized",
         "403 forbidden",
@@ -25,118 +136,68 @@ fn refused_by(tail: &[String]) -> Option<String> {
         if !REFUSALS.iter().any(|r| lower.contains(r)) {
             return None;
         }
-        let host = line.split("://").nth(1)?.split('/').next()?;
-        Some(format!(
-            "the registry `{host}` refused the lifecycle (the ERROR line above): give op credentials for it \
-             (`docker login {host}`, or a credential helper in the Docker configuration)"
-        ))
+        Some(line.split("://").nth(1)?.split('/').next()?.to_string())
     })
 }
 
-fn describe_code(code: i64) -> (String, Option<String>) {
-    let (what, hint): (&str, Option<&str>) = match code {
-        2 => (
-            "the lifecycle did not understand op's flags",
-            Some("the builder's lifecycle may be too old for op"),
-        ),
-        3 => (
-            "the lifecycle refused its inputs (invalid arguments)",
-            Some("see the lifecycle's output above"),
-        ),
-        11 => (
-            "the lifecycle does not support the Platform API op chose",
-            Some("use a builder with a newer lifecycle"),
-        ),
-        12 => (
-            "a buildpack's API is not supported by the builder's lifecycle",
-            Some("use buildpacks and a builder of the same generation"),
-        ),
-        20 => (
-            "no buildpack detected the app in the artifact's context",
-            Some(
-                "check `context` in skaffold.yaml, and that the builder has buildpacks for this kind of app",
-            ),
-        ),
-        21 => (
-            "no buildpack detected the app, and at least one failed while trying",
-            Some("see the detection output above"),
-        ),
-        22 | 52 => (
-            "the lifecycle failed",
-            Some("see the lifecycle's output above"),
-        ),
-        30..=39 => (
-            "the lifecycle could not read the run image or the previous image",
-            Some(
-                "check that the registry is reachable from the build container and the credentials allow reading",
-            ),
-        ),
-        40..=49 => (
-            "the lifecycle could not restore the cache",
-            Some("rebuild with `clearCache: true` on the artifact"),
-        ),
-        51 => (
-            "a buildpack failed",
-            Some("see the buildpack's output above, prefixed with the artifact's name"),
-        ),
-        60..=69 => (
-            "the lifecycle could not publish the image",
-            Some(
-                "check that the registry is reachable from the build container and the credentials allow pushing",
-            ),
-        ),
-        _ => ("the lifecycle failed", None),
-    };
-    (
-        format!("{what} (exit code {code})"),
-        hint.map(str::to_string),
+/// What to do about a registry that refused the lifecycle.
+pub fn refused_hint(registry: &str) -> String {
+    format!(
+        "the registry `{registry}` refused the lifecycle (the ERROR line above): give op credentials for it \
+         (`docker login {registry}`, or a credential helper in the Docker configuration)"
     )
 }
 
 #[cfg(test)]
 mod tests {
-    /// What a code means without any output to go by.
-    fn describe(code: i64) -> (String, Option<String>) {
-        super::describe(code, &[])
-    }
+    use super::*;
 
     #[test]
-    fn a_registry_that_refused_the_lifecycle_is_named_whatever_the_code() {
+    fn a_registry_that_refused_the_lifecycle_is_found_in_its_last_lines() {
         let reference = [
             "===> ANALYZING".to_string(),
             "ERROR: failed to initialize analyzer: validating registry read access: failed to ensure registry read access to reg.example:5000/base/run:latest: HEAD http://reg.example:5000/v2/base/run/manifests/latest: unexpected status code 401 Unauthorized (HEAD responses have no body, use GET for details)".to_string(),
         ];
-        let (what, hint) = super::describe(1, &reference);
-        assert_eq!(what, "the lifecycle failed (exit code 1)");
+        assert_eq!(refused_by(&reference).as_deref(), Some("reg.example:5000"));
+        let hint = refused_hint("reg.example:5000");
         assert!(
-            hint.as_deref()
-                .is_some_and(|h| h.contains("`reg.example:5000` refused")
-                    && h.contains("docker login reg.example:5000")),
-            "{hint:?}"
+            hint.contains("`reg.example:5000` refused")
+                && hint.contains("docker login reg.example:5000"),
+            "{hint}"
         );
         let op_lifecycle = ["ERROR: failed to analyze: Failed to read the manifest of `127.0.0.1:5001/base/run:latest`: Not authorized: url http://127.0.0.1:5001/v2/base/run/manifests/latest".to_string()];
-        assert!(
-            super::describe(32, &op_lifecycle)
-                .1
-                .unwrap()
-                .contains("`127.0.0.1:5001` refused")
+        assert_eq!(refused_by(&op_lifecycle).as_deref(), Some("127.0.0.1:5001"));
+        assert_eq!(
+            refused_by(&["ERROR: no space left on device".to_string()]),
+            None
         );
-        let unrelated = ["ERROR: no space left on device".to_string()];
-        assert_eq!(super::describe(62, &unrelated).1, describe(62).1);
     }
 
     #[test]
-    fn codes_become_sentences_with_hints() {
-        let (what, hint) = describe(20);
+    fn codes_become_failures_with_sentences_and_hints() {
+        assert_eq!(Failure::from_code(20), Failure::NothingDetected);
         assert_eq!(
-            what,
+            Failure::NothingDetected.to_string(),
             "no buildpack detected the app in the artifact's context (exit code 20)"
         );
-        assert!(hint.unwrap().contains("context"));
-        assert!(describe(51).1.unwrap().contains("prefixed"));
-        assert!(describe(11).0.contains("Platform API"));
-        assert!(describe(12).0.contains("buildpack's API"));
-        assert!(describe(62).0.contains("publish"));
-        assert_eq!(describe(137).1, None);
+        assert!(Failure::NothingDetected.hint().unwrap().contains("context"));
+        assert!(Failure::from_code(51).hint().unwrap().contains("prefixed"));
+        assert!(Failure::from_code(11).to_string().contains("Platform API"));
+        assert!(
+            Failure::from_code(12)
+                .to_string()
+                .contains("buildpack's API")
+        );
+        assert_eq!(Failure::from_code(62), Failure::Export(62));
+        assert!(Failure::from_code(62).to_string().contains("publish"));
+        assert_eq!(
+            Failure::from_code(1).to_string(),
+            "the lifecycle failed (exit code 1)"
+        );
+        assert_eq!(Failure::from_code(137).hint(), None);
+        assert!(Failure::from_code(52).hint().is_some());
+        for code in [2, 3, 11, 12, 20, 21, 22, 32, 42, 51, 52, 62, 137] {
+            assert_eq!(Failure::from_code(code).code(), code, "the code is kept");
+        }
     }
 }
