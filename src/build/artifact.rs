@@ -509,7 +509,7 @@ fn creator_spec(
     mut labels: BTreeMap<String, String>,
 ) -> Result<ContainerSpec, Error> {
     let platform_api = builder.platform_api()?;
-    let mut involved: Vec<&str> = artifact.tags.iter().map(String::as_str).collect();
+    let mut involved: Vec<&str> = artifact.references().collect();
     involved.push(run_image);
     let network = network_for(shared.options.network.as_deref(), &involved);
     // The builder's default run image comes with mirrors the lifecycle may read instead.
@@ -545,7 +545,7 @@ fn creator_spec(
         builder,
         platform_api,
         image: &artifact.target,
-        tags: &artifact.tags[1..],
+        tags: &artifact.extra_tags,
         run_image,
         insecure_registries: &shared.insecure_registries,
         registry_auth: auth.as_deref(),

@@ -32,7 +32,7 @@ use crate::config::Env;
 use crate::engine::{self, Containers, Engine, PullPolicy};
 use crate::hint::Hint;
 use crate::interrupt::Interrupt;
-use crate::plan::{Action, BuildPlan, PlannedArtifact};
+use crate::plan::{BuildPlan, PlannedArtifact};
 use crate::registry::{self, Digests, Registry};
 
 /// How many artifacts build at once unless told: the number of CPUs, and at least 4. A build
@@ -166,12 +166,12 @@ pub async fn run(
     let artifacts: Vec<&PlannedArtifact> = plan
         .artifacts
         .iter()
-        .filter(|a| a.action == Action::Build && a.buildpacks.is_some())
+        .filter(|a| a.buildpacks().is_some())
         .collect();
     if artifacts.is_empty() {
         return Ok(Vec::new());
     }
-    for b in artifacts.iter().filter_map(|a| a.buildpacks.as_ref()) {
+    for b in artifacts.iter().filter_map(|a| a.buildpacks()) {
         if !cnb::builder::is_trusted(&b.builder, options.trust_builders || b.trust_builder) {
             return Err(cnb::Error::Untrusted {
                 builder: b.builder.clone(),
@@ -183,12 +183,9 @@ pub async fn run(
     // The builders too: the engine pulls them with the same credentials.
     let mut references: Vec<&str> = Vec::new();
     for artifact in &artifacts {
-        references.extend(artifact.tags.iter().map(String::as_str));
-        references.extend(artifact.buildpacks.as_ref().map(|b| b.builder.as_str()));
-        if let Some(run) = artifact
-            .buildpacks
-            .as_ref()
-            .and_then(|b| b.run_image.as_ref())
+        references.extend(artifact.references());
+        references.extend(artifact.buildpacks().map(|b| b.builder.as_str()));
+        if let Some(run) = artifact.buildpacks().and_then(|b| b.run_image.as_ref())
         {
             references.push(&run.image);
         }

@@ -25,7 +25,7 @@ pub(super) async fn pull_builders(
 ) -> Result<BTreeMap<String, BuilderInfo>, Error> {
     let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for artifact in artifacts {
-        if let Some(b) = &artifact.buildpacks {
+        if let Some(b) = artifact.buildpacks() {
             users
                 .entry(b.builder.clone())
                 .or_default()
@@ -83,7 +83,7 @@ pub(super) fn default_run_image_hosts(
 ) -> Vec<String> {
     let mut hosts: Vec<String> = artifacts
         .iter()
-        .filter_map(|a| a.buildpacks.as_ref())
+        .filter_map(|a| a.buildpacks())
         .filter(|b| b.run_image.is_none())
         .filter_map(|b| builders.get(&b.builder))
         .flat_map(BuilderInfo::default_run_images)
@@ -101,7 +101,7 @@ pub(super) fn run_image(
     builder: &BuilderInfo,
     built: &BTreeMap<String, Built>,
 ) -> Result<(String, Option<String>), crate::cnb::Error> {
-    let b = artifact.buildpacks.as_ref();
+    let b = artifact.buildpacks();
     match b.and_then(|b| b.run_image.as_ref()) {
         Some(run) => match run.artifact.as_ref().and_then(|dep| built.get(dep)) {
             Some(dep) => {
@@ -151,7 +151,7 @@ pub(super) async fn run_artifacts(
             .map(|a| (*a).clone());
         let builder = artifact
             .as_ref()
-            .and_then(|a| builders.get(&a.buildpacks.as_ref()?.builder).cloned());
+            .and_then(|a| builders.get(&a.buildpacks()?.builder).cloned());
         async move {
             let (Some(artifact), Some(builder)) = (artifact, builder) else {
                 return Err(ArtifactError::NoBuilder);
@@ -210,10 +210,7 @@ async fn build_one(
     builder: &BuilderInfo,
     dependencies: &BTreeMap<String, Built>,
 ) -> Result<Built, ArtifactError> {
-    let plan = artifact
-        .buildpacks
-        .as_ref()
-        .ok_or(ArtifactError::NotBuildpacks)?;
+    let plan = artifact.buildpacks().ok_or(ArtifactError::NotBuildpacks)?;
     let (run_image, note) = run_image(artifact, builder, dependencies)?;
     if let Some(note) = note {
         shared.reporter.line(&artifact.image, &note);

@@ -7,7 +7,7 @@ use super::artifact::{LineBuffer, announced_digest, slug, without_ansi};
 use super::schedule::run_image;
 use super::*;
 use crate::cnb::builder::BuilderInfo;
-use crate::plan::{BuildpacksPlan, Dependency, RunImage, Via};
+use crate::plan::{BuildpacksPlan, Dependency, RunImage, Via, Work};
 
 #[test]
 fn cache_volumes_are_stable_per_artifact_and_repository() {
@@ -120,13 +120,10 @@ fn builder_info() -> BuilderInfo {
 fn artifact(image: &str, run: Option<RunImage>) -> PlannedArtifact {
     PlannedArtifact {
         image: image.into(),
-        kind: "buildpacks",
         context: PathBuf::from("/src"),
         location: "build.artifacts[0]".into(),
         target: format!("localhost:5001/{image}:latest"),
-        tags: vec![format!("localhost:5001/{image}:latest")],
-        action: Action::Build,
-        skip_reason: None,
+        extra_tags: Vec::new(),
         depends_on: run
             .as_ref()
             .and_then(|r| r.artifact.clone())
@@ -138,7 +135,7 @@ fn artifact(image: &str, run: Option<RunImage>) -> PlannedArtifact {
             })
             .into_iter()
             .collect(),
-        buildpacks: Some(BuildpacksPlan {
+        work: Work::Buildpacks(BuildpacksPlan {
             builder: "localhost:5001/op/builder:latest".into(),
             run_image: run,
             env: vec![],
@@ -148,7 +145,6 @@ fn artifact(image: &str, run: Option<RunImage>) -> PlannedArtifact {
             project_descriptor: None,
             volumes: vec![],
         }),
-        docker: None,
     }
 }
 

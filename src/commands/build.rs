@@ -15,7 +15,7 @@ use crate::error::ExitStatus;
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
 use crate::output::{Printer, Verbosity};
-use crate::plan::{Action, BuildPlan, Command, PlanOptions};
+use crate::plan::{BuildPlan, Command, PlanOptions, Work};
 
 /// The plan of a build command.
 fn load_plan(
@@ -89,20 +89,15 @@ pub(super) fn build_push(
     if dry_run {
         return print_plan(&plan, args.output, cwd, printer);
     }
-    for skipped in plan.artifacts.iter().filter(|a| a.action == Action::Skip) {
-        printer.info(&format!(
-            "Skipping {}: {}",
-            skipped.image,
-            skipped
-                .skip_reason
-                .as_deref()
-                .unwrap_or("this command does not build it")
-        ));
+    for artifact in &plan.artifacts {
+        if let Work::Skip { reason, .. } = &artifact.work {
+            printer.info(&format!("Skipping {}: {reason}", artifact.image));
+        }
     }
     let names: Vec<String> = plan
         .artifacts
         .iter()
-        .filter(|a| a.action == Action::Build)
+        .filter(|a| a.buildpacks().is_some())
         .map(|a| a.image.clone())
         .collect();
     if names.is_empty() {

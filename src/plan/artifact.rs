@@ -2,8 +2,8 @@
 
 use super::graph::Edge;
 use super::{
-    Action, BuildpacksPlan, Command, DEFAULT_BUILDER, Dependency, DockerPlan, EnvVar, Error, Mount,
-    PlannedArtifact, RunImage, Via, target_name, template,
+    BuildpacksPlan, Command, DEFAULT_BUILDER, Dependency, DockerPlan, EnvVar, Error, Mount,
+    PlannedArtifact, RunImage, Via, Work, target_name, template,
 };
 use crate::config::skaffold::{self, Artifact, Kind};
 use crate::config::{self as cfg, Config};
@@ -29,29 +29,30 @@ pub(super) fn plan(
     warnings: &mut Vec<String>,
 ) -> Result<PlannedArtifact, Error> {
     let artifact = ctx.all[i];
-    let (action, skip_reason) = action_of(ctx.command, &artifact.kind);
-    if action != Action::Skip {
-        // Nothing of a skipped artifact is used, so nothing of it is checked either.
-        if let Kind::Unsupported(kind) = artifact.kind {
-            return Err(Error::Unsupported {
-                image: artifact.image.clone(),
-                location: artifact.location.clone(),
-                kind,
-            });
-        }
-        check_context(artifact, ctx.config)?;
-    }
     let depends_on = ctx.edges[i]
         .iter()
         .map(|edge| Dependency {
             image: ctx.all[edge.to].image.clone(),
             via: edge.via,
             alias: edge.alias.clone(),
-            built: action_of(ctx.command, &ctx.all[edge.to].kind).0 != Action::Skip,
+            built: skip_reason(ctx.command, &ctx.all[edge.to].kind).is_none(),
         })
         .collect();
-    let (buildpacks, docker) = match &artifact.kind {
-        Kind::Buildpacks(b) if action != Action::Skip => {
+    // Nothing of a skipped artifact is used, so nothing of it is checked either.
+    let work = match (&artifact.kind, skip_reason(ctx.command, &artifact.kind)) {
+        (kind, Some(reason)) => Work::Skip {
+            kind: kind.name(),
+            reason,
+        },
+        (Kind::Unsupported(kind), None) => {
+            return Err(Error::Unsupported {
+                image: artifact.image.clone(),
+                location: artifact.location.clone(),
+                kind,
+            });
+        }
+        (Kind::Buildpacks(b), None) => {
+            check_context(artifact, ctx.config)?;
             if !b.pack_args.is_empty() {
                 warnings.push(format!(
                     "artifact `{}`: `buildpacks.buildArgs` are flags of the pack CLI; op runs the lifecycle itself \
@@ -59,38 +60,38 @@ pub(super) fn plan(
                     artifact.image
                 ));
             }
-            (Some(buildpacks_plan(ctx, i, b)?), None)
+            Work::Buildpacks(buildpacks_plan(ctx, i, b)?)
         }
-        Kind::Docker(d) if action != Action::Skip => (None, Some(docker_plan(artifact, d)?)),
-        _ => (None, None),
+        (Kind::Docker(d), None) => {
+            check_context(artifact, ctx.config)?;
+            Work::Docker(docker_plan(artifact, d)?)
+        }
     };
+    let (target, extra_tags) = ctx.targets[i]
+        .split_first()
+        .map(|(target, extra)| (target.clone(), extra.to_vec()))
+        .unwrap_or_default();
     Ok(PlannedArtifact {
         image: artifact.image.clone(),
-        kind: artifact.kind.name(),
         context: artifact.context.clone(),
         location: artifact.location.clone(),
-        target: ctx.targets[i][0].clone(),
-        tags: ctx.targets[i].clone(),
-        action,
-        skip_reason,
+        target,
+        extra_tags,
         depends_on,
-        buildpacks,
-        docker,
+        work,
     })
 }
 
-/// What `command` does with an artifact of `kind`, and why it skips it.
-fn action_of(command: Command, kind: &Kind) -> (Action, Option<String>) {
+/// Why `command` does not build an artifact of `kind`, when it does not.
+fn skip_reason(command: Command, kind: &Kind) -> Option<String> {
     match (command, kind) {
-        (_, Kind::Buildpacks(_)) => (Action::Build, None),
-        (Command::BuildPush, Kind::Docker(_)) => (
-            Action::Skip,
-            Some("`op build-push` builds buildpacks artifacts only; `op build` builds Dockerfile artifacts".into()),
+        (Command::BuildPush, Kind::Docker(_)) => Some(
+            "`op build-push` builds buildpacks artifacts only; `op build` builds Dockerfile artifacts".into(),
         ),
         (Command::BuildPush, Kind::Unsupported(kind)) => {
-            (Action::Skip, Some(format!("op does not build `{kind}` artifacts")))
+            Some(format!("op does not build `{kind}` artifacts"))
         }
-        (_, Kind::Docker(_) | Kind::Unsupported(_)) => (Action::Skaffold, None),
+        _ => None,
     }
 }
 

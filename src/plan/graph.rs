@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Action, Error, PlannedArtifact, Via};
+use super::{Error, PlannedArtifact, Via, Work};
 use crate::config::skaffold::{Artifact, Kind};
 
 /// An artifact depends on artifact `to`.
@@ -119,7 +119,7 @@ pub(crate) fn closure(start: usize, edges: &[Vec<Edge>]) -> Vec<usize> {
 pub(crate) fn levels(artifacts: &[PlannedArtifact]) -> Vec<Vec<String>> {
     let built: Vec<&PlannedArtifact> = artifacts
         .iter()
-        .filter(|a| a.action != Action::Skip)
+        .filter(|a| !matches!(a.work, Work::Skip { .. }))
         .collect();
     let mut level: Vec<Option<usize>> = vec![None; built.len()];
     // The graph is acyclic, so repeating until nothing changes terminates after at most

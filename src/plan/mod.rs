@@ -139,6 +139,10 @@ pub enum Error {
         problem: String,
         hint: Option<String>,
     },
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Skaffold(#[from] skaffold::Error),
 }
 
 impl Hint for Error {
@@ -168,6 +172,8 @@ impl Hint for Error {
                 "image names use lower-case letters, digits and `.`, `_`, `-` between them, e.g. `my-app`".into(),
             ),
             Error::InvalidField { hint, .. } => hint.clone(),
+            Error::Config(e) => e.hint(),
+            Error::Skaffold(e) => e.hint(),
         }
     }
 }
@@ -272,29 +278,114 @@ pub struct DockerPlan {
     pub build_args: BTreeMap<String, Option<String>>,
 }
 
+/// What this command does with an artifact, with what that needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// op builds it with the CNB lifecycle and publishes it.
+    Buildpacks(BuildpacksPlan),
+    /// op hands it to `skaffold build`: a Dockerfile.
+    Docker(DockerPlan),
+    /// This command does not build it.
+    Skip {
+        /// The kind of artifact, as skaffold.yaml writes it (`docker`, `jib`, …).
+        kind: &'static str,
+        reason: String,
+    },
+}
+
+impl Work {
+    /// `buildpacks`, `docker`, or the skipped artifact's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Work::Buildpacks(_) => "buildpacks",
+            Work::Docker(_) => "docker",
+            Work::Skip { kind, .. } => kind,
+        }
+    }
+
+    pub fn action(&self) -> Action {
+        match self {
+            Work::Buildpacks(_) => Action::Build,
+            Work::Docker(_) => Action::Skaffold,
+            Work::Skip { .. } => Action::Skip,
+        }
+    }
+}
+
 /// One artifact of the plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedArtifact {
     /// `image` of skaffold.yaml: the name in `build_result.json`.
     pub image: String,
-    /// `buildpacks`, `docker`, or the unsupported kind.
-    pub kind: &'static str,
     pub context: PathBuf,
     /// Where the artifact is defined.
     pub location: String,
     /// `<repo>/<image>:<tag>`: the reference recorded in `build_result.json` (with its digest).
     pub target: String,
-    /// Every reference pushed, `target` first.
-    pub tags: Vec<String>,
-    pub action: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skip_reason: Option<String>,
+    /// The other references pushed (one per extra tag).
+    pub extra_tags: Vec<String>,
     pub depends_on: Vec<Dependency>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub buildpacks: Option<BuildpacksPlan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub docker: Option<DockerPlan>,
+    pub work: Work,
+}
+
+impl PlannedArtifact {
+    /// How op builds it, when op builds it.
+    pub fn buildpacks(&self) -> Option<&BuildpacksPlan> {
+        match &self.work {
+            Work::Buildpacks(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Every reference pushed: the target, then the extra tags.
+    pub fn references(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.target.as_str()).chain(self.extra_tags.iter().map(String::as_str))
+    }
+}
+
+/// `op build --dry-run -o json` shows an artifact with these fields (its `tags` are every
+/// reference pushed, target first).
+impl Serialize for PlannedArtifact {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Shown<'a> {
+            image: &'a str,
+            kind: &'static str,
+            context: &'a PathBuf,
+            location: &'a str,
+            target: &'a str,
+            tags: Vec<&'a str>,
+            action: Action,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            skip_reason: Option<&'a str>,
+            depends_on: &'a [Dependency],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            buildpacks: Option<&'a BuildpacksPlan>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            docker: Option<&'a DockerPlan>,
+        }
+        Shown {
+            image: &self.image,
+            kind: self.work.kind(),
+            context: &self.context,
+            location: &self.location,
+            target: &self.target,
+            tags: self.references().collect(),
+            action: self.work.action(),
+            skip_reason: match &self.work {
+                Work::Skip { reason, .. } => Some(reason),
+                _ => None,
+            },
+            depends_on: &self.depends_on,
+            buildpacks: self.buildpacks(),
+            docker: match &self.work {
+                Work::Docker(d) => Some(d),
+                _ => None,
+            },
+        }
+        .serialize(serializer)
+    }
 }
 
 /// The whole plan.
@@ -327,7 +418,7 @@ pub struct BuildPlan {
 
 impl BuildPlan {
     /// Loads `skaffold.yaml` and makes the plan for `options`.
-    pub fn load(config: &Config, options: &PlanOptions) -> anyhow::Result<Self> {
+    pub fn load(config: &Config, options: &PlanOptions) -> Result<Self, Error> {
         let requested_profiles = config.profiles(&options.profiles);
         let project = skaffold::load(&skaffold::LoadOptions {
             file: &options.skaffold_file,
@@ -351,7 +442,7 @@ impl BuildPlan {
             requested_profiles,
             insecure_registries: insecure,
         };
-        Ok(Self::new(&project, settings)?)
+        Self::new(&project, settings)
     }
 
     fn new(project: &Project, settings: Settings<'_>) -> Result<Self, Error> {

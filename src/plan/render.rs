@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{Action, BuildPlan, PlannedArtifact, Via};
+use super::{Action, BuildPlan, PlannedArtifact, Via, Work};
 use crate::config::Origin;
 use crate::config::yaml::display_path;
 
@@ -99,22 +99,22 @@ fn detail(out: &mut String, label: &str, value: &str) {
 }
 
 fn render_artifact(out: &mut String, a: &PlannedArtifact, show: &dyn Fn(&Path) -> String) {
-    let action = match a.action {
+    let action = match a.work.action() {
         Action::Build => "built by op",
         Action::Skaffold => "built by skaffold",
         Action::Skip => "skipped",
     };
-    let _ = writeln!(out, "  {} ({}, {action})", a.image, a.kind);
+    let _ = writeln!(out, "  {} ({}, {action})", a.image, a.work.kind());
     detail(out, "context", &show(&a.context));
-    if let Some(reason) = &a.skip_reason {
+    if let Work::Skip { reason, .. } = &a.work {
         detail(out, "why skipped", reason);
         return;
     }
     detail(out, "target", &a.target);
-    for extra in a.tags.iter().skip(1) {
+    for extra in &a.extra_tags {
         detail(out, "also tagged", extra);
     }
-    if let Some(b) = &a.buildpacks {
+    if let Some(b) = a.buildpacks() {
         detail(out, "builder", &b.builder);
         let run_image = match &b.run_image {
             None => "the builder's default".to_string(),
@@ -158,7 +158,7 @@ fn render_artifact(out: &mut String, a: &PlannedArtifact, show: &dyn Fn(&Path) -
             detail(out, "options", &flags.join(", "));
         }
     }
-    if let Some(d) = &a.docker {
+    if let Work::Docker(d) = &a.work {
         detail(out, "dockerfile", &show(&d.dockerfile));
         if let Some(target) = &d.target {
             detail(out, "stage", target);

@@ -29,7 +29,7 @@ impl Repo {
         env: &[(&str, &str)],
     ) -> anyhow::Result<BuildPlan> {
         let config = Config::load(self.dir.path(), Env::from_pairs(env.iter().copied()), None)?;
-        BuildPlan::load(
+        Ok(BuildPlan::load(
             &config,
             &PlanOptions {
                 command,
@@ -42,7 +42,7 @@ impl Repo {
                 insecure_registries: Vec::new(),
                 build_result: crate::build_result::FILE_NAME.into(),
             },
-        )
+        )?)
     }
 
     fn plan(&self, command: Command) -> anyhow::Result<BuildPlan> {
@@ -96,8 +96,8 @@ fn plans_every_artifact_with_its_target_and_level() {
     assert_eq!(plan.levels, [vec!["web", "app-base"], vec!["app"]]);
     let app = plan.artifact("app").unwrap();
     assert_eq!(app.target, "localhost:5001/app:latest");
-    assert_eq!(app.action, Action::Build);
-    let bp = app.buildpacks.as_ref().unwrap();
+    assert_eq!(app.work.action(), Action::Build);
+    let bp = app.buildpacks().unwrap();
     assert_eq!(bp.builder, DEFAULT_BUILDER);
     assert_eq!(
         bp.run_image,
@@ -135,9 +135,9 @@ fn plans_every_artifact_with_its_target_and_level() {
         }
     );
     let base = plan.artifact("app-base").unwrap();
-    assert_eq!(base.action, Action::Skaffold);
+    assert_eq!(base.work.action(), Action::Skaffold);
     assert_eq!(
-        base.docker.as_ref().unwrap().dockerfile,
+        docker_of(base).dockerfile,
         repo.dir.path().join("base/Dockerfile")
     );
     assert_eq!(plan.default_repo.origin, crate::config::Origin::Default);
@@ -147,8 +147,8 @@ fn plans_every_artifact_with_its_target_and_level() {
 fn build_push_skips_dockerfile_artifacts_but_still_names_them() {
     let plan = two_level().plan(Command::BuildPush).unwrap();
     let base = plan.artifact("app-base").unwrap();
-    assert_eq!(base.action, Action::Skip);
-    assert!(base.skip_reason.as_deref().unwrap().contains("op build"));
+    assert_eq!(base.work.action(), Action::Skip);
+    assert!(skip_reason(base).unwrap().contains("op build"));
     assert!(!plan.artifact("app").unwrap().depends_on[0].built);
     assert_eq!(
         plan.levels,
@@ -185,10 +185,11 @@ fn versions_from_the_environment_tag_every_artifact_twice() {
         .unwrap();
     let web = plan.artifact("web").unwrap();
     assert_eq!(
-        web.tags,
+        web.references().collect::<Vec<_>>(),
         ["localhost:5001/web:1.4.0", "localhost:5001/web:latest"]
     );
-    assert_eq!(web.target, web.tags[0]);
+    assert_eq!(web.target, "localhost:5001/web:1.4.0");
+    assert_eq!(web.extra_tags, ["localhost:5001/web:latest"]);
 }
 
 #[test]
@@ -330,7 +331,7 @@ fn build_push_skips_unsupported_artifacts_instead_of_failing() {
     );
     let plan = repo.plan(Command::BuildPush).unwrap();
     assert_eq!(
-        plan.artifact("j").unwrap().skip_reason.as_deref(),
+        skip_reason(plan.artifact("j").unwrap()),
         Some("op does not build `jib` artifacts")
     );
     assert_eq!(plan.levels, [vec!["a"]]);
@@ -346,7 +347,7 @@ fn volumes_resolve_host_paths_and_keep_volume_names() {
         &[],
     );
     let plan = repo.plan(Command::Build).unwrap();
-    let volumes = &plan.artifacts[0].buildpacks.as_ref().unwrap().volumes;
+    let volumes = &plan.artifacts[0].buildpacks().unwrap().volumes;
     assert_eq!(
         volumes[0].source,
         repo.dir.path().join("cache").display().to_string()
@@ -371,4 +372,18 @@ fn plans_serialize_to_json_for_machines() {
     );
     assert_eq!(json["artifacts"][2]["action"], "skaffold");
     assert_eq!(json["levels"][1][0], "app");
+}
+
+fn skip_reason(artifact: &PlannedArtifact) -> Option<&str> {
+    match &artifact.work {
+        Work::Skip { reason, .. } => Some(reason),
+        _ => None,
+    }
+}
+
+fn docker_of(artifact: &PlannedArtifact) -> &DockerPlan {
+    match &artifact.work {
+        Work::Docker(d) => d,
+        other => panic!("not a Dockerfile artifact: {other:?}"),
+    }
 }
