@@ -2,11 +2,13 @@
 //! the cleanup that follows whatever happened.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Instant;
 
-use sha2::{Digest as _, Sha256};
-
+use super::names::{
+    LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume, network_for, slug,
+};
+use super::output::{LineBuffer, Phase, announced_digest, without_ansi};
+use super::publish::published_digest;
 use super::{Shared, lock};
 use crate::cnb::{self, app, builder::BuilderInfo, creator};
 use crate::engine::runner::{self, Created, Exit};
@@ -16,97 +18,8 @@ use crate::plan::{BuildpacksPlan, PlannedArtifact};
 use crate::reference::Reference;
 use crate::registry;
 
-/// Labels every per-build container and volume carries, besides [`LABEL_KIND`] = `build`.
-pub const LABEL_BUILD_ID: &str = "io.octopilot.op.build-id";
-pub const LABEL_ARTIFACT: &str = "io.octopilot.op.artifact";
-/// The reference the build publishes.
-pub const LABEL_TARGET: &str = "io.octopilot.op.target";
-/// The label of cache volumes (which stay): the repository they cache for.
-pub const LABEL_CACHE_FOR: &str = "io.octopilot.op.cache-for";
-
 /// How many of the last lines of a failed build are kept for its error.
 const TAIL_LINES: usize = 30;
-
-/// Where an artifact's build is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    Waiting,
-    Pulling,
-    Preparing,
-    Analyzing,
-    Detecting,
-    Restoring,
-    Building,
-    Exporting,
-    Done,
-    Failed,
-}
-
-impl Phase {
-    pub fn label(self) -> &'static str {
-        match self {
-            Phase::Waiting => "waiting",
-            Phase::Pulling => "pulling",
-            Phase::Preparing => "preparing",
-            Phase::Analyzing => "analyzing",
-            Phase::Detecting => "detecting",
-            Phase::Restoring => "restoring",
-            Phase::Building => "building",
-            Phase::Exporting => "exporting",
-            Phase::Done => "done",
-            Phase::Failed => "failed",
-        }
-    }
-
-    /// The phase a lifecycle banner (`===> DETECTING`) starts, coloured or not.
-    pub fn from_banner(line: &str) -> Option<Self> {
-        match without_ansi(line).trim().strip_prefix("===> ")? {
-            "ANALYZING" => Some(Phase::Analyzing),
-            "DETECTING" => Some(Phase::Detecting),
-            "RESTORING" => Some(Phase::Restoring),
-            "BUILDING" => Some(Phase::Building),
-            "EXPORTING" => Some(Phase::Exporting),
-            _ => None,
-        }
-    }
-}
-
-/// `line` without ANSI escape sequences (colours, cursor moves): a lifecycle or a buildpack
-/// may colour its output even when told not to.
-pub(super) fn without_ansi(line: &str) -> std::borrow::Cow<'_, str> {
-    if !line.contains('\x1b') {
-        return std::borrow::Cow::Borrowed(line);
-    }
-    let mut plain = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            plain.push(c);
-            continue;
-        }
-        match chars.next() {
-            // CSI: parameters and intermediates up to a final byte in @..~.
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            // OSC: up to BEL or ESC \.
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
-                        break;
-                    }
-                }
-            }
-            // Other two-character escapes.
-            _ => {}
-        }
-    }
-    std::borrow::Cow::Owned(plain)
-}
 
 /// A published artifact.
 #[derive(Clone, Debug, PartialEq)]
@@ -202,83 +115,6 @@ impl Error {
             Error::Creator { tail, .. } => tail,
             _ => &[],
         }
-    }
-}
-
-/// A name part made of what the engine accepts in names.
-pub(super) fn slug(text: &str) -> String {
-    let slug: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    slug.split('-')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// The cache volume of artifact `image` published to `target`: stable across runs, one per
-/// artifact and target repository (as pack's `pack-cache-<name>-<hash>.build`).
-pub fn cache_volume(image: &str, target: &str) -> String {
-    let repository = Reference::parse(target).map_or_else(|_| target.to_string(), |r| r.name());
-    let hash = Sha256::digest(format!("{repository}\n{image}").as_bytes());
-    let hex = hash.iter().take(6).fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
-    let short: String = slug(&repository)
-        .chars()
-        .rev()
-        .take(40)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("op-cache-{}-{hex}", short.trim_start_matches('-'))
-}
-
-/// The network of the creator: the user's choice, else `host` when a registry it talks to is
-/// on a loopback address (so `localhost:5001` means the same inside and out).
-pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> {
-    if let Some(network) = chosen.filter(|n| !n.is_empty()) {
-        return Some(network.to_string());
-    }
-    let loopback = references
-        .iter()
-        .any(|r| registry::host_of(r).is_some_and(|h| op_lifecycle::oci::is_loopback(&h)));
-    loopback.then(|| "host".to_string())
-}
-
-/// Splits a stream's bytes into lines, keeping a partial last line for later.
-#[derive(Debug, Default)]
-pub(super) struct LineBuffer {
-    pending: Vec<u8>,
-}
-
-impl LineBuffer {
-    pub(super) fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.pending.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            lines.push(
-                String::from_utf8_lossy(&line[..line.len() - 1])
-                    .trim_end_matches('\r')
-                    .to_string(),
-            );
-        }
-        lines
-    }
-
-    pub(super) fn finish(&mut self) -> Option<String> {
-        (!self.pending.is_empty())
-            .then(|| String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned())
     }
 }
 
@@ -558,98 +394,6 @@ fn creator_spec(
         labels: &labels,
         name: &format!("op-build-{}", per_build_name(shared, artifact)),
     }))
-}
-
-/// The digest the image was published with, checked against what the registry serves for
-/// `target`. The lifecycle announces it (`*** Images (sha256:…):`); when the registry serves
-/// that digest, the copy of `report.toml` out of the container (about 60 ms on Docker 20.10)
-/// is spared. Otherwise, or without an announcement, `report.toml`, the platform contract,
-/// decides.
-async fn published_digest(
-    shared: &Shared,
-    container: &str,
-    target: &str,
-    announced: Option<String>,
-) -> Result<String, Error> {
-    let from_report = || report_digest(shared, container);
-    let (mut digest, mut checked_report) = match announced {
-        Some(digest) => (digest, false),
-        None => (from_report().await?, true),
-    };
-    // Some registries serve a pushed image only after a while (upstream's propagation wait).
-    let started = Instant::now();
-    let mut waiting = false;
-    loop {
-        let served = match shared.registry.digest(target).await {
-            Ok(served) => served,
-            Err(e) if e.is_unauthorized() => {
-                shared.reporter.note(&format!(
-                    "warning: the registry refuses op's credentials for `{target}`, so the digest of report.toml is not checked"
-                ));
-                return if checked_report {
-                    Ok(digest)
-                } else {
-                    from_report().await
-                };
-            }
-            Err(e) => return Err(e.into()),
-        };
-        match served {
-            Some(served) if served == digest => return Ok(digest),
-            Some(_) if !checked_report => {
-                digest = from_report().await?;
-                checked_report = true;
-            }
-            Some(served) => {
-                return Err(Error::DigestMismatch {
-                    target: target.to_string(),
-                    reported: digest,
-                    served,
-                });
-            }
-            None if started.elapsed() >= shared.options.propagation_timeout => {
-                return Err(Error::NotPublished {
-                    target: target.to_string(),
-                });
-            }
-            None => {
-                if !waiting {
-                    let timeout = shared.options.propagation_timeout.as_secs_f64();
-                    shared.reporter.note(&format!(
-                        "Waiting for image propagation: {target} (timeout: {timeout:.0}s)"
-                    ));
-                    waiting = true;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-            }
-        }
-    }
-}
-
-/// The digest of the `report.toml` the creator wrote.
-async fn report_digest(shared: &Shared, container: &str) -> Result<String, Error> {
-    let tar = shared
-        .engine
-        .download(container, &format!("{}/report.toml", creator::LAYERS_DIR))
-        .await?
-        .ok_or(Error::NoReport)?;
-    let report = app::read_report(&tar).map_err(Error::BadReport)?;
-    report
-        .image
-        .digest
-        .ok_or_else(|| Error::BadReport("it has no image.digest".into()))
-}
-
-/// The digest a line of the lifecycle announces its registry export with:
-/// `*** Images (sha256:<hex>):`, as the reference lifecycle and op-lifecycle print it.
-pub(super) fn announced_digest(line: &str) -> Option<String> {
-    let plain = without_ansi(line);
-    let digest = plain
-        .trim()
-        .strip_prefix("*** Images (")?
-        .strip_suffix("):")?;
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| digest.to_string())
 }
 
 /// How the creator ended.

@@ -14,6 +14,9 @@
 
 mod artifact;
 mod lock;
+mod names;
+mod output;
+mod publish;
 mod schedule;
 mod scheduler;
 
@@ -22,10 +25,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use artifact::{
-    Built, Error as ArtifactError, LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET,
-    Phase, cache_volume, network_for,
+pub use artifact::{Built, Error as ArtifactError};
+pub use names::{
+    LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume, network_for,
 };
+pub use output::Phase;
 
 use crate::cnb;
 use crate::config::Env;
