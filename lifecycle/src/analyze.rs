@@ -9,7 +9,7 @@ use crate::files::{
     TargetMetadata,
 };
 use crate::log;
-use crate::oci::{self, Image, Registry};
+use op_oci::{self as oci, Image, Registry};
 
 /// The label of an app image that says where its layers came from.
 pub const LIFECYCLE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.metadata";

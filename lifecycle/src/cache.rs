@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::archive::Layer;
 use crate::files::CacheMetadata;
+use op_oci::archive::Layer;
 
 const METADATA: &str = "io.buildpacks.lifecycle.cache.metadata";
 
@@ -80,8 +80,8 @@ impl VolumeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::LayerBuilder;
     use crate::files::{BuildpackLayers, LayerMetadata};
+    use op_oci::archive::LayerBuilder;
 
     fn layer(content: &str) -> Layer {
         let mut builder = LayerBuilder::new();

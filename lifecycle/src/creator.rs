@@ -17,9 +17,9 @@ use crate::export::{self, ExportInputs};
 use crate::files::{self, GroupToml, OrderToml};
 use crate::flags::{self, Flag};
 use crate::log;
-use crate::oci::{Keychain, Registry};
 use crate::privileges;
 use crate::restore;
+use op_oci::{Keychain, Registry};
 
 /// The flags of the creator (spec platform.md "creator"; lifecycle 0.21).
 pub const FLAGS: &[Flag] = &[

@@ -600,12 +600,12 @@ impl RunImageRef {
     /// The image, or its mirror in the registry of `output` (pack's and the lifecycle's
     /// preference: the app image is published where its run image is).
     pub fn for_output(&self, output: &str) -> &str {
-        let Ok(registry) = crate::oci::registry_of(output) else {
+        let Ok(registry) = op_oci::registry_of(output) else {
             return &self.image;
         };
         std::iter::once(&self.image)
             .chain(&self.mirrors)
-            .find(|candidate| crate::oci::registry_of(candidate).ok().as_ref() == Some(&registry))
+            .find(|candidate| op_oci::registry_of(candidate).ok().as_ref() == Some(&registry))
             .unwrap_or(&self.image)
     }
 }

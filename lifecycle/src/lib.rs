@@ -1,7 +1,6 @@
 //! op-lifecycle: a Cloud Native Buildpacks lifecycle written in Rust.
 pub mod analyze;
 pub mod api;
-pub mod archive;
 pub mod build;
 pub mod buildpack;
 pub mod cache;
@@ -14,7 +13,6 @@ pub mod files;
 pub mod flags;
 pub mod launcher;
 pub mod log;
-pub mod oci;
 pub mod privileges;
 pub mod restore;
 #[cfg(test)]

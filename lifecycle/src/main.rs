@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use op_lifecycle::exit::{self, Error};
-use op_lifecycle::{creator, launcher, log, oci};
+use op_lifecycle::{creator, launcher, log};
+use op_oci as oci;
 
 /// The phases of the reference lifecycle that op-lifecycle does not provide separately.
 const SEPARATE_PHASES: [&str; 7] = [

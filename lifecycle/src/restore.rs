@@ -12,12 +12,12 @@
 
 use std::path::Path;
 
-use crate::archive;
 use crate::buildpack::escape_id;
 use crate::cache::VolumeCache;
 use crate::exit::{self, Error};
 use crate::files::{self, CacheMetadata, GroupElement, LayerMetadata, LayerToml, LayersMetadata};
 use crate::log;
+use op_oci::archive;
 
 /// Restores for every buildpack of `group`.
 pub fn restore(
@@ -92,8 +92,8 @@ fn write_layer_metadata(bp_dir: &Path, name: &str, layer: &LayerMetadata) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::{LayerBuilder, Owner};
     use crate::files::{BuildpackLayers, StoreToml};
+    use op_oci::archive::{LayerBuilder, Owner};
 
     struct Fixture {
         _dir: tempfile::TempDir,

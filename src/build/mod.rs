@@ -189,8 +189,7 @@ pub async fn run(
     for artifact in &artifacts {
         references.extend(artifact.references());
         references.extend(artifact.buildpacks().map(|b| b.builder.as_str()));
-        if let Some(run) = artifact.buildpacks().and_then(|b| b.run_image.as_ref())
-        {
+        if let Some(run) = artifact.buildpacks().and_then(|b| b.run_image.as_ref()) {
             references.push(&run.image);
         }
     }

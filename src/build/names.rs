@@ -61,6 +61,6 @@ pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> 
     }
     let loopback = references
         .iter()
-        .any(|r| registry::host_of(r).is_some_and(|h| op_lifecycle::oci::is_loopback(&h)));
+        .any(|r| registry::host_of(r).is_some_and(|h| op_oci::is_loopback(&h)));
     loopback.then(|| "host".to_string())
 }

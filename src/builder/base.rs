@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use op_lifecycle::archive::{Layer, LayerBuilder};
+use op_oci::archive::{Layer, LayerBuilder};
 use serde_json::{Value, json};
 
 use super::{Error, create::CREATED, create::DEFAULT_PATH, elf};

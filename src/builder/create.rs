@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use op_lifecycle::archive::{Layer, LayerBuilder, Owner};
 use op_lifecycle::buildpack::escape_id;
 use op_lifecycle::files::{
     BuilderLifecycle, BuilderMetadata, BuilderStack, BuildpackLayerInfo, BuildpackLayersLabel,
     CreatedBy, LabelBuildpack, LifecycleToml, RunToml, StackToml,
 };
+use op_oci::archive::{Layer, LayerBuilder, Owner};
 use serde_json::{Value, json};
 
 use super::Error;

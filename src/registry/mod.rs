@@ -9,9 +9,9 @@
 
 pub mod auth;
 
-use op_lifecycle::oci;
+use op_oci as oci;
 
-pub use op_lifecycle::oci::{ConfigEditor, Image, LayerSource, Written};
+pub use op_oci::{ConfigEditor, Image, LayerSource, Written};
 
 use crate::hint::Hint;
 

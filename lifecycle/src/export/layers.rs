@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use crate::archive::{Layer, LayerBuilder, Owner};
 use crate::files::Process;
+use op_oci::archive::{Layer, LayerBuilder, Owner};
 
 /// Characters a process type may not hold (it becomes a file name and a symlink).
 const FORBIDDEN_IN_TYPES: &str = "/><:|&\\";

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use crate::analyze::{Analysis, LIFECYCLE_METADATA_LABEL, chain};
 use crate::api::Version;
-use crate::archive::Layer;
 use crate::build::read_layers;
 use crate::buildpack::escape_id;
 use crate::cache::VolumeCache;
@@ -27,7 +26,8 @@ use crate::files::{
     LayerSha, LayersMetadata, Report, RunImageForRebase, StackMetadata, StoreToml,
 };
 use crate::log;
-use crate::oci::{self, ConfigEditor, Descriptor, LayerSource, Registry};
+use op_oci::archive::Layer;
+use op_oci::{self as oci, ConfigEditor, Descriptor, LayerSource, Registry};
 
 /// `created` of the image and of its history when `SOURCE_DATE_EPOCH` is not set.
 pub const NORMALIZED_CREATED: &str = "1980-01-01T00:00:01Z";

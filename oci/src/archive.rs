@@ -13,7 +13,7 @@ use std::path::Path;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::oci::sha256;
+use crate::sha256;
 
 /// 1980-01-01T00:00:01Z, the modification time of every entry.
 pub const NORMALIZED_MTIME: u64 = 315_532_801;

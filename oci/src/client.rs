@@ -1,0 +1,354 @@
+//! The registry client (oci-client): manifests, configs and blobs, read and written as raw
+//! bytes so that digests never change on the way.
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::{Client, Reference, RegistryOperation};
+use serde_json::Value;
+
+use crate::error::not_found;
+use crate::{
+    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, Error, Image,
+    Keychain, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, has_system_roots,
+    host_platform, is_loopback, parse, registry_of, repository_of, sha256,
+};
+
+/// A client for any number of registries.
+pub struct Registry {
+    client: Client,
+    keychain: Keychain,
+}
+
+impl Registry {
+    /// A client that uses plain HTTP for the hosts in `plain_http` (add [`is_loopback`] hosts and
+    /// insecure registries there) and HTTPS elsewhere.
+    pub fn new(plain_http: Vec<String>, keychain: Keychain) -> Result<Self, Error> {
+        // oci-client always builds a default HTTP client too, which panics without CA
+        // certificates: refuse first.
+        if !has_system_roots() {
+            return Err(Error::NoRoots);
+        }
+        let config = ClientConfig {
+            protocol: if plain_http.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(plain_http)
+            },
+            // One PUT per blob (as go-containerregistry streams one PATCH): chunked uploads
+            // make the registry save and reload its hash state for every 4 MiB.
+            use_monolithic_push: true,
+            ..ClientConfig::default()
+        };
+        let client = Client::try_from(config).map_err(|source| Error::Client { source })?;
+        Ok(Self { client, keychain })
+    }
+
+    /// The hosts of `references` that must be reached over plain HTTP: loopback ones, and those
+    /// in `insecure`.
+    pub fn plain_http_hosts<'a>(
+        references: impl IntoIterator<Item = &'a str>,
+        insecure: &[String],
+    ) -> Vec<String> {
+        let mut hosts: Vec<String> = insecure.to_vec();
+        for reference in references {
+            if let Ok(host) = registry_of(reference)
+                && is_loopback(&host)
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+
+    async fn login(
+        &self,
+        reference: &Reference,
+        operation: RegistryOperation,
+    ) -> Result<(), OciDistributionError> {
+        let auth = self.keychain.auth_for(reference.resolve_registry());
+        self.client
+            .auth(reference, &auth, operation)
+            .await
+            .map(|_| ())
+    }
+
+    fn fail(action: &str, reference: &str, source: OciDistributionError) -> Error {
+        Error::Registry {
+            action: action.to_string(),
+            reference: reference.to_string(),
+            source,
+        }
+    }
+
+    /// The manifest of `reference`, or `None` when the registry does not have it.
+    pub async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, Error> {
+        let parsed = parse(reference)?;
+        let read = async {
+            self.login(&parsed, RegistryOperation::Pull).await?;
+            let accepted = [
+                OCI_MANIFEST,
+                DOCKER_MANIFEST,
+                OCI_INDEX,
+                DOCKER_MANIFEST_LIST,
+            ];
+            let auth = self.keychain.auth_for(parsed.resolve_registry());
+            self.client
+                .pull_manifest_raw(&parsed, &auth, &accepted)
+                .await
+        };
+        let (bytes, digest) = match read.await {
+            Ok(found) => found,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(Self::fail("read the manifest of", reference, e)),
+        };
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
+            reference: reference.to_string(),
+            problem: format!("its manifest is not JSON: {e}"),
+        })?;
+        let media_type = match json.get("mediaType").and_then(Value::as_str) {
+            Some(t) => t.to_string(),
+            None if json.get("manifests").is_some() => OCI_INDEX.to_string(),
+            None => OCI_MANIFEST.to_string(),
+        };
+        Ok(Some(Manifest {
+            bytes: bytes.to_vec(),
+            digest,
+            media_type,
+            json,
+        }))
+    }
+
+    /// The image `reference` names, resolved to this machine's platform when it is an index;
+    /// `None` when the registry does not have it.
+    pub async fn image(&self, reference: &str) -> Result<Option<Image>, Error> {
+        let Some(mut manifest) = self.manifest(reference).await? else {
+            return Ok(None);
+        };
+        if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_MANIFEST_LIST {
+            let (os, arch) = host_platform();
+            let child = manifest.json["manifests"]
+                .as_array()
+                .and_then(|list| {
+                    list.iter().find(|m| {
+                        m["platform"]["os"] == os && m["platform"]["architecture"] == arch
+                    })
+                })
+                .and_then(|m| m["digest"].as_str().map(str::to_string))
+                .ok_or_else(|| Error::Invalid {
+                    reference: reference.to_string(),
+                    problem: format!("its index has no {os}/{arch} image"),
+                })?;
+            let name = repository_of(reference);
+            manifest = self
+                .manifest(&format!("{name}@{child}"))
+                .await?
+                .ok_or_else(|| Error::Invalid {
+                    reference: reference.to_string(),
+                    problem: format!(
+                        "the registry lacks the {os}/{arch} image {child} its index names"
+                    ),
+                })?;
+        }
+        let config_digest = manifest.json["config"]["digest"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Invalid {
+                reference: reference.to_string(),
+                problem: "its manifest has no config".into(),
+            })?;
+        let config_bytes = self.blob(reference, &config_digest).await?;
+        let config = serde_json::from_slice(&config_bytes).map_err(|e| Error::Invalid {
+            reference: reference.to_string(),
+            problem: format!("its config is not JSON: {e}"),
+        })?;
+        Ok(Some(Image {
+            reference: reference.to_string(),
+            manifest,
+            config,
+            config_digest,
+        }))
+    }
+
+    /// The blob `digest` of the repository of `reference`.
+    pub async fn blob(&self, reference: &str, digest: &str) -> Result<Vec<u8>, Error> {
+        let parsed = parse(reference)?;
+        let mut data = Vec::new();
+        let read = async {
+            self.login(&parsed, RegistryOperation::Pull).await?;
+            self.client.pull_blob(&parsed, digest, &mut data).await
+        };
+        read.await
+            .map_err(|e| Self::fail(&format!("read blob {digest} of"), reference, e))?;
+        Ok(data)
+    }
+
+    /// Whether the repository of `reference` has the blob `digest`.
+    pub async fn has_blob(&self, reference: &str, digest: &str) -> Result<bool, Error> {
+        let parsed = parse(reference)?;
+        let check = async {
+            self.login(&parsed, RegistryOperation::Pull).await?;
+            self.client.blob_exists(&parsed, digest).await
+        };
+        check
+            .await
+            .map_err(|e| Self::fail(&format!("look for blob {digest} in"), reference, e))
+    }
+
+    /// Uploads `data` (whose digest is `digest`) to the repository of `reference`, unless the
+    /// blob is there already. Returns whether it uploaded.
+    pub async fn push_blob(
+        &self,
+        reference: &str,
+        digest: &str,
+        data: Vec<u8>,
+    ) -> Result<bool, Error> {
+        if self.has_blob(reference, digest).await? {
+            return Ok(false);
+        }
+        let parsed = parse(reference)?;
+        let push = async {
+            self.login(&parsed, RegistryOperation::Push).await?;
+            self.client.push_blob(&parsed, data, digest).await
+        };
+        push.await
+            .map_err(|e| Self::fail(&format!("upload blob {digest} to"), reference, e))?;
+        Ok(true)
+    }
+
+    /// Makes the blob of `source`'s repository available in `target`'s: nothing when it is there,
+    /// a cross-repository mount within one registry, else a copy.
+    pub async fn copy_blob(&self, source: &str, target: &str, digest: &str) -> Result<(), Error> {
+        if self.has_blob(target, digest).await? {
+            return Ok(());
+        }
+        let (from, to) = (parse(source)?, parse(target)?);
+        if from.resolve_registry() == to.resolve_registry() {
+            let mount = async {
+                self.login(&to, RegistryOperation::Push).await?;
+                self.client.mount_blob(&to, &from, digest).await
+            };
+            if mount.await.is_ok() && self.has_blob(target, digest).await? {
+                return Ok(());
+            }
+        }
+        let data = self.blob(source, digest).await?;
+        self.push_blob(target, digest, data).await.map(|_| ())
+    }
+
+    /// Pushes a manifest to `reference` (a tag); returns its digest.
+    pub async fn push_manifest(
+        &self,
+        reference: &str,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<String, Error> {
+        let parsed = parse(reference)?;
+        let digest = sha256(&bytes);
+        let header = media_type.parse().map_err(|_| Error::Invalid {
+            reference: reference.to_string(),
+            problem: format!("`{media_type}` is not a media type"),
+        })?;
+        let push = async {
+            self.login(&parsed, RegistryOperation::Push).await?;
+            self.client.push_manifest_raw(&parsed, bytes, header).await
+        };
+        push.await
+            .map_err(|e| Self::fail("push the manifest of", reference, e))?;
+        Ok(digest)
+    }
+}
+
+/// Where a layer of an image being written comes from.
+#[derive(Clone, Debug)]
+pub enum LayerSource {
+    /// A blob of the repository of `from` (the base image, the previous image): mounted or
+    /// copied, never downloaded when a mount works.
+    Blob {
+        from: String,
+        descriptor: Descriptor,
+    },
+    /// A new gzip-compressed layer, with the digest of `gzip`.
+    Upload { gzip: Vec<u8>, digest: String },
+}
+
+/// An image that was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The manifest digest.
+    pub digest: String,
+    pub manifest_size: u64,
+}
+
+impl Registry {
+    /// Writes an image to every reference of `names` (one registry, any repositories): its
+    /// layers, its config, then the manifest. `docker` chooses Docker's media types (those of
+    /// the base image, when it has them) over OCI's.
+    pub async fn write_image(
+        &self,
+        names: &[String],
+        layers: Vec<LayerSource>,
+        config: &Value,
+        docker: bool,
+    ) -> Result<Written, Error> {
+        let (manifest_type, config_type, layer_type) = if docker {
+            (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
+        } else {
+            (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER)
+        };
+        let mut descriptors = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let descriptor = match layer {
+                LayerSource::Blob { from, descriptor } => {
+                    for name in names {
+                        self.copy_blob(&from, name, &descriptor.digest).await?;
+                    }
+                    descriptor
+                }
+                LayerSource::Upload { gzip, digest } => {
+                    let size = gzip.len() as u64;
+                    for name in names {
+                        self.push_blob(name, &digest, gzip.clone()).await?;
+                    }
+                    Descriptor {
+                        media_type: layer_type.to_string(),
+                        digest,
+                        size,
+                    }
+                }
+            };
+            descriptors.push(descriptor);
+        }
+        let config_bytes = serde_json::to_vec(config).map_err(|e| Error::Invalid {
+            reference: names.first().cloned().unwrap_or_default(),
+            problem: format!("its config cannot be encoded: {e}"),
+        })?;
+        let config = Descriptor {
+            media_type: config_type.to_string(),
+            digest: sha256(&config_bytes),
+            size: config_bytes.len() as u64,
+        };
+        for name in names {
+            self.push_blob(name, &config.digest, config_bytes.clone())
+                .await?;
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": manifest_type,
+            "config": config.to_json(),
+            "layers": descriptors.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
+        });
+        let bytes = manifest.to_string().into_bytes();
+        let manifest_size = bytes.len() as u64;
+        let mut digest = sha256(&bytes);
+        for name in names {
+            digest = self
+                .push_manifest(name, bytes.clone(), manifest_type)
+                .await?;
+        }
+        Ok(Written {
+            digest,
+            manifest_size,
+        })
+    }
+}

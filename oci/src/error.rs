@@ -1,0 +1,64 @@
+//! What went wrong with a registry.
+
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+
+/// What went wrong with a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{reference}` is not an image reference")]
+    BadReference {
+        reference: String,
+        #[source]
+        source: oci_client::ParseError,
+    },
+    #[error("Failed to {action} `{reference}`")]
+    Registry {
+        action: String,
+        reference: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("This system has no CA certificates, which the registry client needs")]
+    NoRoots,
+    #[error("Failed to set up a registry client")]
+    Client {
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("`{reference}` is not a usable image: {problem}")]
+    Invalid { reference: String, problem: String },
+}
+
+impl Error {
+    /// Whether the registry refused the credentials (or their absence).
+    pub fn is_unauthorized(&self) -> bool {
+        match self {
+            Error::Registry { source, .. } => match source {
+                OciDistributionError::UnauthorizedError { .. }
+                | OciDistributionError::AuthenticationFailure(_) => true,
+                OciDistributionError::RegistryError { envelope, .. } => envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+pub(crate) fn not_found(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::BlobUnknown
+            )
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,141 @@
+//! The image model: descriptors, manifests, images (a manifest and its config), and the
+//! platform multi-platform images are resolved for.
+
+use serde_json::Value;
+
+use crate::{DOCKER_MANIFEST, repository_of};
+
+/// A content descriptor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Descriptor {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
+    }
+
+    fn from_json(value: &Value) -> Option<Self> {
+        Some(Self {
+            media_type: value.get("mediaType")?.as_str()?.to_string(),
+            digest: value.get("digest")?.as_str()?.to_string(),
+            size: value.get("size")?.as_u64()?,
+        })
+    }
+}
+
+/// A manifest as the registry serves it.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub media_type: String,
+    pub json: Value,
+}
+
+/// An image: its manifest and config.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The name the image was asked for (`reg/repo:tag`).
+    pub reference: String,
+    pub manifest: Manifest,
+    pub config: Value,
+    pub config_digest: String,
+}
+
+impl Image {
+    /// `<repository>@<manifest digest>`.
+    pub fn digest_reference(&self) -> String {
+        format!(
+            "{}@{}",
+            repository_of(&self.reference),
+            self.manifest.digest
+        )
+    }
+
+    /// Whether the image uses Docker's media types (else OCI's).
+    pub fn is_docker(&self) -> bool {
+        self.manifest.media_type == DOCKER_MANIFEST
+    }
+
+    /// The layers of the manifest.
+    pub fn layers(&self) -> Vec<Descriptor> {
+        self.manifest.json["layers"]
+            .as_array()
+            .map(|l| l.iter().filter_map(Descriptor::from_json).collect())
+            .unwrap_or_default()
+    }
+
+    /// `rootfs.diff_ids` of the config.
+    pub fn diff_ids(&self) -> Vec<String> {
+        self.config["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A label of the config.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.config["config"]["Labels"]
+            .get(key)
+            .and_then(Value::as_str)
+    }
+
+    /// A variable of the config's `Env`.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.config["config"]["Env"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k == name).then_some(v)
+            })
+    }
+}
+
+/// The platform a multi-platform image is resolved for: this machine's.
+pub fn host_platform() -> (&'static str, &'static str) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        other => other,
+    };
+    ("linux", arch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OCI_MANIFEST;
+
+    #[test]
+    fn digest_references_drop_the_tag() {
+        let image = Image {
+            reference: "127.0.0.1:5000/team/app:latest".into(),
+            manifest: Manifest {
+                bytes: Vec::new(),
+                digest: "sha256:abc".into(),
+                media_type: OCI_MANIFEST.into(),
+                json: Value::Null,
+            },
+            config: serde_json::json!({"config": {"Env": ["A=1", "CNB_USER_ID=1000"], "Labels": {"l": "v"}}, "rootfs": {"diff_ids": ["sha256:d"]}}),
+            config_digest: "sha256:c".into(),
+        };
+        assert_eq!(
+            image.digest_reference(),
+            "127.0.0.1:5000/team/app@sha256:abc"
+        );
+        assert_eq!(image.env("CNB_USER_ID"), Some("1000"));
+        assert_eq!(image.label("l"), Some("v"));
+        assert_eq!(image.diff_ids(), ["sha256:d"]);
+    }
+}

@@ -1,0 +1,48 @@
+//! op-oci: the OCI layer op and op-lifecycle share, and the only code that uses oci-client:
+//! registries over the OCI distribution API (manifests, configs and blobs, read and written as
+//! raw bytes so that digests never change on the way), image references, the image model, the
+//! config editor, credentials, CA certificates and deterministic tar layers.
+//!
+//! - Credentials come from a [`Keychain`]: the `CNB_REGISTRY_AUTH` JSON (`{"host": "Basic …"}`),
+//!   which platforms build on the host.
+//! - Registries on a loopback address (`localhost`, `127.0.0.0/8`, `::1`) and those named
+//!   insecure are reached over plain HTTP, as go-containerregistry does for the reference
+//!   lifecycle; everything else over HTTPS.
+//! - Blobs already in the target repository are not uploaded again; blobs of another repository
+//!   of the same registry are mounted, and only copied (streamed through) when the registry
+//!   refuses the mount or they live in another registry. New blobs go up in one request.
+//! - Layers are deterministic tars ([`archive`]), byte for byte as the reference lifecycle
+//!   writes them.
+
+pub mod archive;
+mod client;
+mod config;
+mod error;
+mod image;
+mod keychain;
+mod reference;
+mod tls;
+
+use sha2::{Digest as _, Sha256};
+
+pub use client::{LayerSource, Registry, Written};
+pub use config::ConfigEditor;
+pub use error::Error;
+pub use image::{Descriptor, Image, Manifest, host_platform};
+pub use keychain::Keychain;
+pub use reference::{is_loopback, parse, registry_of, repository_of};
+pub use tls::{SSL_CERT_FILE, has_system_roots, write_builtin_roots};
+
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(data))
+}

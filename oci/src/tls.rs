@@ -1,0 +1,82 @@
+//! CA certificates: the system's, or the Mozilla roots carried in the binary for images that
+//! have none.
+
+use base64::Engine as _;
+
+use crate::sha256;
+
+/// The variable that names a PEM file of CA certificates, for rustls as for OpenSSL.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+
+/// Whether the system has CA certificates (those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when they
+/// are set). A busybox image, or a bare CI runner, has none.
+/// The bundle is read once per process: the creator asks at start-up and again when it makes
+/// its client.
+pub fn has_system_roots() -> bool {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
+/// Writes the Mozilla root certificates op-lifecycle carries to a PEM file in the temporary
+/// directory (once: the name is derived from the contents) and returns its path, for a process
+/// to run again with [`SSL_CERT_FILE`] naming it.
+pub fn write_builtin_roots() -> std::io::Result<std::path::PathBuf> {
+    let mut pem = String::new();
+    for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    let digest = sha256(pem.as_bytes());
+    let name = format!("op-lifecycle-ca-{}.pem", &digest["sha256:".len()..][..16]);
+    let path = std::env::temp_dir().join(name);
+    let readable = fs_err::metadata(&path).is_ok_and(|m| {
+        use std::os::unix::fs::PermissionsExt as _;
+        m.permissions().mode() & 0o444 == 0o444
+    });
+    if !readable || fs_err::read(&path).ok().as_deref() != Some(pem.as_bytes()) {
+        // Readable by the build user the creator becomes.
+        let mut file = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(std::env::temp_dir())?;
+        std::io::Write::write_all(&mut file, pem.as_bytes())?;
+        file.persist(&path).map_err(|e| e.error)?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_roots_are_a_pem_bundle_rustls_reads() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = write_builtin_roots().unwrap();
+        let pem = fs_err::read_to_string(&path).unwrap();
+        let decoded: Vec<Vec<u8>> = pem
+            .split("-----BEGIN CERTIFICATE-----\n")
+            .skip(1)
+            .map(|block| {
+                let body: String = block.split("-----END").next().unwrap().lines().collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap()
+            })
+            .collect();
+        let expected: Vec<Vec<u8>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|d| d.to_vec())
+            .collect();
+        assert_eq!(decoded, expected);
+        assert_eq!(write_builtin_roots().unwrap(), path, "written once");
+        assert_eq!(
+            fs_err::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+}
