@@ -1,13 +1,18 @@
-//! Deterministic tar layers: the same files always give the same bytes, hence the same diffID,
-//! which is what lets an unchanged layer be reused instead of uploaded again.
+//! Tars: image layers, and what op copies into a container.
 //!
-//! The entries are those the reference lifecycle (Go's `archive/tar`) writes: POSIX ustar
-//! headers (a GNU long name only for a path ustar cannot hold, where Go writes a PAX record),
-//! absolute paths, the modification time 1980-01-01T00:00:01Z, empty user and group names, and
-//! the owner the caller chooses. Directories are walked in name order. The same files give the
-//! same bytes as the reference's, so op-lifecycle and the reference lifecycle agree on diffIDs.
+//! A layer is deterministic: the same files always give the same bytes, hence the same diffID,
+//! which is what lets an unchanged layer be reused instead of uploaded again. Its entries are
+//! those the reference lifecycle (Go's `archive/tar`) writes: POSIX ustar headers (a GNU long
+//! name only for a path ustar cannot hold, where Go writes a PAX record), absolute paths, the
+//! modification time 1980-01-01T00:00:01Z, empty user and group names, and the owner the caller
+//! chooses. Directories are walked in name order. The same files give the same bytes as the
+//! reference's, so op-lifecycle and the reference lifecycle agree on diffIDs.
+//!
+//! A copy ([`LayerBuilder::copy`], what the Engine API's archive upload extracts) is written the
+//! same way but for two things, as pack's and `docker cp`'s are: names are relative to where it
+//! is extracted, and files walked from disk keep their modification times.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write as _};
 use std::path::Path;
 
 use flate2::Compression;
@@ -15,8 +20,11 @@ use flate2::write::GzEncoder;
 
 use crate::sha256;
 
-/// 1980-01-01T00:00:01Z, the modification time of every entry.
+/// 1980-01-01T00:00:01Z, the modification time of every entry of a layer.
 pub const NORMALIZED_MTIME: u64 = 315_532_801;
+
+/// The largest size a ustar header holds (eleven octal digits); larger files get a GNU header.
+const USTAR_MAX_SIZE: u64 = (1 << 33) - 1;
 
 /// Who owns the entries of a tree added to a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +33,18 @@ pub enum Owner {
     AsOnDisk,
     /// This uid and gid.
     Fixed(u64, u64),
+}
+
+/// What [`LayerBuilder::selected_tree`] does with an entry below the root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// Write it (and, for a directory, walk it).
+    Keep,
+    /// Do not write it, but walk it if it is a directory: it is written after all, just before
+    /// the first entry below it that is kept.
+    Skip,
+    /// Leave it and everything below it out.
+    Prune,
 }
 
 /// An uncompressed layer and its diffID.
@@ -47,9 +67,19 @@ impl Layer {
     }
 }
 
-/// Builds a layer entry by entry.
+/// Which of the two kinds of tar is being built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    /// An image layer: absolute names, normalized times.
+    Layer,
+    /// A copy into a container: relative names, times of files on disk kept.
+    Copy,
+}
+
+/// Builds a tar entry by entry.
 pub struct LayerBuilder {
     builder: tar::Builder<Vec<u8>>,
+    flavor: Flavor,
 }
 
 impl Default for LayerBuilder {
@@ -72,25 +102,83 @@ fn fits_ustar(path: &str) -> bool {
     }
 }
 
+/// One entry's header fields.
+struct Entry<'a> {
+    kind: tar::EntryType,
+    link: Option<&'a str>,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    size: u64,
+    mtime: u64,
+}
+
+impl Entry<'_> {
+    /// An entry without data or link target.
+    fn new(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, mtime: u64) -> Self {
+        Self {
+            kind,
+            link: None,
+            mode,
+            uid,
+            gid,
+            size: 0,
+            mtime,
+        }
+    }
+}
+
+/// A file's bytes, exactly `left` of them: a file that shrank after it was measured is an error
+/// rather than a tar whose header lies; one that grew is read up to its measured size.
+struct Exactly<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exactly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being read",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 impl LayerBuilder {
+    /// An image layer.
     pub fn new() -> Self {
-        let mut builder = tar::Builder::new(Vec::new());
-        builder.preserve_absolute(true);
-        Self { builder }
+        Self::of(Flavor::Layer)
     }
 
-    /// A ustar header (with the device numbers Go writes), or a GNU one for a path or link
-    /// target that ustar cannot hold.
-    fn header(
-        path: &str,
-        link: Option<&str>,
-        kind: tar::EntryType,
-        mode: u32,
-        uid: u64,
-        gid: u64,
-        size: u64,
-    ) -> tar::Header {
-        let ustar = fits_ustar(path) && link.is_none_or(|l| l.len() <= 100);
+    /// A tar for the Engine API's archive upload: names relative to where it is extracted,
+    /// the modification times of the files [`tree`](Self::tree) walks kept.
+    pub fn copy() -> Self {
+        Self::of(Flavor::Copy)
+    }
+
+    fn of(flavor: Flavor) -> Self {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.preserve_absolute(flavor == Flavor::Layer);
+        Self { builder, flavor }
+    }
+
+    /// A ustar header (with the device numbers Go writes), or a GNU one for a path, link
+    /// target or size that ustar cannot hold.
+    fn header(path: &str, entry: &Entry<'_>) -> tar::Header {
+        let ustar = fits_ustar(path)
+            && entry.link.is_none_or(|l| l.len() <= 100)
+            && entry.size <= USTAR_MAX_SIZE;
         let mut header = if ustar {
             let mut header = tar::Header::new_ustar();
             let _ = header.set_device_major(0);
@@ -99,41 +187,54 @@ impl LayerBuilder {
         } else {
             tar::Header::new_gnu()
         };
-        header.set_entry_type(kind);
-        header.set_mode(mode);
-        header.set_uid(uid);
-        header.set_gid(gid);
-        header.set_size(size);
-        header.set_mtime(NORMALIZED_MTIME);
+        header.set_entry_type(entry.kind);
+        header.set_mode(entry.mode);
+        header.set_uid(entry.uid);
+        header.set_gid(entry.gid);
+        header.set_size(entry.size);
+        header.set_mtime(entry.mtime);
         // Empty user and group names: only the ids count.
         let _ = header.set_username("");
         let _ = header.set_groupname("");
         header
     }
 
-    /// `path` as an entry's name: absolute.
-    fn name(path: &str) -> String {
-        format!("/{}", path.trim_start_matches('/'))
+    /// `path` as an entry's name: absolute in a layer, relative in a copy.
+    fn name(&self, path: &str) -> String {
+        let relative = path.trim_start_matches('/');
+        match self.flavor {
+            Flavor::Layer => format!("/{relative}"),
+            Flavor::Copy => relative.to_string(),
+        }
     }
 
-    /// Appends an entry. A ustar header gets its name, link and checksum here, the checksum as
-    /// Go writes it (six octal digits, NUL, space); a GNU one gets them from the tar crate,
-    /// with a long-name entry first.
-    fn append(
-        &mut self,
-        mut header: tar::Header,
-        name: &str,
-        link: Option<&str>,
-        data: &[u8],
-    ) -> std::io::Result<()> {
+    /// The modification time of an entry read from disk.
+    fn mtime_of(&self, meta: &std::fs::Metadata) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        match self.flavor {
+            Flavor::Layer => NORMALIZED_MTIME,
+            Flavor::Copy => u64::try_from(meta.mtime()).unwrap_or(0),
+        }
+    }
+
+    /// Appends an entry named `path`. A ustar header gets its name, link and checksum here, the
+    /// checksum as Go writes it (six octal digits, NUL, space); a GNU one gets them from the
+    /// tar crate, with a long-name entry first.
+    fn append(&mut self, path: &str, entry: &Entry<'_>, data: impl Read) -> std::io::Result<()> {
+        let name = self.name(path);
+        let mut header = Self::header(&name, entry);
         if header.as_ustar().is_none() {
-            return match link {
-                Some(target) => self.builder.append_link(&mut header, name, target),
-                None => self.builder.append_data(&mut header, name, data),
+            return match entry.link {
+                Some(target) => self.builder.append_link(&mut header, &name, target),
+                None => self.builder.append_data(&mut header, &name, data),
             };
         }
-        header.set_path_absolute(name)?;
-        if let Some(target) = link {
+        if self.flavor == Flavor::Layer {
+            header.set_path_absolute(&name)?;
+        } else {
+            header.set_path(&name)?;
+        }
+        if let Some(target) = entry.link {
             header.set_link_name(target)?;
         }
         header.set_cksum();
@@ -144,9 +245,19 @@ impl LayerBuilder {
 
     /// A directory entry.
     pub fn dir(&mut self, path: &str, mode: u32, uid: u64, gid: u64) -> std::io::Result<()> {
-        let name = Self::name(path);
-        let header = Self::header(&name, None, tar::EntryType::Directory, mode, uid, gid, 0);
-        self.append(header, &name, None, &[])
+        self.dir_at(path, mode, uid, gid, NORMALIZED_MTIME)
+    }
+
+    fn dir_at(
+        &mut self,
+        path: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+    ) -> std::io::Result<()> {
+        let entry = Entry::new(tar::EntryType::Directory, mode, uid, gid, mtime);
+        self.append(path, &entry, std::io::empty())
     }
 
     /// A regular file.
@@ -158,10 +269,11 @@ impl LayerBuilder {
         uid: u64,
         gid: u64,
     ) -> std::io::Result<()> {
-        let name = Self::name(path);
-        let size = data.len() as u64;
-        let header = Self::header(&name, None, tar::EntryType::Regular, mode, uid, gid, size);
-        self.append(header, &name, None, data)
+        let entry = Entry {
+            size: data.len() as u64,
+            ..Entry::new(tar::EntryType::Regular, mode, uid, gid, NORMALIZED_MTIME)
+        };
+        self.append(path, &entry, data)
     }
 
     /// A symbolic link to `target`, with `mode` (0777 as on disk; the reference lifecycle
@@ -174,17 +286,23 @@ impl LayerBuilder {
         uid: u64,
         gid: u64,
     ) -> std::io::Result<()> {
-        let name = Self::name(path);
-        let header = Self::header(
-            &name,
-            Some(target),
-            tar::EntryType::Symlink,
-            mode,
-            uid,
-            gid,
-            0,
-        );
-        self.append(header, &name, Some(target), &[])
+        self.symlink_at(path, target, mode, uid, gid, NORMALIZED_MTIME)
+    }
+
+    fn symlink_at(
+        &mut self,
+        path: &str,
+        target: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+    ) -> std::io::Result<()> {
+        let entry = Entry {
+            link: Some(target),
+            ..Entry::new(tar::EntryType::Symlink, mode, uid, gid, mtime)
+        };
+        self.append(path, &entry, std::io::empty())
     }
 
     /// The directories above `path` (not `/`), as they are on disk, outermost first.
@@ -198,7 +316,8 @@ impl LayerBuilder {
         for dir in ancestors {
             let meta = fs_err::metadata(dir)?;
             let (uid, gid) = owner_of(&meta);
-            self.dir(&dir.display().to_string(), mode_of(&meta), uid, gid)?;
+            let mtime = self.mtime_of(&meta);
+            self.dir_at(&dir.display().to_string(), mode_of(&meta), uid, gid, mtime)?;
         }
         Ok(())
     }
@@ -206,40 +325,112 @@ impl LayerBuilder {
     /// The tree at `source` (itself included), stored at `at`, in name order. Sockets and other
     /// special files are left out; hard links become separate files.
     pub fn tree(&mut self, source: &Path, at: &str, owner: Owner) -> std::io::Result<()> {
+        self.selected_tree(source, at, owner, &|_, _| Select::Keep)
+    }
+
+    /// [`tree`](Self::tree), with `select` deciding about every entry below the root from its
+    /// path relative to `source` (`/`-separated) and whether it is a directory.
+    pub fn selected_tree(
+        &mut self,
+        source: &Path,
+        at: &str,
+        owner: Owner,
+        select: &dyn Fn(&str, bool) -> Select,
+    ) -> std::io::Result<()> {
+        let mut walk = Walk {
+            owner,
+            select,
+            pending: Vec::new(),
+        };
+        walk.entry(self, source, at, None)
+    }
+
+    /// The finished tar.
+    pub fn finish(self) -> std::io::Result<Layer> {
+        let tar = self.builder.into_inner()?;
+        let diff_id = sha256(&tar);
+        Ok(Layer { tar, diff_id })
+    }
+}
+
+/// A walk of one tree.
+struct Walk<'a> {
+    owner: Owner,
+    select: &'a dyn Fn(&str, bool) -> Select,
+    /// Skipped directories above the entry being walked, not written yet.
+    pending: Vec<(String, u32, u64, u64, u64)>,
+}
+
+impl Walk<'_> {
+    /// The entry at `source`, stored at `at`; `relative` is `None` for the root.
+    fn entry(
+        &mut self,
+        out: &mut LayerBuilder,
+        source: &Path,
+        at: &str,
+        relative: Option<&str>,
+    ) -> std::io::Result<()> {
         let meta = fs_err::symlink_metadata(source)?;
-        let (uid, gid) = match owner {
+        let kind = meta.file_type();
+        if !(kind.is_dir() || kind.is_file() || kind.is_symlink()) {
+            return Ok(());
+        }
+        let selected = relative.map_or(Select::Keep, |r| (self.select)(r, kind.is_dir()));
+        if selected == Select::Prune || (selected == Select::Skip && !kind.is_dir()) {
+            return Ok(());
+        }
+        let (uid, gid) = match self.owner {
             Owner::AsOnDisk => owner_of(&meta),
             Owner::Fixed(uid, gid) => (uid, gid),
         };
-        let kind = meta.file_type();
-        if kind.is_symlink() {
-            let target = fs_err::read_link(source)?;
-            self.symlink(at, &target.display().to_string(), 0o777, uid, gid)
-        } else if kind.is_dir() {
-            self.dir(at, mode_of(&meta), uid, gid)?;
+        let mtime = out.mtime_of(&meta);
+        if kind.is_dir() {
+            let depth = self.pending.len();
+            self.pending
+                .push((at.to_string(), mode_of(&meta), uid, gid, mtime));
+            if selected == Select::Keep {
+                self.flush(out)?;
+            }
             let mut names: Vec<_> = fs_err::read_dir(source)?
                 .map(|e| e.map(|e| e.file_name()))
                 .collect::<Result<_, _>>()?;
             names.sort();
             for name in names {
-                let child = format!("{}/{}", at.trim_end_matches('/'), name.to_string_lossy());
-                self.tree(&source.join(&name), &child, owner)?;
+                let name = name.to_string_lossy();
+                let child_at = format!("{}/{name}", at.trim_end_matches('/'));
+                let child_relative = match relative {
+                    Some(r) => format!("{r}/{name}"),
+                    None => name.to_string(),
+                };
+                self.entry(out, &source.join(&*name), &child_at, Some(&child_relative))?;
             }
-            Ok(())
-        } else if kind.is_file() {
-            let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-            fs_err::File::open(source)?.read_to_end(&mut data)?;
-            self.file(at, &data, mode_of(&meta), uid, gid)
+            self.pending.truncate(depth);
+            return Ok(());
+        }
+        self.flush(out)?;
+        if kind.is_symlink() {
+            let target = fs_err::read_link(source)?;
+            out.symlink_at(at, &target.display().to_string(), 0o777, uid, gid, mtime)
         } else {
-            Ok(())
+            let size = meta.len();
+            let file = Exactly {
+                inner: fs_err::File::open(source)?,
+                left: size,
+            };
+            let entry = Entry {
+                size,
+                ..Entry::new(tar::EntryType::Regular, mode_of(&meta), uid, gid, mtime)
+            };
+            out.append(at, &entry, file)
         }
     }
 
-    /// The finished layer.
-    pub fn finish(self) -> std::io::Result<Layer> {
-        let tar = self.builder.into_inner()?;
-        let diff_id = sha256(&tar);
-        Ok(Layer { tar, diff_id })
+    /// Writes the directories waiting above the entry about to be written.
+    fn flush(&mut self, out: &mut LayerBuilder) -> std::io::Result<()> {
+        for (at, mode, uid, gid, mtime) in self.pending.drain(..) {
+            out.dir_at(&at, mode, uid, gid, mtime)?;
+        }
+        Ok(())
     }
 }
 
@@ -380,6 +571,96 @@ mod tests {
                 .mode()
                 & 0o777,
             0o755
+        );
+    }
+
+    fn names_of(layer: &Layer) -> Vec<String> {
+        tar::Archive::new(layer.tar.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn skipped_directories_are_written_only_above_what_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            "a/b/keep.txt",
+            "a/b/other.txt",
+            "a/empty/x.txt",
+            "pruned/keep.txt",
+        ] {
+            let path = dir.path().join(path);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(path, "x").unwrap();
+        }
+        let mut layer = LayerBuilder::new();
+        layer
+            .selected_tree(
+                dir.path(),
+                "/w",
+                Owner::Fixed(0, 0),
+                &|path, is_dir| match (path, is_dir) {
+                    ("pruned", true) => Select::Prune,
+                    (path, false) if path.ends_with("keep.txt") => Select::Keep,
+                    // Directories are walked, other files left out.
+                    _ => Select::Skip,
+                },
+            )
+            .unwrap();
+        let layer = layer.finish().unwrap();
+        assert_eq!(
+            names_of(&layer),
+            ["/w", "/w/a", "/w/a/b", "/w/a/b/keep.txt"],
+            "a skipped directory appears before its first kept entry, a pruned one never"
+        );
+    }
+
+    #[test]
+    fn copies_have_relative_names_and_keep_the_times_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs_err::write(&file, "x").unwrap();
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        fs_err::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        let mut copy = LayerBuilder::copy();
+        copy.tree(dir.path(), "workspace", Owner::Fixed(1000, 1000))
+            .unwrap();
+        copy.file("layers/order.toml", b"", 0o644, 0, 0).unwrap();
+        let copy = copy.finish().unwrap();
+        assert_eq!(
+            names_of(&copy),
+            ["workspace", "workspace/f", "layers/order.toml"]
+        );
+        let mut archive = tar::Archive::new(copy.tar.as_slice());
+        let entry = archive.entries().unwrap().nth(1).unwrap().unwrap();
+        assert_eq!(entry.header().mtime().unwrap(), 1_700_000_000);
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_read_is_an_error() {
+        let mut short = Exactly {
+            inner: &b"abc"[..],
+            left: 5,
+        };
+        let mut out = Vec::new();
+        let error = std::io::copy(&mut short, &mut out).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+        let mut long = Exactly {
+            inner: &b"abcdef"[..],
+            left: 3,
+        };
+        let mut out = Vec::new();
+        std::io::copy(&mut long, &mut out).unwrap();
+        assert_eq!(
+            out, b"abc",
+            "a file that grew is read up to its measured size"
         );
     }
 }

@@ -10,9 +10,10 @@
 //! Symlinks are kept, special files (sockets, fifos) are left out. Modification times are kept,
 //! as pack does: the lifecycle normalises them in the layers it exports.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use op_lifecycle::files::{Group, GroupEntry, OrderToml, Report};
+use op_oci::archive::{LayerBuilder, Owner, Select};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -174,24 +175,17 @@ impl Filter {
             Mode::Exclude => !self.matches(path, is_dir),
         }
     }
-}
 
-fn header(
-    kind: tar::EntryType,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    mtime: u64,
-) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(kind);
-    header.set_mode(mode);
-    header.set_uid(u64::from(uid));
-    header.set_gid(u64::from(gid));
-    header.set_size(size);
-    header.set_mtime(mtime);
-    header
+    /// What the app's tar does with the entry at `path`: an excluded directory is left out with
+    /// everything below it; in include mode, a directory no pattern names is still walked, and
+    /// written only when something below it is kept.
+    fn select(&self, path: &str, is_dir: bool) -> Select {
+        match (self.keeps(path, is_dir), self.mode, is_dir) {
+            (true, _, _) => Select::Keep,
+            (false, Mode::Include, true) => Select::Skip,
+            (false, _, _) => Select::Prune,
+        }
+    }
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -202,9 +196,9 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 /// Everything copied into the creator container before it starts, as one tar (one call to the
-/// engine).
+/// engine), written by `op_oci::archive`.
 pub struct Inputs {
-    builder: tar::Builder<Vec<u8>>,
+    tar: LayerBuilder,
 }
 
 impl Default for Inputs {
@@ -216,7 +210,7 @@ impl Default for Inputs {
 impl Inputs {
     pub fn new() -> Self {
         Self {
-            builder: tar::Builder::new(Vec::new()),
+            tar: LayerBuilder::copy(),
         }
     }
 
@@ -228,37 +222,25 @@ impl Inputs {
         gid: u32,
         filter: &Filter,
     ) -> Result<(), Error> {
-        append_app(&mut self.builder, context, uid, gid, filter)
+        let owner = Owner::Fixed(u64::from(uid), u64::from(gid));
+        self.tar
+            .selected_tree(context, "workspace", owner, &|path, is_dir| {
+                filter.select(path, is_dir)
+            })
+            .map_err(io_error(context))
     }
 
     /// `platform/env/<NAME>` files for `env` (root-owned, readable by the build user).
     pub fn platform_env(&mut self, env: &[EnvVar]) -> Result<(), Error> {
-        let fail = |source| Error::Read {
-            path: PathBuf::from("/platform/env"),
-            source,
-        };
+        let fail = io_error(Path::new("/platform/env"));
         for dir in ["platform", "platform/env"] {
-            let mut h = header(tar::EntryType::Directory, 0o755, 0, 0, 0, 0);
-            self.builder
-                .append_data(&mut h, dir, std::io::empty())
-                .map_err(fail)?;
+            self.tar.dir(dir, 0o755, 0, 0).map_err(&fail)?;
         }
         for var in env {
-            let mut h = header(
-                tar::EntryType::Regular,
-                0o644,
-                0,
-                0,
-                var.value.len() as u64,
-                0,
-            );
-            self.builder
-                .append_data(
-                    &mut h,
-                    format!("platform/env/{}", var.name),
-                    var.value.as_bytes(),
-                )
-                .map_err(fail)?;
+            let path = format!("platform/env/{}", var.name);
+            self.tar
+                .file(&path, var.value.as_bytes(), 0o644, 0, 0)
+                .map_err(&fail)?;
         }
         Ok(())
     }
@@ -280,139 +262,18 @@ impl Inputs {
             ..OrderToml::default()
         };
         let text = toml::to_string(&order).unwrap_or_default();
-        let mut h = header(tar::EntryType::Regular, 0o644, 0, 0, text.len() as u64, 0);
-        self.builder
-            .append_data(&mut h, "layers/order.toml", text.as_bytes())
-            .map_err(|source| Error::Read {
-                path: PathBuf::from("/layers/order.toml"),
-                source,
-            })
+        self.tar
+            .file("layers/order.toml", text.as_bytes(), 0o644, 0, 0)
+            .map_err(io_error(Path::new("/layers/order.toml")))
     }
 
     /// The tar, to extract at `/`.
     pub fn finish(self) -> Result<Vec<u8>, Error> {
-        self.builder.into_inner().map_err(|source| Error::Read {
-            path: PathBuf::from("/"),
-            source,
-        })
+        self.tar
+            .finish()
+            .map(|layer| layer.tar)
+            .map_err(io_error(Path::new("/")))
     }
-}
-
-fn append_app(
-    builder: &mut tar::Builder<Vec<u8>>,
-    context: &Path,
-    uid: u32,
-    gid: u32,
-    filter: &Filter,
-) -> Result<(), Error> {
-    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let meta = fs_err::metadata(context).map_err(io_error(context))?;
-    let mode = meta.permissions().mode() & 0o7777;
-    let mut root = header(
-        tar::EntryType::Directory,
-        mode,
-        uid,
-        gid,
-        0,
-        u64::try_from(meta.mtime()).unwrap_or(0),
-    );
-    builder
-        .append_data(&mut root, "workspace", std::io::empty())
-        .map_err(io_error(context))?;
-
-    // Files first collected, so that directories are only written when something in them is.
-    let mut entries: Vec<(PathBuf, String, std::fs::Metadata)> = Vec::new();
-    collect(context, "", filter, &mut entries)?;
-    let mut written_dirs: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for (path, relative, meta) in entries {
-        let name = format!("workspace/{relative}");
-        // Parents of a kept file (in include mode they may not match themselves).
-        let parents: Vec<String> = Path::new(&relative)
-            .ancestors()
-            .skip(1)
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        for dir in parents.into_iter().rev() {
-            if written_dirs.contains(&dir) {
-                continue;
-            }
-            let dir_path = context.join(&dir);
-            let dir_meta = fs_err::metadata(&dir_path).map_err(io_error(&dir_path))?;
-            let mut h = header(
-                tar::EntryType::Directory,
-                dir_meta.permissions().mode() & 0o7777,
-                uid,
-                gid,
-                0,
-                u64::try_from(dir_meta.mtime()).unwrap_or(0),
-            );
-            builder
-                .append_data(&mut h, format!("workspace/{dir}"), std::io::empty())
-                .map_err(io_error(&dir_path))?;
-            written_dirs.insert(dir);
-        }
-        let mtime = u64::try_from(meta.mtime()).unwrap_or(0);
-        let mode = meta.permissions().mode() & 0o7777;
-        let kind = meta.file_type();
-        if kind.is_dir() {
-            if written_dirs.insert(relative) {
-                let mut h = header(tar::EntryType::Directory, mode, uid, gid, 0, mtime);
-                builder
-                    .append_data(&mut h, &name, std::io::empty())
-                    .map_err(io_error(&path))?;
-            }
-        } else if kind.is_symlink() {
-            let target = fs_err::read_link(&path).map_err(io_error(&path))?;
-            let mut h = header(tar::EntryType::Symlink, 0o777, uid, gid, 0, mtime);
-            builder
-                .append_link(&mut h, &name, &target)
-                .map_err(io_error(&path))?;
-        } else {
-            let file = fs_err::File::open(&path).map_err(io_error(&path))?;
-            let mut h = header(tar::EntryType::Regular, mode, uid, gid, meta.len(), mtime);
-            builder
-                .append_data(&mut h, &name, file)
-                .map_err(io_error(&path))?;
-        }
-    }
-    Ok(())
-}
-
-/// Every entry below `dir` that the filter keeps, in name order, depth first.
-fn collect(
-    dir: &Path,
-    prefix: &str,
-    filter: &Filter,
-    out: &mut Vec<(PathBuf, String, std::fs::Metadata)>,
-) -> Result<(), Error> {
-    let mut names: Vec<_> = fs_err::read_dir(dir)
-        .map_err(io_error(dir))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(io_error(dir))?;
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let relative = format!("{prefix}{}", name.to_string_lossy());
-        let meta = fs_err::symlink_metadata(&path).map_err(io_error(&path))?;
-        let kind = meta.file_type();
-        if !(kind.is_dir() || kind.is_file() || kind.is_symlink()) {
-            continue;
-        }
-        if kind.is_dir() {
-            if filter.mode == Mode::Exclude && !filter.keeps(&relative, true) {
-                continue;
-            }
-            if filter.keeps(&relative, true) {
-                out.push((path.clone(), relative.clone(), meta));
-            }
-            collect(&path, &format!("{relative}/"), filter, out)?;
-        } else if filter.keeps(&relative, false) {
-            out.push((path, relative, meta));
-        }
-    }
-    Ok(())
 }
 
 /// `report.toml` out of the tar the engine returns for `/layers/report.toml`.
