@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::creator_output::{LineBuffer, Phase, announced_digest, without_ansi};
 use super::names::{
     LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume, network_for, slug,
 };
-use super::output::{LineBuffer, Phase, announced_digest, without_ansi};
 use super::publish::published_digest;
 use super::{Shared, lock};
 use crate::cnb::{self, app, builder::BuilderInfo, creator};

@@ -13,9 +13,9 @@
 //! - The digest of `report.toml` is checked against what the registry serves.
 
 mod artifact;
+mod creator_output;
 mod lock;
 mod names;
-mod output;
 mod publish;
 mod schedule;
 mod scheduler;
@@ -26,10 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use artifact::{Built, Error as ArtifactError};
+pub use creator_output::Phase;
 pub use names::{
     LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume, network_for,
 };
-pub use output::Phase;
 
 use crate::cnb;
 use crate::config::Env;

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 
 use op_lifecycle::files::{BuilderMetadata, RunImageRef};
 
+use super::creator_output::{LineBuffer, announced_digest, without_ansi};
 use super::names::slug;
-use super::output::{LineBuffer, announced_digest, without_ansi};
 use super::schedule::run_image;
 use super::*;
 use crate::cnb::builder::BuilderInfo;
