@@ -286,21 +286,9 @@ impl LayerBuilder {
         uid: u64,
         gid: u64,
     ) -> std::io::Result<()> {
-        self.symlink_at(path, target, mode, uid, gid, NORMALIZED_MTIME)
-    }
-
-    fn symlink_at(
-        &mut self,
-        path: &str,
-        target: &str,
-        mode: u32,
-        uid: u64,
-        gid: u64,
-        mtime: u64,
-    ) -> std::io::Result<()> {
         let entry = Entry {
             link: Some(target),
-            ..Entry::new(tar::EntryType::Symlink, mode, uid, gid, mtime)
+            ..Entry::new(tar::EntryType::Symlink, mode, uid, gid, NORMALIZED_MTIME)
         };
         self.append(path, &entry, std::io::empty())
     }
@@ -409,8 +397,12 @@ impl Walk<'_> {
         }
         self.flush(out)?;
         if kind.is_symlink() {
-            let target = fs_err::read_link(source)?;
-            out.symlink_at(at, &target.display().to_string(), 0o777, uid, gid, mtime)
+            let target = fs_err::read_link(source)?.display().to_string();
+            let entry = Entry {
+                link: Some(&target),
+                ..Entry::new(tar::EntryType::Symlink, 0o777, uid, gid, mtime)
+            };
+            out.append(at, &entry, std::io::empty())
         } else {
             let size = meta.len();
             let file = Exactly {
