@@ -36,6 +36,7 @@ pub mod paths;
 pub mod plan;
 pub mod reference;
 pub mod registry;
+pub mod skaffold;
 
 /// The version of op.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -62,6 +62,12 @@ pub enum Error {
     NotPublished { target: String },
     #[error("not built: it depends on `{dependency}`, which failed")]
     DependencyFailed { dependency: String },
+    #[error(transparent)]
+    Skaffold(crate::skaffold::Error),
+    #[error("not built: it builds in the same `skaffold build` as `{artifact}`, which failed")]
+    SameSkaffoldRun { artifact: String },
+    #[error("skaffold reported `{reported}`, which is not op's target `{target}`")]
+    SkaffoldNaming { reported: String, target: String },
     #[error("interrupted")]
     Interrupted,
     #[error("failed to take the lock of cache volume `{volume}`")]
@@ -101,6 +107,12 @@ impl Hint for Error {
                 Some("another push to the same tag raced this one; build again".into())
             }
             Error::App(e) | Error::Cnb(e) => e.hint(),
+            Error::Skaffold(e) => e.hint(),
+            Error::SkaffoldNaming { .. } => Some(
+                "a `~/.skaffold/config` or a profile may rename images; op gives skaffold its own global \
+                 configuration, so check the artifact's `image` and the profiles"
+                    .into(),
+            ),
             Error::Engine(e) => e.hint(),
             Error::Registry(e) => e.hint(),
             _ => None,
@@ -113,6 +125,7 @@ impl Error {
     pub fn tail(&self) -> &[String] {
         match self {
             Error::Creator { tail, .. } => tail,
+            Error::Skaffold(e) => e.tail(),
             _ => &[],
         }
     }

@@ -1,6 +1,7 @@
-//! Running the buildpacks builds of a plan: op drives each builder's creator through the Docker
-//! Engine API and the lifecycle publishes straight to the registry (`docs/architecture.md`, "The
-//! flow of `op build-push`").
+//! Running the builds of a plan: op drives each buildpacks artifact's creator through the
+//! Docker Engine API and the lifecycle publishes straight to the registry (`docs/architecture.md`,
+//! "The flow of `op build-push`"); every other artifact is built by skaffold (`delegated`), in
+//! the same dependency graph.
 //!
 //! - Every builder is pulled once, whatever the number of artifacts that use it.
 //! - Every artifact builds as soon as the artifacts it depends on are published (at most
@@ -10,10 +11,13 @@
 //! - Each build has fresh `/layers` and `/workspace` volumes, removed afterwards with its
 //!   container (also on failure and on Ctrl-C); the cache volume of an artifact stays, and a
 //!   file lock keeps two op processes from using it at once.
-//! - The digest of `report.toml` is checked against what the registry serves.
+//! - The digest of `report.toml` (or skaffold's) is checked against what the registry serves.
+//! - Without `--push`, the buildpacks images are pulled into the engine by digest once
+//!   everything built, so `docker run` and `op run` find them.
 
 mod artifact;
 mod creator_output;
+mod delegated;
 mod lock;
 mod names;
 mod publish;
@@ -27,6 +31,7 @@ use std::time::Duration;
 
 pub use artifact::{Built, Error as ArtifactError};
 pub use creator_output::Phase;
+pub use delegated::Delegation;
 pub use names::{
     LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume, network_for,
 };
@@ -36,7 +41,7 @@ use crate::config::Env;
 use crate::engine::{self, Containers, Engine, PullPolicy};
 use crate::hint::Hint;
 use crate::interrupt::Interrupt;
-use crate::plan::{BuildPlan, PlannedArtifact};
+use crate::plan::{BuildPlan, PlannedArtifact, Work};
 use crate::registry::{self, Digests, Registry};
 
 /// How many artifacts build at once unless told: the number of CPUs, and at least 4. A build
@@ -64,6 +69,8 @@ pub struct Options {
     pub debug: bool,
     /// How long a registry may take to serve a pushed image (`--propagation-timeout`).
     pub propagation_timeout: Duration,
+    /// skaffold, and what it is told, when the plan hands artifacts to it.
+    pub delegation: Option<Delegation>,
 }
 
 /// What the builds tell whoever shows them.
@@ -158,7 +165,8 @@ pub(crate) struct Shared {
 /// How long a creator gets to stop after an interrupt before it is killed.
 const STOP_GRACE_SECONDS: i32 = 1;
 
-/// Builds the buildpacks artifacts of `plan`; returns what was published, in plan order.
+/// Builds the artifacts of `plan`: the buildpacks artifacts with the lifecycle, the others
+/// with skaffold (`options.delegation`); returns what was built, in plan (skaffold.yaml) order.
 /// `interrupt` (installed by the caller) stops the builds.
 pub async fn run(
     plan: &BuildPlan,
@@ -170,12 +178,22 @@ pub async fn run(
     let artifacts: Vec<&PlannedArtifact> = plan
         .artifacts
         .iter()
-        .filter(|a| a.buildpacks().is_some())
+        .filter(|a| !matches!(a.work, Work::Skip { .. }))
         .collect();
     if artifacts.is_empty() {
         return Ok(Vec::new());
     }
-    for b in artifacts.iter().filter_map(|a| a.buildpacks()) {
+    if !plan.skaffold_runs.is_empty() && options.delegation.is_none() {
+        return Err(Error::Task(
+            "no skaffold was given for the artifacts it builds".into(),
+        ));
+    }
+    let buildpacks: Vec<&PlannedArtifact> = artifacts
+        .iter()
+        .copied()
+        .filter(|a| a.buildpacks().is_some())
+        .collect();
+    for b in buildpacks.iter().filter_map(|a| a.buildpacks()) {
         if !cnb::builder::is_trusted(&b.builder, options.trust_builders || b.trust_builder) {
             return Err(cnb::Error::Untrusted {
                 builder: b.builder.clone(),
@@ -195,23 +213,12 @@ pub async fn run(
     }
     let (registry, mut credentials) =
         Registry::connect(env, &references, &plan.insecure_registries)?;
-    // The registries must answer before anything is pulled or built. One that refuses op's
-    // credentials answers: the lifecycle may still be able to push (identity tokens).
-    let mut checked: Vec<String> = Vec::new();
-    for artifact in &artifacts {
-        let host = registry::host_of(&artifact.target).unwrap_or_default();
-        if !checked.contains(&host) {
-            match registry.digest(&artifact.target).await {
-                Err(e) if !e.is_unauthorized() => return Err(e.into()),
-                _ => checked.push(host),
-            }
-        }
-    }
+    check_registries(plan, &artifacts, &registry).await?;
     let builders = tokio::select! {
-        pulled = schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &artifacts) => pulled?,
+        pulled = schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &buildpacks) => pulled?,
         _ = interrupt.wait() => return Err(Error::Interrupted),
     };
-    let run_hosts: Vec<String> = schedule::default_run_image_hosts(&artifacts, &builders)
+    let run_hosts: Vec<String> = schedule::default_run_image_hosts(&buildpacks, &builders)
         .into_iter()
         .filter(|host| credentials.get(host).is_none())
         .collect();
@@ -238,7 +245,7 @@ pub async fn run(
             reporter.note("Stopping the builds…");
         })
     };
-    let outcome = schedule::run_artifacts(&shared, &artifacts, &builders).await;
+    let outcome = schedule::run_all(&shared, &artifacts, &plan.skaffold_runs, &builders).await;
     stopping.abort();
     if interrupt.signalled().is_some() {
         return Err(Error::Interrupted);
@@ -253,10 +260,50 @@ pub async fn run(
     // In plan (skaffold.yaml) order, whatever order the builds finished in.
     let mut by_image: BTreeMap<String, Built> =
         built.into_iter().map(|b| (b.image.clone(), b)).collect();
-    Ok(artifacts
+    let built: Vec<Built> = artifacts
         .iter()
         .filter_map(|a| by_image.remove(&a.image))
-        .collect())
+        .collect();
+    if !plan.push {
+        tokio::select! {
+            loaded = schedule::load_into_engine(&shared, &buildpacks, &built) => loaded?,
+            _ = interrupt.wait() => return Err(Error::Interrupted),
+        }
+    }
+    Ok(built)
+}
+
+/// The registries must answer before anything is pulled or built. One that refuses op's
+/// credentials answers: the lifecycle (or skaffold) may still be able to push.
+async fn check_registries(
+    plan: &BuildPlan,
+    artifacts: &[&PlannedArtifact],
+    registry: &Registry,
+) -> Result<(), Error> {
+    let mut checked: Vec<String> = Vec::new();
+    for artifact in artifacts.iter().filter(|a| is_published(plan, a)) {
+        let host = registry::host_of(&artifact.target).unwrap_or_default();
+        if !checked.contains(&host) {
+            match registry.digest(&artifact.target).await {
+                Err(e) if !e.is_unauthorized() => return Err(e.into()),
+                _ => checked.push(host),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `artifact` goes to a registry: buildpacks artifacts always do, the others when their
+/// skaffold run pushes.
+fn is_published(plan: &BuildPlan, artifact: &PlannedArtifact) -> bool {
+    match &artifact.work {
+        Work::Buildpacks(_) => true,
+        Work::Skaffold(_) => plan
+            .skaffold_runs
+            .iter()
+            .any(|r| r.push && r.artifacts.contains(&artifact.image)),
+        Work::Skip { .. } => false,
+    }
 }
 
 #[cfg(test)]

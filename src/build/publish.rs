@@ -1,4 +1,4 @@
-//! After a creator exited 0: the digest it published, checked against what the registry serves.
+//! After a build: the digest it published, checked against what the registry serves.
 
 use std::time::Instant;
 
@@ -18,47 +18,56 @@ pub(super) async fn published_digest(
     announced: Option<String>,
 ) -> Result<String, Error> {
     let from_report = || report_digest(shared, container);
-    let (mut digest, mut checked_report) = match announced {
+    let (digest, checked_report) = match announced {
         Some(digest) => (digest, false),
         None => (from_report().await?, true),
     };
-    // Some registries serve a pushed image only after a while (upstream's propagation wait).
+    let Some(served) = served_digest(shared, target).await? else {
+        return if checked_report {
+            Ok(digest)
+        } else {
+            from_report().await
+        };
+    };
+    let digest = if served == digest || checked_report {
+        digest
+    } else {
+        from_report().await?
+    };
+    if served == digest {
+        Ok(digest)
+    } else {
+        Err(Error::DigestMismatch {
+            target: target.to_string(),
+            reported: digest,
+            served,
+        })
+    }
+}
+
+/// The digest the registry serves for `target`, once it serves one: some registries serve a
+/// pushed image only after a while (upstream's propagation wait), so op asks every 3 seconds
+/// for up to `--propagation-timeout`. `None` when the registry refuses op's credentials (with a
+/// warning: the digest cannot be checked).
+pub(super) async fn served_digest(shared: &Shared, target: &str) -> Result<Option<String>, Error> {
     let started = Instant::now();
     let mut waiting = false;
     loop {
-        let served = match shared.registry.digest(target).await {
-            Ok(served) => served,
+        match shared.registry.digest(target).await {
+            Ok(Some(served)) => return Ok(Some(served)),
             Err(e) if e.is_unauthorized() => {
                 shared.reporter.note(&format!(
-                    "warning: the registry refuses op's credentials for `{target}`, so the digest of report.toml is not checked"
+                    "warning: the registry refuses op's credentials for `{target}`, so the digest published is not checked"
                 ));
-                return if checked_report {
-                    Ok(digest)
-                } else {
-                    from_report().await
-                };
+                return Ok(None);
             }
             Err(e) => return Err(e.into()),
-        };
-        match served {
-            Some(served) if served == digest => return Ok(digest),
-            Some(_) if !checked_report => {
-                digest = from_report().await?;
-                checked_report = true;
-            }
-            Some(served) => {
-                return Err(Error::DigestMismatch {
-                    target: target.to_string(),
-                    reported: digest,
-                    served,
-                });
-            }
-            None if started.elapsed() >= shared.options.propagation_timeout => {
+            Ok(None) if started.elapsed() >= shared.options.propagation_timeout => {
                 return Err(Error::NotPublished {
                     target: target.to_string(),
                 });
             }
-            None => {
+            Ok(None) => {
                 if !waiting {
                     let timeout = shared.options.propagation_timeout.as_secs_f64();
                     shared.reporter.note(&format!(

@@ -1,5 +1,5 @@
-//! The builds of a plan: builders pulled once each, then every artifact as soon as the
-//! artifacts it depends on are published, at most `concurrency` at a time.
+//! The builds of a plan: builders pulled once each, then every buildpacks artifact and every
+//! skaffold run as soon as what it depends on is built, at most `concurrency` at a time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,10 +8,10 @@ use tokio::task::JoinSet;
 
 use super::artifact::{self, Built, Error as ArtifactError};
 use super::scheduler::{self, Failed, Job};
-use super::{Error, Failure, Phase, Reporter, Shared};
+use super::{Error, Failure, Phase, Reporter, Shared, delegated};
 use crate::cnb::builder::BuilderInfo;
 use crate::engine::{Containers, PullPolicy};
-use crate::plan::PlannedArtifact;
+use crate::plan::{PlannedArtifact, SkaffoldRun};
 use crate::registry::auth::Credentials;
 
 /// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
@@ -123,46 +123,95 @@ pub(super) fn run_image(
     }
 }
 
-/// Builds `artifacts`, each as soon as the artifacts it depends on are published, at most
-/// `concurrency` at a time (`scheduler`); returns what was built and what failed, failures in
-/// plan order.
-pub(super) async fn run_artifacts(
+/// The job that builds `image`: its skaffold run's (named by the run's first artifact), or its
+/// own.
+fn job_of<'a>(image: &'a str, runs: &'a [SkaffoldRun]) -> &'a str {
+    runs.iter()
+        .find(|r| r.artifacts.iter().any(|a| a == image))
+        .and_then(|r| r.artifacts.first())
+        .map_or(image, String::as_str)
+}
+
+/// Builds `artifacts`: each buildpacks artifact and each skaffold run is a job that starts as
+/// soon as the jobs it depends on are done, at most `concurrency` at a time (`scheduler`).
+/// Returns what was built and what failed, failures in plan order.
+pub(super) async fn run_all(
     shared: &Arc<Shared>,
     artifacts: &[&PlannedArtifact],
+    runs: &[SkaffoldRun],
     builders: &BTreeMap<String, BuilderInfo>,
 ) -> (Vec<Built>, Vec<Failure>) {
-    let jobs: Vec<Job> = artifacts
-        .iter()
-        .map(|a| Job {
-            name: a.image.clone(),
-            waits_for: a
-                .depends_on
-                .iter()
-                .filter(|d| d.built)
-                .map(|d| d.image.clone())
-                .collect(),
-        })
-        .collect();
-    let start = |name: &str, dependencies: BTreeMap<String, Built>| {
+    let mut jobs: Vec<Job> = Vec::new();
+    for artifact in artifacts {
+        let job = job_of(&artifact.image, runs);
+        if jobs.iter().any(|j| j.name == job) {
+            continue;
+        }
+        let mut waits_for: Vec<String> = Vec::new();
+        if job == artifact.image && artifact.buildpacks().is_some() {
+            for dependency in artifact.depends_on.iter().filter(|d| d.built) {
+                let on = job_of(&dependency.image, runs).to_string();
+                if !waits_for.contains(&on) {
+                    waits_for.push(on);
+                }
+            }
+        }
+        jobs.push(Job {
+            name: job.to_string(),
+            waits_for,
+        });
+    }
+    let start = |name: &str, dependencies: BTreeMap<String, Vec<Built>>| {
         let shared = Arc::clone(shared);
-        let artifact = artifacts
+        let run = runs
             .iter()
-            .find(|a| a.image == name)
-            .map(|a| (*a).clone());
-        let builder = artifact
-            .as_ref()
+            .find(|r| r.artifacts.first().is_some_and(|a| a == name))
+            .cloned();
+        let members: Vec<PlannedArtifact> = match &run {
+            Some(run) => run
+                .artifacts
+                .iter()
+                .filter_map(|image| artifacts.iter().find(|a| a.image == *image))
+                .map(|a| (*a).clone())
+                .collect(),
+            None => artifacts
+                .iter()
+                .filter(|a| a.image == name)
+                .map(|a| (*a).clone())
+                .collect(),
+        };
+        let builder = members
+            .first()
             .and_then(|a| builders.get(&a.buildpacks()?.builder).cloned());
         async move {
-            let (Some(artifact), Some(builder)) = (artifact, builder) else {
-                return Err(ArtifactError::NoBuilder);
+            let result = match (&run, members.first(), &shared.options.delegation) {
+                (Some(run), _, Some(delegation)) => {
+                    delegated::build_run(&shared, delegation, run, &members).await
+                }
+                (Some(_), _, None) => Err(ArtifactError::Task("no skaffold".into())),
+                (None, Some(artifact), _) => {
+                    let built: BTreeMap<String, Built> = dependencies
+                        .into_values()
+                        .flatten()
+                        .map(|b| (b.image.clone(), b))
+                        .collect();
+                    match &builder {
+                        Some(builder) => build_one(&shared, artifact, builder, &built)
+                            .await
+                            .map(|b| vec![b]),
+                        None => Err(ArtifactError::NoBuilder),
+                    }
+                }
+                (None, None, _) => Err(ArtifactError::Task("an unknown job".into())),
             };
-            let result = build_one(&shared, &artifact, &builder, &dependencies).await;
             let phase = if result.is_ok() {
                 Phase::Done
             } else {
                 Phase::Failed
             };
-            shared.reporter.phase(&artifact.image, phase);
+            for artifact in &members {
+                shared.reporter.phase(&artifact.image, phase);
+            }
             result
         }
     };
@@ -175,31 +224,110 @@ pub(super) async fn run_artifacts(
         skipped,
     )
     .await;
+    collect(shared, &jobs, outcomes, artifacts, runs)
+}
+
+/// How a job ended: what it built, or why it did not.
+type Outcome = Result<Vec<Built>, Failed<ArtifactError>>;
+
+/// What was built and what failed (a failed skaffold run fails each of its artifacts), failures
+/// in plan order.
+fn collect(
+    shared: &Shared,
+    jobs: &[Job],
+    outcomes: Vec<(String, Outcome)>,
+    artifacts: &[&PlannedArtifact],
+    runs: &[SkaffoldRun],
+) -> (Vec<Built>, Vec<Failure>) {
+    let members = |job: &str| -> Vec<String> {
+        runs.iter()
+            .find(|r| r.artifacts.first().is_some_and(|a| a == job))
+            .map_or_else(|| vec![job.to_string()], |r| r.artifacts.clone())
+    };
     let mut built = Vec::new();
     let mut failures = Vec::new();
     // A job without an outcome never started (op was interrupted) or its task died.
     if shared.interrupt.signalled().is_none() {
-        for job in &jobs {
+        for job in jobs {
             if !outcomes.iter().any(|(name, _)| *name == job.name) {
+                for artifact in members(&job.name) {
+                    failures.push(Failure {
+                        artifact,
+                        error: ArtifactError::Task("op was not interrupted".into()),
+                    });
+                }
+            }
+        }
+    }
+    for (job, outcome) in outcomes {
+        match outcome {
+            Ok(done) => built.extend(done),
+            Err(Failed::Ran(error)) => {
+                let mut names = members(&job).into_iter();
+                if let Some(first) = names.next() {
+                    failures.push(Failure {
+                        artifact: first.clone(),
+                        error,
+                    });
+                    for artifact in names {
+                        failures.push(Failure {
+                            artifact,
+                            error: ArtifactError::SameSkaffoldRun {
+                                artifact: first.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+            Err(Failed::Dependency(failed_job)) => {
+                // The dependency the artifact names, not the job that built it.
+                let dependency = artifacts
+                    .iter()
+                    .find(|a| a.image == job)
+                    .and_then(|a| {
+                        a.depends_on
+                            .iter()
+                            .find(|d| job_of(&d.image, runs) == failed_job)
+                    })
+                    .map_or(failed_job, |d| d.image.clone());
                 failures.push(Failure {
-                    artifact: job.name.clone(),
-                    error: ArtifactError::Task("op was not interrupted".into()),
+                    artifact: job,
+                    error: ArtifactError::DependencyFailed { dependency },
                 });
             }
         }
     }
-    for (artifact, outcome) in outcomes {
-        match outcome {
-            Ok(done) => built.push(done),
-            Err(Failed::Ran(error)) => failures.push(Failure { artifact, error }),
-            Err(Failed::Dependency(dependency)) => failures.push(Failure {
-                artifact,
-                error: ArtifactError::DependencyFailed { dependency },
-            }),
-        }
-    }
-    failures.sort_by_key(|f| jobs.iter().position(|j| j.name == f.artifact));
+    failures.sort_by_key(|f| artifacts.iter().position(|a| a.image == f.artifact));
     (built, failures)
+}
+
+/// Without `--push`, the buildpacks images (published, as always) are pulled into the engine by
+/// digest and tagged with every reference of their artifact, as a local build would leave them.
+pub(super) async fn load_into_engine(
+    shared: &Shared,
+    buildpacks: &[&PlannedArtifact],
+    built: &[Built],
+) -> Result<(), Error> {
+    for artifact in buildpacks {
+        let Some(b) = built.iter().find(|b| b.image == artifact.image) else {
+            continue;
+        };
+        let host = crate::registry::host_of(&artifact.target).unwrap_or_default();
+        let auth = shared.credentials.pull_auth(&host);
+        shared
+            .engine
+            .ensure_image(&b.tag, PullPolicy::Missing, auth.as_ref(), &mut |_| {})
+            .await?;
+        for reference in artifact.references() {
+            shared.engine.tag(&b.tag, reference).await?;
+        }
+        shared.reporter.note(&format!(
+            "Loaded {} into the Docker Engine as {}",
+            b.tag,
+            artifact.references().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// One artifact's build: its run image (a dependency's published digest when it names one),

@@ -298,6 +298,15 @@ mod against_a_fake_engine {
             let served = self.0.clone().unwrap_or_else(|| digest_of(&name));
             Box::pin(async move { Ok(Some(served)) })
         }
+
+        fn tag<'a>(
+            &'a self,
+            source: &'a str,
+            _target: &'a str,
+        ) -> BoxFuture<'a, Result<String, registry::Error>> {
+            let digest = source.rsplit('@').next().unwrap_or_default().to_string();
+            Box::pin(async move { Ok(digest) })
+        }
     }
 
     /// `report.toml` with `digest`, as the engine hands a file over: a tar.
@@ -364,6 +373,7 @@ mod against_a_fake_engine {
                 network: None,
                 debug: false,
                 propagation_timeout: Duration::from_secs(1),
+                delegation: None,
             },
             env: Env::from_pairs([("HOME", home.path().display().to_string())]),
             insecure_registries: Vec::new(),
@@ -401,7 +411,7 @@ mod against_a_fake_engine {
         async fn build(&self, artifacts: &[PlannedArtifact]) -> (Vec<Built>, Vec<Failure>) {
             let builders = BTreeMap::from([(builder_info().image.clone(), builder_info())]);
             let all: Vec<&PlannedArtifact> = artifacts.iter().collect();
-            schedule::run_artifacts(&self.shared, &all, &builders).await
+            schedule::run_all(&self.shared, &all, &[], &builders).await
         }
 
         fn reported(&self) -> Vec<String> {

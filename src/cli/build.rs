@@ -75,31 +75,62 @@ pub enum OutputFormat {
 
 /// `op build`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Buildpacks artifacts are built by op and always published (op has no daemon export); without \
+--push they are then pulled into the Docker Engine. Every other artifact is built by skaffold, left in the \
+engine without --push.\n\nExamples:\n  op build --push                        build and publish every artifact\n  \
+op build                               build; images end up in the local Docker Engine\n  \
+op build --repo ghcr.io/acme --push    publish under ghcr.io/acme\n  \
+op build --dry-run                     the plan: which engine builds what, where it goes"
+)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub common: BuildCommon,
 
-    /// Publish the images (buildpacks artifacts are always published straight to the registry)
+    #[command(flatten)]
+    pub run: BuildRunArgs,
+
+    #[command(flatten)]
+    pub delegate: DelegateArgs,
+
+    /// Publish every image (buildpacks artifacts are always published straight to the registry)
     #[arg(long)]
     pub push: bool,
 
-    /// Print the build plan (what is built, from what, to which references, in which order)
-    /// without building anything. Required for now: `op build` only plans in this release
-    /// (`op build-push` builds)
-    #[arg(long, required = true)]
+    /// Print the build plan (what is built, by which engine, from what, to which references, in
+    /// which order) without building anything
+    #[arg(long)]
     pub dry_run: bool,
 }
 
 /// `op push`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  op push                                build and publish every artifact\n  \
+op push --dry-run                      the plan"
+)]
 pub struct PushArgs {
     #[command(flatten)]
     pub common: BuildCommon,
 
-    /// Print the build plan without building anything. Required for now: `op push` only plans in
-    /// this release (`op build-push` builds)
-    #[arg(long, required = true)]
+    #[command(flatten)]
+    pub run: BuildRunArgs,
+
+    #[command(flatten)]
+    pub delegate: DelegateArgs,
+
+    /// Print the build plan without building anything
+    #[arg(long)]
     pub dry_run: bool,
+}
+
+/// How op hands artifacts to skaffold (`build`, `push`).
+#[derive(Debug, Args)]
+pub struct DelegateArgs {
+    /// The skaffold binary that builds the artifacts that are not buildpacks (default: `skaffold`
+    /// on PATH) [env: OP_SKAFFOLD]
+    #[arg(long, value_name = "PATH")]
+    pub skaffold: Option<PathBuf>,
 }
 
 /// `op build-push`.

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use build::{
-    BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, OutputFormat, PushArgs, SkaffoldArgs,
+    BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, DelegateArgs, OutputFormat, PushArgs,
+    SkaffoldArgs,
 };
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 pub use run::{Pull, RunArgs};
@@ -58,8 +59,8 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build every artifact of skaffold.yaml: buildpacks artifacts by op, Dockerfile artifacts by
-    /// skaffold
+    /// Build every artifact of skaffold.yaml: buildpacks artifacts by op, every other kind
+    /// (Dockerfile, jib, ko, bazel, custom, kaniko) by skaffold
     Build(BuildArgs),
     /// Build the buildpacks artifacts of skaffold.yaml and publish them (Dockerfile artifacts are
     /// skipped)

@@ -9,13 +9,14 @@ use anyhow::Context as _;
 
 use crate::build::{self, Built, Reporter};
 use crate::build_result::{self, BuildResult};
-use crate::cli::{BuildCommon, BuildRunArgs, GlobalArgs, OutputFormat};
+use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat};
 use crate::config::{Config, Env};
 use crate::error::ExitStatus;
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
 use crate::output::{Printer, Verbosity};
 use crate::plan::{BuildPlan, Command, PlanOptions, Work};
+use crate::skaffold::Skaffold;
 
 /// The plan of a build command.
 fn load_plan(
@@ -42,23 +43,6 @@ fn load_plan(
     Ok((config, plan))
 }
 
-/// Prints the plan (`--dry-run`).
-pub(super) fn plan(
-    cwd: &Path,
-    env: Env,
-    global: &GlobalArgs,
-    args: &BuildCommon,
-    command: Command,
-    push: bool,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let (_, plan) = load_plan(cwd, env, global, args, command, push)?;
-    for warning in &plan.warnings {
-        printer.warn(warning);
-    }
-    print_plan(&plan, args.output, cwd, printer)
-}
-
 fn print_plan(
     plan: &BuildPlan,
     output: OutputFormat,
@@ -72,21 +56,33 @@ fn print_plan(
     Ok(ExitStatus::Success)
 }
 
-/// `op build-push`: builds and publishes the buildpacks artifacts, then writes the build result.
-pub(super) fn build_push(
+/// What a build command was asked.
+pub(super) struct Request<'a> {
+    pub(super) command: Command,
+    /// `--push` (always for `push` and `build-push`).
+    pub(super) push: bool,
+    pub(super) dry_run: bool,
+    pub(super) common: &'a BuildCommon,
+    pub(super) run: &'a BuildRunArgs,
+    /// How to reach skaffold (`build`, `push`; `build-push` builds buildpacks artifacts only).
+    pub(super) delegate: Option<&'a DelegateArgs>,
+}
+
+/// `op build`, `op push`, `op build-push`: builds the plan's artifacts, then writes the build
+/// result; with `--dry-run`, prints the plan.
+pub(super) fn build(
     cwd: &Path,
     env: Env,
     global: &GlobalArgs,
-    args: &BuildCommon,
-    run: &BuildRunArgs,
-    dry_run: bool,
+    request: &Request<'_>,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let (config, plan) = load_plan(cwd, env, global, args, Command::BuildPush, true)?;
+    let args = request.common;
+    let (config, plan) = load_plan(cwd, env, global, args, request.command, request.push)?;
     for warning in &plan.warnings {
         printer.warn(warning);
     }
-    if dry_run {
+    if request.dry_run {
         return print_plan(&plan, args.output, cwd, printer);
     }
     for artifact in &plan.artifacts {
@@ -97,26 +93,13 @@ pub(super) fn build_push(
     let names: Vec<String> = plan
         .artifacts
         .iter()
-        .filter(|a| a.buildpacks().is_some())
+        .filter(|a| !matches!(a.work, Work::Skip { .. }))
         .map(|a| a.image.clone())
         .collect();
     if names.is_empty() {
         return Ok(ExitStatus::Success);
     }
-    let options = build::Options {
-        concurrency: run
-            .concurrency
-            .map_or_else(build::default_concurrency, usize::from),
-        pull: run.pull.into(),
-        trust_builders: run.trust_builder,
-        keep: run.keep,
-        network: run
-            .network
-            .clone()
-            .or_else(|| config.env().get("OP_PACK_NETWORK").map(str::to_string)),
-        debug: global.verbose >= 2,
-        propagation_timeout: run.propagation_timeout,
-    };
+    let options = build_options(&plan, &config, global, request)?;
     let reporter: Arc<dyn Reporter> = match printer.verbosity() {
         Verbosity::Quiet => Arc::new(QuietReporter),
         _ if std::io::stderr().is_terminal() => Arc::new(TerminalReporter::new(&names)),
@@ -158,8 +141,13 @@ pub(super) fn build_push(
             .collect(),
     };
     result.write(&plan.build_result)?;
+    let verb = if plan.push || plan.skaffold_runs.is_empty() {
+        "Built and published"
+    } else {
+        "Built"
+    };
     printer.info(&format!(
-        "Built and published {} artifact{} in {:.1}s; wrote {}",
+        "{verb} {} artifact{} in {:.1}s; wrote {}",
         built.len(),
         if built.len() == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64(),
@@ -167,6 +155,54 @@ pub(super) fn build_push(
     ));
     print_results(&built, args.output, printer)?;
     Ok(ExitStatus::Success)
+}
+
+/// How the builds of `plan` run, skaffold found when the plan needs it.
+fn build_options(
+    plan: &BuildPlan,
+    config: &Config,
+    global: &GlobalArgs,
+    request: &Request<'_>,
+) -> anyhow::Result<build::Options> {
+    let run = request.run;
+    let delegation = if plan.skaffold_runs.is_empty() {
+        None
+    } else {
+        let delegated: Vec<String> = plan
+            .skaffold_runs
+            .iter()
+            .flat_map(|r| r.artifacts.iter().cloned())
+            .collect();
+        let skaffold = Skaffold::find(
+            request.delegate.and_then(|d| d.skaffold.as_deref()),
+            config.env(),
+            &delegated,
+        )?;
+        Some(build::Delegation {
+            skaffold,
+            skaffold_file: plan.skaffold_files.first().cloned().unwrap_or_default(),
+            profiles: plan.requested_profiles.value.clone(),
+            default_repo: plan.default_repo.value.clone(),
+            tag: plan.tags.value.first().cloned().unwrap_or_default(),
+            platforms: Vec::new(),
+            cwd: plan.cwd.clone(),
+        })
+    };
+    Ok(build::Options {
+        concurrency: run
+            .concurrency
+            .map_or_else(build::default_concurrency, usize::from),
+        pull: run.pull.into(),
+        trust_builders: run.trust_builder,
+        keep: run.keep,
+        network: run
+            .network
+            .clone()
+            .or_else(|| config.env().get("OP_PACK_NETWORK").map(str::to_string)),
+        debug: global.verbose >= 2,
+        propagation_timeout: run.propagation_timeout,
+        delegation,
+    })
 }
 
 /// The results on stdout: one reference per line, or JSON (the build result's shape, with

@@ -20,31 +20,46 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let env = Env::from_process();
     let global = &cli.global;
     match cli.command {
-        Command::Build(args) => build::plan(
+        Command::Build(args) => build::build(
             &cwd,
             env,
             global,
-            &args.common,
-            crate::plan::Command::Build,
-            args.push,
+            &build::Request {
+                command: crate::plan::Command::Build,
+                push: args.push,
+                dry_run: args.dry_run,
+                common: &args.common,
+                run: &args.run,
+                delegate: Some(&args.delegate),
+            },
             printer,
         ),
-        Command::BuildPush(args) => build::build_push(
+        Command::BuildPush(args) => build::build(
             &cwd,
             env,
             global,
-            &args.common,
-            &args.run,
-            args.dry_run,
+            &build::Request {
+                command: crate::plan::Command::BuildPush,
+                push: true,
+                dry_run: args.dry_run,
+                common: &args.common,
+                run: &args.run,
+                delegate: None,
+            },
             printer,
         ),
-        Command::Push(args) => build::plan(
+        Command::Push(args) => build::build(
             &cwd,
             env,
             global,
-            &args.common,
-            crate::plan::Command::Push,
-            true,
+            &build::Request {
+                command: crate::plan::Command::Push,
+                push: true,
+                dry_run: args.dry_run,
+                common: &args.common,
+                run: &args.run,
+                delegate: Some(&args.delegate),
+            },
             printer,
         ),
         Command::Run(args) => run::run(&cwd, env, global, &args, printer),

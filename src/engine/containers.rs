@@ -26,6 +26,9 @@ pub trait Containers: Send + Sync {
     /// The config of `image` in the engine.
     fn image_config<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageConfig, Error>>;
 
+    /// Tags the engine's `image` as `reference`.
+    fn tag<'a>(&'a self, image: &'a str, reference: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+
     /// Creates a container; its id.
     fn create<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, Result<String, Error>>;
 
@@ -87,6 +90,10 @@ impl Containers for Engine {
 
     fn image_config<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageConfig, Error>> {
         Box::pin(Engine::image_config(self, image))
+    }
+
+    fn tag<'a>(&'a self, image: &'a str, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(Engine::tag(self, image, reference))
     }
 
     fn create<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, Result<String, Error>> {

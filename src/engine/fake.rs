@@ -178,6 +178,10 @@ impl Containers for Fake {
         })
     }
 
+    fn tag<'a>(&'a self, image: &'a str, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move { self.record("tag", &format!("{image} {reference}")) })
+    }
+
     fn create<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             self.record("create", spec.name.as_deref().unwrap_or(&spec.image))?;

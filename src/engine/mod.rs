@@ -22,8 +22,8 @@ use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, VolumeCreate
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     DownloadFromContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
-    WaitContainerOptions,
+    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder, TagImageOptionsBuilder,
+    UploadToContainerOptionsBuilder, WaitContainerOptions,
 };
 use futures::{Stream, StreamExt as _};
 
@@ -438,6 +438,26 @@ impl Engine {
             os: inspected.os.unwrap_or_default(),
             architecture: inspected.architecture.unwrap_or_default(),
         })
+    }
+
+    /// Tags the engine's `image` as `reference` (`repository:tag`).
+    pub async fn tag(&self, image: &str, reference: &str) -> Result<(), Error> {
+        let parsed = Reference::parse(reference).map_err(|e| Error::Pull {
+            image: reference.to_string(),
+            message: e.to_string(),
+        })?;
+        let tag = parsed
+            .tag
+            .clone()
+            .unwrap_or_else(|| crate::config::DEFAULT_TAG.to_string());
+        let options = TagImageOptionsBuilder::default()
+            .repo(&parsed.name())
+            .tag(&tag)
+            .build();
+        self.docker
+            .tag_image(image, Some(options))
+            .await
+            .map_err(|source| api(&format!("tag image `{image}` as `{reference}`"), source))
     }
 
     /// Creates the named volume `name` with `labels` (nothing happens when it exists).

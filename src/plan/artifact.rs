@@ -3,7 +3,7 @@
 use super::graph::Edge;
 use super::{
     BuildpacksPlan, Command, DEFAULT_BUILDER, Dependency, DockerPlan, EnvVar, Error, Mount,
-    PlannedArtifact, RunImage, Via, Work, target_name, template,
+    PlannedArtifact, RunImage, SkaffoldPlan, Via, Work, target_name, template,
 };
 use crate::config::skaffold::{self, Artifact, Kind};
 use crate::config::{self as cfg, Config};
@@ -45,11 +45,9 @@ pub(super) fn plan(
             reason,
         },
         (Kind::Unsupported(kind), None) => {
-            return Err(Error::Unsupported {
-                image: artifact.image.clone(),
-                location: artifact.location.clone(),
-                kind,
-            });
+            check_context(artifact, ctx.config)?;
+            check_skaffold_requirements(ctx, i)?;
+            Work::Skaffold(SkaffoldPlan { kind, docker: None })
         }
         (Kind::Buildpacks(b), None) => {
             check_context(artifact, ctx.config)?;
@@ -64,7 +62,11 @@ pub(super) fn plan(
         }
         (Kind::Docker(d), None) => {
             check_context(artifact, ctx.config)?;
-            Work::Docker(docker_plan(artifact, d)?)
+            check_skaffold_requirements(ctx, i)?;
+            Work::Skaffold(SkaffoldPlan {
+                kind: "docker",
+                docker: Some(docker_plan(artifact, d)?),
+            })
         }
     };
     let (target, extra_tags) = ctx.targets[i]
@@ -89,10 +91,28 @@ fn skip_reason(command: Command, kind: &Kind) -> Option<String> {
             "`op build-push` builds buildpacks artifacts only; `op build` builds Dockerfile artifacts".into(),
         ),
         (Command::BuildPush, Kind::Unsupported(kind)) => {
-            Some(format!("op does not build `{kind}` artifacts"))
+            Some(format!("op does not build `{kind}` artifacts; `op build` hands them to skaffold"))
         }
         _ => None,
     }
+}
+
+/// skaffold builds artifact `i`, and can be told nothing of what op builds: it may not require
+/// a buildpacks artifact (skaffold would build that one again, with its own buildpacks builder).
+fn check_skaffold_requirements(ctx: &Context<'_>, i: usize) -> Result<(), Error> {
+    let artifact = ctx.all[i];
+    for edge in &ctx.edges[i] {
+        let required = ctx.all[edge.to];
+        if let Kind::Buildpacks(_) = required.kind {
+            return Err(Error::SkaffoldRequiresBuildpacks {
+                image: artifact.image.clone(),
+                location: artifact.location.clone(),
+                kind: artifact.kind.name(),
+                required: required.image.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `<repo>/<image>:<tag>` for every tag, checked.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Error, PlannedArtifact, Via, Work};
+use super::{Error, PlannedArtifact, SkaffoldRun, Via, Work};
 use crate::config::skaffold::{Artifact, Kind};
 
 /// An artifact depends on artifact `to`.
@@ -160,4 +160,96 @@ pub(crate) fn levels(artifacts: &[PlannedArtifact]) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
+}
+
+/// The representative of `i`'s group (union-find, with path halving).
+fn root(run: &mut [usize], mut i: usize) -> usize {
+    while run[i] != i {
+        run[i] = run[run[i]];
+        i = run[i];
+    }
+    i
+}
+
+/// The `skaffold build` runs of the artifacts op hands to skaffold, in skaffold.yaml order.
+///
+/// Artifacts that `requires` each other build in one run (skaffold passes one's image to the
+/// other). skaffold's `--build-image NAME` selects every artifact whose image contains `NAME`,
+/// so an artifact whose image is part of another's builds in the same run as that other one;
+/// when that other one is not skaffold's to build (a buildpacks artifact, or one `--artifact`
+/// left out), skaffold cannot be told to build one without the other, and that is an error.
+pub(crate) fn skaffold_runs(
+    all: &[&Artifact],
+    artifacts: &[PlannedArtifact],
+    push: bool,
+) -> Result<Vec<SkaffoldRun>, Error> {
+    let delegated: Vec<&PlannedArtifact> = artifacts
+        .iter()
+        .filter(|a| matches!(a.work, Work::Skaffold(_)))
+        .collect();
+    let position = |image: &str| delegated.iter().position(|a| a.image == image);
+    // The run of each delegated artifact: the smallest index of its group.
+    let mut run: Vec<usize> = (0..delegated.len()).collect();
+    let join = |run: &mut Vec<usize>, a: usize, b: usize| {
+        let (ra, rb) = (root(run, a), root(run, b));
+        run[ra.max(rb)] = ra.min(rb);
+    };
+    for (i, artifact) in delegated.iter().enumerate() {
+        for dependency in &artifact.depends_on {
+            if let Some(j) = position(&dependency.image) {
+                join(&mut run, i, j);
+            }
+        }
+        for other in all
+            .iter()
+            .filter(|o| o.image != artifact.image && o.image.contains(&artifact.image))
+        {
+            let Some(j) = position(&other.image) else {
+                let why = if matches!(other.kind, Kind::Buildpacks(_))
+                    && artifacts.iter().any(|a| a.image == other.image)
+                {
+                    "is a buildpacks artifact, which op builds itself"
+                } else {
+                    "is not part of this build (--artifact left it out)"
+                };
+                return Err(Error::SkaffoldSelection {
+                    image: artifact.image.clone(),
+                    other: other.image.clone(),
+                    why: why.to_string(),
+                });
+            };
+            join(&mut run, i, j);
+        }
+    }
+    // An artifact op builds reads its dependencies from the registry.
+    let needed_by_op = |image: &str| {
+        artifacts
+            .iter()
+            .filter(|a| matches!(a.work, Work::Buildpacks(_)))
+            .any(|a| a.depends_on.iter().any(|d| d.image == image))
+    };
+    let local_push = |image: &str| {
+        all.iter()
+            .find(|a| a.image == image)
+            .and_then(|a| a.local_push)
+            .unwrap_or(false)
+    };
+    let mut runs: Vec<SkaffoldRun> = Vec::new();
+    let mut roots: Vec<usize> = Vec::new();
+    for (i, artifact) in delegated.iter().enumerate() {
+        let r = root(&mut run, i);
+        let image = artifact.image.clone();
+        let pushed = push || needed_by_op(&image) || local_push(&image);
+        if let Some(k) = roots.iter().position(|&x| x == r) {
+            runs[k].artifacts.push(image);
+            runs[k].push |= pushed;
+        } else {
+            roots.push(r);
+            runs.push(SkaffoldRun {
+                artifacts: vec![image],
+                push: pushed,
+            });
+        }
+    }
+    Ok(runs)
 }

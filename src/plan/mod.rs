@@ -114,11 +114,25 @@ pub enum Error {
         location: String,
         dockerfile: String,
     },
-    #[error("Artifact `{image}` ({location}) is built with `{kind}`, which op does not support")]
-    Unsupported {
+    #[error(
+        "Artifact `{image}` ({location}) is built by skaffold ({kind}), but requires `{required}`, which op builds \
+         with buildpacks"
+    )]
+    SkaffoldRequiresBuildpacks {
         image: String,
         location: String,
         kind: &'static str,
+        required: String,
+    },
+    #[error(
+        "skaffold cannot build `{image}` without `{other}`: its `--build-image` selects artifacts by substring, \
+         and `{image}` is part of `{other}`"
+    )]
+    SkaffoldSelection {
+        image: String,
+        other: String,
+        /// Why the other may not be built with it.
+        why: String,
     },
     #[error("Artifact `{image}` ({location}) names a tag or digest in `image`")]
     ImageWithVersion { image: String, location: String },
@@ -161,10 +175,14 @@ impl Hint for Error {
                 "`context` is relative to the directory op runs in (for a required file, to that file's directory)".into(),
             ),
             Error::MissingDockerfile { .. } => Some("`docker.dockerfile` is relative to the artifact's context".into()),
-            Error::Unsupported { .. } => Some(
-                "op builds `buildpacks` and `docker` artifacts; build this one with skaffold, or pick others with --artifact"
+            Error::SkaffoldRequiresBuildpacks { .. } => Some(
+                "skaffold cannot be given an image op built; build the required artifact with skaffold's own \
+                 builder, or make it a `runImage` of a buildpacks artifact instead"
                     .into(),
             ),
+            Error::SkaffoldSelection { other, why, .. } => Some(format!(
+                "`{other}` {why}; rename one of the two images so that neither name contains the other"
+            )),
             Error::ImageWithVersion { .. } => Some(
                 "write the image without a tag (`image: my-app`); op tags it (--tag, or a version variable)".into(),
             ),
@@ -278,13 +296,24 @@ pub struct DockerPlan {
     pub build_args: BTreeMap<String, Option<String>>,
 }
 
+/// How an artifact op hands to skaffold is built.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkaffoldPlan {
+    /// Its kind, as skaffold.yaml writes it (`docker`, `jib`, `ko`, `bazel`, `custom`, …).
+    pub kind: &'static str,
+    /// For a Dockerfile, what op checked of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerPlan>,
+}
+
 /// What this command does with an artifact, with what that needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Work {
     /// op builds it with the CNB lifecycle and publishes it.
     Buildpacks(BuildpacksPlan),
-    /// op hands it to `skaffold build`: a Dockerfile.
-    Docker(DockerPlan),
+    /// op hands it to `skaffold build` (every kind but buildpacks).
+    Skaffold(SkaffoldPlan),
     /// This command does not build it.
     Skip {
         /// The kind of artifact, as skaffold.yaml writes it (`docker`, `jib`, …).
@@ -294,11 +323,11 @@ pub enum Work {
 }
 
 impl Work {
-    /// `buildpacks`, `docker`, or the skipped artifact's kind.
+    /// `buildpacks`, or the kind skaffold builds, or the skipped artifact's kind.
     pub fn kind(&self) -> &'static str {
         match self {
             Work::Buildpacks(_) => "buildpacks",
-            Work::Docker(_) => "docker",
+            Work::Skaffold(s) => s.kind,
             Work::Skip { kind, .. } => kind,
         }
     }
@@ -306,10 +335,24 @@ impl Work {
     pub fn action(&self) -> Action {
         match self {
             Work::Buildpacks(_) => Action::Build,
-            Work::Docker(_) => Action::Skaffold,
+            Work::Skaffold(_) => Action::Skaffold,
             Work::Skip { .. } => Action::Skip,
         }
     }
+}
+
+/// One `skaffold build` of the plan: artifacts op hands to skaffold that must build together
+/// (one `requires` another, or skaffold's `--build-image`, which selects by substring, cannot
+/// tell them apart).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkaffoldRun {
+    /// Its artifacts, in skaffold.yaml order; they are its `--build-image` values.
+    pub artifacts: Vec<String>,
+    /// Whether skaffold pushes them (`--push`): always with `op build --push` and `op push`;
+    /// else when a buildpacks artifact of the build depends on one of them (the lifecycle reads
+    /// images from the registry), else as `build.local.push` says (default: no).
+    pub push: bool,
 }
 
 /// One artifact of the plan.
@@ -363,7 +406,7 @@ impl Serialize for PlannedArtifact {
             #[serde(skip_serializing_if = "Option::is_none")]
             buildpacks: Option<&'a BuildpacksPlan>,
             #[serde(skip_serializing_if = "Option::is_none")]
-            docker: Option<&'a DockerPlan>,
+            skaffold: Option<&'a SkaffoldPlan>,
         }
         Shown {
             image: &self.image,
@@ -379,8 +422,8 @@ impl Serialize for PlannedArtifact {
             },
             depends_on: &self.depends_on,
             buildpacks: self.buildpacks(),
-            docker: match &self.work {
-                Work::Docker(d) => Some(d),
+            skaffold: match &self.work {
+                Work::Skaffold(d) => Some(d),
                 _ => None,
             },
         }
@@ -407,11 +450,16 @@ pub struct BuildPlan {
     pub insecure_registries: Vec<String>,
     /// Where `build_result.json` goes.
     pub build_result: PathBuf,
+    /// The directory op runs in (skaffold runs there too).
+    #[serde(skip)]
+    pub cwd: PathBuf,
     /// The artifacts, in skaffold.yaml order: the selected ones and what they depend on.
     pub artifacts: Vec<PlannedArtifact>,
     /// The order of the artifacts that are built: each level only depends on earlier ones, so
     /// the artifacts of one level can build in parallel.
     pub levels: Vec<Vec<String>>,
+    /// The `skaffold build` runs of the artifacts op hands to skaffold.
+    pub skaffold_runs: Vec<SkaffoldRun>,
     /// Things worth knowing that do not stop the build.
     pub warnings: Vec<String>,
 }
@@ -503,6 +551,7 @@ impl BuildPlan {
             .map(|&i| artifact::plan(&context, i, &mut warnings))
             .collect::<Result<Vec<_>, _>>()?;
         let levels = graph::levels(&artifacts);
+        let skaffold_runs = graph::skaffold_runs(&all, &artifacts, options.push)?;
         if levels.is_empty() {
             warnings.push(format!(
                 "`op {}` has nothing to build among the selected artifacts",
@@ -520,8 +569,10 @@ impl BuildPlan {
             tags,
             insecure_registries,
             build_result: crate::paths::normalize(&config.cwd().join(&options.build_result)),
+            cwd: config.cwd().to_path_buf(),
             artifacts,
             levels,
+            skaffold_runs,
             warnings,
         })
     }

@@ -78,6 +78,17 @@ impl BuildPlan {
         for (i, level) in self.levels.iter().enumerate() {
             let _ = writeln!(out, "  {}. {}", i + 1, level.join(", "));
         }
+        if !self.skaffold_runs.is_empty() {
+            let _ = writeln!(out, "\nskaffold builds (one `skaffold build` each)");
+            for run in &self.skaffold_runs {
+                let push = if run.push {
+                    "pushed"
+                } else {
+                    "left in the local Docker Engine"
+                };
+                let _ = writeln!(out, "  {} ({push})", run.artifacts.join(", "));
+            }
+        }
         out
     }
 }
@@ -158,7 +169,10 @@ fn render_artifact(out: &mut String, a: &PlannedArtifact, show: &dyn Fn(&Path) -
             detail(out, "options", &flags.join(", "));
         }
     }
-    if let Work::Docker(d) = &a.work {
+    if let Work::Skaffold(super::SkaffoldPlan {
+        docker: Some(d), ..
+    }) = &a.work
+    {
         detail(out, "dockerfile", &show(&d.dockerfile));
         if let Some(target) = &d.target {
             detail(out, "stage", target);

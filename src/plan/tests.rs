@@ -29,24 +29,34 @@ impl Repo {
         env: &[(&str, &str)],
     ) -> anyhow::Result<BuildPlan> {
         let config = Config::load(self.dir.path(), Env::from_pairs(env.iter().copied()), None)?;
-        Ok(BuildPlan::load(
-            &config,
-            &PlanOptions {
-                command,
-                push: true,
-                skaffold_file: "skaffold.yaml".into(),
-                profiles: Vec::new(),
-                artifact: artifact.map(str::to_string),
-                repo: None,
-                tag: None,
-                insecure_registries: Vec::new(),
-                build_result: crate::build_result::FILE_NAME.into(),
-            },
-        )?)
+        Ok(BuildPlan::load(&config, &options(command, true, artifact))?)
+    }
+
+    fn config(&self) -> Config {
+        Config::load(
+            self.dir.path(),
+            Env::from_pairs::<[(&str, &str); 0], _, _>([]),
+            None,
+        )
+        .unwrap()
     }
 
     fn plan(&self, command: Command) -> anyhow::Result<BuildPlan> {
         self.plan_with(command, None, &[])
+    }
+}
+
+fn options(command: Command, push: bool, artifact: Option<&str>) -> PlanOptions {
+    PlanOptions {
+        command,
+        push,
+        skaffold_file: "skaffold.yaml".into(),
+        profiles: Vec::new(),
+        artifact: artifact.map(str::to_string),
+        repo: None,
+        tag: None,
+        insecure_registries: Vec::new(),
+        build_result: crate::build_result::FILE_NAME.into(),
     }
 }
 
@@ -256,9 +266,19 @@ fn configuration_mistakes_are_plan_errors() {
             "The Dockerfile of artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) does not exist",
         ),
         (
-            "build: {artifacts: [{image: a, jib: {}}]}",
+            "build: {artifacts: [{image: a, jib: {}, requires: [{image: b}]}, {image: b, context: x, buildpacks: {}}]}",
+            &["x"],
+            "Artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) is built by skaffold (jib), but requires `b`, which op builds with buildpacks",
+        ),
+        (
+            "build: {artifacts: [{image: api, custom: {buildCommand: b}}, {image: api-gateway, buildpacks: {}}]}",
             &[],
-            "Artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) is built with `jib`, which op does not support",
+            "skaffold cannot build `api` without `api-gateway`: its `--build-image` selects artifacts by substring, and `api` is part of `api-gateway`",
+        ),
+        (
+            "build: {artifacts: [{image: a, context: missing, custom: {buildCommand: ./build.sh}}]}",
+            &[],
+            "The context of artifact `a` (`build.artifacts[0]` in `skaffold.yaml`) does not exist: `missing`",
         ),
         (
             "build: {artifacts: [{image: 'a:1', buildpacks: {}}]}",
@@ -332,9 +352,90 @@ fn build_push_skips_unsupported_artifacts_instead_of_failing() {
     let plan = repo.plan(Command::BuildPush).unwrap();
     assert_eq!(
         skip_reason(plan.artifact("j").unwrap()),
-        Some("op does not build `jib` artifacts")
+        Some("op does not build `jib` artifacts; `op build` hands them to skaffold")
     );
     assert_eq!(plan.levels, [vec!["a"]]);
+}
+
+#[test]
+fn op_build_hands_every_other_kind_to_skaffold_in_runs_that_build_together() {
+    let repo = Repo::new(
+        &format!(
+            "{HEADER}build:\n  local: {{push: false}}\n  artifacts:\n  \
+             - {{image: base, context: base, docker: {{dockerfile: Dockerfile}}}}\n  \
+             - {{image: tool, custom: {{buildCommand: ./build.sh}}}}\n  \
+             - {{image: web, jib: {{}}, requires: [{{image: tool, alias: TOOL}}]}}\n  \
+             - {{image: base-extra, ko: {{}}}}\n  \
+             - {{image: app, buildpacks: {{runImage: base}}}}\n  \
+             - {{image: lone, bazel: {{target: //:x.tar}}}}\n"
+        ),
+        &["base"],
+        &[("base/Dockerfile", "FROM scratch\n")],
+    );
+    let plan = repo.plan_with(Command::Build, None, &[]).unwrap();
+    let kinds: Vec<(&str, Action)> = plan
+        .artifacts
+        .iter()
+        .map(|a| (a.work.kind(), a.work.action()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("docker", Action::Skaffold),
+            ("custom", Action::Skaffold),
+            ("jib", Action::Skaffold),
+            ("ko", Action::Skaffold),
+            ("buildpacks", Action::Build),
+            ("bazel", Action::Skaffold),
+        ]
+    );
+    let runs: Vec<Vec<&str>> = plan
+        .skaffold_runs
+        .iter()
+        .map(|r| r.artifacts.iter().map(String::as_str).collect())
+        .collect();
+    // `web` requires `tool`; `-b base` would select `base-extra` too; `lone` is alone.
+    assert_eq!(
+        runs,
+        [
+            vec!["base", "base-extra"],
+            vec!["tool", "web"],
+            vec!["lone"]
+        ]
+    );
+    assert!(plan.skaffold_runs.iter().all(|r| r.push), "op build --push");
+
+    let config = repo.config();
+    let mut options = options(Command::Build, false, None);
+    let plan = BuildPlan::load(&config, &options).unwrap();
+    let pushed: Vec<bool> = plan.skaffold_runs.iter().map(|r| r.push).collect();
+    // Without --push only what a buildpacks artifact runs on is pushed (`build.local.push` is
+    // false).
+    assert_eq!(pushed, [true, false, false]);
+    assert!(plan.render_text(repo.dir.path()).contains(
+        "skaffold builds (one `skaffold build` each)\n  base, base-extra (pushed)\n  tool, web (left in the local Docker Engine)"
+    ));
+
+    // `build-push` skips them all, as upstream's did.
+    options.command = Command::BuildPush;
+    let plan = BuildPlan::load(&config, &options).unwrap();
+    assert!(plan.skaffold_runs.is_empty());
+    assert_eq!(plan.levels, [vec!["app"]]);
+}
+
+#[test]
+fn build_local_push_decides_for_skaffold_without_push() {
+    let repo = Repo::new(
+        &format!(
+            "{HEADER}build: {{local: {{push: true}}, artifacts: [{{image: a, docker: {{}}}}]}}\n"
+        ),
+        &[],
+        &[("Dockerfile", "FROM scratch\n")],
+    );
+    let config = repo.config();
+    let options = options(Command::Build, false, None);
+    let plan = BuildPlan::load(&config, &options).unwrap();
+    assert!(plan.skaffold_runs[0].push);
 }
 
 #[test]
@@ -383,7 +484,9 @@ fn skip_reason(artifact: &PlannedArtifact) -> Option<&str> {
 
 fn docker_of(artifact: &PlannedArtifact) -> &DockerPlan {
     match &artifact.work {
-        Work::Docker(d) => d,
+        Work::Skaffold(SkaffoldPlan {
+            docker: Some(d), ..
+        }) => d,
         other => panic!("not a Dockerfile artifact: {other:?}"),
     }
 }

@@ -136,6 +136,23 @@ impl Registry {
         Ok(manifest.map(|m| m.digest))
     }
 
+    /// Tags what `source` names (`repository@digest`, or a tag) as `target` in the same registry,
+    /// byte for byte, so the digest stays; returns it.
+    pub async fn tag(&self, source: &str, target: &str) -> Result<String, Error> {
+        let manifest = self
+            .client
+            .manifest(source)
+            .await
+            .map_err(|e| Self::fail(source, e))?
+            .ok_or_else(|| Error::NotFound {
+                reference: source.to_string(),
+            })?;
+        self.client
+            .push_manifest(target, manifest.bytes, &manifest.media_type)
+            .await
+            .map_err(|e| Self::fail(target, e))
+    }
+
     /// Writes an image to every reference of `names`; see [`oci::Registry::write_image`].
     pub async fn write_image(
         &self,
@@ -153,12 +170,20 @@ impl Registry {
 }
 
 /// What the builds ask of a registry once an image is published: the digest it serves for a
-/// reference (`None` when it has none). [`Registry`] answers; tests use a fake.
+/// reference (`None` when it has none), and another tag for it. [`Registry`] answers; tests use
+/// a fake.
 pub trait Digests: Send + Sync {
     fn digest<'a>(
         &'a self,
         reference: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<Option<String>, Error>>;
+
+    /// See [`Registry::tag`].
+    fn tag<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
 }
 
 impl Digests for Registry {
@@ -168,11 +193,24 @@ impl Digests for Registry {
     ) -> futures::future::BoxFuture<'a, Result<Option<String>, Error>> {
         Box::pin(Registry::digest(self, reference))
     }
+
+    fn tag<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
+        Box::pin(Registry::tag(self, source, target))
+    }
 }
 
 /// The registry host of `reference` (`docker.io` for Docker Hub names).
 pub fn host_of(reference: &str) -> Option<String> {
     oci::registry_of(reference).ok()
+}
+
+/// `registry/repository` of `reference`, without its tag or digest.
+pub fn repository_of(reference: &str) -> &str {
+    oci::repository_of(reference)
 }
 
 /// This machine's platform as an image config names it: (`os`, `architecture`).

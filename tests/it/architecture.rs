@@ -202,6 +202,17 @@ fn each_outside_system_has_one_owner() {
             "only `{owner}` uses {crate_name}"
         );
     }
+    // skaffold is started from one place, the only module that runs programs while op builds.
+    let process_users: BTreeSet<String> = sources(&src)
+        .into_iter()
+        .filter(|f| code(f).contains("tokio::process"))
+        .map(|f| module_of(&src, &f))
+        .collect();
+    assert_eq!(
+        process_users,
+        BTreeSet::from(["skaffold".to_string()]),
+        "only `skaffold` starts skaffold"
+    );
     let oci_client_users: BTreeSet<PathBuf> = sources(&src)
         .into_iter()
         .chain(sources(&root.join("lifecycle/src")))

@@ -186,31 +186,6 @@ fn unknown_profile() {
     );
 }
 
-/// An artifact built by a builder op does not support: an error for `op build`, a skip with a
-/// reason for `op build-push`.
-#[test]
-fn unsupported_artifact_kind() {
-    let ctx = TestContext::fixture("invalid-unsupported-kind");
-    let run = ctx.op(&["build", "--dry-run"]);
-    assert_error(
-        &run,
-        "Artifact `svc` (`build.artifacts[0]` in `skaffold.yaml`) is built with `jib`, which op does not support",
-        Some("op builds `buildpacks` and `docker` artifacts"),
-    );
-    let run = ctx.op(&["build-push", "--dry-run", "-o", "json"]);
-    run.success();
-    assert_eq!(
-        run.json()["artifacts"][0]["skipReason"],
-        "op does not build `jib` artifacts"
-    );
-    assert!(
-        run.stderr
-            .contains("warning: `op build-push` has nothing to build"),
-        "{}",
-        run.report()
-    );
-}
-
 /// A version variable that is not a valid tag (a pull-request ref).
 #[test]
 fn invalid_version_tag() {

@@ -74,10 +74,14 @@ fn hybrid() {
     let plan = build.json();
     assert_eq!(artifact(&plan, "myapp-frontend")["action"], "skaffold");
     assert_eq!(
-        artifact(&plan, "myapp-frontend")["docker"]["dockerfile"],
+        artifact(&plan, "myapp-frontend")["skaffold"]["docker"]["dockerfile"],
         ctx.path().join("frontend/Dockerfile").display().to_string()
     );
     assert_eq!(levels(&plan), [vec!["myapp-frontend", "myapp-api"]]);
+    assert_eq!(
+        plan["skaffoldRuns"],
+        serde_json::json!([{"artifacts": ["myapp-frontend"], "push": false}])
+    );
 
     let push = ctx.op(&["build-push", "--dry-run", "-o", "json"]);
     push.success();
@@ -91,6 +95,35 @@ fn hybrid() {
             .contains("buildpacks artifacts only")
     );
     assert_eq!(levels(&plan), [vec!["myapp-api"]]);
+}
+
+/// An artifact of another kind than buildpacks and docker (jib): `op build` hands it to
+/// skaffold, `op build-push` skips it with a reason (upstream's `build-push` ignored them).
+#[test]
+fn other_kinds_go_to_skaffold_and_build_push_skips_them() {
+    let ctx = TestContext::fixture("jib");
+    let run = ctx.op(&["build", "--push", "--dry-run"]);
+    run.success();
+    assert!(
+        run.stdout.contains("  svc (jib, built by skaffold)")
+            && run
+                .stdout
+                .contains("skaffold builds (one `skaffold build` each)\n  svc (pushed)"),
+        "{}",
+        run.report()
+    );
+    let run = ctx.op(&["build-push", "--dry-run", "-o", "json"]);
+    run.success();
+    assert_eq!(
+        run.json()["artifacts"][0]["skipReason"],
+        "op does not build `jib` artifacts; `op build` hands them to skaffold"
+    );
+    assert!(
+        run.stderr
+            .contains("warning: `op build-push` has nothing to build"),
+        "{}",
+        run.report()
+    );
 }
 
 /// Upstream's pattern: the base image first, then the application on it.

@@ -170,10 +170,10 @@ impl Loader<'_> {
         let build = doc.build.as_ref();
         let artifacts = build
             .map(|b| {
-                b.artifacts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| self.artifact(a, i, &base_dir, file, &parsed.label))
+                b.artifacts.iter().enumerate().map(|(i, a)| {
+                    let push = b.local.as_ref().and_then(|l| l.push);
+                    self.artifact(a, i, &base_dir, file, &parsed.label, push)
+                })
             })
             .into_iter()
             .flatten()
@@ -331,6 +331,7 @@ impl Loader<'_> {
         base_dir: &Path,
         file: &Path,
         label: &str,
+        local_push: Option<bool>,
     ) -> Result<Artifact, Error> {
         let invalid = |problem: String, hint: Option<String>| Error::Invalid {
             path: self.show(file),
@@ -373,6 +374,7 @@ impl Loader<'_> {
                 })
                 .collect(),
             location: format!("`build.artifacts[{index}]`{label} in `{}`", self.show(file)),
+            local_push,
         })
     }
 

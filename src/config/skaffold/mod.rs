@@ -257,6 +257,9 @@ pub struct Artifact {
     pub requires: Vec<Requirement>,
     /// Where it is defined, for messages: "`build.artifacts[0]` in `skaffold.yaml`".
     pub location: String,
+    /// `build.local.push` of its configuration, when set: whether skaffold pushes it when not
+    /// told (`op build` without `--push`).
+    pub local_push: Option<bool>,
 }
 
 /// An entry of an artifact's `requires`.

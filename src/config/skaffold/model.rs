@@ -85,6 +85,16 @@ pub(crate) struct Build {
     pub(crate) artifacts: Vec<Artifact>,
     #[serde(default, deserialize_with = "nullable")]
     pub(crate) insecure_registries: Vec<String>,
+    #[serde(default)]
+    pub(crate) local: Option<Local>,
+}
+
+/// `build.local`: skaffold's local builder (the Docker Engine). op reads its `push`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Local {
+    #[serde(default)]
+    pub(crate) push: Option<bool>,
 }
 
 /// One entry of `build.artifacts`.

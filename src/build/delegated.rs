@@ -1,0 +1,150 @@
+//! The artifacts op hands to skaffold: one `skaffold build` per run of the plan, its results
+//! checked (a pushed image must be served by the registry under op's target with the digest
+//! skaffold reported; an image left in the engine must be there), then the extra tags.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::artifact::{Built, Error};
+use super::{Phase, Shared, publish};
+use crate::plan::{PlannedArtifact, SkaffoldRun};
+use crate::skaffold::{self, Skaffold};
+
+/// What every `skaffold build` of one op build shares.
+#[derive(Clone, Debug)]
+pub struct Delegation {
+    pub skaffold: Skaffold,
+    /// The main skaffold.yaml, absolute.
+    pub skaffold_file: PathBuf,
+    /// The profiles op was asked for.
+    pub profiles: Vec<String>,
+    pub default_repo: String,
+    /// The tag skaffold tags with (op's first tag; the others are added by op).
+    pub tag: String,
+    /// `--platform` values.
+    pub platforms: Vec<String>,
+    /// Where op runs.
+    pub cwd: PathBuf,
+}
+
+/// Builds `run` (whose artifacts are `artifacts`, in its order) with skaffold; what it built.
+pub(super) async fn build_run(
+    shared: &Shared,
+    delegation: &Delegation,
+    run: &SkaffoldRun,
+    artifacts: &[PlannedArtifact],
+) -> Result<Vec<Built>, Error> {
+    let started = Instant::now();
+    for image in &run.artifacts {
+        shared.reporter.phase(image, Phase::Preparing);
+        shared.reporter.phase(image, Phase::Building);
+    }
+    let invocation = skaffold::Run {
+        skaffold_file: &delegation.skaffold_file,
+        profiles: &delegation.profiles,
+        artifacts: &run.artifacts,
+        default_repo: &delegation.default_repo,
+        tag: &delegation.tag,
+        push: run.push,
+        insecure_registries: &shared.insecure_registries,
+        platforms: &delegation.platforms,
+        concurrency: shared.options.concurrency,
+        cwd: &delegation.cwd,
+    };
+    let reporter = &shared.reporter;
+    let results = delegation
+        .skaffold
+        .build(
+            &invocation,
+            &shared.env,
+            |artifact, line| reporter.line(artifact, line),
+            &shared.interrupt,
+        )
+        .await
+        .map_err(|e| match e {
+            skaffold::Error::Interrupted => Error::Interrupted,
+            other => Error::Skaffold(other),
+        })?;
+    let mut built = Vec::new();
+    for (result, artifact) in results.iter().zip(artifacts) {
+        let (tag, digest) = if run.push {
+            pushed(shared, artifact, &result.tag).await?
+        } else {
+            local(shared, artifact, &result.tag).await?
+        };
+        built.push(Built {
+            image: artifact.image.clone(),
+            tag,
+            digest,
+            seconds: started.elapsed().as_secs_f64(),
+            creator_seconds: None,
+        });
+    }
+    Ok(built)
+}
+
+/// skaffold pushed `artifact` and reported `tag`: it must be op's target with a digest the
+/// registry serves for it. The extra tags are added in the registry. The reference and digest
+/// recorded.
+async fn pushed(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    tag: &str,
+) -> Result<(String, String), Error> {
+    let unexpected = || Error::SkaffoldNaming {
+        reported: tag.to_string(),
+        target: artifact.target.clone(),
+    };
+    let (name, digest) = tag.split_once('@').ok_or_else(unexpected)?;
+    if name != artifact.target || !digest.starts_with("sha256:") {
+        return Err(unexpected());
+    }
+    if let Some(served) = publish::served_digest(shared, &artifact.target).await?
+        && served != digest
+    {
+        return Err(Error::DigestMismatch {
+            target: artifact.target.clone(),
+            reported: digest.to_string(),
+            served,
+        });
+    }
+    let by_digest = format!(
+        "{}@{digest}",
+        crate::registry::repository_of(&artifact.target)
+    );
+    for extra in &artifact.extra_tags {
+        shared.registry.tag(&by_digest, extra).await?;
+        shared
+            .reporter
+            .line(&artifact.image, &format!("Tagged {extra}"));
+    }
+    Ok((tag.to_string(), digest.to_string()))
+}
+
+/// skaffold left `artifact` in the engine and reported `tag` (`<target repository>:<image id>`):
+/// the engine must have it; the extra tags are added there. The reference (skaffold's) and the
+/// image id recorded.
+async fn local(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    tag: &str,
+) -> Result<(String, String), Error> {
+    let repository = crate::registry::repository_of(&artifact.target);
+    let in_repository = tag
+        .strip_prefix(repository)
+        .is_some_and(|rest| rest.starts_with(':'));
+    if !in_repository {
+        return Err(Error::SkaffoldNaming {
+            reported: tag.to_string(),
+            target: artifact.target.clone(),
+        });
+    }
+    let config = shared.engine.image_config(tag).await?;
+    for extra in &artifact.extra_tags {
+        shared.engine.tag(tag, extra).await?;
+        shared
+            .reporter
+            .line(&artifact.image, &format!("Tagged {extra}"));
+    }
+    Ok((tag.to_string(), config.id))
+}
