@@ -9,6 +9,7 @@
 mod common;
 
 mod architecture;
+mod build;
 mod build_push;
 mod cli;
 mod differential;

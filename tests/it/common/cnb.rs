@@ -43,6 +43,7 @@ pub fn lifecycle_dir() -> String {
 }
 
 /// The directory of the reference tools (`scripts/reference-tools`): `bin/pack`, `bin/crane`,
+/// `bin/skaffold`,
 /// `lifecycle.tgz` (the real lifecycle, as pack takes it) and `lifecycle/`.
 #[track_caller]
 pub fn reference_tools() -> PathBuf {
@@ -57,6 +58,7 @@ pub fn reference_tools() -> PathBuf {
     for needed in [
         "bin/pack",
         "bin/crane",
+        "bin/skaffold",
         "lifecycle.tgz",
         "lifecycle/lifecycle.toml",
     ] {
@@ -69,13 +71,17 @@ pub fn reference_tools() -> PathBuf {
     dir
 }
 
-/// The real `pack` and `crane`.
+/// The real `pack`, `crane` and `skaffold`.
 pub fn pack() -> PathBuf {
     reference_tools().join("bin/pack")
 }
 
 pub fn crane() -> PathBuf {
     reference_tools().join("bin/crane")
+}
+
+pub fn skaffold() -> PathBuf {
+    reference_tools().join("bin/skaffold")
 }
 
 /// The lifecycle a builder carries, and who made the builder.

@@ -112,3 +112,31 @@ pub fn containers_with_label(label: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Removes, when dropped, every image of the engine in a repository of `registry` (what skaffold
+/// and op leave in the engine for a test's registry).
+pub struct ImagesOf(pub String);
+
+impl Drop for ImagesOf {
+    fn drop(&mut self) {
+        let Ok(out) = Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+        else {
+            return;
+        };
+        let prefix = format!("{}/", self.0);
+        let images: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        if !images.is_empty() {
+            let _ = Command::new("docker")
+                .arg("rmi")
+                .arg("-f")
+                .args(&images)
+                .output();
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! `op build` and `op push` end to end: op builds the buildpacks artifacts, the real skaffold
+//! (`scripts/reference-tools`) every other one, against the real Docker Engine and a real
+//! registry. `fixtures/hybrid` is upstream op's own shape: `op-base` (a Dockerfile), `op`
+//! (buildpacks, running on `op-base`), plus `tool` (a `custom` artifact: a build script).
+
+use crate::common::cnb::{Lifecycle, Stack, leftovers, run_to_end, skaffold, verify_published};
+use crate::common::docker::{ImagesOf, docker};
+use crate::common::{TestContext, copy_dir, fixtures};
+
+/// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
+/// `<name>::op_lifecycle` and `<name>::reference_lifecycle`.
+macro_rules! on_each_builder {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn op_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Op);
+            }
+
+            #[test]
+            fn reference_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Reference);
+            }
+        }
+    )+};
+}
+
+on_each_builder!(op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base);
+
+/// A copy of `fixtures/hybrid` on the stack's registry and builder, with the real skaffold.
+fn hybrid(stack: &Stack) -> TestContext {
+    let context = TestContext::new().env("OP_SKAFFOLD", &skaffold().display().to_string());
+    copy_dir(&fixtures().join("hybrid"), context.path());
+    for file in ["skaffold.yaml", "base/Dockerfile", "tool/Dockerfile"] {
+        let path = context.path().join(file);
+        let text = fs_err::read_to_string(&path).unwrap();
+        fs_err::write(
+            &path,
+            text.replace("localhost:5001/op/builder:latest", &stack.builder)
+                .replace("localhost:5001", &stack.registry.addr()),
+        )
+        .unwrap();
+    }
+    context
+}
+
+fn build_result(context: &TestContext) -> serde_json::Value {
+    serde_json::from_str(&fs_err::read_to_string(context.path().join("build_result.json")).unwrap())
+        .unwrap()
+}
+
+fn names(result: &serde_json::Value) -> Vec<&str> {
+    result["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["imageName"].as_str().unwrap())
+        .collect()
+}
+
+fn tag_of<'a>(result: &'a serde_json::Value, image: &str) -> &'a str {
+    result["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["imageName"] == image)
+        .and_then(|b| b["tag"].as_str())
+        .unwrap_or_else(|| panic!("{image} is not in {result}"))
+}
+
+fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
+    lifecycle: Lifecycle,
+) {
+    let stack = Stack::start(lifecycle);
+    let repo = stack.registry.addr();
+    let _images = ImagesOf(repo.clone());
+    let context = hybrid(&stack);
+    let run = context.op(&["build", "--push", "--repo", &repo]);
+    run.success();
+    for line in [
+        "[op-base] Building [op-base]...".to_string(),
+        "[tool   ] Build [tool] succeeded".to_string(),
+        format!(
+            "[op     ] Resolving runImage op-base to built artifact {repo}/op-base:latest@sha256:"
+        ),
+    ] {
+        assert!(
+            run.stderr.contains(&line),
+            "skaffold's lines carry their artifact's name, and `op` runs on op-base's digest: {line}\n{}",
+            run.report()
+        );
+    }
+    let result = build_result(&context);
+    assert_eq!(
+        names(&result),
+        ["op-base", "tool", "op"],
+        "skaffold.yaml order"
+    );
+    let printed: Vec<&str> = run.stdout.lines().collect();
+    for (build, printed) in result["builds"].as_array().unwrap().iter().zip(printed) {
+        let tag = build["tag"].as_str().unwrap();
+        assert_eq!(tag, printed, "stdout has the results");
+        let (reference, digest) = tag.split_once('@').unwrap();
+        assert_eq!(
+            reference,
+            format!("{repo}/{}:latest", build["imageName"].as_str().unwrap())
+        );
+        assert_eq!(
+            verify_published(reference),
+            digest,
+            "the registry serves what build_result.json says"
+        );
+    }
+    let app = tag_of(&result, "op");
+    docker(&["pull", "-q", app]);
+    let release = run_to_end(&["--entrypoint", "/bin/cat", app, "/etc/op-base-release"]);
+    assert_eq!(
+        release, "op-base: built by skaffold from a Dockerfile\n",
+        "the buildpacks image runs on the Dockerfile base skaffold built"
+    );
+    let tool = tag_of(&result, "tool");
+    docker(&["pull", "-q", tool]);
+    assert_eq!(
+        run_to_end(&["--entrypoint", "/bin/cat", tool, "/tool.txt"]),
+        "built by a custom build script\n",
+        "the custom artifact is what its script built"
+    );
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
+/// Without `--push`: skaffold leaves `tool` in the engine and publishes nothing of it; `op-base`
+/// is published all the same, because `op` (built by op) runs on it; `op` is published, as
+/// buildpacks artifacts always are, and pulled into the engine.
+#[test]
+fn op_build_without_push_leaves_the_images_in_the_engine() {
+    let stack = Stack::start(Lifecycle::Op);
+    let repo = stack.registry.addr();
+    let _images = ImagesOf(repo.clone());
+    let context = hybrid(&stack);
+    let plan = context.op(&["build", "--repo", &repo, "--dry-run"]);
+    plan.success();
+    assert!(
+        plan.stdout.contains(
+            "skaffold builds (one `skaffold build` each)\n  op-base (pushed)\n  tool (left in the local Docker Engine)"
+        ),
+        "{}",
+        plan.report()
+    );
+    let run = context.op(&["build", "--repo", &repo]);
+    run.success();
+    let result = build_result(&context);
+    let tool = tag_of(&result, "tool");
+    let (repository, image_id) = tool.split_once("/tool:").unwrap();
+    assert_eq!(repository, repo);
+    assert_eq!(
+        image_id.len(),
+        64,
+        "skaffold's local tag is the image id: {tool}"
+    );
+    assert_eq!(
+        stack.registry.get("/v2/tool/tags/list").0,
+        404,
+        "nothing of tool is pushed"
+    );
+    for image in [format!("{repo}/tool:latest"), format!("{repo}/op:latest")] {
+        docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    }
+    assert!(
+        run.stderr.contains(&format!(
+            "Loaded {} into the Docker Engine",
+            tag_of(&result, "op")
+        )),
+        "{}",
+        run.report()
+    );
+    assert_eq!(
+        run_to_end(&[
+            "--entrypoint",
+            "/bin/cat",
+            &format!("{repo}/op:latest"),
+            "/etc/op-base-release"
+        ]),
+        "op-base: built by skaffold from a Dockerfile\n"
+    );
+    assert!(
+        run.stderr.contains("Built 3 artifacts in"),
+        "{}",
+        run.report()
+    );
+}
+
+/// A Dockerfile that fails: skaffold's output is shown with the artifact's name, the artifact
+/// that runs on it is not built, the independent one is, and no build result is written.
+#[test]
+fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
+    let stack = Stack::start(Lifecycle::Op);
+    let repo = stack.registry.addr();
+    let _images = ImagesOf(repo.clone());
+    let context = hybrid(&stack);
+    let dockerfile = context.path().join("base/Dockerfile");
+    let text = fs_err::read_to_string(&dockerfile).unwrap();
+    fs_err::write(
+        &dockerfile,
+        format!("{text}RUN echo the base is broken && exit 3\n"),
+    )
+    .unwrap();
+    let run = context.op(&["build", "--push", "--repo", &repo]);
+    run.failure(1);
+    for expected in [
+        "[op-base] the base is broken",
+        "error: 2 of 3 artifacts failed, so no build result was written:",
+        "  - op-base: skaffold failed (exit code 1)",
+        "  - op: not built: it depends on `op-base`, which failed",
+        "hint: skaffold's output is above, each line prefixed with its artifact",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected}\n{}",
+            run.report()
+        );
+    }
+    assert!(run.stderr.contains("[tool   ] Build [tool] succeeded"));
+    assert!(!context.path().join("build_result.json").exists());
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
