@@ -34,6 +34,7 @@ pub mod local_run;
 pub mod output;
 pub mod paths;
 pub mod plan;
+pub mod platform;
 pub mod reference;
 pub mod registry;
 pub mod skaffold;

@@ -18,7 +18,6 @@ pub struct Delegation {
     pub skaffold_file: PathBuf,
     /// The profiles op was asked for.
     pub profiles: Vec<String>,
-    pub default_repo: String,
     /// The tag skaffold tags with (op's first tag; the others are added by op).
     pub tag: String,
     /// `--platform` values.
@@ -43,7 +42,7 @@ pub(super) async fn build_run(
         skaffold_file: &delegation.skaffold_file,
         profiles: &delegation.profiles,
         artifacts: &run.artifacts,
-        default_repo: &delegation.default_repo,
+        default_repo: &run.default_repo,
         tag: &delegation.tag,
         push: run.push,
         insecure_registries: &shared.insecure_registries,
@@ -68,7 +67,12 @@ pub(super) async fn build_run(
     let mut built = Vec::new();
     for (result, artifact) in results.iter().zip(artifacts) {
         let (tag, digest) = if run.push {
-            pushed(shared, artifact, &result.tag).await?
+            let named = format!(
+                "{}:{}",
+                crate::plan::target_name(&run.default_repo, &artifact.image),
+                delegation.tag
+            );
+            pushed(shared, artifact, &named, &result.tag).await?
         } else {
             local(shared, artifact, &result.tag).await?
         };
@@ -83,42 +87,40 @@ pub(super) async fn build_run(
     Ok(built)
 }
 
-/// skaffold pushed `artifact` and reported `tag`: it must be op's target with a digest the
-/// registry serves for it. The extra tags are added in the registry. The reference and digest
-/// recorded.
+/// skaffold pushed `artifact` as `named` and reported `tag`: it must be `named` with a digest
+/// the registry serves for it. When `named` is not op's target (ttl mode), the image is copied
+/// there; the extra tags are added in the registry. The reference and digest recorded.
 async fn pushed(
     shared: &Shared,
     artifact: &PlannedArtifact,
+    named: &str,
     tag: &str,
 ) -> Result<(String, String), Error> {
     let unexpected = || Error::SkaffoldNaming {
         reported: tag.to_string(),
-        target: artifact.target.clone(),
+        target: named.to_string(),
     };
     let (name, digest) = tag.split_once('@').ok_or_else(unexpected)?;
-    if name != artifact.target || !digest.starts_with("sha256:") {
+    if name != named || !digest.starts_with("sha256:") {
         return Err(unexpected());
     }
-    if let Some(served) = publish::served_digest(shared, &artifact.target).await?
+    if let Some(served) = publish::served_digest(shared, named).await?
         && served != digest
     {
         return Err(Error::DigestMismatch {
-            target: artifact.target.clone(),
+            target: named.to_string(),
             reported: digest.to_string(),
             served,
         });
     }
-    let by_digest = format!(
-        "{}@{digest}",
-        crate::registry::repository_of(&artifact.target)
-    );
-    for extra in &artifact.extra_tags {
-        shared.registry.tag(&by_digest, extra).await?;
+    let by_digest = format!("{}@{digest}", crate::registry::repository_of(named));
+    for reference in artifact.references().filter(|r| *r != named) {
+        shared.registry.copy(&by_digest, reference).await?;
         shared
             .reporter
-            .line(&artifact.image, &format!("Tagged {extra}"));
+            .line(&artifact.image, &format!("Tagged {reference}"));
     }
-    Ok((tag.to_string(), digest.to_string()))
+    Ok((format!("{}@{digest}", artifact.target), digest.to_string()))
 }
 
 /// skaffold left `artifact` in the engine and reported `tag` (`<target repository>:<image id>`):

@@ -42,6 +42,7 @@ use crate::engine::{self, Containers, Engine, PullPolicy};
 use crate::hint::Hint;
 use crate::interrupt::Interrupt;
 use crate::plan::{BuildPlan, PlannedArtifact, Work};
+use crate::platform::Platform;
 use crate::registry::{self, Digests, Registry};
 
 /// How many artifacts build at once unless told: the number of CPUs, and at least 4. A build
@@ -71,6 +72,11 @@ pub struct Options {
     pub propagation_timeout: Duration,
     /// skaffold, and what it is told, when the plan hands artifacts to it.
     pub delegation: Option<Delegation>,
+    /// The platform of the buildpacks builds, when one is asked for (`--platform`): their
+    /// builders must be images of it.
+    pub platform: Option<Platform>,
+    /// `--image-registry`: the mirror of the builders' default run images.
+    pub image_registry: Option<String>,
 }
 
 /// What the builds tell whoever shows them.
@@ -102,6 +108,14 @@ pub enum Error {
     Interrupted,
     #[error("A build task failed: {0}")]
     Task(String),
+    #[error(
+        "Builder `{builder}` is a {builder_platform} image, and --platform asks for {requested}"
+    )]
+    Platform {
+        builder: String,
+        builder_platform: String,
+        requested: String,
+    },
     #[error(transparent)]
     Cnb(#[from] cnb::Error),
     #[error(transparent)]
@@ -141,6 +155,12 @@ impl Hint for Error {
                 (!hints.is_empty()).then(|| hints.join("\n"))
             }
             Error::Interrupted | Error::Task(_) => None,
+            Error::Platform {
+                builder_platform, ..
+            } => Some(format!(
+                "buildpacks artifacts build on their builder's platform for now; use --platform {builder_platform}, \
+                 or a builder of the platform you want"
+            )),
             Error::Cnb(e) => e.hint(),
             Error::Engine(e) => e.hint(),
             Error::Registry(e) => e.hint(),
@@ -215,7 +235,7 @@ pub async fn run(
         Registry::connect(env, &references, &plan.insecure_registries)?;
     check_registries(plan, &artifacts, &registry).await?;
     let builders = tokio::select! {
-        pulled = schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &buildpacks) => pulled?,
+        pulled = schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &buildpacks, options.platform.as_ref()) => pulled?,
         _ = interrupt.wait() => return Err(Error::Interrupted),
     };
     let run_hosts: Vec<String> = schedule::default_run_image_hosts(&buildpacks, &builders)

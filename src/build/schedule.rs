@@ -11,7 +11,8 @@ use super::scheduler::{self, Failed, Job};
 use super::{Error, Failure, Phase, Reporter, Shared, delegated};
 use crate::cnb::builder::BuilderInfo;
 use crate::engine::{Containers, PullPolicy};
-use crate::plan::{PlannedArtifact, SkaffoldRun};
+use crate::plan::{PlannedArtifact, SkaffoldRun, mirrored};
+use crate::platform::Platform;
 use crate::registry::auth::Credentials;
 
 /// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
@@ -22,6 +23,7 @@ pub(super) async fn pull_builders(
     pull: PullPolicy,
     reporter: &Arc<dyn Reporter>,
     artifacts: &[&PlannedArtifact],
+    platform: Option<&Platform>,
 ) -> Result<BTreeMap<String, BuilderInfo>, Error> {
     let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for artifact in artifacts {
@@ -37,6 +39,7 @@ pub(super) async fn pull_builders(
         let (engine, reporter) = (Arc::clone(engine), Arc::clone(reporter));
         let host = crate::registry::host_of(&builder).unwrap_or_default();
         let auth = credentials.pull_auth(&host);
+        let platform = platform.cloned();
         pulls.spawn(async move {
             for image in &images {
                 reporter.phase(image, Phase::Pulling);
@@ -58,6 +61,15 @@ pub(super) async fn pull_builders(
                 reporter.note(&format!("Pulled builder {builder} in {seconds:.1}s"));
             }
             let config = engine.image_config(&builder).await?;
+            if let Some(platform) = &platform
+                && !platform.matches(&config.os, &config.architecture)
+            {
+                return Err(Error::Platform {
+                    builder,
+                    builder_platform: format!("{}/{}", config.os, config.architecture),
+                    requested: platform.to_string(),
+                });
+            }
             let info = BuilderInfo::from_config(&builder, &config.env, &config.labels)?;
             info.platform_api()?;
             for image in &images {
@@ -100,6 +112,7 @@ pub(super) fn run_image(
     artifact: &PlannedArtifact,
     builder: &BuilderInfo,
     built: &BTreeMap<String, Built>,
+    image_registry: Option<&str>,
 ) -> Result<(String, Option<String>), crate::cnb::Error> {
     let b = artifact.buildpacks();
     match b.and_then(|b| b.run_image.as_ref()) {
@@ -115,7 +128,7 @@ pub(super) fn run_image(
         },
         None => builder
             .run_image_for(&artifact.target)
-            .map(|image| (image, None))
+            .map(|image| (mirrored(&image, image_registry), None))
             .ok_or_else(|| crate::cnb::Error::NoRunImage {
                 builder: builder.image.clone(),
                 image: artifact.image.clone(),
@@ -339,7 +352,12 @@ async fn build_one(
     dependencies: &BTreeMap<String, Built>,
 ) -> Result<Built, ArtifactError> {
     let plan = artifact.buildpacks().ok_or(ArtifactError::NotBuildpacks)?;
-    let (run_image, note) = run_image(artifact, builder, dependencies)?;
+    let (run_image, note) = run_image(
+        artifact,
+        builder,
+        dependencies,
+        shared.options.image_registry.as_deref(),
+    )?;
     if let Some(note) = note {
         shared.reporter.line(&artifact.image, &note);
     }

@@ -167,14 +167,14 @@ fn run_images_come_from_built_artifacts_then_the_plan_then_the_builder() {
             artifact: Some("base".into()),
         }),
     );
-    let (image, note) = run_image(&app, &builder, &built).unwrap();
+    let (image, note) = run_image(&app, &builder, &built, None).unwrap();
     assert_eq!(image, "localhost:5001/base:latest@sha256:aaa");
     assert_eq!(
         note.as_deref(),
         Some("Resolving runImage base to built artifact localhost:5001/base:latest@sha256:aaa")
     );
 
-    let (image, note) = run_image(&app, &builder, &BTreeMap::new()).unwrap();
+    let (image, note) = run_image(&app, &builder, &BTreeMap::new(), None).unwrap();
     assert_eq!(
         (image.as_str(), note),
         ("localhost:5001/base:latest", None),
@@ -183,13 +183,22 @@ fn run_images_come_from_built_artifacts_then_the_plan_then_the_builder() {
 
     let plain = artifact("plain", None);
     assert_eq!(
-        run_image(&plain, &builder, &built).unwrap().0,
+        run_image(&plain, &builder, &built, None).unwrap().0,
         "localhost:5001/op/busybox-run:latest"
+    );
+    let mut remote = builder.clone();
+    remote.metadata.images[0].image = "docker.io/paketobuildpacks/run-jammy-base:latest".into();
+    assert_eq!(
+        run_image(&plain, &remote, &built, Some("mirror.test:5000"))
+            .unwrap()
+            .0,
+        "mirror.test:5000/paketobuildpacks/run-jammy-base:latest",
+        "the builder's default run image comes through the mirror"
     );
     let mut without_run = builder.clone();
     without_run.metadata.images.clear();
     assert!(matches!(
-        run_image(&plain, &without_run, &built),
+        run_image(&plain, &without_run, &built, None),
         Err(cnb::Error::NoRunImage { .. })
     ));
 }
@@ -299,7 +308,7 @@ mod against_a_fake_engine {
             Box::pin(async move { Ok(Some(served)) })
         }
 
-        fn tag<'a>(
+        fn copy<'a>(
             &'a self,
             source: &'a str,
             _target: &'a str,
@@ -374,6 +383,8 @@ mod against_a_fake_engine {
                 debug: false,
                 propagation_timeout: Duration::from_secs(1),
                 delegation: None,
+                platform: None,
+                image_registry: None,
             },
             env: Env::from_pairs([("HOME", home.path().display().to_string())]),
             insecure_registries: Vec::new(),

@@ -93,6 +93,9 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub delegate: DelegateArgs,
 
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
     /// Publish every image (buildpacks artifacts are always published straight to the registry)
     #[arg(long)]
     pub push: bool,
@@ -119,9 +122,54 @@ pub struct PushArgs {
     #[command(flatten)]
     pub delegate: DelegateArgs,
 
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
     /// Print the build plan without building anything
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// upstream op's build flags, as the octopilot GitHub Action passes them (`build`, `push`,
+/// `build-push`).
+#[derive(Debug, Args)]
+pub struct UpstreamArgs {
+    /// Platforms to build for, comma-separated (e.g. linux/amd64,linux/arm64); artifacts built by
+    /// skaffold take several, buildpacks artifacts one for now (default: the engine's)
+    #[arg(long, value_name = "PLATFORMS")]
+    pub platform: Vec<String>,
+
+    /// Directory for the SBOMs of the build (accepted for the Action; op does not write SBOMs yet)
+    #[arg(long, value_name = "DIR")]
+    pub sbom_output: Option<PathBuf>,
+
+    /// Publish ephemeral images to ttl.sh, as ttl.sh/<UUID>-<key>:<TTL-TAG> (the key: --artifact-key,
+    /// else the last part of the artifact's image) [env: OP_TTL_REGISTRY names another registry]
+    #[arg(long, value_name = "UUID")]
+    pub ttl_uuid: Option<String>,
+
+    /// How long ttl.sh keeps the images (the tag of ttl mode)
+    #[arg(long, value_name = "TAG", default_value = "1h")]
+    pub ttl_tag: String,
+
+    /// The key of the artifact --artifact names (or of the only one built) in ttl mode
+    #[arg(long, value_name = "KEY", requires = "ttl_uuid")]
+    pub artifact_key: Option<String>,
+
+    /// A build_result.json of an earlier build whose images are the run images of the artifacts
+    /// whose `buildpacks.runImage` names them (repeatable); those are not built again
+    #[arg(long, value_name = "FILE")]
+    pub from_build_result: Vec<PathBuf>,
+
+    /// The run image of the artifacts whose `buildpacks.runImage` is NAME (repeatable)
+    #[arg(long, value_name = "NAME=REF")]
+    pub run_image_override: Vec<String>,
+
+    /// A pull-through mirror for builders and run images (never for the build's own images,
+    /// loopback registries or ttl.sh); skaffold sees it as $OP_IMAGE_REGISTRY
+    /// [env: OP_IMAGE_REGISTRY]
+    #[arg(long, value_name = "REGISTRY")]
+    pub image_registry: Option<String>,
 }
 
 /// How op hands artifacts to skaffold (`build`, `push`).
@@ -144,6 +192,9 @@ pub struct BuildPushArgs {
 
     #[command(flatten)]
     pub run: BuildRunArgs,
+
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
 
     /// Print the build plan (what is built, from what, to which references, in which order)
     /// without building anything

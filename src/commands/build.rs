@@ -9,28 +9,50 @@ use anyhow::Context as _;
 
 use crate::build::{self, Built, Reporter};
 use crate::build_result::{self, BuildResult};
-use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat};
+use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat, UpstreamArgs};
 use crate::config::{Config, Env};
 use crate::error::ExitStatus;
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
 use crate::output::{Printer, Verbosity};
-use crate::plan::{BuildPlan, Command, PlanOptions, Work};
+use crate::plan::{BuildPlan, Command, PlanOptions, Ttl, Work};
+use crate::platform::Platform;
 use crate::skaffold::Skaffold;
 
 /// The plan of a build command.
 fn load_plan(
     cwd: &Path,
-    env: Env,
+    mut env: Env,
     global: &GlobalArgs,
-    args: &BuildCommon,
-    command: Command,
-    push: bool,
+    request: &Request<'_>,
 ) -> anyhow::Result<(Config, BuildPlan)> {
+    let args = request.common;
+    let upstream = request.upstream;
+    // The mirror reaches skaffold (and Dockerfiles, through `buildArgs` templates) as a variable.
+    if let Some(mirror) = &upstream.image_registry {
+        env.set("OP_IMAGE_REGISTRY", mirror.trim());
+    }
+    let image_registry = env
+        .get("OP_IMAGE_REGISTRY")
+        .map(|r| r.trim().trim_end_matches('/').to_string())
+        .filter(|r| !r.is_empty());
+    let ttl = upstream.ttl_uuid.as_ref().map(|uuid| Ttl {
+        registry: env
+            .get("OP_TTL_REGISTRY")
+            .unwrap_or(crate::plan::TTL_REGISTRY)
+            .to_string(),
+        uuid: uuid.trim().to_string(),
+        tag: Some(upstream.ttl_tag.trim())
+            .filter(|t| !t.is_empty())
+            .unwrap_or("1h")
+            .to_string(),
+        key: upstream.artifact_key.clone(),
+    });
     let config = Config::load(cwd, env, global.config.as_deref())?;
     let options = PlanOptions {
-        command,
-        push,
+        command: request.command,
+        // ttl.sh is a registry: ttl mode publishes.
+        push: request.push || ttl.is_some(),
         skaffold_file: args.skaffold.filename.clone(),
         profiles: args.skaffold.profiles.clone(),
         artifact: args.artifact.clone(),
@@ -38,6 +60,14 @@ fn load_plan(
         tag: args.tag.clone(),
         insecure_registries: args.insecure_registries.clone(),
         build_result: args.file_output.clone(),
+        platforms: Platform::parse_list(&upstream.platform)?,
+        ttl,
+        run_images: crate::plan::given_run_images(
+            cwd,
+            &upstream.from_build_result,
+            &upstream.run_image_override,
+        )?,
+        image_registry,
     };
     let plan = BuildPlan::load(&config, &options)?;
     Ok((config, plan))
@@ -66,6 +96,7 @@ pub(super) struct Request<'a> {
     pub(super) run: &'a BuildRunArgs,
     /// How to reach skaffold (`build`, `push`; `build-push` builds buildpacks artifacts only).
     pub(super) delegate: Option<&'a DelegateArgs>,
+    pub(super) upstream: &'a UpstreamArgs,
 }
 
 /// `op build`, `op push`, `op build-push`: builds the plan's artifacts, then writes the build
@@ -78,9 +109,15 @@ pub(super) fn build(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let args = request.common;
-    let (config, plan) = load_plan(cwd, env, global, args, request.command, request.push)?;
+    let (config, plan) = load_plan(cwd, env, global, request)?;
     for warning in &plan.warnings {
         printer.warn(warning);
+    }
+    if let Some(dir) = &request.upstream.sbom_output {
+        printer.warn(&format!(
+            "--sbom-output {}: op does not write SBOMs yet, so the directory is left as it is",
+            dir.display()
+        ));
     }
     if request.dry_run {
         return print_plan(&plan, args.output, cwd, printer);
@@ -182,9 +219,8 @@ fn build_options(
             skaffold,
             skaffold_file: plan.skaffold_files.first().cloned().unwrap_or_default(),
             profiles: plan.requested_profiles.value.clone(),
-            default_repo: plan.default_repo.value.clone(),
             tag: plan.tags.value.first().cloned().unwrap_or_default(),
-            platforms: Vec::new(),
+            platforms: plan.platforms.iter().map(ToString::to_string).collect(),
             cwd: plan.cwd.clone(),
         })
     };
@@ -202,6 +238,8 @@ fn build_options(
         debug: global.verbose >= 2,
         propagation_timeout: run.propagation_timeout,
         delegation,
+        platform: plan.platforms.first().cloned(),
+        image_registry: plan.image_registry.clone(),
     })
 }
 

@@ -20,6 +20,10 @@ pub(super) struct Context<'a> {
     pub(super) targets: &'a [Vec<String>],
     pub(super) command: Command,
     pub(super) config: &'a Config,
+    /// `--from-build-result` and `--run-image-override`, by runImage value.
+    pub(super) run_images: &'a std::collections::BTreeMap<String, String>,
+    /// `--image-registry`.
+    pub(super) image_registry: Option<&'a str>,
 }
 
 /// Plans artifact `i`; warnings that do not stop the build are added to `warnings`.
@@ -146,6 +150,94 @@ pub(super) fn target_references(
         .collect()
 }
 
+/// The ttl-mode target of each selected artifact: `<registry>/<uuid>-<key>:<tag>`, the key
+/// being `--artifact-key` for `keyed` (or for the only artifact), else the last part of the
+/// artifact's `image`.
+pub(super) fn ttl_targets(
+    all: &[&Artifact],
+    selected: &[usize],
+    keyed: Option<usize>,
+    ttl: &super::Ttl,
+) -> Result<Vec<(usize, String)>, Error> {
+    let keyed = match (&ttl.key, keyed, selected) {
+        (None, _, _) => None,
+        (Some(_), Some(i), _) => Some(i),
+        (Some(_), None, [only]) => Some(*only),
+        (Some(_), None, _) => {
+            return Err(Error::ArtifactKeyAmbiguous {
+                count: selected.len(),
+                artifacts: selected.iter().map(|&i| all[i].image.clone()).collect(),
+            });
+        }
+    };
+    let mut targets: Vec<(usize, String)> = Vec::new();
+    for &i in selected {
+        let artifact = all[i];
+        let key = match (&ttl.key, keyed == Some(i)) {
+            (Some(key), true) => key.clone(),
+            _ => artifact
+                .image
+                .rsplit('/')
+                .next()
+                .unwrap_or(&artifact.image)
+                .to_string(),
+        };
+        let target = format!("{}/{}-{key}:{}", ttl.registry, ttl.uuid, ttl.tag);
+        Reference::parse(&target).map_err(|source| Error::InvalidReference {
+            image: artifact.image.clone(),
+            location: artifact.location.clone(),
+            field: "--ttl-uuid/--artifact-key",
+            value: target.clone(),
+            source,
+        })?;
+        if let Some((j, _)) = targets.iter().find(|(_, t)| *t == target) {
+            return Err(Error::TtlKeyCollision {
+                first: all[*j].image.clone(),
+                second: artifact.image.clone(),
+                target,
+            });
+        }
+        targets.push((i, target));
+    }
+    Ok(targets)
+}
+
+/// `reference` pulled through the mirror `registry`, keeping its repository path
+/// (`ubuntu:jammy` → `<registry>/library/ubuntu:jammy`); references on a loopback registry,
+/// `host.docker.internal` or ttl.sh are left alone.
+pub fn mirrored(reference: &str, registry: Option<&str>) -> String {
+    let Some(registry) = registry else {
+        return reference.to_string();
+    };
+    let Ok(parsed) = Reference::parse(reference) else {
+        return reference.to_string();
+    };
+    let host = crate::registry::host_of(reference).unwrap_or_default();
+    let name = host.split(':').next().unwrap_or_default();
+    if op_oci::is_loopback(&host)
+        || name == "host.docker.internal"
+        || name == super::TTL_REGISTRY
+        || host == registry
+    {
+        return reference.to_string();
+    }
+    let path = if parsed.domain.is_none() && !parsed.path.contains('/') {
+        format!("library/{}", parsed.path)
+    } else {
+        parsed.path.clone()
+    };
+    let mut out = format!("{}/{path}", registry.trim_end_matches('/'));
+    if let Some(tag) = &parsed.tag {
+        out.push(':');
+        out.push_str(tag);
+    }
+    if let Some(digest) = &parsed.digest {
+        out.push('@');
+        out.push_str(digest);
+    }
+    out
+}
+
 /// `value` checked as an image reference, with `:latest` added when it names no version.
 fn checked_reference(
     artifact: &Artifact,
@@ -212,20 +304,32 @@ fn buildpacks_plan(
         Some(builder) => checked_reference(artifact, "buildpacks.builder", builder)?,
         None => DEFAULT_BUILDER.to_string(),
     };
+    let builder = mirrored(&builder, ctx.image_registry);
     let run_artifact = ctx.edges[i]
         .iter()
         .find(|e| e.via == Via::RunImage)
         .map(|e| e.to);
-    let run_image = match (run_artifact, &b.run_image) {
-        (Some(to), _) => Some(RunImage {
+    let given = b
+        .run_image
+        .as_ref()
+        .and_then(|name| ctx.run_images.get(name));
+    let run_image = match (run_artifact, given, &b.run_image) {
+        (Some(to), _, _) => Some(RunImage {
             image: ctx.targets[to][0].clone(),
             artifact: Some(ctx.all[to].image.clone()),
         }),
-        (None, Some(image)) => Some(RunImage {
-            image: checked_reference(artifact, "buildpacks.runImage", image)?,
+        (None, Some(given), _) => Some(RunImage {
+            image: checked_reference(artifact, "--run-image-override", given)?,
             artifact: None,
         }),
-        (None, None) => None,
+        (None, None, Some(image)) => Some(RunImage {
+            image: mirrored(
+                &checked_reference(artifact, "buildpacks.runImage", image)?,
+                ctx.image_registry,
+            ),
+            artifact: None,
+        }),
+        (None, None, None) => None,
     };
     let descriptor = b.project_descriptor.as_deref().unwrap_or("project.toml");
     let descriptor_path = normalize(&artifact.context.join(descriptor));

@@ -1,6 +1,6 @@
 //! The dependency graph between artifacts: edges, cycle detection, selection, levels.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Error, PlannedArtifact, SkaffoldRun, Via, Work};
 use crate::config::skaffold::{Artifact, Kind};
@@ -14,8 +14,11 @@ pub(crate) struct Edge {
 }
 
 /// The dependencies of every artifact, by index: its `requires`, and its `buildpacks.runImage`
-/// when that names another artifact.
-pub(crate) fn dependencies(all: &[&Artifact]) -> Result<Vec<Vec<Edge>>, Error> {
+/// when that names another artifact (unless `run_images` gives that run image).
+pub(crate) fn dependencies(
+    all: &[&Artifact],
+    run_images: &BTreeMap<String, String>,
+) -> Result<Vec<Vec<Edge>>, Error> {
     let index = |image: &str| all.iter().position(|a| a.image == image);
     all.iter()
         .map(|artifact| {
@@ -34,7 +37,9 @@ pub(crate) fn dependencies(all: &[&Artifact]) -> Result<Vec<Vec<Edge>>, Error> {
                 });
             }
             if let Kind::Buildpacks(b) = &artifact.kind
-                && let Some(to) = b.run_image.as_deref().and_then(index)
+                && let Some(run_image) = b.run_image.as_deref()
+                && !run_images.contains_key(run_image)
+                && let Some(to) = index(run_image)
             {
                 edges.push(Edge {
                     to,
@@ -182,6 +187,7 @@ pub(crate) fn skaffold_runs(
     all: &[&Artifact],
     artifacts: &[PlannedArtifact],
     push: bool,
+    default_repo: &str,
 ) -> Result<Vec<SkaffoldRun>, Error> {
     let delegated: Vec<&PlannedArtifact> = artifacts
         .iter()
@@ -248,6 +254,7 @@ pub(crate) fn skaffold_runs(
             runs.push(SkaffoldRun {
                 artifacts: vec![image],
                 push: pushed,
+                default_repo: default_repo.to_string(),
             });
         }
     }

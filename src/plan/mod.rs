@@ -12,6 +12,8 @@ mod graph;
 mod render;
 pub mod template;
 
+pub use artifact::mirrored;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,7 @@ use serde::Serialize;
 use crate::config::skaffold::{self, Artifact, Project};
 use crate::config::{Config, Resolved};
 use crate::hint::Hint;
+use crate::platform::Platform;
 use crate::reference;
 
 /// The builder op uses when an artifact names none.
@@ -69,7 +72,72 @@ pub struct PlanOptions {
     pub insecure_registries: Vec<String>,
     /// `--file-output`, relative to the working directory unless absolute.
     pub build_result: PathBuf,
+    /// `--platform`.
+    pub platforms: Vec<Platform>,
+    /// `--ttl-uuid`, `--ttl-tag`, `--artifact-key`: publish to ttl.sh.
+    pub ttl: Option<Ttl>,
+    /// Run images given for `buildpacks.runImage` values (`--from-build-result`,
+    /// `--run-image-override`): a runImage naming one of them is that reference, and an artifact it
+    /// names is not built for it.
+    pub run_images: BTreeMap<String, String>,
+    /// `--image-registry` / `$OP_IMAGE_REGISTRY`: the pull-through mirror of builders and run
+    /// images.
+    pub image_registry: Option<String>,
 }
+
+/// Ephemeral images on ttl.sh (upstream's ttl mode): every artifact is published as
+/// `<registry>/<uuid>-<key>:<tag>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ttl {
+    /// `ttl.sh`, or `$OP_TTL_REGISTRY` (a registry that expires images the same way).
+    pub registry: String,
+    pub uuid: String,
+    /// How long ttl.sh keeps the images (its tag: `1h`, `1d`, …).
+    pub tag: String,
+    /// `--artifact-key`: the key of the artifact `--artifact` names (or of the only one built);
+    /// the others are keyed by the last part of their `image`.
+    pub key: Option<String>,
+}
+
+/// The run images given on the command line, by `buildpacks.runImage` value: the entries of
+/// each `--from-build-result` file (by `imageName`), then each `--run-image-override NAME=REF`;
+/// later ones win. Paths are relative to `cwd`.
+pub fn given_run_images(
+    cwd: &Path,
+    from_build_results: &[PathBuf],
+    overrides: &[String],
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut given = BTreeMap::new();
+    for file in from_build_results {
+        let path = cwd.join(file);
+        let result = crate::build_result::BuildResult::read(&path).map_err(|source| {
+            Error::FromBuildResult {
+                path: file.display().to_string(),
+                source,
+            }
+        })?;
+        for build in &result.builds {
+            given.insert(build.name(), build.tag.clone());
+        }
+    }
+    for value in overrides {
+        match value.split_once('=') {
+            Some((name, reference)) if !name.trim().is_empty() && !reference.trim().is_empty() => {
+                given.insert(name.trim().to_string(), reference.trim().to_string());
+            }
+            _ => {
+                return Err(Error::RunImageOverride {
+                    value: value.clone(),
+                });
+            }
+        }
+    }
+    Ok(given)
+}
+
+/// The registry ttl mode publishes to when `$OP_TTL_REGISTRY` does not name another.
+pub const TTL_REGISTRY: &str = "ttl.sh";
 
 /// A plan that cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +221,33 @@ pub enum Error {
         problem: String,
         hint: Option<String>,
     },
+    #[error(
+        "op builds buildpacks artifacts for one platform at a time for now, and {} asked for {}: {}",
+        "--platform", .platforms.len(), quoted(.artifacts)
+    )]
+    MultiPlatformBuildpacks {
+        platforms: Vec<String>,
+        artifacts: Vec<String>,
+    },
+    #[error("--artifact-key names one artifact, and {count} are built: {}", quoted(.artifacts))]
+    ArtifactKeyAmbiguous {
+        count: usize,
+        artifacts: Vec<String>,
+    },
+    #[error("In ttl mode `{first}` and `{second}` would both be published as `{target}`")]
+    TtlKeyCollision {
+        first: String,
+        second: String,
+        target: String,
+    },
+    #[error("--run-image-override wants name=ref, got `{value}`")]
+    RunImageOverride { value: String },
+    #[error("--from-build-result `{path}` cannot be used")]
+    FromBuildResult {
+        path: String,
+        #[source]
+        source: crate::build_result::Error,
+    },
     #[error(transparent)]
     Config(#[from] crate::config::Error),
     #[error(transparent)]
@@ -190,6 +285,24 @@ impl Hint for Error {
                 "image names use lower-case letters, digits and `.`, `_`, `-` between them, e.g. `my-app`".into(),
             ),
             Error::InvalidField { hint, .. } => hint.clone(),
+            Error::RunImageOverride { .. } => Some(
+                "name is a `buildpacks.runImage` value of skaffold.yaml (e.g. an artifact's image), ref the image \
+                 to run on instead: --run-image-override op-base=ghcr.io/acme/op-base@sha256:…"
+                    .into(),
+            ),
+            Error::FromBuildResult { source, .. } => source.hint(),
+            Error::MultiPlatformBuildpacks { platforms, .. } => Some(format!(
+                "build one platform per run (--platform {}); artifacts built by skaffold take several",
+                platforms.first().map_or("linux/amd64", String::as_str)
+            )),
+            Error::ArtifactKeyAmbiguous { .. } => {
+                Some("say which artifact the key is for with --artifact".into())
+            }
+            Error::TtlKeyCollision { .. } => Some(
+                "ttl mode keys an artifact by the last part of its `image`; build one of them at a time with \
+                 --artifact and --artifact-key"
+                    .into(),
+            ),
             Error::Config(e) => e.hint(),
             Error::Skaffold(e) => e.hint(),
         }
@@ -353,6 +466,9 @@ pub struct SkaffoldRun {
     /// else when a buildpacks artifact of the build depends on one of them (the lifecycle reads
     /// images from the registry), else as `build.local.push` says (default: no).
     pub push: bool,
+    /// The `--default-repo` skaffold is told: the plan's; in ttl mode `<registry>/<uuid>`, from
+    /// which op copies each image to its ttl name.
+    pub default_repo: String,
 }
 
 /// One artifact of the plan.
@@ -453,6 +569,14 @@ pub struct BuildPlan {
     /// The directory op runs in (skaffold runs there too).
     #[serde(skip)]
     pub cwd: PathBuf,
+    /// `--platform`; none: the engine's.
+    pub platforms: Vec<Platform>,
+    /// ttl mode, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Ttl>,
+    /// The pull-through mirror of builders and run images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_registry: Option<String>,
     /// The artifacts, in skaffold.yaml order: the selected ones and what they depend on.
     pub artifacts: Vec<PlannedArtifact>,
     /// The order of the artifacts that are built: each level only depends on earlier ones, so
@@ -474,8 +598,22 @@ impl BuildPlan {
             profiles: &requested_profiles.value,
             env: config.env(),
         })?;
-        let default_repo = config.default_repo(options.repo.as_deref())?;
-        let tags = config.tags(options.tag.as_deref())?;
+        let (default_repo, tags) = match &options.ttl {
+            Some(ttl) => (
+                Resolved {
+                    value: ttl.registry.clone(),
+                    origin: crate::config::Origin::Flag("--ttl-uuid".into()),
+                },
+                Resolved {
+                    value: vec![ttl.tag.clone()],
+                    origin: crate::config::Origin::Flag("--ttl-tag".into()),
+                },
+            ),
+            None => (
+                config.default_repo(options.repo.as_deref())?,
+                config.tags(options.tag.as_deref())?,
+            ),
+        };
         let mut insecure = config.insecure_registries(&options.insecure_registries);
         for host in project.insecure_registries() {
             if !insecure.contains(&host) {
@@ -519,7 +657,7 @@ impl BuildPlan {
             }
         }
 
-        let edges = graph::dependencies(&all)?;
+        let edges = graph::dependencies(&all, &options.run_images)?;
         graph::check_acyclic(&names, &edges)?;
         let selected = match &options.artifact {
             Some(name) => {
@@ -535,23 +673,40 @@ impl BuildPlan {
         };
 
         let mut warnings = config.warnings().to_vec();
-        let targets: Vec<Vec<String>> = all
+        let mut targets: Vec<Vec<String>> = all
             .iter()
             .map(|a| artifact::target_references(a, &default_repo.value, &tags.value))
             .collect::<Result<_, _>>()?;
+        if let Some(ttl) = &options.ttl {
+            let keyed = match &options.artifact {
+                Some(name) => names.iter().position(|n| n == name),
+                None => None,
+            };
+            for (i, target) in artifact::ttl_targets(&all, &selected, keyed, ttl)? {
+                targets[i] = vec![target];
+            }
+        }
+        warnings.extend(unused_run_images(&all, &options.run_images));
         let context = artifact::Context {
             all: &all,
             edges: &edges,
             targets: &targets,
             command: options.command,
             config,
+            run_images: &options.run_images,
+            image_registry: options.image_registry.as_deref(),
         };
         let artifacts = selected
             .iter()
             .map(|&i| artifact::plan(&context, i, &mut warnings))
             .collect::<Result<Vec<_>, _>>()?;
         let levels = graph::levels(&artifacts);
-        let skaffold_runs = graph::skaffold_runs(&all, &artifacts, options.push)?;
+        let skaffold_repo = match &options.ttl {
+            Some(ttl) => format!("{}/{}", ttl.registry, ttl.uuid),
+            None => default_repo.value.clone(),
+        };
+        let skaffold_runs = graph::skaffold_runs(&all, &artifacts, options.push, &skaffold_repo)?;
+        check_platforms(&options.platforms, &artifacts)?;
         if levels.is_empty() {
             warnings.push(format!(
                 "`op {}` has nothing to build among the selected artifacts",
@@ -570,6 +725,9 @@ impl BuildPlan {
             insecure_registries,
             build_result: crate::paths::normalize(&config.cwd().join(&options.build_result)),
             cwd: config.cwd().to_path_buf(),
+            platforms: options.platforms.clone(),
+            ttl: options.ttl.clone(),
+            image_registry: options.image_registry.clone(),
             artifacts,
             levels,
             skaffold_runs,
@@ -581,6 +739,38 @@ impl BuildPlan {
     pub fn artifact(&self, image: &str) -> Option<&PlannedArtifact> {
         self.artifacts.iter().find(|a| a.image == image)
     }
+}
+
+/// A warning for each given run image no artifact's `runImage` names.
+fn unused_run_images(all: &[&Artifact], given: &BTreeMap<String, String>) -> Vec<String> {
+    given
+        .keys()
+        .filter(|name| {
+            !all.iter().any(|a| {
+                matches!(&a.kind, skaffold::Kind::Buildpacks(b) if b.run_image.as_deref() == Some(name.as_str()))
+            })
+        })
+        .map(|name| {
+            format!("no artifact has `runImage: {name}`, so the run image given for it is not used")
+        })
+        .collect()
+}
+
+/// Several platforms are for skaffold's artifacts only, until op builds buildpacks artifacts for
+/// several.
+fn check_platforms(platforms: &[Platform], artifacts: &[PlannedArtifact]) -> Result<(), Error> {
+    let buildpacks: Vec<String> = artifacts
+        .iter()
+        .filter(|a| a.buildpacks().is_some())
+        .map(|a| a.image.clone())
+        .collect();
+    if platforms.len() > 1 && !buildpacks.is_empty() {
+        return Err(Error::MultiPlatformBuildpacks {
+            platforms: platforms.iter().map(ToString::to_string).collect(),
+            artifacts: buildpacks,
+        });
+    }
+    Ok(())
 }
 
 /// The resolved settings a plan is made from.

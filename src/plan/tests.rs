@@ -57,6 +57,10 @@ fn options(command: Command, push: bool, artifact: Option<&str>) -> PlanOptions 
         tag: None,
         insecure_registries: Vec::new(),
         build_result: crate::build_result::FILE_NAME.into(),
+        platforms: Vec::new(),
+        ttl: None,
+        run_images: BTreeMap::new(),
+        image_registry: None,
     }
 }
 
@@ -489,4 +493,171 @@ fn docker_of(artifact: &PlannedArtifact) -> &DockerPlan {
         }) => d,
         other => panic!("not a Dockerfile artifact: {other:?}"),
     }
+}
+
+/// A Dockerfile base and a buildpacks app on it.
+fn base_and_app() -> Repo {
+    Repo::new(
+        &format!(
+            "{HEADER}build:\n  artifacts:\n  \
+             - {{image: app-base, context: base, docker: {{dockerfile: Dockerfile}}}}\n  \
+             - {{image: app, context: app, buildpacks: {{runImage: app-base}}}}\n"
+        ),
+        &["app"],
+        &[("base/Dockerfile", "FROM scratch\n")],
+    )
+}
+
+fn ttl(key: Option<&str>) -> Ttl {
+    Ttl {
+        registry: TTL_REGISTRY.into(),
+        uuid: "f00d".into(),
+        tag: "2h".into(),
+        key: key.map(str::to_string),
+    }
+}
+
+#[test]
+fn ttl_mode_names_images_by_uuid_and_key_and_skaffold_builds_under_the_uuid() {
+    let repo = base_and_app();
+    let config = repo.config();
+    let mut options = options(Command::Build, true, None);
+    options.ttl = Some(ttl(None));
+    let plan = BuildPlan::load(&config, &options).unwrap();
+    let targets: Vec<&str> = plan.artifacts.iter().map(|a| a.target.as_str()).collect();
+    assert_eq!(targets, ["ttl.sh/f00d-app-base:2h", "ttl.sh/f00d-app:2h"]);
+    assert!(plan.artifacts.iter().all(|a| a.extra_tags.is_empty()));
+    assert_eq!(plan.skaffold_runs[0].default_repo, "ttl.sh/f00d");
+
+    options.ttl = Some(ttl(Some("svc")));
+    options.artifact = Some("app".into());
+    let plan = BuildPlan::load(&config, &options).unwrap();
+    let targets: Vec<&str> = plan.artifacts.iter().map(|a| a.target.as_str()).collect();
+    assert_eq!(targets, ["ttl.sh/f00d-app-base:2h", "ttl.sh/f00d-svc:2h"]);
+
+    options.artifact = None;
+    let error = plan_error(BuildPlan::load(&config, &options).map_err(Into::into));
+    assert_eq!(
+        error.to_string(),
+        "--artifact-key names one artifact, and 2 are built: `app-base`, `app`"
+    );
+    assert_eq!(
+        error.hint().unwrap(),
+        "say which artifact the key is for with --artifact"
+    );
+}
+
+#[test]
+fn given_run_images_replace_the_artifact_they_name_which_is_then_not_built() {
+    let repo = base_and_app();
+    fs_err::write(
+        repo.dir.path().join("base.json"),
+        r#"{"builds":[{"imageName":"app-base","tag":"ghcr.io/acme/app-base:1@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]}"#,
+    )
+    .unwrap();
+    let given = given_run_images(repo.dir.path(), &["base.json".into()], &[]).unwrap();
+    let mut options = options(Command::Build, true, Some("app"));
+    options.run_images = given;
+    let plan = BuildPlan::load(&repo.config(), &options).unwrap();
+    let images: Vec<&str> = plan.artifacts.iter().map(|a| a.image.as_str()).collect();
+    assert_eq!(images, ["app"], "app-base is not built again");
+    let run = plan.artifacts[0]
+        .buildpacks()
+        .unwrap()
+        .run_image
+        .clone()
+        .unwrap();
+    assert_eq!(
+        run.image,
+        "ghcr.io/acme/app-base:1@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    );
+    assert_eq!(run.artifact, None);
+
+    let overridden = given_run_images(
+        repo.dir.path(),
+        &["base.json".into()],
+        &["app-base=registry.test/base:2".into()],
+    )
+    .unwrap();
+    assert_eq!(
+        overridden["app-base"], "registry.test/base:2",
+        "overrides come last"
+    );
+
+    for bad in ["app-base", "=x", "app-base="] {
+        let error = given_run_images(repo.dir.path(), &[], &[bad.into()]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("--run-image-override wants name=ref, got `{bad}`")
+        );
+    }
+    let error = given_run_images(repo.dir.path(), &["missing.json".into()], &[]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "--from-build-result `missing.json` cannot be used"
+    );
+    fs_err::write(repo.dir.path().join("bad.json"), r#"{"images":[]}"#).unwrap();
+    let error = given_run_images(repo.dir.path(), &["bad.json".into()], &[]).unwrap_err();
+    assert!(
+        error
+            .hint()
+            .unwrap()
+            .contains("{\"builds\":[{\"imageName\"")
+    );
+}
+
+#[test]
+fn the_mirror_serves_builders_and_run_images_but_never_the_build_s_own() {
+    assert_eq!(
+        mirrored("ubuntu:jammy", Some("mirror.test")),
+        "mirror.test/library/ubuntu:jammy"
+    );
+    assert_eq!(
+        mirrored(
+            "ghcr.io/octopilot/builder-jammy-base:latest",
+            Some("mirror.test/")
+        ),
+        "mirror.test/octopilot/builder-jammy-base:latest"
+    );
+    for kept in [
+        "localhost:5001/op/builder:latest",
+        "127.0.0.1:5000/x@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "host.docker.internal:5001/x:1",
+        "ttl.sh/abc-app:1h",
+    ] {
+        assert_eq!(mirrored(kept, Some("mirror.test")), kept);
+    }
+    assert_eq!(mirrored("ubuntu:jammy", None), "ubuntu:jammy");
+
+    let repo = Repo::new(
+        &format!(
+            "{HEADER}build: {{artifacts: [{{image: a, buildpacks: {{builder: 'paketobuildpacks/builder:base', runImage: 'paketobuildpacks/run:base'}}}}]}}\n"
+        ),
+        &[],
+        &[],
+    );
+    let mut options = options(Command::Build, true, None);
+    options.image_registry = Some("mirror.test".into());
+    let plan = BuildPlan::load(&repo.config(), &options).unwrap();
+    let b = plan.artifacts[0].buildpacks().unwrap();
+    assert_eq!(b.builder, "mirror.test/paketobuildpacks/builder:base");
+    assert_eq!(
+        b.run_image.as_ref().unwrap().image,
+        "mirror.test/paketobuildpacks/run:base"
+    );
+}
+
+#[test]
+fn several_platforms_are_for_skaffold_s_artifacts_only() {
+    let repo = base_and_app();
+    let mut options = options(Command::Build, true, None);
+    options.platforms = Platform::parse_list(&["linux/amd64,linux/arm64"]).unwrap();
+    let error = plan_error(BuildPlan::load(&repo.config(), &options).map_err(Into::into));
+    assert_eq!(
+        error.to_string(),
+        "op builds buildpacks artifacts for one platform at a time for now, and --platform asked for 2: `app`"
+    );
+    options.artifact = Some("app-base".into());
+    let plan = BuildPlan::load(&repo.config(), &options).unwrap();
+    assert_eq!(plan.platforms.len(), 2);
 }

@@ -136,17 +136,69 @@ impl Registry {
         Ok(manifest.map(|m| m.digest))
     }
 
-    /// Tags what `source` names (`repository@digest`, or a tag) as `target` in the same registry,
-    /// byte for byte, so the digest stays; returns it.
-    pub async fn tag(&self, source: &str, target: &str) -> Result<String, Error> {
-        let manifest = self
-            .client
-            .manifest(source)
+    /// Copies what `source` names (an image, or an index with every image it lists) to `target`,
+    /// in the same registry or another: the blobs the target repository lacks (mounted within a
+    /// registry), then the manifests byte for byte, children first, `target` last, so the digest
+    /// stays. Returns it.
+    pub async fn copy(&self, source: &str, target: &str) -> Result<String, Error> {
+        let manifest = self.existing_manifest(source).await?;
+        let (from, to) = (oci::repository_of(source), oci::repository_of(target));
+        let children: Vec<String> = manifest.json["manifests"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|m| m["digest"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for digest in &children {
+            let child_source = format!("{from}@{digest}");
+            let child = self.existing_manifest(&child_source).await?;
+            self.copy_blobs(&child, &child_source, &format!("{to}@{digest}"))
+                .await?;
+            self.push_manifest(&format!("{to}@{digest}"), child).await?;
+        }
+        self.copy_blobs(&manifest, source, target).await?;
+        self.push_manifest(target, manifest).await
+    }
+
+    async fn existing_manifest(&self, reference: &str) -> Result<oci::Manifest, Error> {
+        self.client
+            .manifest(reference)
             .await
-            .map_err(|e| Self::fail(source, e))?
+            .map_err(|e| Self::fail(reference, e))?
             .ok_or_else(|| Error::NotFound {
-                reference: source.to_string(),
-            })?;
+                reference: reference.to_string(),
+            })
+    }
+
+    /// The config and layers of an image manifest, made available in `target`'s repository.
+    async fn copy_blobs(
+        &self,
+        manifest: &oci::Manifest,
+        source: &str,
+        target: &str,
+    ) -> Result<(), Error> {
+        let blobs = manifest.json["config"]["digest"]
+            .as_str()
+            .into_iter()
+            .chain(
+                manifest.json["layers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l["digest"].as_str()),
+            );
+        for digest in blobs {
+            self.client
+                .copy_blob(source, target, digest)
+                .await
+                .map_err(|e| Self::fail(target, e))?;
+        }
+        Ok(())
+    }
+
+    async fn push_manifest(&self, target: &str, manifest: oci::Manifest) -> Result<String, Error> {
         self.client
             .push_manifest(target, manifest.bytes, &manifest.media_type)
             .await
@@ -170,16 +222,16 @@ impl Registry {
 }
 
 /// What the builds ask of a registry once an image is published: the digest it serves for a
-/// reference (`None` when it has none), and another tag for it. [`Registry`] answers; tests use
-/// a fake.
+/// reference (`None` when it has none), and a copy of it under another name. [`Registry`]
+/// answers; tests use a fake.
 pub trait Digests: Send + Sync {
     fn digest<'a>(
         &'a self,
         reference: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<Option<String>, Error>>;
 
-    /// See [`Registry::tag`].
-    fn tag<'a>(
+    /// See [`Registry::copy`].
+    fn copy<'a>(
         &'a self,
         source: &'a str,
         target: &'a str,
@@ -194,12 +246,12 @@ impl Digests for Registry {
         Box::pin(Registry::digest(self, reference))
     }
 
-    fn tag<'a>(
+    fn copy<'a>(
         &'a self,
         source: &'a str,
         target: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
-        Box::pin(Registry::tag(self, source, target))
+        Box::pin(Registry::copy(self, source, target))
     }
 }
 

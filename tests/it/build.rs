@@ -223,3 +223,122 @@ fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
     assert!(!context.path().join("build_result.json").exists());
     assert_eq!(leftovers(&repo), Vec::<String>::new());
 }
+
+/// The octopilot Action's command lines (bypass mode, upstream-op.md Appendix A), with its
+/// environment, and what it reads afterwards: `jq -r '.builds[-1].tag' build_result.json` and
+/// the digest after `@`.
+#[test]
+fn the_action_s_command_lines_work_as_it_runs_them() {
+    let stack = Stack::start(Lifecycle::Op);
+    let repo = stack.registry.addr();
+    let _images = ImagesOf(repo.clone());
+    let context = hybrid(&stack)
+        .env("DOCKER_METADATA_OUTPUT_VERSION", "1.2.3")
+        .env("GITHUB_ACTIONS", "true")
+        .env("CI", "true");
+    let action_output = |context: &TestContext| {
+        let result = build_result(context);
+        let tag = result["builds"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["tag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let digest = tag.split_once('@').unwrap().1.to_string();
+        (tag, digest)
+    };
+
+    // op build --repo R [--artifact A] --platform P --push --sbom-output S
+    let run = context.op(&[
+        "build",
+        "--repo",
+        &repo,
+        "--platform",
+        "linux/amd64",
+        "--push",
+        "--sbom-output",
+        "dist/sbom",
+    ]);
+    run.success();
+    let (tag, digest) = action_output(&context);
+    assert!(tag.starts_with(&format!("{repo}/op:1.2.3@sha256:")), "{tag}");
+    for image in ["op-base", "tool", "op"] {
+        let version = verify_published(&format!("{repo}/{image}:1.2.3"));
+        assert_eq!(
+            verify_published(&format!("{repo}/{image}:latest")),
+            version,
+            "{image}: the version tag and `latest` are one image"
+        );
+    }
+    assert_eq!(verify_published(&format!("{repo}/op:1.2.3")), digest);
+    assert!(
+        run.stderr.contains("--sbom-output dist/sbom: op does not write SBOMs yet"),
+        "{}",
+        run.report()
+    );
+
+    // An artifact that already starts with the registry: no --repo; the registry comes from
+    // `.registry` (its `ci` entry, as GITHUB_ACTIONS is true).
+    context.write(".registry", &format!("local: localhost:5999\nci:\n  - {repo}\n"));
+    fs_err::remove_file(context.path().join("build_result.json")).unwrap();
+    let run = context.op(&[
+        "build",
+        "--artifact",
+        "op",
+        "--platform",
+        "linux/amd64",
+        "--push",
+        "--sbom-output",
+        "dist/sbom",
+    ]);
+    run.success();
+    assert_eq!(
+        names(&build_result(&context)),
+        ["op-base", "op"],
+        "the artifact and what it runs on"
+    );
+    let (tag, digest) = action_output(&context);
+    assert_eq!(tag, format!("{repo}/op:1.2.3@{digest}"));
+
+    // ttl: op build --ttl-uuid U --ttl-tag T [--artifact A] --platform P --push --sbom-output S,
+    // on a registry of the test instead of ttl.sh.
+    let ttl = context.env("OP_TTL_REGISTRY", &repo);
+    let run = ttl.op(&[
+        "build",
+        "--ttl-uuid",
+        "3f2a",
+        "--ttl-tag",
+        "2h",
+        "--artifact",
+        "op",
+        "--artifact-key",
+        "app",
+        "--platform",
+        "linux/amd64",
+        "--push",
+        "--sbom-output",
+        "dist/sbom",
+    ]);
+    run.success();
+    let result = build_result(&ttl);
+    let (tag, digest) = action_output(&ttl);
+    assert_eq!(tag, format!("{repo}/3f2a-app:2h@{digest}"));
+    assert_eq!(verify_published(&format!("{repo}/3f2a-app:2h")), digest);
+    let base = tag_of(&result, "op-base");
+    let (reference, base_digest) = base.split_once('@').unwrap();
+    assert_eq!(reference, format!("{repo}/3f2a-op-base:2h"));
+    assert_eq!(
+        verify_published(reference),
+        base_digest,
+        "skaffold's image, copied to its ttl name, digest kept"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "[op     ] Resolving runImage op-base to built artifact {repo}/3f2a-op-base:2h@sha256:"
+        )),
+        "{}",
+        run.report()
+    );
+}
