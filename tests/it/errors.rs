@@ -197,3 +197,75 @@ fn invalid_version_tag() {
         Some("tags may hold letters"),
     );
 }
+
+/// The bad inputs of `op build` and `op push` (issue #9), on the real binary: each a clear error
+/// naming the value and the fix, exit 1, nothing built and no build result written.
+#[test]
+fn bad_build_inputs_are_clear_errors_before_anything_is_built() {
+    let ctx = TestContext::fixture("base-and-app").env("PATH", "/nonexistent");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["build", "--push"],
+            "Artifact `op-base` is built by skaffold, and `skaffold` is not on PATH",
+            "install skaffold v2 (scripts/reference-tools builds the version op is tested with), or name the binary with --skaffold PATH or OP_SKAFFOLD=PATH",
+        ),
+        (
+            &["push", "--skaffold", "/opt/none/skaffold"],
+            "Artifact `op-base` is built by skaffold, and --skaffold names `/opt/none/skaffold`, which is not an executable file",
+            "install skaffold v2",
+        ),
+        (
+            &["build", "--push", "--run-image-override", "op-base"],
+            "--run-image-override wants name=ref, got `op-base`",
+            "name is a `buildpacks.runImage` value of skaffold.yaml",
+        ),
+        (
+            &["build", "--push", "--from-build-result", "earlier.json"],
+            "--from-build-result `earlier.json` cannot be used",
+            "build first",
+        ),
+        (
+            &["build", "--push", "--platform", "linux/amd64,linux/arm64"],
+            "op builds buildpacks artifacts for one platform at a time for now, and --platform asked for 2: `op`",
+            "build one platform per run (--platform linux/amd64)",
+        ),
+        (
+            &["build", "--push", "--platform", "linux"],
+            "`linux` is not a platform (os/arch or os/arch/variant, e.g. linux/amd64)",
+            "separate platforms with commas",
+        ),
+        (
+            &["build", "--push", "--ttl-uuid", "u1", "--artifact-key", "k"],
+            "--artifact-key names one artifact, and 2 are built: `op-base`, `op`",
+            "say which artifact the key is for with --artifact",
+        ),
+        (
+            &["build", "--push", "--artifact", "api"],
+            "--artifact `api` is not an artifact of skaffold.yaml",
+            "the artifacts are `op-base`, `op`",
+        ),
+    ];
+    for (args, message, hint) in cases {
+        let run = ctx.op(args);
+        assert_error(&run, message, Some(hint));
+        assert!(
+            !ctx.path().join("build_result.json").exists(),
+            "{}",
+            run.report()
+        );
+    }
+    ctx.write("earlier.json", "{\"images\": []}");
+    let run = ctx.op(&["build", "--push", "--from-build-result", "earlier.json"]);
+    assert_error(
+        &run,
+        "earlier.json` is not a build result\n  Caused by: missing field `builds`",
+        Some("the file holds {\"builds\":[{\"imageName\":…,\"tag\":…}]}"),
+    );
+    let run = ctx.op(&["build", "--artifact-key", "k"]);
+    run.failure(2);
+    assert!(
+        run.stderr.contains("--ttl-uuid <UUID>"),
+        "--artifact-key needs ttl mode\n{}",
+        run.report()
+    );
+}
