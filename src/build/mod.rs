@@ -16,6 +16,7 @@
 //!   everything built, so `docker run` and `op run` find them.
 
 mod artifact;
+mod copies;
 mod creator_output;
 mod delegated;
 mod lock;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use artifact::{Built, Error as ArtifactError};
+pub use copies::copy_to_registries;
 pub use creator_output::Phase;
 pub use delegated::Delegation;
 pub use names::{

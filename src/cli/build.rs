@@ -64,6 +64,15 @@ pub struct BuildCommon {
     pub output: OutputFormat,
 }
 
+/// `op push --destination`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PushDestination {
+    Local,
+    Ci,
+    All,
+    Auto,
+}
+
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -109,7 +118,9 @@ pub struct BuildArgs {
 /// `op push`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  op push                                build and publish every artifact\n  \
+    after_help = "Without --profile, the skaffold profile `push` is activated when skaffold.yaml defines it.\n\n\
+Examples:\n  op push                                build and publish every artifact\n  \
+op push --destination ci --push-all    publish to the first `ci` registry of .registry, copy to the others\n  \
 op push --dry-run                      the plan"
 )]
 pub struct PushArgs {
@@ -124,6 +135,25 @@ pub struct PushArgs {
 
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+
+    /// Which registries of the registry file the push goes to: the first is the default
+    /// repository (unless --repo or a variable names one); `auto` is `ci` on GitHub Actions,
+    /// else `local`
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = PushDestination::Auto)]
+    pub destination: PushDestination,
+
+    /// The registry file (the `local` and `ci` registries)
+    #[arg(long, value_name = "FILE", default_value = ".registry")]
+    pub registry_file: PathBuf,
+
+    /// Also copy every image to each other `ci` registry of the registry file (same name, tags
+    /// and digest)
+    #[arg(long)]
+    pub push_all: bool,
+
+    /// Do not write the build result file (the results are still printed on stdout)
+    #[arg(long)]
+    pub no_file_output: bool,
 
     /// Print the build plan without building anything
     #[arg(long)]

@@ -15,7 +15,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use build::{
     BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, DelegateArgs, OutputFormat, PushArgs,
-    SkaffoldArgs, UpstreamArgs,
+    PushDestination, SkaffoldArgs, UpstreamArgs,
 };
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 pub use run::{Pull, RunArgs};

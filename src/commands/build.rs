@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use crate::build::{self, Built, Reporter};
 use crate::build_result::{self, BuildResult};
 use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat, UpstreamArgs};
-use crate::config::{Config, Env};
+use crate::config::{Config, Destination, Env};
 use crate::error::ExitStatus;
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
@@ -48,7 +48,10 @@ fn load_plan(
             .to_string(),
         key: upstream.artifact_key.clone(),
     });
-    let config = Config::load(cwd, env, global.config.as_deref())?;
+    let mut config = Config::load(cwd, env, global.config.as_deref())?;
+    if let Some(push) = &request.push_options {
+        config.use_registry_file(&push.registry_file, push.destination);
+    }
     let options = PlanOptions {
         command: request.command,
         // ttl.sh is a registry: ttl mode publishes.
@@ -68,6 +71,7 @@ fn load_plan(
             &upstream.run_image_override,
         )?,
         image_registry,
+        default_profile: request.push_options.as_ref().map(|_| "push".to_string()),
     };
     let plan = BuildPlan::load(&config, &options)?;
     Ok((config, plan))
@@ -97,6 +101,16 @@ pub(super) struct Request<'a> {
     /// How to reach skaffold (`build`, `push`; `build-push` builds buildpacks artifacts only).
     pub(super) delegate: Option<&'a DelegateArgs>,
     pub(super) upstream: &'a UpstreamArgs,
+    /// `op push`'s own flags.
+    pub(super) push_options: Option<PushOptions>,
+}
+
+/// `op push`'s legacy flags.
+pub(super) struct PushOptions {
+    pub(super) destination: Destination,
+    pub(super) registry_file: std::path::PathBuf,
+    pub(super) push_all: bool,
+    pub(super) no_file_output: bool,
 }
 
 /// `op build`, `op push`, `op build-push`: builds the plan's artifacts, then writes the build
@@ -142,6 +156,7 @@ pub(super) fn build(
         _ if std::io::stderr().is_terminal() => Arc::new(TerminalReporter::new(&names)),
         _ => Arc::new(PlainReporter::new(&names)),
     };
+    let copy_to = push_all_registries(&plan, &config, request, printer)?;
     let started = std::time::Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -151,13 +166,21 @@ pub(super) fn build(
     let interrupt = runtime
         .block_on(async { Interrupt::install() })
         .context("Failed to handle Ctrl-C and SIGTERM")?;
-    let outcome = runtime.block_on(build::run(
-        &plan,
-        options,
-        config.env(),
-        Arc::clone(&reporter),
-        &interrupt,
-    ));
+    let outcome = runtime.block_on(async {
+        let built = build::run(
+            &plan,
+            options,
+            config.env(),
+            Arc::clone(&reporter),
+            &interrupt,
+        )
+        .await?;
+        if !copy_to.is_empty() {
+            build::copy_to_registries(&plan, &built, &copy_to, config.env(), reporter.as_ref())
+                .await?;
+        }
+        Ok::<_, build::Error>(built)
+    });
     drop(reporter);
     let built = match outcome {
         Ok(built) => built,
@@ -168,30 +191,78 @@ pub(super) fn build(
             return Err(error.into());
         }
     };
-    let result = BuildResult {
-        builds: built
-            .iter()
-            .map(|b| build_result::Build {
-                image_name: b.image.clone(),
-                tag: b.tag.clone(),
-            })
-            .collect(),
-    };
-    result.write(&plan.build_result)?;
+    report(&plan, &built, request, started, printer)?;
+    print_results(&built, args.output, printer)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Writes the build result (unless `--no-file-output`) and says what was built.
+fn report(
+    plan: &BuildPlan,
+    built: &[Built],
+    request: &Request<'_>,
+    started: std::time::Instant,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let write = !request
+        .push_options
+        .as_ref()
+        .is_some_and(|p| p.no_file_output);
+    if write {
+        let result = BuildResult {
+            builds: built
+                .iter()
+                .map(|b| build_result::Build {
+                    image_name: b.image.clone(),
+                    tag: b.tag.clone(),
+                })
+                .collect(),
+        };
+        result.write(&plan.build_result)?;
+    }
     let verb = if plan.push || plan.skaffold_runs.is_empty() {
         "Built and published"
     } else {
         "Built"
     };
+    let written = if write {
+        format!("; wrote {}", plan.build_result.display())
+    } else {
+        String::new()
+    };
     printer.info(&format!(
-        "{verb} {} artifact{} in {:.1}s; wrote {}",
+        "{verb} {} artifact{} in {:.1}s{written}",
         built.len(),
         if built.len() == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64(),
-        plan.build_result.display()
     ));
-    print_results(&built, args.output, printer)?;
-    Ok(ExitStatus::Success)
+    Ok(())
+}
+
+/// `op push --push-all`: the `ci` registries of the registry file other than the one the build
+/// publishes to (none, with a warning, when there are none).
+fn push_all_registries(
+    plan: &BuildPlan,
+    config: &Config,
+    request: &Request<'_>,
+    printer: &Printer,
+) -> anyhow::Result<Vec<String>> {
+    if !request.push_options.as_ref().is_some_and(|p| p.push_all) {
+        return Ok(Vec::new());
+    }
+    let others: Vec<String> = config
+        .registry_file_repos(Destination::Ci, usize::MAX)?
+        .into_iter()
+        .map(|r| r.value)
+        .filter(|r| *r != plan.default_repo.value)
+        .collect();
+    if others.is_empty() {
+        printer.warn(&format!(
+            "--push-all: the registry file lists no `ci` registry other than {}, so nothing is copied",
+            plan.default_repo.value
+        ));
+    }
+    Ok(others)
 }
 
 /// How the builds of `plan` run, skaffold found when the plan needs it.

@@ -9,8 +9,8 @@ mod version;
 
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command};
-use crate::config::Env;
+use crate::cli::{Cli, Command, PushDestination};
+use crate::config::{Destination, Env};
 use crate::error::ExitStatus;
 use crate::output::Printer;
 
@@ -32,6 +32,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
                 run: &args.run,
                 delegate: Some(&args.delegate),
                 upstream: &args.upstream,
+                push_options: None,
             },
             printer,
         ),
@@ -47,6 +48,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
                 run: &args.run,
                 delegate: None,
                 upstream: &args.upstream,
+                push_options: None,
             },
             printer,
         ),
@@ -62,6 +64,17 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
                 run: &args.run,
                 delegate: Some(&args.delegate),
                 upstream: &args.upstream,
+                push_options: Some(build::PushOptions {
+                    destination: match args.destination {
+                        PushDestination::Local => Destination::Local,
+                        PushDestination::Ci => Destination::Ci,
+                        PushDestination::All => Destination::All,
+                        PushDestination::Auto => Destination::Auto,
+                    },
+                    registry_file: args.registry_file.clone(),
+                    push_all: args.push_all,
+                    no_file_output: args.no_file_output,
+                }),
             },
             printer,
         ),

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use env::Env;
-pub use registry_file::RegistryFile;
+pub use registry_file::{Destination, RegistryFile};
 pub use settings_file::{ContextOptions, Setting, SettingsFile};
 
 use crate::hint::Hint;
@@ -179,6 +179,8 @@ pub struct Config {
     /// `.github/octopilot.yaml` or one of its alternatives.
     octopilot: Option<SettingsFile>,
     warnings: Vec<String>,
+    /// `.registry` (or `op push --registry-file`), and which of its registries are used.
+    registry_file: (PathBuf, Destination),
 }
 
 impl Config {
@@ -234,6 +236,7 @@ impl Config {
             explicit,
             octopilot,
             warnings,
+            registry_file: (cwd.join(".registry"), Destination::Auto),
         })
     }
 
@@ -346,21 +349,45 @@ impl Config {
     /// The repository `.registry` names: its first CI registry under GitHub Actions, else
     /// `local`.
     fn registry_file_repo(&self) -> Result<Option<Resolved<String>>, Error> {
-        let path = self.cwd.join(".registry");
-        let Some(file) = RegistryFile::load(&path, &self.cwd)? else {
-            return Ok(None);
+        Ok(self
+            .registry_file_repos(self.registry_file.1, 1)?
+            .into_iter()
+            .next())
+    }
+
+    /// Reads the registries of another file than `.registry` (relative to the working
+    /// directory), selected by `destination` (`op push --registry-file`, `--destination`).
+    pub fn use_registry_file(&mut self, path: &Path, destination: Destination) {
+        self.registry_file = (self.cwd.join(path), destination);
+    }
+
+    /// The first `limit` registries `destination` selects in the registry file, resolved (only
+    /// those: an entry not used is not interpolated), with where each came from. With the
+    /// file's own destination, the first is the default repository when nothing before it in
+    /// the precedence names one. None without the file.
+    pub fn registry_file_repos(
+        &self,
+        destination: Destination,
+        limit: usize,
+    ) -> Result<Vec<Resolved<String>>, Error> {
+        let path = &self.registry_file.0;
+        let Some(file) = RegistryFile::load(path, &self.cwd)? else {
+            return Ok(Vec::new());
         };
-        let Some((field, entry)) = file.default_entry(self.env.in_github_actions()) else {
-            return Ok(None);
-        };
-        let value = file.resolve(&field, entry, &self.env, &self.cwd)?;
-        Ok(Some(Resolved {
-            value,
-            origin: Origin::RegistryFile {
-                path: display_path(&path, &self.cwd),
-                field,
-            },
-        }))
+        file.entries_for(destination, self.env.in_github_actions())
+            .into_iter()
+            .take(limit)
+            .map(|(field, entry)| {
+                let value = file.resolve(&field, entry, &self.env, &self.cwd)?;
+                Ok(Resolved {
+                    value,
+                    origin: Origin::RegistryFile {
+                        path: display_path(path, &self.cwd),
+                        field,
+                    },
+                })
+            })
+            .collect()
     }
 
     /// The skaffold profiles to activate: `--profile` > `$SKAFFOLD_PROFILE` > `SKAFFOLD_PROFILE`

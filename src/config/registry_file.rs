@@ -32,6 +32,17 @@ pub struct Entry {
     pub name: Option<String>,
 }
 
+/// Which registries of `.registry` a push goes to (`op push --destination`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Destination {
+    Local,
+    Ci,
+    All,
+    /// `ci` on GitHub Actions (`$GITHUB_ACTIONS` is `true`), else `local`.
+    #[default]
+    Auto,
+}
+
 /// A parsed `.registry` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistryFile {
@@ -139,15 +150,37 @@ impl RegistryFile {
         }
     }
 
-    /// The entry that names the default repository: the first CI registry when `in_ci`, else
-    /// `local`. Returned with the field it came from (`local`, `ci[0]`, `destinations[0]`).
-    pub fn default_entry(&self, in_ci: bool) -> Option<(String, &Entry)> {
-        if in_ci {
+    /// The entries `destination` selects, with their fields, in order, each once (`op push
+    /// --destination`): `local`; the CI registries; both (local first); or, for `auto`, the CI
+    /// registries when `in_ci`, else `local`.
+    pub fn entries_for(&self, destination: Destination, in_ci: bool) -> Vec<(String, &Entry)> {
+        let local = || {
+            self.local
+                .iter()
+                .map(|e| ("local".to_string(), e))
+                .collect::<Vec<_>>()
+        };
+        let ci = || {
             let (field, entries) = self.ci_entries();
-            entries.first().map(|e| (format!("{field}[0]"), e))
-        } else {
-            self.local.as_ref().map(|e| ("local".to_string(), e))
-        }
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (format!("{field}[{i}]"), e))
+                .collect::<Vec<_>>()
+        };
+        let mut all = match destination {
+            Destination::Ci => ci(),
+            Destination::All => local().into_iter().chain(ci()).collect(),
+            Destination::Auto if in_ci => ci(),
+            Destination::Local | Destination::Auto => local(),
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        all.retain(|(_, e)| {
+            let new = !seen.contains(&e.url.as_str());
+            seen.push(&e.url);
+            new
+        });
+        all
     }
 
     /// Interpolates `entry` (found at `field`) into a registry URL without a trailing `/`.
@@ -192,6 +225,36 @@ mod tests {
         RegistryFile::parse(text, Path::new("/repo/.registry"), Path::new("/repo"))
     }
 
+    /// The entry of the default repository (`--destination auto`).
+    fn first(file: &RegistryFile, in_ci: bool) -> Option<(String, &Entry)> {
+        file.entries_for(Destination::Auto, in_ci)
+            .into_iter()
+            .next()
+    }
+
+    #[test]
+    fn destinations_select_local_ci_or_both_each_once() {
+        let file = parse(
+            "local: localhost:5001\nci:\n  - ghcr.io/acme\n  - localhost:5001\n  - gar.example/p/r\n",
+        )
+        .unwrap();
+        let fields = |d, in_ci| -> Vec<String> {
+            file.entries_for(d, in_ci)
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect()
+        };
+        assert_eq!(fields(Destination::Local, true), ["local"]);
+        assert_eq!(fields(Destination::Ci, false), ["ci[0]", "ci[1]", "ci[2]"]);
+        assert_eq!(
+            fields(Destination::All, false),
+            ["local", "ci[0]", "ci[2]"],
+            "local first, then ci, each registry once"
+        );
+        assert_eq!(fields(Destination::Auto, true), ["ci[0]", "ci[1]", "ci[2]"]);
+        assert_eq!(fields(Destination::Auto, false), ["local"]);
+    }
+
     #[test]
     fn reads_strings_and_url_mappings() {
         let file = parse(
@@ -202,7 +265,7 @@ mod tests {
         assert_eq!(file.ci.len(), 2);
         assert_eq!(file.ci[1].name.as_deref(), Some("gar"));
         let env = Env::default();
-        let (field, entry) = file.default_entry(true).unwrap();
+        let (field, entry) = first(&file, true).unwrap();
         assert_eq!(field, "ci[0]");
         assert_eq!(
             file.resolve(&field, entry, &env, Path::new("/repo"))
@@ -220,20 +283,20 @@ mod tests {
     #[test]
     fn local_outside_ci_and_legacy_destinations_in_ci() {
         let file = parse("local: localhost:5001\ndestinations: [reg.example/a]\n").unwrap();
-        assert_eq!(file.default_entry(false).unwrap().0, "local");
-        let (field, entry) = file.default_entry(true).unwrap();
+        assert_eq!(first(&file, false).unwrap().0, "local");
+        let (field, entry) = first(&file, true).unwrap();
         assert_eq!(
             (field.as_str(), entry.url.as_str()),
             ("destinations[0]", "reg.example/a")
         );
-        assert!(parse("ci: []\n").unwrap().default_entry(true).is_none());
+        assert!(first(&parse("ci: []\n").unwrap(), true).is_none());
     }
 
     #[test]
     fn empty_file_has_no_entries() {
         let file = parse("# nothing yet\n").unwrap();
-        assert!(file.default_entry(false).is_none());
-        assert!(file.default_entry(true).is_none());
+        assert!(first(&file, false).is_none());
+        assert!(first(&file, true).is_none());
     }
 
     #[test]
@@ -254,7 +317,7 @@ mod tests {
     #[test]
     fn unset_variables_are_reported_with_the_field() {
         let file = parse("ci:\n  - ghcr.io/${OWNER}\n").unwrap();
-        let (field, entry) = file.default_entry(true).unwrap();
+        let (field, entry) = first(&file, true).unwrap();
         let err = file
             .resolve(&field, entry, &Env::default(), Path::new("/repo"))
             .unwrap_err();

@@ -83,6 +83,9 @@ pub struct PlanOptions {
     /// `--image-registry` / `$OP_IMAGE_REGISTRY`: the pull-through mirror of builders and run
     /// images.
     pub image_registry: Option<String>,
+    /// The profile activated when none is requested, if the configuration defines it (`op push`:
+    /// `push`, as upstream's).
+    pub default_profile: Option<String>,
 }
 
 /// Ephemeral images on ttl.sh (upstream's ttl mode): every artifact is published as
@@ -591,13 +594,36 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// Loads `skaffold.yaml` and makes the plan for `options`.
     pub fn load(config: &Config, options: &PlanOptions) -> Result<Self, Error> {
-        let requested_profiles = config.profiles(&options.profiles);
-        let project = skaffold::load(&skaffold::LoadOptions {
-            file: &options.skaffold_file,
-            cwd: config.cwd(),
-            profiles: &requested_profiles.value,
-            env: config.env(),
-        })?;
+        let mut requested_profiles = config.profiles(&options.profiles);
+        let mut profile_warning = None;
+        let load = |profiles: &[String]| {
+            skaffold::load(&skaffold::LoadOptions {
+                file: &options.skaffold_file,
+                cwd: config.cwd(),
+                profiles,
+                env: config.env(),
+            })
+        };
+        let project = match (
+            &options.default_profile,
+            requested_profiles.value.is_empty(),
+        ) {
+            (Some(default), true) => match load(std::slice::from_ref(default)) {
+                Err(skaffold::Error::UnknownProfile { .. }) => {
+                    profile_warning = Some(format!(
+                        "`op {}` activates the profile `{default}` by default, and skaffold.yaml defines none; \
+                         building without it",
+                        options.command.name()
+                    ));
+                    load(&[])?
+                }
+                loaded => {
+                    requested_profiles.value = vec![default.clone()];
+                    loaded?
+                }
+            },
+            _ => load(&requested_profiles.value)?,
+        };
         let (default_repo, tags) = match &options.ttl {
             Some(ttl) => (
                 Resolved {
@@ -628,7 +654,9 @@ impl BuildPlan {
             requested_profiles,
             insecure_registries: insecure,
         };
-        Self::new(&project, settings)
+        let mut plan = Self::new(&project, settings)?;
+        plan.warnings.extend(profile_warning);
+        Ok(plan)
     }
 
     fn new(project: &Project, settings: Settings<'_>) -> Result<Self, Error> {

@@ -61,6 +61,7 @@ fn options(command: Command, push: bool, artifact: Option<&str>) -> PlanOptions 
         ttl: None,
         run_images: BTreeMap::new(),
         image_registry: None,
+        default_profile: None,
     }
 }
 
@@ -660,4 +661,35 @@ fn several_platforms_are_for_skaffold_s_artifacts_only() {
     options.artifact = Some("app-base".into());
     let plan = BuildPlan::load(&repo.config(), &options).unwrap();
     assert_eq!(plan.platforms.len(), 2);
+}
+
+#[test]
+fn a_default_profile_applies_when_defined_and_is_skipped_with_a_warning_when_not() {
+    let with = Repo::new(
+        &format!(
+            "{HEADER}build: {{artifacts: [{{image: a, buildpacks: {{}}}}]}}\nprofiles:\n  - name: push\n    build: {{tagPolicy: {{sha256: {{}}}}}}\n"
+        ),
+        &[],
+        &[],
+    );
+    let mut options = options(Command::Push, true, None);
+    options.default_profile = Some("push".into());
+    let plan = BuildPlan::load(&with.config(), &options).unwrap();
+    assert_eq!(plan.applied_profiles, ["push"]);
+    assert_eq!(plan.requested_profiles.value, ["push"]);
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+    let without = Repo::new(
+        &format!("{HEADER}build: {{artifacts: [{{image: a, buildpacks: {{}}}}]}}\n"),
+        &[],
+        &[],
+    );
+    let plan = BuildPlan::load(&without.config(), &options).unwrap();
+    assert!(plan.applied_profiles.is_empty());
+    assert_eq!(
+        plan.warnings,
+        [
+            "`op push` activates the profile `push` by default, and skaffold.yaml defines none; building without it"
+        ]
+    );
 }

@@ -5,6 +5,7 @@
 
 use crate::common::cnb::{Lifecycle, Stack, leftovers, run_to_end, skaffold, verify_published};
 use crate::common::docker::{ImagesOf, docker};
+use crate::common::registry::Registry;
 use crate::common::{TestContext, copy_dir, fixtures};
 
 /// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
@@ -238,11 +239,7 @@ fn the_action_s_command_lines_work_as_it_runs_them() {
         .env("CI", "true");
     let action_output = |context: &TestContext| {
         let result = build_result(context);
-        let tag = result["builds"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()["tag"]
+        let tag = result["builds"].as_array().unwrap().last().unwrap()["tag"]
             .as_str()
             .unwrap()
             .to_string();
@@ -263,7 +260,10 @@ fn the_action_s_command_lines_work_as_it_runs_them() {
     ]);
     run.success();
     let (tag, digest) = action_output(&context);
-    assert!(tag.starts_with(&format!("{repo}/op:1.2.3@sha256:")), "{tag}");
+    assert!(
+        tag.starts_with(&format!("{repo}/op:1.2.3@sha256:")),
+        "{tag}"
+    );
     for image in ["op-base", "tool", "op"] {
         let version = verify_published(&format!("{repo}/{image}:1.2.3"));
         assert_eq!(
@@ -274,14 +274,18 @@ fn the_action_s_command_lines_work_as_it_runs_them() {
     }
     assert_eq!(verify_published(&format!("{repo}/op:1.2.3")), digest);
     assert!(
-        run.stderr.contains("--sbom-output dist/sbom: op does not write SBOMs yet"),
+        run.stderr
+            .contains("--sbom-output dist/sbom: op does not write SBOMs yet"),
         "{}",
         run.report()
     );
 
     // An artifact that already starts with the registry: no --repo; the registry comes from
     // `.registry` (its `ci` entry, as GITHUB_ACTIONS is true).
-    context.write(".registry", &format!("local: localhost:5999\nci:\n  - {repo}\n"));
+    context.write(
+        ".registry",
+        &format!("local: localhost:5999\nci:\n  - {repo}\n"),
+    );
     fs_err::remove_file(context.path().join("build_result.json")).unwrap();
     let run = context.op(&[
         "build",
@@ -302,9 +306,13 @@ fn the_action_s_command_lines_work_as_it_runs_them() {
     let (tag, digest) = action_output(&context);
     assert_eq!(tag, format!("{repo}/op:1.2.3@{digest}"));
 
-    // ttl: op build --ttl-uuid U --ttl-tag T [--artifact A] --platform P --push --sbom-output S,
-    // on a registry of the test instead of ttl.sh.
-    let ttl = context.env("OP_TTL_REGISTRY", &repo);
+    the_ttl_line(context, &repo);
+}
+
+/// The Action's ttl line: `op build --ttl-uuid U --ttl-tag T [--artifact A] --platform P
+/// --push --sbom-output S`, on a registry of the test instead of ttl.sh.
+fn the_ttl_line(context: TestContext, repo: &str) {
+    let ttl = context.env("OP_TTL_REGISTRY", repo);
     let run = ttl.op(&[
         "build",
         "--ttl-uuid",
@@ -340,5 +348,75 @@ fn the_action_s_command_lines_work_as_it_runs_them() {
         )),
         "{}",
         run.report()
+    );
+}
+
+/// What the Action reads: `jq -r '.builds[-1].tag' build_result.json` and the digest after `@`.
+fn action_output(context: &TestContext) -> (String, String) {
+    let result = build_result(context);
+    let tag = result["builds"].as_array().unwrap().last().unwrap()["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let digest = tag.split_once('@').unwrap().1.to_string();
+    (tag, digest)
+}
+
+/// `op push`, upstream's legacy interface: the registries of `.registry` (`--destination ci`:
+/// the first `ci` entry is where the build publishes), `--push-all` (a copy in every other `ci`
+/// registry, digest kept), the `push` profile by default (warned about when skaffold.yaml has
+/// none), `--no-file-output`.
+#[test]
+fn op_push_publishes_to_the_ci_registries_of_the_registry_file() {
+    let stack = Stack::start(Lifecycle::Op);
+    let first = stack.registry.addr();
+    let second = Registry::start();
+    let _images = ImagesOf(first.clone());
+    let context = hybrid(&stack);
+    context.write(
+        ".registry",
+        &format!(
+            "local: localhost:5999\nci:\n  - {first}\n  - url: {}\n    name: mirror\n",
+            second.addr()
+        ),
+    );
+    let run = context.op(&["push", "--destination", "ci", "--push-all"]);
+    run.success();
+    assert!(
+        run.stderr.contains(
+            "warning: `op push` activates the profile `push` by default, and skaffold.yaml defines none; building without it"
+        ),
+        "{}",
+        run.report()
+    );
+    let result = build_result(&context);
+    assert_eq!(names(&result), ["op-base", "tool", "op"]);
+    for build in result["builds"].as_array().unwrap() {
+        let image = build["imageName"].as_str().unwrap();
+        let (reference, digest) = build["tag"].as_str().unwrap().split_once('@').unwrap();
+        assert_eq!(reference, format!("{first}/{image}:latest"));
+        assert_eq!(verify_published(reference), digest);
+        let copy = format!("{}/{image}:latest", second.addr());
+        assert_eq!(
+            verify_published(&copy),
+            digest,
+            "--push-all copies {image} with its digest"
+        );
+        assert!(
+            run.stderr
+                .contains(&format!("Copied {first}/{image}@{digest} to {copy}")),
+            "{}",
+            run.report()
+        );
+    }
+
+    fs_err::remove_file(context.path().join("build_result.json")).unwrap();
+    let again = context.op(&["push", "--destination", "ci", "--no-file-output", "-q"]);
+    again.success();
+    assert!(!context.path().join("build_result.json").exists());
+    assert_eq!(
+        again.stdout.lines().count(),
+        3,
+        "the results are printed all the same"
     );
 }

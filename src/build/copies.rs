@@ -1,0 +1,45 @@
+//! `op push --push-all`: every published image copied to other registries under the same
+//! repository path and tags, digest kept (upstream's `crane copy` to each other `ci` registry).
+
+use super::{Built, Error, Reporter};
+use crate::config::Env;
+use crate::plan::{BuildPlan, target_name};
+use crate::registry::{self, Registry};
+
+/// Copies each of `built` (published under `plan`'s default repository) to each of
+/// `registries`: `<registry>/<image>:<tag>` for every tag of the plan. Returns the references
+/// written.
+pub async fn copy_to_registries(
+    plan: &BuildPlan,
+    built: &[Built],
+    registries: &[String],
+    env: &Env,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, Error> {
+    let copies: Vec<(String, String)> = built
+        .iter()
+        .flat_map(|b| {
+            let source = format!("{}@{}", registry::repository_of(&b.tag), b.digest);
+            registries.iter().flat_map(move |other| {
+                let name = target_name(other, &b.image);
+                let source = source.clone();
+                plan.tags
+                    .value
+                    .iter()
+                    .map(move |tag| (source.clone(), format!("{name}:{tag}")))
+            })
+        })
+        .collect();
+    let references: Vec<&str> = copies
+        .iter()
+        .flat_map(|(s, t)| [s.as_str(), t.as_str()])
+        .collect();
+    let (registry, _) = Registry::connect(env, &references, &plan.insecure_registries)?;
+    let mut written = Vec::new();
+    for (source, target) in &copies {
+        registry.copy(source, target).await?;
+        reporter.note(&format!("Copied {source} to {target}"));
+        written.push(target.clone());
+    }
+    Ok(written)
+}
