@@ -14,7 +14,7 @@ use crate::cnb::{self, app, builder::BuilderInfo, creator};
 use crate::engine::runner::{self, Created, Exit};
 use crate::engine::{self, ContainerSpec, LABEL_KIND, Output};
 use crate::hint::Hint;
-use crate::plan::{BuildpacksPlan, PlannedArtifact};
+use crate::plan::{BuildpacksPlan, EnvVar, PlannedArtifact};
 use crate::reference::Reference;
 use crate::registry;
 
@@ -131,6 +131,25 @@ impl Error {
     }
 }
 
+/// The variables the buildpacks of `b` see: its `buildpacks.env`, and `GITHUB_TOKEN` from op's
+/// environment unless the artifact sets it (upstream forwards it, for private modules). They go
+/// to `/platform/env`, which is neither printed nor part of the image.
+fn platform_env(b: &BuildpacksPlan, env: &crate::config::Env) -> Vec<EnvVar> {
+    let mut all = b.env.clone();
+    if let Some(token) = env.get(GITHUB_TOKEN)
+        && !all.iter().any(|v| v.name == GITHUB_TOKEN)
+    {
+        all.push(EnvVar {
+            name: GITHUB_TOKEN.to_string(),
+            value: token.to_string(),
+        });
+    }
+    all
+}
+
+/// The variable upstream forwards to every build.
+const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+
 /// A diagnostic (`-v`): how long into an artifact's build a step ended.
 fn step(artifact: &str, what: &str, since: Instant) {
     tracing::debug!(artifact, ms = since.elapsed().as_millis(), "{what}");
@@ -231,7 +250,7 @@ async fn run(
     let (context, descriptor, env) = (
         artifact.context.clone(),
         b.project_descriptor.clone(),
-        b.env.clone(),
+        platform_env(b, &shared.env),
     );
     let (uid, gid) = (builder.uid, builder.gid);
     let inputs = tokio::task::spawn_blocking(move || {

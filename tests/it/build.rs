@@ -75,9 +75,21 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
     let stack = Stack::start(lifecycle);
     let repo = stack.registry.addr();
     let _images = ImagesOf(repo.clone());
-    let context = hybrid(&stack);
-    let run = context.op(&["build", "--push", "--repo", &repo]);
+    let token = "ghp_op-test-token-0123456789";
+    let context = hybrid(&stack).env("GITHUB_TOKEN", token);
+    let run = context.op(&["build", "--push", "--repo", &repo, "-vv"]);
     run.success();
+    assert!(
+        run.stderr
+            .contains("[op     ] ---> Greeting: a GITHUB_TOKEN of 28 characters is set"),
+        "GITHUB_TOKEN reaches the buildpacks\n{}",
+        run.report()
+    );
+    assert!(
+        !run.stderr.contains(token) && !run.stdout.contains(token),
+        "GITHUB_TOKEN is never printed\n{}",
+        run.report()
+    );
     for line in [
         "[op-base] Building [op-base]...".to_string(),
         "[tool   ] Build [tool] succeeded".to_string(),
@@ -114,6 +126,10 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
     }
     let app = tag_of(&result, "op");
     docker(&["pull", "-q", app]);
+    assert!(
+        !docker(&["image", "inspect", app]).contains(token),
+        "GITHUB_TOKEN is not in the image"
+    );
     let release = run_to_end(&["--entrypoint", "/bin/cat", app, "/etc/op-base-release"]);
     assert_eq!(
         release, "op-base: built by skaffold from a Dockerfile\n",
