@@ -42,6 +42,8 @@
 /// The integration tests' helpers: the registry, the fixture builders, the engine checks.
 #[path = "../tests/it/common/mod.rs"]
 mod common;
+/// What the benchmarks share: figures over rounds.
+mod support;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,52 +51,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use common::cnb::{Lifecycle, Stack};
+use support::{Figure, verdict};
 
 /// What each app "installs" with the fixture's `op/deps` buildpack (a launch and cache layer):
 /// two dependencies of 8 MiB, each after a 0.25 s wait, as a real build downloads and writes
 /// its dependencies (`npm ci`, `go mod download`).
 const DEPS: &str = "runtime 8 0.25\nframework 8 0.25\n";
-
-/// The median and the spread of a figure's rounds.
-#[derive(Clone, Debug, Default)]
-struct Figure(Vec<f64>);
-
-impl Figure {
-    fn push(&mut self, value: f64) {
-        self.0.push(value);
-    }
-
-    fn sorted(&self) -> Vec<f64> {
-        let mut values = self.0.clone();
-        values.sort_by(f64::total_cmp);
-        values
-    }
-
-    fn median(&self) -> f64 {
-        let values = self.sorted();
-        let n = values.len();
-        match n {
-            0 => f64::NAN,
-            _ if n % 2 == 1 => values[n / 2],
-            _ => f64::midpoint(values[n / 2 - 1], values[n / 2]),
-        }
-    }
-
-    /// `median (min – max)`, scaled.
-    fn show(&self, scale: f64, unit: &str) -> String {
-        let values = self.sorted();
-        let (min, max) = (
-            values.first().copied().unwrap_or(f64::NAN),
-            values.last().copied().unwrap_or(f64::NAN),
-        );
-        format!(
-            "{:.2}{unit} ({:.2} – {:.2})",
-            self.median() * scale,
-            min * scale,
-            max * scale
-        )
-    }
-}
 
 /// A repository of `count` apps (a static site with [`DEPS`]) built with `builder`.
 fn project(dir: &Path, count: usize, builder: &str) {
@@ -397,11 +359,6 @@ fn round(figures: &mut Figures, work: &Path, addr: &str, reference: &str, pack: 
     figures.op_own_time.push(own_median);
     figures.docker_run.push(bare);
     figures.own_time_ratio.push(own_median / bare);
-}
-
-/// `value` against `target` (at most).
-fn verdict(value: f64, target: f64) -> &'static str {
-    if value <= target { "met" } else { "**missed**" }
 }
 
 /// op-lifecycle against the real lifecycle, and op's own time.
