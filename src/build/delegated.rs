@@ -38,6 +38,10 @@ pub(super) async fn build_run(
         shared.reporter.phase(image, Phase::Preparing);
         shared.reporter.phase(image, Phase::Building);
     }
+    let cache_file = cache_file(&shared.env, &delegation.skaffold_file, &run.artifacts);
+    if let Some(dir) = cache_file.parent() {
+        fs_err::create_dir_all(dir).map_err(|e| Error::Skaffold(skaffold::Error::Files(e)))?;
+    }
     let invocation = skaffold::Run {
         skaffold_file: &delegation.skaffold_file,
         profiles: &delegation.profiles,
@@ -49,6 +53,7 @@ pub(super) async fn build_run(
         platforms: &delegation.platforms,
         concurrency: shared.options.concurrency,
         cwd: &delegation.cwd,
+        cache_file: &cache_file,
     };
     let reporter = &shared.reporter;
     let results = delegation
@@ -85,6 +90,20 @@ pub(super) async fn build_run(
         });
     }
     Ok(built)
+}
+
+/// The artifact cache of the run of `artifacts` of `skaffold_file`: one file per run in op's
+/// cache directory (`skaffold/cache-<hash>`), so that concurrent runs do not overwrite each
+/// other's entries and the next build of the same run finds them.
+fn cache_file(
+    env: &crate::config::Env,
+    skaffold_file: &std::path::Path,
+    artifacts: &[String],
+) -> PathBuf {
+    let key = format!("{}\n{}", skaffold_file.display(), artifacts.join("\n"));
+    env.cache_dir()
+        .join("skaffold")
+        .join(format!("cache-{}", super::names::short_hash(&key, 8)))
 }
 
 /// skaffold pushed `artifact` as `named` and reported `tag`: it must be `named` with a digest
@@ -149,4 +168,35 @@ async fn local(
             .line(&artifact.image, &format!("Tagged {extra}"));
     }
     Ok((tag.to_string(), config.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_file;
+    use crate::config::Env;
+    use std::path::Path;
+
+    #[test]
+    fn each_run_has_its_own_stable_cache_file_in_op_s_cache_directory() {
+        let env = Env::from_pairs([("XDG_CACHE_HOME", "/home/u/.cache")]);
+        let file = Path::new("/repo/skaffold.yaml");
+        let a = cache_file(&env, file, &["base".into()]);
+        let b = cache_file(&env, file, &["web".into()]);
+        assert_ne!(a, b, "concurrent runs must not share skaffold's cache file");
+        assert_eq!(
+            a,
+            cache_file(&env, file, &["base".into()]),
+            "the next build finds it"
+        );
+        assert!(
+            a.to_string_lossy()
+                .starts_with("/home/u/.cache/op/skaffold/cache-"),
+            "{}",
+            a.display()
+        );
+        assert_ne!(
+            cache_file(&env, file, &["a".into(), "b".into()]),
+            cache_file(&env, file, &["ab".into()])
+        );
+    }
 }

@@ -21,13 +21,7 @@ pub(crate) fn directory(env: &Env) -> PathBuf {
     if let Some(dir) = env.get("XDG_RUNTIME_DIR") {
         return PathBuf::from(dir).join("op").join("locks");
     }
-    if let Some(dir) = env.get("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("op").join("locks");
-    }
-    if let Some(home) = env.get("HOME") {
-        return PathBuf::from(home).join(".cache").join("op").join("locks");
-    }
-    std::env::temp_dir().join("op-locks")
+    env.cache_dir().join("locks")
 }
 
 /// Takes the lock `name`, waiting for it; `on_wait` is called once if another process has it.

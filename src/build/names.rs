@@ -33,15 +33,22 @@ pub(super) fn slug(text: &str) -> String {
         .join("-")
 }
 
+/// The first `bytes` bytes of the SHA-256 of `text`, in hex.
+pub(super) fn short_hash(text: &str, bytes: usize) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(bytes)
+        .fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+}
+
 /// The cache volume of artifact `image` published to `target`: stable across runs, one per
 /// artifact and target repository (as pack's `pack-cache-<name>-<hash>.build`).
 pub fn cache_volume(image: &str, target: &str) -> String {
     let repository = Reference::parse(target).map_or_else(|_| target.to_string(), |r| r.name());
-    let hash = Sha256::digest(format!("{repository}\n{image}").as_bytes());
-    let hex = hash.iter().take(6).fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
+    let hex = short_hash(&format!("{repository}\n{image}"), 6);
     let short: String = slug(&repository)
         .chars()
         .rev()

@@ -58,6 +58,18 @@ impl Env {
     }
 
     /// Whether `GITHUB_ACTIONS` is `true`, which selects the `ci` registries of `.registry`.
+    /// op's cache directory: `$XDG_CACHE_HOME/op`, else `~/.cache/op`, else one in the
+    /// temporary directory.
+    pub fn cache_dir(&self) -> std::path::PathBuf {
+        if let Some(dir) = self.get("XDG_CACHE_HOME") {
+            return std::path::PathBuf::from(dir).join("op");
+        }
+        if let Some(home) = self.get("HOME") {
+            return std::path::PathBuf::from(home).join(".cache").join("op");
+        }
+        std::env::temp_dir().join("op-cache")
+    }
+
     pub fn in_github_actions(&self) -> bool {
         self.get("GITHUB_ACTIONS") == Some("true")
     }

@@ -187,6 +187,7 @@ impl Skaffold {
         }
         flag("build-concurrency", &run.concurrency.to_string());
         flag("file-output", &file_output.display().to_string());
+        flag("cache-file", &run.cache_file.display().to_string());
         flag("config", &global_config.display().to_string());
         flag("interactive", "false");
         flag("update-check", "false");
@@ -325,6 +326,9 @@ pub struct Run<'a> {
     pub concurrency: usize,
     /// Where skaffold runs (where op runs).
     pub cwd: &'a Path,
+    /// skaffold's artifact cache (`--cache-file`): one per run, since skaffold rewrites the whole
+    /// file and two runs sharing one would lose each other's entries.
+    pub cache_file: &'a Path,
 }
 
 /// What skaffold says it built.

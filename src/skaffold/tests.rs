@@ -12,6 +12,7 @@ fn run<'a>(artifacts: &'a [String], profiles: &'a [String], insecure: &'a [Strin
         platforms: &[],
         concurrency: 4,
         cwd: Path::new("/repo"),
+        cache_file: Path::new("/cache/skaffold/cache-1"),
     }
 }
 
@@ -41,6 +42,7 @@ fn skaffold_is_told_everything_op_decided() {
             "--insecure-registry=registry.test:5000",
             "--build-concurrency=4",
             "--file-output=/tmp/x/build_result.json",
+            "--cache-file=/cache/skaffold/cache-1",
             "--config=/tmp/x/config",
             "--interactive=false",
             "--update-check=false",
