@@ -222,6 +222,9 @@ impl Skaffold {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so that stopping it reaches what it runs (a custom
+            // artifact's build script and the commands of that script).
+            .process_group(0)
             .kill_on_drop(true);
         tracing::debug!(binary = %self.binary.display(), args = ?command.as_std().get_args().collect::<Vec<_>>(), "skaffold");
         let mut child = command.spawn().map_err(|source| Error::Start {
@@ -269,8 +272,7 @@ impl Skaffold {
                     None => break,
                 },
                 _ = interrupt.wait() => {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
+                    stop(&mut child).await;
                     return Err(Error::Interrupted);
                 }
             }
@@ -281,8 +283,7 @@ impl Skaffold {
                 source,
             })?,
             _ = interrupt.wait() => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
+                stop(&mut child).await;
                 return Err(Error::Interrupted);
             }
         };
@@ -297,6 +298,28 @@ impl Skaffold {
         }
         read_results(&file_output, run.artifacts)
     }
+}
+
+/// How long skaffold gets to stop its builds after an interrupt before its process group is
+/// killed.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stops skaffold and everything it started: SIGINT to its process group (skaffold cancels its
+/// builds, as on Ctrl-C), then, after [`STOP_GRACE`] or once skaffold exited, SIGKILL to what is
+/// left of the group.
+async fn stop(child: &mut tokio::process::Child) {
+    use rustix::process::{Pid, Signal, kill_process_group};
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(Pid::from_raw);
+    if let Some(group) = group {
+        let _ = kill_process_group(group, Signal::INT);
+        let _ = tokio::time::timeout(STOP_GRACE, child.wait()).await;
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }
 
 /// `name` in the directories of `PATH`, when it is a file there.

@@ -436,3 +436,68 @@ fn op_push_publishes_to_the_ci_registries_of_the_registry_file() {
         "the results are printed all the same"
     );
 }
+
+/// Ctrl-C while skaffold runs a `custom` artifact's build script: op stops skaffold and what
+/// it started (the script's own commands too), exits 130 and writes nothing.
+#[test]
+fn ctrl_c_stops_skaffold_and_the_build_script_it_runs() {
+    let registry = Registry::start();
+    let context = TestContext::new().env("OP_SKAFFOLD", &skaffold().display().to_string());
+    context.write(
+        "skaffold.yaml",
+        "apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n    - image: slow\n      custom:\n        buildCommand: ./build.sh\n",
+    );
+    context.write(
+        "build.sh",
+        "#!/bin/sh\nsleep 300 &\necho $! > \"$BUILD_CONTEXT/sleep.pid\"\nwait\n",
+    );
+    let script = context.path().join("build.sh");
+    let mut permissions = fs_err::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    fs_err::set_permissions(&script, permissions).unwrap();
+    let mut child = context
+        .command(&["build", "--push", "--repo", &registry.addr()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = context.path().join("sleep.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build script did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let sleep_pid = fs_err::read_to_string(&pid_file).unwrap().trim().to_string();
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "op stopped promptly"
+    );
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    let proc = std::path::Path::new("/proc").join(&sleep_pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proc.exists()
+        && !fs_err::read_to_string(proc.join("stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build script's `sleep` ({sleep_pid}) is still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!context.path().join("build_result.json").exists());
+}
