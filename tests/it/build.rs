@@ -1,7 +1,8 @@
 //! `op build` and `op push` end to end: op builds the buildpacks artifacts, the real skaffold
 //! (`scripts/reference-tools`) every other one, against the real Docker Engine and a real
 //! registry. `fixtures/hybrid` is upstream op's own shape: `op-base` (a Dockerfile), `op`
-//! (buildpacks, running on `op-base`), plus `tool` (a `custom` artifact: a build script).
+//! (buildpacks, running on `op-base`), plus `tool` (a `custom` artifact: a build script) and
+//! `cli` (a Dockerfile that `requires` `op-base`, so skaffold builds the two together).
 
 use crate::common::cnb::{Lifecycle, Stack, leftovers, run_to_end, skaffold, verify_published};
 use crate::common::docker::{ImagesOf, docker};
@@ -106,7 +107,7 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
     let result = build_result(&context);
     assert_eq!(
         names(&result),
-        ["op-base", "tool", "op"],
+        ["op-base", "tool", "cli", "op"],
         "skaffold.yaml order"
     );
     let printed: Vec<&str> = run.stdout.lines().collect();
@@ -135,6 +136,19 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
         release, "op-base: built by skaffold from a Dockerfile\n",
         "the buildpacks image runs on the Dockerfile base skaffold built"
     );
+    let cli = tag_of(&result, "cli");
+    docker(&["pull", "-q", cli]);
+    assert_eq!(
+        run_to_end(&[
+            "--entrypoint",
+            "/bin/cat",
+            cli,
+            "/etc/op-base-release",
+            "/etc/cli-release"
+        ]),
+        "op-base: built by skaffold from a Dockerfile\ncli: built by skaffold on op-base\n",
+        "skaffold's `requires` works: cli is built on the op-base of the same build"
+    );
     let tool = tag_of(&result, "tool");
     docker(&["pull", "-q", tool]);
     assert_eq!(
@@ -158,7 +172,7 @@ fn op_build_without_push_leaves_the_images_in_the_engine() {
     plan.success();
     assert!(
         plan.stdout.contains(
-            "skaffold builds (one `skaffold build` each)\n  op-base (pushed)\n  tool (left in the local Docker Engine)"
+            "skaffold builds (one `skaffold build` each)\n  op-base, cli (pushed)\n  tool (left in the local Docker Engine)"
         ),
         "{}",
         plan.report()
@@ -200,7 +214,7 @@ fn op_build_without_push_leaves_the_images_in_the_engine() {
         "op-base: built by skaffold from a Dockerfile\n"
     );
     assert!(
-        run.stderr.contains("Built 3 artifacts in"),
+        run.stderr.contains("Built 4 artifacts in"),
         "{}",
         run.report()
     );
@@ -225,8 +239,9 @@ fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
     run.failure(1);
     for expected in [
         "[op-base] the base is broken",
-        "error: 2 of 3 artifacts failed, so no build result was written:",
+        "error: 3 of 4 artifacts failed, so no build result was written:",
         "  - op-base: skaffold failed (exit code 1)",
+        "  - cli: not built: it builds in the same `skaffold build` as `op-base`, which failed",
         "  - op: not built: it depends on `op-base`, which failed",
         "hint: skaffold's output is above, each line prefixed with its artifact",
     ] {
@@ -280,7 +295,7 @@ fn the_action_s_command_lines_work_as_it_runs_them() {
         tag.starts_with(&format!("{repo}/op:1.2.3@sha256:")),
         "{tag}"
     );
-    for image in ["op-base", "tool", "op"] {
+    for image in ["op-base", "tool", "cli", "op"] {
         let version = verify_published(&format!("{repo}/{image}:1.2.3"));
         assert_eq!(
             verify_published(&format!("{repo}/{image}:latest")),
@@ -406,7 +421,7 @@ fn op_push_publishes_to_the_ci_registries_of_the_registry_file() {
         run.report()
     );
     let result = build_result(&context);
-    assert_eq!(names(&result), ["op-base", "tool", "op"]);
+    assert_eq!(names(&result), ["op-base", "tool", "cli", "op"]);
     for build in result["builds"].as_array().unwrap() {
         let image = build["imageName"].as_str().unwrap();
         let (reference, digest) = build["tag"].as_str().unwrap().split_once('@').unwrap();
@@ -432,7 +447,7 @@ fn op_push_publishes_to_the_ci_registries_of_the_registry_file() {
     assert!(!context.path().join("build_result.json").exists());
     assert_eq!(
         again.stdout.lines().count(),
-        3,
+        4,
         "the results are printed all the same"
     );
 }
@@ -471,7 +486,10 @@ fn ctrl_c_stops_skaffold_and_the_build_script_it_runs() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let sleep_pid = fs_err::read_to_string(&pid_file).unwrap().trim().to_string();
+    let sleep_pid = fs_err::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
     let started = std::time::Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
