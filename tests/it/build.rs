@@ -470,7 +470,7 @@ fn ctrl_c_stops_skaffold_and_the_build_script_it_runs() {
     let mut permissions = fs_err::metadata(&script).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
     fs_err::set_permissions(&script, permissions).unwrap();
-    let mut child = context
+    let child = context
         .command(&["build", "--push", "--repo", &registry.addr()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
