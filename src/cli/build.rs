@@ -59,7 +59,7 @@ pub struct BuildCommon {
     #[arg(long, value_name = "FILE", default_value = crate::build_result::FILE_NAME)]
     pub file_output: PathBuf,
 
-    /// Format of the plan (or, for build-push, of the results) on stdout
+    /// Format of the results (with --dry-run, of the plan) on stdout
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

@@ -22,7 +22,7 @@ pub use run::{Pull, RunArgs};
 
 /// op takes a repository's skaffold.yaml and gets its images built, published, promoted and
 /// run. Buildpacks artifacts are built by op itself through the Docker Engine API and published
-/// straight to the registry; Dockerfile artifacts go to `skaffold build`.
+/// straight to the registry; every other kind of artifact goes to `skaffold build`.
 #[derive(Debug, Parser)]
 #[command(
     name = "op",
@@ -62,7 +62,7 @@ pub enum Command {
     /// Build every artifact of skaffold.yaml: buildpacks artifacts by op, every other kind
     /// (Dockerfile, jib, ko, bazel, custom, kaniko) by skaffold
     Build(BuildArgs),
-    /// Build the buildpacks artifacts of skaffold.yaml and publish them (Dockerfile artifacts are
+    /// Build the buildpacks artifacts of skaffold.yaml and publish them (the other artifacts are
     /// skipped)
     BuildPush(BuildPushArgs),
     /// Build every artifact of skaffold.yaml and publish it (as `op build --push`)

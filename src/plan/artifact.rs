@@ -92,7 +92,7 @@ pub(super) fn plan(
 fn skip_reason(command: Command, kind: &Kind) -> Option<String> {
     match (command, kind) {
         (Command::BuildPush, Kind::Docker(_)) => Some(
-            "`op build-push` builds buildpacks artifacts only; `op build` builds Dockerfile artifacts".into(),
+            "`op build-push` builds buildpacks artifacts only; `op build` hands Dockerfile artifacts to skaffold".into(),
         ),
         (Command::BuildPush, Kind::Unsupported(kind)) => {
             Some(format!("op does not build `{kind}` artifacts; `op build` hands them to skaffold"))

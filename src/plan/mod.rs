@@ -32,7 +32,7 @@ pub const DEFAULT_BUILDER: &str = "ghcr.io/octopilot/builder-jammy-base:latest";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Command {
-    /// `op build`: buildpacks artifacts by op, Dockerfile artifacts by skaffold.
+    /// `op build`: buildpacks artifacts by op, every other kind by skaffold.
     Build,
     /// `op build-push`: buildpacks artifacts only (upstream's behaviour).
     BuildPush,
@@ -55,8 +55,8 @@ impl Command {
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
     pub command: Command,
-    /// Whether images are pushed (`op build` without `--push` hands Dockerfile artifacts to skaffold
-    /// without pushing; buildpacks artifacts are always published).
+    /// Whether images are pushed (`op build` without `--push` has skaffold leave its artifacts in
+    /// the engine; buildpacks artifacts are always published).
     pub push: bool,
     /// `-f/--filename`, relative to the working directory unless absolute.
     pub skaffold_file: PathBuf,
