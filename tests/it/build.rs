@@ -9,25 +9,31 @@ use crate::common::docker::{ImagesOf, docker};
 use crate::common::registry::Registry;
 use crate::common::{TestContext, copy_dir, fixtures};
 
-/// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
-/// `<name>::op_lifecycle` and `<name>::reference_lifecycle`.
-macro_rules! on_each_builder {
-    ($($test:ident),+ $(,)?) => {$(
-        mod $test {
-            #[test]
-            fn op_lifecycle() {
-                super::$test($crate::common::cnb::Lifecycle::Op);
-            }
+on_each_builder!(op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base);
 
-            #[test]
-            fn reference_lifecycle() {
-                super::$test($crate::common::cnb::Lifecycle::Reference);
-            }
-        }
-    )+};
+/// A stack, and a copy of `fixtures/hybrid` on its registry and builder; the images the builds
+/// leave in the engine are removed when it is dropped.
+struct Hybrid {
+    stack: Stack,
+    /// The stack's registry, where the images go.
+    repo: String,
+    context: TestContext,
+    _images: ImagesOf,
 }
 
-on_each_builder!(op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base);
+impl Hybrid {
+    fn start(lifecycle: Lifecycle) -> Self {
+        let stack = Stack::start(lifecycle);
+        let repo = stack.registry.addr();
+        let context = hybrid(&stack);
+        Self {
+            _images: ImagesOf(repo.clone()),
+            stack,
+            repo,
+            context,
+        }
+    }
+}
 
 /// A copy of `fixtures/hybrid` on the stack's registry and builder, with the real skaffold.
 fn hybrid(stack: &Stack) -> TestContext {
@@ -73,11 +79,14 @@ fn tag_of<'a>(result: &'a serde_json::Value, image: &str) -> &'a str {
 fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
     lifecycle: Lifecycle,
 ) {
-    let stack = Stack::start(lifecycle);
-    let repo = stack.registry.addr();
-    let _images = ImagesOf(repo.clone());
+    let Hybrid {
+        stack: _stack,
+        repo,
+        context,
+        _images,
+    } = Hybrid::start(lifecycle);
     let token = "ghp_op-test-token-0123456789";
-    let context = hybrid(&stack).env("GITHUB_TOKEN", token);
+    let context = context.env("GITHUB_TOKEN", token);
     let run = context.op(&["build", "--push", "--repo", &repo, "-vv"]);
     run.success();
     assert!(
@@ -164,10 +173,12 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
 /// buildpacks artifacts always are, and pulled into the engine.
 #[test]
 fn op_build_without_push_leaves_the_images_in_the_engine() {
-    let stack = Stack::start(Lifecycle::Op);
-    let repo = stack.registry.addr();
-    let _images = ImagesOf(repo.clone());
-    let context = hybrid(&stack);
+    let Hybrid {
+        stack,
+        repo,
+        context,
+        _images,
+    } = Hybrid::start(Lifecycle::Op);
     let plan = context.op(&["build", "--repo", &repo, "--dry-run"]);
     plan.success();
     assert!(
@@ -224,10 +235,12 @@ fn op_build_without_push_leaves_the_images_in_the_engine() {
 /// that runs on it is not built, the independent one is, and no build result is written.
 #[test]
 fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
-    let stack = Stack::start(Lifecycle::Op);
-    let repo = stack.registry.addr();
-    let _images = ImagesOf(repo.clone());
-    let context = hybrid(&stack);
+    let Hybrid {
+        stack: _stack,
+        repo,
+        context,
+        _images,
+    } = Hybrid::start(Lifecycle::Op);
     let dockerfile = context.path().join("base/Dockerfile");
     let text = fs_err::read_to_string(&dockerfile).unwrap();
     fs_err::write(
@@ -261,10 +274,13 @@ fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
 /// the digest after `@`.
 #[test]
 fn the_action_s_command_lines_work_as_it_runs_them() {
-    let stack = Stack::start(Lifecycle::Op);
-    let repo = stack.registry.addr();
-    let _images = ImagesOf(repo.clone());
-    let context = hybrid(&stack)
+    let Hybrid {
+        stack: _stack,
+        repo,
+        context,
+        _images,
+    } = Hybrid::start(Lifecycle::Op);
+    let context = context
         .env("DOCKER_METADATA_OUTPUT_VERSION", "1.2.3")
         .env("GITHUB_ACTIONS", "true")
         .env("CI", "true");
@@ -399,11 +415,13 @@ fn action_output(context: &TestContext) -> (String, String) {
 /// none), `--no-file-output`.
 #[test]
 fn op_push_publishes_to_the_ci_registries_of_the_registry_file() {
-    let stack = Stack::start(Lifecycle::Op);
-    let first = stack.registry.addr();
+    let Hybrid {
+        stack: _stack,
+        repo: first,
+        context,
+        _images,
+    } = Hybrid::start(Lifecycle::Op);
     let second = Registry::start();
-    let _images = ImagesOf(first.clone());
-    let context = hybrid(&stack);
     context.write(
         ".registry",
         &format!(

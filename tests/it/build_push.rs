@@ -18,24 +18,6 @@ use crate::common::docker::docker;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::{TestContext, copy_dir, fixtures};
 
-/// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
-/// `<name>::op_lifecycle` and `<name>::reference_lifecycle`.
-macro_rules! on_each_builder {
-    ($($test:ident),+ $(,)?) => {$(
-        mod $test {
-            #[test]
-            fn op_lifecycle() {
-                super::$test($crate::common::cnb::Lifecycle::Op);
-            }
-
-            #[test]
-            fn reference_lifecycle() {
-                super::$test($crate::common::cnb::Lifecycle::Reference);
-            }
-        }
-    )+};
-}
-
 on_each_builder!(
     every_artifact_is_built_published_and_recorded_in_skaffold_order,
     a_warm_rebuild_restores_the_cache_and_reuses_unchanged_layers,

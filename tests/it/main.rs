@@ -8,6 +8,24 @@
 
 mod common;
 
+/// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
+/// `<name>::op_lifecycle` and `<name>::reference_lifecycle`.
+macro_rules! on_each_builder {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn op_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Op);
+            }
+
+            #[test]
+            fn reference_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Reference);
+            }
+        }
+    )+};
+}
+
 mod architecture;
 mod build;
 mod build_push;
