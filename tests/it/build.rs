@@ -179,6 +179,8 @@ fn op_build_without_push_leaves_the_images_in_the_engine() {
         context,
         _images,
     } = Hybrid::start(Lifecycle::Op);
+    // A version: the images are tagged with it, and with `latest` by op.
+    let context = context.env("VERSION", "3.1.4");
     let plan = context.op(&["build", "--repo", &repo, "--dry-run"]);
     plan.success();
     assert!(
@@ -204,8 +206,23 @@ fn op_build_without_push_leaves_the_images_in_the_engine() {
         404,
         "nothing of tool is pushed"
     );
-    for image in [format!("{repo}/tool:latest"), format!("{repo}/op:latest")] {
-        docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    for image in ["tool", "op"] {
+        let ids: Vec<String> = ["3.1.4", "latest"]
+            .iter()
+            .map(|tag| {
+                docker(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Id}}",
+                    &format!("{repo}/{image}:{tag}"),
+                ])
+            })
+            .collect();
+        assert_eq!(
+            ids[0], ids[1],
+            "{image}: both tags are one image in the engine"
+        );
     }
     assert!(
         run.stderr.contains(&format!(
