@@ -210,7 +210,7 @@ fn bad_build_inputs_are_clear_errors_before_anything_is_built() {
             "install skaffold v2 (scripts/reference-tools builds the version op is tested with), or name the binary with --skaffold PATH or OP_SKAFFOLD=PATH",
         ),
         (
-            &["push", "--skaffold", "/opt/none/skaffold"],
+            &["build", "--push", "--skaffold", "/opt/none/skaffold"],
             "Artifact `op-base` is built by skaffold, and --skaffold names `/opt/none/skaffold`, which is not an executable file",
             "install skaffold v2",
         ),

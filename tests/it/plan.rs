@@ -80,7 +80,7 @@ fn hybrid() {
     assert_eq!(levels(&plan), [vec!["myapp-frontend", "myapp-api"]]);
     assert_eq!(
         plan["skaffoldRuns"],
-        serde_json::json!([{"artifacts": ["myapp-frontend"], "push": false}])
+        serde_json::json!([{"artifacts": ["myapp-frontend"], "push": false, "defaultRepo": "localhost:5001"}])
     );
 
     let push = ctx.op(&["build-push", "--dry-run", "-o", "json"]);
