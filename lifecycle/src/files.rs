@@ -81,6 +81,13 @@ pub struct BuildpackInfo {
     pub clear_env: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The media types of the SBOM files it writes.
+    #[serde(
+        default,
+        rename = "sbom-formats",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub sbom_formats: Vec<String>,
 }
 
 /// A target a buildpack supports (`[[targets]]`).

@@ -78,6 +78,12 @@ pub enum Error {
     },
     #[error("failed to copy the app")]
     App(#[source] cnb::Error),
+    #[error("failed to copy its SBOMs to `{dir}`")]
+    Sbom {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no builder was read for it")]
     NoBuilder,
     #[error("it is not a buildpacks artifact")]
@@ -309,11 +315,13 @@ async fn run(
         return Err(Error::Interrupted);
     };
     if code == 0 {
-        let (run_time, digest) = tokio::join!(
+        let (run_time, digest, sboms) = tokio::join!(
             engine.run_time(&container),
-            published_digest(shared, &container, &artifact.target, announced)
+            published_digest(shared, &container, &artifact.target, announced),
+            copy_sboms(shared, name, &container)
         );
         let digest = digest?;
+        sboms?;
         step(name, "digest checked", started);
         return Ok((digest, run_time?.map(|d| d.as_secs_f64())));
     }
@@ -322,6 +330,47 @@ async fn run(
         refused_by: cnb::exit::refused_by(&tail),
         tail,
     })
+}
+
+/// With `--sbom-output DIR`: the SBOMs the lifecycle wrote (`/layers/sbom`: `launch/`,
+/// `build/`, `cache/`, as `pack build --sbom-output-dir` copies them) copied to
+/// `DIR/<artifact>/`, replacing what an earlier build left there. Nothing when the lifecycle
+/// wrote none.
+async fn copy_sboms(shared: &Shared, name: &str, container: &str) -> Result<(), Error> {
+    let Some(dir) = &shared.options.sbom_output else {
+        return Ok(());
+    };
+    let Some(tar) = shared
+        .engine
+        .download(container, &format!("{}/sbom", creator::LAYERS_DIR))
+        .await?
+    else {
+        return Ok(());
+    };
+    let target = dir.join(slug(name));
+    let fail = |source: std::io::Error| Error::Sbom {
+        dir: target.display().to_string(),
+        source,
+    };
+    let (parent, destination) = (dir.clone(), target.clone());
+    tokio::task::spawn_blocking(move || {
+        fs_err::create_dir_all(&parent)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".op-sbom-")
+            .tempdir_in(&parent)?;
+        op_oci::archive::extract(&tar, staging.path())?;
+        if destination.exists() {
+            fs_err::remove_dir_all(&destination)?;
+        }
+        fs_err::rename(staging.path().join("sbom"), &destination)
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?
+    .map_err(fail)?;
+    shared
+        .reporter
+        .line(name, &format!("Copied the SBOMs to {}", target.display()));
+    Ok(())
 }
 
 /// The per-build volumes (recorded in `resources`) and the artifact's cache volume.

@@ -79,6 +79,8 @@ pub struct Options {
     pub platform: Option<Platform>,
     /// `--image-registry`: the mirror of the builders' default run images.
     pub image_registry: Option<String>,
+    /// `--sbom-output`: where each buildpacks artifact's SBOMs are copied (`<dir>/<artifact>/`).
+    pub sbom_output: Option<std::path::PathBuf>,
 }
 
 /// What the builds tell whoever shows them.

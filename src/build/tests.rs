@@ -385,6 +385,7 @@ mod against_a_fake_engine {
                 delegation: None,
                 platform: None,
                 image_registry: None,
+                sbom_output: None,
             },
             env: Env::from_pairs([("HOME", home.path().display().to_string())]),
             insecure_registries: Vec::new(),

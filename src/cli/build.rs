@@ -169,7 +169,8 @@ pub struct UpstreamArgs {
     #[arg(long, value_name = "PLATFORMS")]
     pub platform: Vec<String>,
 
-    /// Directory for the SBOMs of the build (accepted for the Action; op does not write SBOMs yet)
+    /// Directory for the SBOMs of the buildpacks artifacts: DIR/<artifact>/{launch,build,cache},
+    /// as the lifecycle wrote them
     #[arg(long, value_name = "DIR")]
     pub sbom_output: Option<PathBuf>,
 

@@ -127,10 +127,15 @@ pub(super) fn build(
     for warning in &plan.warnings {
         printer.warn(warning);
     }
-    if let Some(dir) = &request.upstream.sbom_output {
+    if request.upstream.sbom_output.is_some() && !plan.skaffold_runs.is_empty() {
+        let delegated: Vec<String> = plan
+            .skaffold_runs
+            .iter()
+            .flat_map(|r| r.artifacts.iter().map(|a| format!("`{a}`")))
+            .collect();
         printer.warn(&format!(
-            "--sbom-output {}: op does not write SBOMs yet, so the directory is left as it is",
-            dir.display()
+            "--sbom-output: skaffold writes no SBOMs, so {} get none",
+            delegated.join(", ")
         ));
     }
     if request.dry_run {
@@ -311,6 +316,11 @@ fn build_options(
         delegation,
         platform: plan.platforms.first().cloned(),
         image_registry: plan.image_registry.clone(),
+        sbom_output: request
+            .upstream
+            .sbom_output
+            .as_ref()
+            .map(|dir| plan.cwd.join(dir)),
     })
 }
 

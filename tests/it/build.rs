@@ -87,8 +87,17 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
     } = Hybrid::start(lifecycle);
     let token = "ghp_op-test-token-0123456789";
     let context = context.env("GITHUB_TOKEN", token);
-    let run = context.op(&["build", "--push", "--repo", &repo, "-vv"]);
+    let run = context.op(&[
+        "build",
+        "--push",
+        "--repo",
+        &repo,
+        "-vv",
+        "--sbom-output",
+        "dist/sbom",
+    ]);
     run.success();
+    sboms_are_copied_out(&context, &run);
     assert!(
         run.stderr
             .contains("[op     ] ---> Greeting: a GITHUB_TOKEN of 28 characters is set"),
@@ -166,6 +175,26 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
         "the custom artifact is what its script built"
     );
     assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
+/// `--sbom-output dist/sbom`: the SBOMs the lifecycle wrote, in pack's `--sbom-output-dir`
+/// layout, per artifact: the greeting buildpack's `CycloneDX` SBOM of its `page` launch layer, and
+/// the legacy SBOMs; the artifacts skaffold builds are named as having none.
+fn sboms_are_copied_out(context: &TestContext, run: &crate::common::Run) {
+    let sboms = context.path().join("dist/sbom/op");
+    let page = fs_err::read_to_string(sboms.join("launch/op_greeting/page/sbom.cdx.json"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.report()));
+    assert!(page.contains("\"bomFormat\":\"CycloneDX\""), "{page}");
+    for legacy in ["launch/sbom.legacy.json", "build/sbom.legacy.json"] {
+        assert!(sboms.join(legacy).is_file(), "{legacy}\n{}", run.report());
+    }
+    assert!(
+        run.stderr.contains(
+            "warning: --sbom-output: skaffold writes no SBOMs, so `op-base`, `cli`, `tool` get none"
+        ),
+        "{}",
+        run.report()
+    );
 }
 
 /// Without `--push`: skaffold leaves `tool` in the engine and publishes nothing of it; `op-base`
@@ -338,9 +367,11 @@ fn the_action_s_command_lines_work_as_it_runs_them() {
     }
     assert_eq!(verify_published(&format!("{repo}/op:1.2.3")), digest);
     assert!(
-        run.stderr
-            .contains("--sbom-output dist/sbom: op does not write SBOMs yet"),
-        "{}",
+        context
+            .path()
+            .join("dist/sbom/op/launch/op_greeting/page/sbom.cdx.json")
+            .is_file(),
+        "the Action tars the SBOM directory: it holds op's SBOMs\n{}",
         run.report()
     );
 

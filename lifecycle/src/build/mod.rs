@@ -20,6 +20,8 @@ use crate::files::{
 };
 use crate::log;
 
+mod sbom;
+
 /// Names of files in a buildpack's layers directory that are not layers.
 const NOT_LAYERS: [&str; 3] = ["launch", "build", "store"];
 
@@ -70,12 +72,14 @@ impl Builder<'_> {
         let mut default_type: Option<String> = None;
         let mut labels: Vec<Label> = Vec::new();
         let mut slices: Vec<Slice> = Vec::new();
+        let mut sbom_files: Vec<sbom::File> = Vec::new();
         for element in group {
             let descriptor = self
                 .store
                 .lookup(&element.id, &element.version, exit::BUILD_ERROR)?;
             let outputs = self.build_one(&descriptor, &plan)?;
             plan = filter_plan(&plan, &outputs.met);
+            sbom_files.extend(outputs.sbom_files);
             labels.extend(outputs.launch.labels);
             slices.extend(outputs.launch.slices);
             for entry in outputs.launch.processes {
@@ -116,6 +120,7 @@ impl Builder<'_> {
         })?;
         files::write_toml(&config_dir.join("metadata.toml"), &metadata)
             .map_err(|e| Error::new(exit::BUILD_ERROR, e))?;
+        sbom::copy(self.layers_dir, &sbom_files)?;
         write_legacy_sboms(&sbom_dir)?;
         Ok(metadata)
     }
@@ -172,8 +177,16 @@ impl Builder<'_> {
             ));
         }
 
+        let sbom_files = sbom::find(
+            descriptor.id(),
+            &layers_dir,
+            &read_layers(&layers_dir)?,
+            &descriptor.toml.buildpack.sbom_formats,
+        )?;
         self.apply_layers(&layers_dir)?;
-        outputs(&bp_plan, &layers_dir)
+        let mut outputs = outputs(&bp_plan, &layers_dir)?;
+        outputs.sbom_files = sbom_files;
+        Ok(outputs)
     }
 
     /// Sets aside layers without types (`<layer>.ignore`) and adds build layers to the
@@ -209,6 +222,8 @@ impl Builder<'_> {
 struct Outputs {
     met: Vec<String>,
     launch: LaunchToml,
+    /// The SBOM files it wrote (copied to `<layers>/sbom` once every buildpack built).
+    sbom_files: Vec<sbom::File>,
 }
 
 /// The layers of a buildpack: every `<name>.toml` but `launch`, `build` and `store`, in name
@@ -331,7 +346,11 @@ fn outputs(bp_plan: &BuildpackPlan, layers_dir: &Path) -> Result<Outputs, Error>
             )));
         }
     }
-    Ok(Outputs { met, launch })
+    Ok(Outputs {
+        met,
+        launch,
+        sbom_files: Vec::new(),
+    })
 }
 
 #[cfg(test)]
