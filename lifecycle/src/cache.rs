@@ -1,7 +1,14 @@
-//! The volume cache (`-cache-dir`), in the reference lifecycle's format
-//! (`cache/volume_cache.go`): `committed/` holds one uncompressed `<diffID>.tar` per cached layer
-//! and `io.buildpacks.lifecycle.cache.metadata` (JSON). A new cache is written to `staging/`,
-//! with unchanged layers hard-linked from `committed/`, then swapped in.
+//! The caches of the build.
+//!
+//! - The volume cache (`-cache-dir`), in the reference lifecycle's format
+//!   (`cache/volume_cache.go`): `committed/` holds one uncompressed `<diffID>.tar` per cached
+//!   layer and `io.buildpacks.lifecycle.cache.metadata` (JSON). A new cache is written to
+//!   `staging/`, with unchanged layers hard-linked from `committed/`, then swapped in.
+//! - The image cache (`-cache-image`), in the reference's format (`cache/image_cache.go`): an
+//!   image whose layers are the cached layers, found by their diffIDs (`rootfs.diff_ids`), with
+//!   the cache metadata in its `io.buildpacks.lifecycle.cache.metadata` label. It is pulled into
+//!   a volume cache in a temporary directory before the restore, and that directory is published
+//!   as the image after the export, so the phases know one cache.
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +81,114 @@ impl VolumeCache {
             fs_err::remove_dir_all(&backup)?;
         }
         Ok(())
+    }
+}
+
+/// The image cache: a volume cache in a temporary directory, pulled from and pushed to an
+/// image.
+pub struct ImageCache {
+    reference: String,
+    local: VolumeCache,
+    _dir: tempfile::TempDir,
+}
+
+impl ImageCache {
+    /// Pulls `reference` (an empty cache when the registry has no such image).
+    pub async fn pull(registry: &op_oci::Registry, reference: &str) -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("cache-image-")
+            .tempdir()
+            .map_err(|e| format!("failed to make a directory for the cache image: {e}"))?;
+        let local = VolumeCache::new(dir.path());
+        let cache = Self {
+            reference: reference.to_string(),
+            local,
+            _dir: dir,
+        };
+        let Some(image) = registry
+            .image(reference)
+            .await
+            .map_err(|e| format!("failed to read cache image {reference}: {e}"))?
+        else {
+            return Ok(cache);
+        };
+        let metadata: CacheMetadata = match image.label(METADATA) {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                format!("failed to parse the metadata of cache image {reference}: {e}")
+            })?,
+            None => CacheMetadata::default(),
+        };
+        let mut layers = Vec::new();
+        for (descriptor, diff_id) in image.layers().iter().zip(image.diff_ids()) {
+            let gzip = registry
+                .blob(reference, &descriptor.digest)
+                .await
+                .map_err(|e| {
+                    format!("failed to read layer {diff_id} of cache image {reference}: {e}")
+                })?;
+            let tar = op_oci::archive::gunzip(&gzip).map_err(|e| e.to_string())?;
+            if op_oci::sha256(&tar) != diff_id {
+                return Err(format!(
+                    "layer {} of cache image {reference} does not have the diffID {diff_id}",
+                    descriptor.digest
+                ));
+            }
+            layers.push(Layer { tar, diff_id });
+        }
+        let refs: Vec<&Layer> = layers.iter().collect();
+        cache
+            .local
+            .write(&refs, &metadata)
+            .map_err(|e| format!("failed to keep cache image {reference}: {e}"))?;
+        Ok(cache)
+    }
+
+    /// The cache as the phases read and write it.
+    pub fn local(&self) -> &VolumeCache {
+        &self.local
+    }
+
+    /// Publishes the local cache as the image: a layer per cached diffID, the metadata label.
+    pub async fn push(&self, registry: &op_oci::Registry) -> Result<(), String> {
+        let metadata = self.local.metadata()?;
+        let mut diff_ids: Vec<String> = metadata
+            .buildpacks
+            .iter()
+            .flat_map(|b| b.layers.values())
+            .filter(|l| l.cache && !l.sha.is_empty())
+            .map(|l| l.sha.clone())
+            .collect();
+        diff_ids.sort();
+        diff_ids.dedup();
+        let mut sources = Vec::new();
+        for diff_id in &diff_ids {
+            let tar = fs_err::read(self.local.layer_path(diff_id)).map_err(|e| e.to_string())?;
+            let (gzip, digest) = Layer {
+                tar,
+                diff_id: diff_id.clone(),
+            }
+            .gzip()
+            .map_err(|e| e.to_string())?;
+            sources.push(op_oci::LayerSource::Upload { gzip, digest });
+        }
+        let (os, architecture) = op_oci::host_platform();
+        let label = serde_json::to_string(&metadata).map_err(|e| e.to_string())?;
+        let config = serde_json::json!({
+            "architecture": architecture,
+            "os": os,
+            "config": {"Labels": {METADATA: label}},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        });
+        registry
+            .write_image(
+                std::slice::from_ref(&self.reference),
+                sources,
+                &config,
+                false,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("failed to write cache image {}: {e}", self.reference))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::analyze;
 use crate::api::{self, Version};
 use crate::build::Builder;
 use crate::buildpack::{self, ExecInputs, Store};
-use crate::cache::VolumeCache;
+use crate::cache::{ImageCache, VolumeCache};
 use crate::detect::Detector;
 use crate::env::Env;
 use crate::exit::{self, Error};
@@ -42,7 +42,7 @@ pub const FLAGS: &[Flag] = &[
     Flag::value(
         "cache-image",
         Some("CNB_CACHE_IMAGE"),
-        "cache image (not supported)",
+        "cache image (instead of -cache-dir)",
     ),
     Flag::boolean(
         "daemon",
@@ -142,6 +142,8 @@ pub struct Options {
     pub buildpacks: PathBuf,
     pub build_config: PathBuf,
     pub cache_dir: Option<PathBuf>,
+    /// `-cache-image`: the cache is this image (`-cache-dir` is then not used).
+    pub cache_image: Option<String>,
     pub uid: u32,
     pub gid: u32,
     pub insecure_registries: Vec<String>,
@@ -218,7 +220,6 @@ impl Settings<'_> {
             }
         }
         for (flag, why) in [
-            ("cache-image", "caches in a volume (-cache-dir) only"),
             ("layout-dir", "exports to registries only"),
             (
                 "stack",
@@ -318,6 +319,7 @@ pub fn options(args: &[String], environ: &BTreeMap<String, String>) -> Result<Op
         buildpacks: settings.path("buildpacks", "/cnb/buildpacks"),
         build_config: settings.path("build-config", "/cnb/build-config"),
         cache_dir: settings.value("cache-dir").map(PathBuf::from),
+        cache_image: settings.value("cache-image").filter(|v| !v.is_empty()),
         uid: settings.id("uid")?,
         gid: settings.id("gid")?,
         insecure_registries: settings.insecure_registries(),
@@ -395,20 +397,27 @@ pub fn run(args: &[String], environ: Vec<(String, String)>) -> Result<(), Error>
     )?;
 
     log::phase("RESTORING");
-    let cache = options.cache_dir.as_deref().map(VolumeCache::new);
-    let cache_metadata = match &cache {
-        Some(cache) => Some(
+    let image_cache = pull_image_cache(&options, &registry, &runtime)?;
+    let volume_cache = match &image_cache {
+        Some(_) => None,
+        None => options.cache_dir.as_deref().map(VolumeCache::new),
+    };
+    let cache = image_cache
+        .as_ref()
+        .map(ImageCache::local)
+        .or(volume_cache.as_ref());
+    let cache_metadata = cache
+        .map(|cache| {
             cache
                 .metadata()
-                .map_err(|e| Error::new(exit::RESTORE_ERROR, e))?,
-        ),
-        None => None,
-    };
+                .map_err(|e| Error::new(exit::RESTORE_ERROR, e))
+        })
+        .transpose()?;
     restore::restore(
         &options.layers,
         &detected.group,
         analysis.analyzed.metadata.as_ref(),
-        cache.as_ref().zip(cache_metadata.as_ref()),
+        cache.zip(cache_metadata.as_ref()),
         options.skip_restore,
     )?;
 
@@ -430,10 +439,34 @@ pub fn run(args: &[String], environ: Vec<(String, String)>) -> Result<(), Error>
         &registry,
         &analysis,
         &runtime,
-        cache.as_ref(),
+        cache,
         &detected.group,
         &metadata,
-    )
+    )?;
+    if let Some(image_cache) = &image_cache {
+        // As in the reference lifecycle, a cache that cannot be written is only a warning.
+        if let Err(e) = runtime.block_on(image_cache.push(&registry)) {
+            log::warn(&format!("Failed to export cache: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// With `-cache-image`: pulls the cache image into a local directory the restore reads.
+fn pull_image_cache(
+    options: &Options,
+    registry: &Registry,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<ImageCache>, Error> {
+    options
+        .cache_image
+        .as_ref()
+        .map(|reference| {
+            runtime
+                .block_on(ImageCache::pull(registry, reference))
+                .map_err(|e| Error::new(exit::RESTORE_ERROR, e))
+        })
+        .transpose()
 }
 
 /// As root: gives the layers and cache directories to the build user, then becomes it.
@@ -471,6 +504,7 @@ fn analyze_phase(
         analyze::choose_run_image(options.run_image.as_deref(), &options.run, &options.image)?;
     let mut references: Vec<&str> = vec![&options.image, &run_image.image, &options.previous_image];
     references.extend(options.tags.iter().map(String::as_str));
+    references.extend(options.cache_image.as_deref());
     let registry = Registry::new(
         Registry::plain_http_hosts(references, &options.insecure_registries),
         keychain,

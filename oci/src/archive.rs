@@ -436,6 +436,13 @@ fn owner_of(meta: &std::fs::Metadata) -> (u64, u64) {
     (u64::from(meta.uid()), u64::from(meta.gid()))
 }
 
+/// The uncompressed bytes of a gzip-compressed layer.
+pub fn gunzip(gzip: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut tar = Vec::with_capacity(gzip.len() * 2);
+    flate2::read::GzDecoder::new(gzip).read_to_end(&mut tar)?;
+    Ok(tar)
+}
+
 /// Extracts an uncompressed layer under `root` (paths in the layer, absolute or not, are
 /// relative to it), keeping modes; the files belong to whoever runs this.
 pub fn extract(tar: &[u8], root: &Path) -> std::io::Result<()> {

@@ -225,23 +225,14 @@ async fn cleanup(shared: &Shared, resources: &Created) {
     }
 }
 
-/// The build itself; what it creates is recorded in `resources`. Returns the digest and the
-/// creator's run time.
-async fn run(
+/// Starts tarring the creator's inputs (the app, the platform environment, the order of the
+/// buildpacks the artifact chose) on a blocking thread.
+fn tar_inputs(
     shared: &Shared,
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-    run_image: &str,
-    cache: &str,
-    resources: &mut Created,
-) -> Result<(String, Option<f64>), Error> {
-    let started = Instant::now();
-    let engine = &shared.engine;
-    let name = &artifact.image;
-    shared.reporter.phase(name, Phase::Preparing);
-    // The inputs (app, environment, order) are tarred while the volumes and the container are
-    // created.
+) -> Result<tokio::task::JoinHandle<Result<Vec<u8>, cnb::Error>>, Error> {
     let order = match b.buildpacks.as_slice() {
         [] => None,
         wanted => Some(builder.resolve_buildpacks(wanted).map_err(|buildpack| {
@@ -259,7 +250,7 @@ async fn run(
         platform_env(b, &shared.env),
     );
     let (uid, gid) = (builder.uid, builder.gid);
-    let inputs = tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         let filter = app::Filter::from_project_descriptor(descriptor.as_deref())?;
         let mut inputs = app::Inputs::new();
         inputs.app(&context, uid, gid, &filter)?;
@@ -270,7 +261,27 @@ async fn run(
             inputs.order(&order)?;
         }
         inputs.finish()
-    });
+    }))
+}
+
+/// The build itself; what it creates is recorded in `resources`. Returns the digest and the
+/// creator's run time.
+async fn run(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    b: &BuildpacksPlan,
+    builder: &BuilderInfo,
+    run_image: &str,
+    cache: &str,
+    resources: &mut Created,
+) -> Result<(String, Option<f64>), Error> {
+    let started = Instant::now();
+    let engine = &shared.engine;
+    let name = &artifact.image;
+    shared.reporter.phase(name, Phase::Preparing);
+    // The inputs (app, environment, order) are tarred while the volumes and the container are
+    // created.
+    let inputs = tar_inputs(shared, artifact, b, builder)?;
     let base = per_build_name(shared, artifact);
     let labels = BTreeMap::from([
         (LABEL_KIND.to_string(), "build".to_string()),
@@ -283,17 +294,31 @@ async fn run(
         workspace: format!("op-workspace-{base}"),
         cache: cache.to_string(),
     };
+    let cache_image = shared
+        .options
+        .cache_image
+        .as_deref()
+        .map(|base| super::names::cache_image(base, name));
     prepare_volumes(
         shared,
         artifact,
         b.clear_cache,
+        cache_image.is_none(),
         &volumes,
         &labels,
         resources,
     )
     .await?;
     step(name, "volumes", started);
-    let spec = creator_spec(shared, artifact, b, builder, run_image, &volumes, labels)?;
+    let spec = creator_spec(
+        shared,
+        artifact,
+        b,
+        builder,
+        (run_image, cache_image.as_deref()),
+        &volumes,
+        labels,
+    )?;
     tracing::debug!(artifact = %name, spec = ?creator::redacted(&spec), "creator container");
     let container = engine.create(&spec).await?;
     resources.container = Some(container.clone());
@@ -373,18 +398,20 @@ async fn copy_sboms(shared: &Shared, name: &str, container: &str) -> Result<(), 
     Ok(())
 }
 
-/// The per-build volumes (recorded in `resources`) and the artifact's cache volume.
+/// The per-build volumes (recorded in `resources`) and, unless the cache is an image, the
+/// artifact's cache volume.
 async fn prepare_volumes(
     shared: &Shared,
     artifact: &PlannedArtifact,
     clear_cache: bool,
+    cache_volume: bool,
     volumes: &creator::Volumes,
     labels: &BTreeMap<String, String>,
     resources: &mut Created,
 ) -> Result<(), Error> {
     let engine = &shared.engine;
     let cache = &volumes.cache;
-    if clear_cache {
+    if clear_cache && cache_volume {
         shared.reporter.line(
             &artifact.image,
             &format!("Clearing cache volume {cache} (clearCache)"),
@@ -397,7 +424,13 @@ async fn prepare_volumes(
     let (layers, workspace, cached) = tokio::join!(
         engine.create_volume(&volumes.layers, labels),
         engine.create_volume(&volumes.workspace, labels),
-        engine.create_volume(cache, &cache_labels),
+        async {
+            if cache_volume {
+                engine.create_volume(cache, &cache_labels).await
+            } else {
+                Ok(())
+            }
+        },
     );
     for (volume, created) in [(&volumes.layers, &layers), (&volumes.workspace, &workspace)] {
         if created.is_ok() {
@@ -415,19 +448,21 @@ fn per_build_name(shared: &Shared, artifact: &PlannedArtifact) -> String {
     format!("{}-{}", shared.build_id, slug(&artifact.image))
 }
 
-/// The creator container of the artifact's build.
+/// The creator container of the artifact's build, on `run_image`, caching in `cache_image`
+/// when there is one.
 fn creator_spec(
     shared: &Shared,
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-    run_image: &str,
+    (run_image, cache_image): (&str, Option<&str>),
     volumes: &creator::Volumes,
     mut labels: BTreeMap<String, String>,
 ) -> Result<ContainerSpec, Error> {
     let platform_api = builder.platform_api()?;
     let mut involved: Vec<&str> = artifact.references().collect();
     involved.push(run_image);
+    involved.extend(cache_image);
     let network = network_for(shared.options.network.as_deref(), &involved);
     // The builder's default run image comes with mirrors the lifecycle may read instead.
     if b.run_image.is_none() {
@@ -470,6 +505,7 @@ fn creator_spec(
         extra_binds: &binds,
         network: network.as_deref(),
         skip_restore: b.clear_cache,
+        cache_image,
         debug: shared.options.debug,
         proxies: &proxies,
         labels: &labels,

@@ -35,7 +35,8 @@ pub use copies::copy_to_registries;
 pub use creator_output::Phase;
 pub use delegated::Delegation;
 pub use names::{
-    LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume, network_for,
+    LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_image, cache_volume,
+    check_cache_image, network_for,
 };
 
 use crate::cnb;
@@ -81,6 +82,9 @@ pub struct Options {
     pub image_registry: Option<String>,
     /// `--sbom-output`: where each buildpacks artifact's SBOMs are copied (`<dir>/<artifact>/`).
     pub sbom_output: Option<std::path::PathBuf>,
+    /// `--cache-image` / `$OP_CACHE_IMAGE`: the builds cache in images derived from it
+    /// ([`cache_image`]) instead of cache volumes.
+    pub cache_image: Option<String>,
 }
 
 /// What the builds tell whoever shows them.
@@ -112,6 +116,8 @@ pub enum Error {
     Interrupted,
     #[error("A build task failed: {0}")]
     Task(String),
+    #[error("The cache image {problem} ({origin})")]
+    CacheImage { problem: String, origin: String },
     #[error(
         "Builder `{builder}` is a {builder_platform} image, and --platform asks for {requested}"
     )]
@@ -159,6 +165,11 @@ impl Hint for Error {
                 (!hints.is_empty()).then(|| hints.join("\n"))
             }
             Error::Interrupted | Error::Task(_) => None,
+            Error::CacheImage { .. } => Some(
+                "name a repository the builds may write, e.g. --cache-image ghcr.io/acme/app-cache (each artifact \
+                 gets its own tag)"
+                    .into(),
+            ),
             Error::Platform {
                 builder_platform, ..
             } => Some(format!(
@@ -226,15 +237,8 @@ pub async fn run(
         }
     }
     let engine: Arc<dyn Containers> = Arc::new(Engine::connect(env).await?);
-    // The builders too: the engine pulls them with the same credentials.
-    let mut references: Vec<&str> = Vec::new();
-    for artifact in &artifacts {
-        references.extend(artifact.references());
-        references.extend(artifact.buildpacks().map(|b| b.builder.as_str()));
-        if let Some(run) = artifact.buildpacks().and_then(|b| b.run_image.as_ref()) {
-            references.push(&run.image);
-        }
-    }
+    let references = registry_references(&artifacts, options.cache_image.as_deref());
+    let references: Vec<&str> = references.iter().map(String::as_str).collect();
     let (registry, mut credentials) =
         Registry::connect(env, &references, &plan.insecure_registries)?;
     check_registries(plan, &artifacts, &registry).await?;
@@ -295,6 +299,22 @@ pub async fn run(
         }
     }
     Ok(built)
+}
+
+/// Every registry reference the builds touch, for credentials and checks: the artifacts,
+/// their builders and run images (the engine pulls them with the same credentials) and the
+/// cache images derived from `cache_base`.
+fn registry_references(artifacts: &[&PlannedArtifact], cache_base: Option<&str>) -> Vec<String> {
+    let mut references = Vec::new();
+    for artifact in artifacts {
+        references.extend(artifact.references().map(str::to_string));
+        if let Some(b) = artifact.buildpacks() {
+            references.push(b.builder.clone());
+            references.extend(b.run_image.as_ref().map(|run| run.image.clone()));
+            references.extend(cache_base.map(|base| cache_image(base, &artifact.image)));
+        }
+    }
+    references
 }
 
 /// The registries must answer before anything is pulled or built. One that refuses op's

@@ -33,6 +33,36 @@ pub(super) fn slug(text: &str) -> String {
         .join("-")
 }
 
+/// The cache image of artifact `image` when builds cache in a registry (`--cache-image BASE`):
+/// `BASE`'s repository, tagged with the artifact (`<BASE's tag>-<artifact>` when `BASE` has a
+/// tag), so that the artifacts of one build do not overwrite each other's cache. `BASE` is
+/// checked by [`check_cache_image`].
+pub fn cache_image(base: &str, image: &str) -> String {
+    let parsed = Reference::parse(base).ok();
+    let repository = parsed
+        .as_ref()
+        .map_or_else(|| base.to_string(), Reference::name);
+    let artifact = slug(image);
+    let tag = match parsed.and_then(|p| p.tag) {
+        Some(tag) => format!("{tag}-{artifact}"),
+        None => artifact,
+    };
+    let tag: String = tag.chars().take(128).collect();
+    format!("{repository}:{tag}")
+}
+
+/// `--cache-image` must name a repository (and may name a tag), not a digest: the builds write
+/// it.
+pub fn check_cache_image(base: &str) -> Result<(), String> {
+    match Reference::parse(base) {
+        Ok(parsed) if parsed.digest.is_some() => Err(format!(
+            "`{base}` names a digest; the cache image is written, so it needs a repository (and maybe a tag)"
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("`{base}` is not an image reference: {e}")),
+    }
+}
+
 /// The first `bytes` bytes of the SHA-256 of `text`, in hex.
 pub(super) fn short_hash(text: &str, bytes: usize) -> String {
     Sha256::digest(text.as_bytes())
@@ -70,4 +100,29 @@ pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> 
         .iter()
         .any(|r| registry::host_of(r).is_some_and(|h| op_oci::is_loopback(&h)));
     loopback.then(|| "host".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_artifact_has_its_own_cache_image_and_a_digest_is_refused() {
+        assert_eq!(
+            cache_image("ghcr.io/acme/cache", "api"),
+            "ghcr.io/acme/cache:api"
+        );
+        assert_eq!(
+            cache_image("127.0.0.1:5000/cache:ci", "ghcr.io/acme/Web"),
+            "127.0.0.1:5000/cache:ci-ghcr-io-acme-web"
+        );
+        assert!(check_cache_image("ghcr.io/acme/cache:ci").is_ok());
+        let digest = format!("ghcr.io/acme/cache@sha256:{}", "a".repeat(64));
+        assert!(
+            check_cache_image(&digest)
+                .unwrap_err()
+                .contains("names a digest")
+        );
+        assert!(check_cache_image("Not A Ref").is_err());
+    }
 }

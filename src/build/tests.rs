@@ -386,6 +386,7 @@ mod against_a_fake_engine {
                 platform: None,
                 image_registry: None,
                 sbom_output: None,
+                cache_image: None,
             },
             env: Env::from_pairs([("HOME", home.path().display().to_string())]),
             insecure_registries: Vec::new(),

@@ -258,6 +258,11 @@ pub struct BuildRunArgs {
     #[arg(long, value_name = "NAME")]
     pub network: Option<String>,
 
+    /// Cache the buildpacks builds in a registry instead of cache volumes (for CI runners that
+    /// start empty): REF's repository, tagged per artifact [env: OP_CACHE_IMAGE]
+    #[arg(long, value_name = "REF")]
+    pub cache_image: Option<String>,
+
     /// How long to wait for a registry to serve a pushed image (e.g. 3m, 90s, 1m30s)
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
     pub propagation_timeout: std::time::Duration,

@@ -55,6 +55,8 @@ pub struct CreatorInputs<'a> {
     pub network: Option<&'a str>,
     /// `clearCache`: build as if there were no cache.
     pub skip_restore: bool,
+    /// The cache is this image (`-cache-image`) instead of the cache volume.
+    pub cache_image: Option<&'a str>,
     /// `-log-level debug` (op's `-vv`).
     pub debug: bool,
     pub proxies: &'a [(String, String)],
@@ -70,7 +72,10 @@ pub fn command(inputs: &CreatorInputs<'_>) -> Vec<String> {
         cmd.push(value.to_string());
     };
     flag("app", APP_DIR);
-    flag("cache-dir", CACHE_DIR);
+    match inputs.cache_image {
+        Some(image) => flag("cache-image", image),
+        None => flag("cache-dir", CACHE_DIR),
+    }
     flag("uid", &inputs.builder.uid.to_string());
     flag("gid", &inputs.builder.gid.to_string());
     flag("run-image", inputs.run_image);
@@ -111,8 +116,10 @@ pub fn container(inputs: &CreatorInputs<'_>) -> ContainerSpec {
     let mut binds = vec![
         format!("{}:{LAYERS_DIR}", v.layers),
         format!("{}:{APP_DIR}", v.workspace),
-        format!("{}:{CACHE_DIR}", v.cache),
     ];
+    if inputs.cache_image.is_none() {
+        binds.push(format!("{}:{CACHE_DIR}", v.cache));
+    }
     binds.extend(inputs.extra_binds.iter().cloned());
     ContainerSpec {
         name: Some(inputs.name.to_string()),
@@ -181,12 +188,31 @@ mod tests {
             extra_binds: &binds,
             network: Some("host"),
             skip_restore: false,
+            cache_image: None,
             debug: false,
             proxies: &proxies,
             labels: &labels,
             name: "op-build-1-api",
         };
         f(&inputs)
+    }
+
+    #[test]
+    fn a_cache_image_replaces_the_cache_volume() {
+        let spec = with(Version(0, 15), |inputs| {
+            container(&CreatorInputs {
+                cache_image: Some("ghcr.io/acme/cache:api"),
+                ..inputs.clone()
+            })
+        });
+        let cmd = spec.cmd.unwrap();
+        assert_eq!(cmd[3..5], ["-cache-image", "ghcr.io/acme/cache:api"]);
+        assert!(!cmd.iter().any(|a| a == "-cache-dir"));
+        assert!(
+            !spec.binds.iter().any(|b| b.ends_with(":/cache")),
+            "{:?}",
+            spec.binds
+        );
     }
 
     #[test]

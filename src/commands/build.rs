@@ -270,6 +270,25 @@ fn push_all_registries(
     Ok(others)
 }
 
+/// `--cache-image`, else `$OP_CACHE_IMAGE`, checked.
+fn cache_image(run: &BuildRunArgs, config: &Config) -> Result<Option<String>, build::Error> {
+    let (value, origin) = match &run.cache_image {
+        Some(value) => (value.trim().to_string(), "--cache-image"),
+        None => match config.env().get("OP_CACHE_IMAGE") {
+            Some(value) => (value.trim().to_string(), "$OP_CACHE_IMAGE"),
+            None => return Ok(None),
+        },
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    build::check_cache_image(&value).map_err(|problem| build::Error::CacheImage {
+        problem,
+        origin: origin.to_string(),
+    })?;
+    Ok(Some(value))
+}
+
 /// How the builds of `plan` run, skaffold found when the plan needs it.
 fn build_options(
     plan: &BuildPlan,
@@ -321,6 +340,7 @@ fn build_options(
             .sbom_output
             .as_ref()
             .map(|dir| plan.cwd.join(dir)),
+        cache_image: cache_image(run, config)?,
     })
 }
 

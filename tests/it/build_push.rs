@@ -28,6 +28,7 @@ on_each_builder!(
     an_artifact_can_choose_among_the_builder_s_buildpacks,
     registry_credentials_reach_the_engine_the_lifecycle_and_op_but_no_output,
     the_builder_s_default_run_image_is_read_with_its_registry_s_credentials,
+    a_registry_cache_survives_a_runner_that_starts_empty,
 );
 
 /// A copy of `fixtures/apps` whose builder is the stack's.
@@ -647,4 +648,61 @@ fn the_builder_s_default_run_image_is_read_with_its_registry_s_credentials(lifec
         anonymous.report()
     );
     assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
+/// `OP_CACHE_IMAGE`: the builds cache in the registry (one image per artifact) instead of cache
+/// volumes, so a CI runner that starts with no volumes and no images (here: the builder and the
+/// app images removed from the engine, no cache volume ever made) restores the cache from the
+/// registry: the greeting buildpack's `counter` cache layer says `build number 2`.
+fn a_registry_cache_survives_a_runner_that_starts_empty(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let repo = stack.registry.addr();
+    let cache = format!("{repo}/op-cache");
+    let context = apps(&stack).env("OP_CACHE_IMAGE", &cache);
+    let build = || context.op(&["build-push", "--repo", &repo, "--artifact", "greeting"]);
+    let first = build();
+    first.success();
+    assert!(
+        first
+            .stderr
+            .contains("[greeting   ] ---> Greeting: build number 1"),
+        "{}",
+        first.report()
+    );
+    // (The reference lifecycle's cache image of an artifact without cache layers does not pass
+    // `crane validate`, so only its presence is checked, with skopeo.)
+    for artifact in ["static-site", "greeting"] {
+        crate::common::cnb::skopeo_digest_as(&format!("{cache}:{artifact}"), None);
+    }
+    let volumes = docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=io.octopilot.op.cache-for={repo}/greeting"),
+    ]);
+    assert_eq!(volumes.trim(), "", "no cache volume is made");
+    // A fresh runner: nothing of the first build in the engine.
+    let _ = docker(&["rmi", "-f", &stack.builder]);
+    let second = build();
+    second.success();
+    for line in [
+        "[greeting   ] Restoring data for \"op/greeting:counter\" from cache",
+        "[greeting   ] ---> Greeting: build number 2",
+    ] {
+        assert!(second.stderr.contains(line), "{line}\n{}", second.report());
+    }
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+
+    let digest = format!("{cache}@sha256:{}", "a".repeat(64));
+    let refused = apps(&stack).op(&["build-push", "--repo", &repo, "--cache-image", &digest]);
+    refused.failure(1);
+    assert!(
+        refused.stderr.contains("names a digest")
+            && refused
+                .stderr
+                .contains("hint: name a repository the builds may write"),
+        "{}",
+        refused.report()
+    );
 }

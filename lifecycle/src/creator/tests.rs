@@ -112,7 +112,6 @@ fn unsupported_modes_are_refused_by_name() {
     for list in [
         &["-daemon", "r/a"][..],
         &["-layout", "r/a"],
-        &["-cache-image", "r/cache", "r/a"],
         &["-parallel", "r/a"],
     ] {
         let error = options(&args(list), &environ(&[])).unwrap_err();
@@ -125,6 +124,10 @@ fn unsupported_modes_are_refused_by_name() {
     }
     let error = options(&args(&["r/a"]), &environ(&[("CNB_USE_DAEMON", "true")])).unwrap_err();
     assert!(error.message.contains("-daemon"), "{}", error.message);
+    let cached = options(&args(&["-cache-image", "r/cache", "r/a"]), &environ(&[])).unwrap();
+    assert_eq!(cached.cache_image.as_deref(), Some("r/cache"));
+    let from_env = options(&args(&["r/a"]), &environ(&[("CNB_CACHE_IMAGE", "r/c2")])).unwrap();
+    assert_eq!(from_env.cache_image.as_deref(), Some("r/c2"));
 }
 
 #[test]
