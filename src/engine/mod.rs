@@ -329,13 +329,15 @@ impl Engine {
     }
 
     /// Attaches to the output of a created container. Attach before starting it, so that no
-    /// output is lost.
+    /// output is lost: the engine subscribes to the container's streams before it answers the
+    /// attach request. Without `logs`: with it, the engine replays the log file after
+    /// subscribing, and what the container writes while it does arrives twice.
     pub async fn attach(&self, id: &str) -> Result<OutputStream, Error> {
         let options = AttachContainerOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
             .stream(true)
-            .logs(true)
+            .logs(false)
             .build();
         let attached = self
             .docker
