@@ -122,11 +122,22 @@ impl Registry {
     /// The image `reference` names, resolved to this machine's platform when it is an index;
     /// `None` when the registry does not have it.
     pub async fn image(&self, reference: &str) -> Result<Option<Image>, Error> {
+        let (os, arch) = host_platform();
+        self.image_for(reference, os, arch).await
+    }
+
+    /// The image `reference` names, resolved to platform `os`/`arch` when it is an index (an
+    /// index without that platform is an error); `None` when the registry does not have it.
+    pub async fn image_for(
+        &self,
+        reference: &str,
+        os: &str,
+        arch: &str,
+    ) -> Result<Option<Image>, Error> {
         let Some(mut manifest) = self.manifest(reference).await? else {
             return Ok(None);
         };
         if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_MANIFEST_LIST {
-            let (os, arch) = host_platform();
             let child = manifest.json["manifests"]
                 .as_array()
                 .and_then(|list| {
@@ -278,6 +289,8 @@ pub struct Written {
     /// The manifest digest.
     pub digest: String,
     pub manifest_size: u64,
+    /// The manifest's media type.
+    pub media_type: String,
 }
 
 impl Registry {
@@ -290,6 +303,20 @@ impl Registry {
         layers: Vec<LayerSource>,
         config: &Value,
         docker: bool,
+    ) -> Result<Written, Error> {
+        self.write_image_as(names, layers, config, docker, true)
+            .await
+    }
+
+    /// [`Registry::write_image`], and with `tagged` false the manifest goes to each name's
+    /// repository by digest only (an image an index will name), leaving the tags alone.
+    pub async fn write_image_as(
+        &self,
+        names: &[String],
+        layers: Vec<LayerSource>,
+        config: &Value,
+        docker: bool,
+        tagged: bool,
     ) -> Result<Written, Error> {
         let (manifest_type, config_type, layer_type) = if docker {
             (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
@@ -342,13 +369,74 @@ impl Registry {
         let manifest_size = bytes.len() as u64;
         let mut digest = sha256(&bytes);
         for name in names {
+            let target = if tagged {
+                name.clone()
+            } else {
+                format!("{}@{digest}", repository_of(name))
+            };
             digest = self
-                .push_manifest(name, bytes.clone(), manifest_type)
+                .push_manifest(&target, bytes.clone(), manifest_type)
                 .await?;
         }
         Ok(Written {
             digest,
             manifest_size,
+            media_type: manifest_type.to_string(),
         })
     }
+
+    /// Writes an index of `entries` (images already in each name's repository) to every
+    /// reference of `names`: a Docker manifest list when `docker`, else an OCI image index.
+    pub async fn write_index(
+        &self,
+        names: &[String],
+        entries: &[IndexEntry],
+        docker: bool,
+    ) -> Result<Written, Error> {
+        let index_type = if docker {
+            DOCKER_MANIFEST_LIST
+        } else {
+            OCI_INDEX
+        };
+        let manifests: Vec<Value> = entries
+            .iter()
+            .map(|entry| {
+                let mut platform = serde_json::json!({
+                    "architecture": entry.architecture,
+                    "os": entry.os,
+                });
+                if let Some(variant) = &entry.variant {
+                    platform["variant"] = Value::from(variant.clone());
+                }
+                let mut json = entry.manifest.to_json();
+                json["platform"] = platform;
+                json
+            })
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": index_type,
+            "manifests": manifests,
+        });
+        let bytes = index.to_string().into_bytes();
+        let manifest_size = bytes.len() as u64;
+        let mut digest = sha256(&bytes);
+        for name in names {
+            digest = self.push_manifest(name, bytes.clone(), index_type).await?;
+        }
+        Ok(Written {
+            digest,
+            manifest_size,
+            media_type: index_type.to_string(),
+        })
+    }
+}
+
+/// One image of an index: its manifest and its platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub manifest: Descriptor,
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
 }

@@ -56,6 +56,12 @@ impl Image {
         )
     }
 
+    /// The `os` and `architecture` its config names (empty when it names none).
+    pub fn platform(&self) -> (&str, &str) {
+        let field = |name: &str| self.config.get(name).and_then(Value::as_str).unwrap_or("");
+        (field("os"), field("architecture"))
+    }
+
     /// Whether the image uses Docker's media types (else OCI's).
     pub fn is_docker(&self) -> bool {
         self.manifest.media_type == DOCKER_MANIFEST

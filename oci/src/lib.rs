@@ -25,7 +25,7 @@ mod tls;
 
 use sha2::{Digest as _, Sha256};
 
-pub use client::{LayerSource, Registry, Written};
+pub use client::{IndexEntry, LayerSource, Registry, Written};
 pub use config::ConfigEditor;
 pub use error::Error;
 pub use image::{Descriptor, Image, Manifest, host_platform};

@@ -8,7 +8,7 @@
 //! same image digest.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use op_oci::archive::{Layer, LayerBuilder};
@@ -20,7 +20,6 @@ use crate::registry::{LayerSource, Registry, Written};
 /// What the base image is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseOptions {
-    pub busybox: PathBuf,
     pub user: String,
     pub uid: u32,
     pub gid: u32,
@@ -35,6 +34,8 @@ pub struct Busybox {
     pub version: String,
     /// Absolute paths of the applets (`/bin/sh`, `/usr/sbin/httpd`, …).
     pub applets: Vec<String>,
+    /// What it runs on, from its ELF header (`amd64`, `arm64`, …).
+    pub architecture: &'static str,
 }
 
 fn busybox_error(path: &Path, problem: impl Into<String>) -> Error {
@@ -57,11 +58,19 @@ pub fn read_busybox(path: &Path) -> Result<Busybox, Error> {
         }
         Err(problem) => return Err(busybox_error(path, problem)),
     }
+    let architecture = elf::architecture(&data).map_err(|problem| busybox_error(path, problem))?;
+    let does_not_run = |e: std::io::Error| {
+        let emulation = if architecture == crate::registry::host_platform().1 {
+            String::new()
+        } else {
+            format!(
+                " (it is a linux/{architecture} executable: this machine runs it only with QEMU's binfmt_misc handler, which scripts/dev-env registers)"
+            )
+        };
+        busybox_error(path, format!("it does not run: {e}{emulation}"))
+    };
     let run = |arg: &str| -> Result<String, Error> {
-        let output = Command::new(path)
-            .arg(arg)
-            .output()
-            .map_err(|e| busybox_error(path, format!("it does not run: {e}")))?;
+        let output = Command::new(path).arg(arg).output().map_err(does_not_run)?;
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         Ok(text)
@@ -78,7 +87,7 @@ pub fn read_busybox(path: &Path) -> Result<Busybox, Error> {
     let listed = Command::new(path)
         .arg("--list-full")
         .output()
-        .map_err(|e| busybox_error(path, format!("it does not run: {e}")))?;
+        .map_err(does_not_run)?;
     let mut applets: Vec<String> = String::from_utf8_lossy(&listed.stdout)
         .lines()
         .map(str::trim)
@@ -94,6 +103,7 @@ pub fn read_busybox(path: &Path) -> Result<Busybox, Error> {
         data,
         version,
         applets,
+        architecture,
     })
 }
 
@@ -169,11 +179,10 @@ pub fn layer(options: &BaseOptions, busybox: &Busybox) -> Result<Layer, Error> {
 
 /// The image config of the base image.
 pub fn config(options: &BaseOptions, busybox: &Busybox, layer: &Layer) -> Value {
-    let (os, architecture) = crate::registry::host_platform();
     json!({
         "created": CREATED,
-        "architecture": architecture,
-        "os": os,
+        "architecture": busybox.architecture,
+        "os": "linux",
         "config": {
             "Env": [
                 format!("PATH={DEFAULT_PATH}"),
@@ -195,23 +204,26 @@ pub fn config(options: &BaseOptions, busybox: &Busybox, layer: &Layer) -> Value 
     })
 }
 
-/// Writes the base image to `names`.
+/// Writes the base image to `names` (by digest only, untagged, unless `tagged`: the image of
+/// one platform of an index).
 pub async fn publish(
     registry: &Registry,
     names: &[String],
     layer: &Layer,
     config: &Value,
+    tagged: bool,
 ) -> Result<Written, Error> {
     let (gzip, digest) = layer.gzip().map_err(|source| Error::Layer {
         what: "the base layer".into(),
         source,
     })?;
     Ok(registry
-        .write_image(
+        .write_image_as(
             names,
             vec![LayerSource::Upload { gzip, digest }],
             config,
             false,
+            tagged,
         )
         .await?)
 }

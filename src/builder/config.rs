@@ -149,7 +149,59 @@ pub struct BuilderSpec {
     /// With every version filled in.
     pub order: OrderToml,
     pub build_env: Vec<BuildEnv>,
+    /// The lifecycle for this machine's platform (any static one `[lifecycle] uri` names).
     pub lifecycle: LifecycleFiles,
+    /// Where lifecycles for other platforms are looked for ([`BuilderSpec::lifecycle_for`]).
+    pub lifecycle_search: LifecycleSearch,
+}
+
+/// Where the lifecycle is looked for: the file `[lifecycle] uri` names, or directories (that
+/// uri, else `$OP_LIFECYCLE_DIR` and op's own directory), each holding `lifecycle` and, per
+/// platform, `linux-<arch>/lifecycle`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LifecycleSearch {
+    File(PathBuf),
+    Dirs(Vec<PathBuf>),
+}
+
+impl LifecycleSearch {
+    /// The paths to try, in order: with `arch`, its platform's directory first.
+    fn candidates(&self, arch: &str) -> Vec<PathBuf> {
+        match self {
+            Self::File(file) => vec![file.clone()],
+            Self::Dirs(dirs) => dirs
+                .iter()
+                .flat_map(|d| {
+                    [
+                        d.join(format!("linux-{arch}")).join("lifecycle"),
+                        d.join("lifecycle"),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+impl BuilderSpec {
+    /// The lifecycle for images of architecture `arch` (`amd64`, `arm64`): the first candidate
+    /// of [`LifecycleSearch`] that is a static executable for it.
+    pub fn lifecycle_for(&self, arch: &str) -> Result<LifecycleFiles, Error> {
+        let searched = self.lifecycle_search.candidates(arch);
+        let mut other = Vec::new();
+        for candidate in searched.iter().filter(|c| c.is_file()) {
+            let data = fs_err::read(candidate).map_err(|source| Error::Read { source })?;
+            match elf::architecture(&data) {
+                Ok(found) if found == arch => return lifecycle_files(candidate.clone()),
+                Ok(found) => other.push(format!("`{}` is for {found}", candidate.display())),
+                Err(problem) => other.push(format!("`{}`: {problem}", candidate.display())),
+            }
+        }
+        Err(Error::LifecycleForPlatform {
+            platform: format!("linux/{arch}"),
+            searched,
+            other,
+        })
+    }
 }
 
 /// Where op looks for its own lifecycle when `[lifecycle] uri` is not set.
@@ -223,7 +275,8 @@ pub fn resolve(path: &Path, toml: BuilderToml, env: &Env) -> Result<BuilderSpec,
     }
     let buildpacks = read_buildpacks(path, &base, &toml.buildpacks)?;
     let order = resolve_order(path, &toml.order, &buildpacks)?;
-    let lifecycle = find_lifecycle(path, &base, toml.lifecycle.unwrap_or_default(), env)?;
+    let (lifecycle, lifecycle_search) =
+        find_lifecycle(path, &base, toml.lifecycle.unwrap_or_default(), env)?;
     Ok(BuilderSpec {
         description: toml.description,
         build_image,
@@ -233,6 +286,7 @@ pub fn resolve(path: &Path, toml: BuilderToml, env: &Env) -> Result<BuilderSpec,
         order,
         build_env: build.env,
         lifecycle,
+        lifecycle_search,
     })
 }
 
@@ -430,14 +484,16 @@ fn resolve_order(
     })
 }
 
-/// The lifecycle: `[lifecycle] uri`, else `$OP_LIFECYCLE_DIR/lifecycle`, else `lifecycle` next
-/// to the op executable. It must be a static executable: builder images may have no libc.
+/// The lifecycle: `[lifecycle] uri` (a file, or a directory searched as below), else
+/// `$OP_LIFECYCLE_DIR`, else the op executable's directory; in a directory,
+/// `linux-<this machine's arch>/lifecycle`, else `lifecycle`. It must be a static executable:
+/// builder images may have no libc.
 fn find_lifecycle(
     path: &Path,
     base: &Path,
     section: LifecycleSection,
     env: &Env,
-) -> Result<LifecycleFiles, Error> {
+) -> Result<(LifecycleFiles, LifecycleSearch), Error> {
     if let Some(version) = section.version {
         return Err(invalid(
             path,
@@ -447,26 +503,36 @@ fn find_lifecycle(
             ),
         ));
     }
-    let (lifecycle, searched) = if let Some(uri) = section.uri {
+    let search = if let Some(uri) = section.uri {
         let local = uri.strip_prefix("file://").unwrap_or(&uri).to_string();
-        let file = base.join(local);
-        (file.is_file().then(|| file.clone()), vec![file])
+        let path = base.join(local);
+        if path.is_dir() {
+            LifecycleSearch::Dirs(vec![path])
+        } else {
+            LifecycleSearch::File(path)
+        }
     } else {
-        let mut candidates = Vec::new();
+        let mut dirs = Vec::new();
         if let Some(dir) = env.get(LIFECYCLE_DIR_ENV) {
-            candidates.push(PathBuf::from(dir).join("lifecycle"));
+            dirs.push(PathBuf::from(dir));
         }
         if let Some(dir) = std::env::current_exe()
             .ok()
             .and_then(|e| e.parent().map(Path::to_path_buf))
         {
-            candidates.push(dir.join("lifecycle"));
+            dirs.push(dir);
         }
-        (candidates.iter().find(|c| c.is_file()).cloned(), candidates)
+        LifecycleSearch::Dirs(dirs)
     };
-    let Some(lifecycle) = lifecycle else {
+    let searched = search.candidates(crate::registry::host_platform().1);
+    let Some(lifecycle) = searched.iter().find(|c| c.is_file()).cloned() else {
         return Err(Error::LifecycleNotFound { searched });
     };
+    Ok((lifecycle_files(lifecycle)?, search))
+}
+
+/// `lifecycle` (static) and its launcher: `launcher` next to it, else itself.
+fn lifecycle_files(lifecycle: PathBuf) -> Result<LifecycleFiles, Error> {
     check_static(&lifecycle)?;
     let sibling = lifecycle.with_file_name("launcher");
     let launcher = if sibling.is_file() {

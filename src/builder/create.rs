@@ -21,7 +21,7 @@ use op_oci::archive::{Layer, LayerBuilder, Owner};
 use serde_json::{Value, json};
 
 use super::Error;
-use super::config::{BuilderSpec, Buildpack};
+use super::config::{BuilderSpec, Buildpack, LifecycleFiles};
 use crate::registry::{ConfigEditor, Image, LayerSource, Registry, Written};
 
 /// The `created` time of the builder and its history (as pack writes it).
@@ -62,8 +62,19 @@ fn toml_text<T: serde::Serialize>(value: &T) -> Vec<u8> {
     toml::to_string(value).unwrap_or_default().into_bytes()
 }
 
-/// Every layer op adds to the build image, in order.
+/// Every layer op adds to the build image, in order, with the lifecycle of this machine's
+/// platform.
 pub fn layers(spec: &BuilderSpec, uid: u32, gid: u32) -> Result<Vec<NewLayer>, Error> {
+    layers_with(spec, &spec.lifecycle, uid, gid)
+}
+
+/// [`layers`] with `lifecycle` (that of the build image's platform).
+pub fn layers_with(
+    spec: &BuilderSpec,
+    lifecycle: &LifecycleFiles,
+    uid: u32,
+    gid: u32,
+) -> Result<Vec<NewLayer>, Error> {
     let (uid, gid) = (u64::from(uid), u64::from(gid));
     let mut layers = Vec::new();
 
@@ -81,7 +92,7 @@ pub fn layers(spec: &BuilderSpec, uid: u32, gid: u32) -> Result<Vec<NewLayer>, E
     });
 
     layers.push(NewLayer {
-        layer: lifecycle_layer(spec)?,
+        layer: lifecycle_layer(lifecycle)?,
         created_by: "op builder: lifecycle".into(),
     });
 
@@ -130,10 +141,10 @@ pub fn layers(spec: &BuilderSpec, uid: u32, gid: u32) -> Result<Vec<NewLayer>, E
     Ok(layers)
 }
 
-fn lifecycle_layer(spec: &BuilderSpec) -> Result<Layer, Error> {
+fn lifecycle_layer(files: &LifecycleFiles) -> Result<Layer, Error> {
     let read = |path: &std::path::Path| fs_err::read(path).map_err(|source| Error::Read { source });
-    let lifecycle = read(&spec.lifecycle.lifecycle)?;
-    let launcher = read(&spec.lifecycle.launcher)?;
+    let lifecycle = read(&files.lifecycle)?;
+    let launcher = read(&files.launcher)?;
     let descriptor = toml_text(&LifecycleToml::current());
     let mut layer = LayerBuilder::new();
     let e = io("the lifecycle layer");
@@ -313,13 +324,15 @@ pub fn config(base: &Image, spec: &BuilderSpec, layers: &[NewLayer], uid: u32, g
 }
 
 /// Writes the builder to `names`: the build image's layers (mounted, never downloaded when the
-/// registry allows), then op's.
+/// registry allows), then op's. Untagged (by digest only) unless `tagged`: the builder of one
+/// platform of an index.
 pub async fn publish(
     registry: &Registry,
     names: &[String],
     base: &Image,
     layers: Vec<NewLayer>,
     config: &Value,
+    tagged: bool,
 ) -> Result<Written, Error> {
     let mut sources: Vec<LayerSource> = base
         .layers()
@@ -334,6 +347,6 @@ pub async fn publish(
         sources.push(LayerSource::Upload { gzip, digest });
     }
     Ok(registry
-        .write_image(names, sources, config, base.is_docker())
+        .write_image_as(names, sources, config, base.is_docker(), tagged)
         .await?)
 }

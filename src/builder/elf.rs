@@ -73,6 +73,33 @@ pub(crate) fn interpreter(data: &[u8]) -> Result<Option<String>, String> {
     Ok(None)
 }
 
+/// The architecture of the ELF executable `data`, as image configs name it (`amd64`, `arm64`,
+/// …).
+pub(crate) fn architecture(data: &[u8]) -> Result<&'static str, String> {
+    if data.get(..4) != Some(b"\x7fELF") {
+        return Err("it is not an ELF executable".into());
+    }
+    let little = data.get(5) == Some(&1);
+    let raw = bytes::<2>(data, 0x12)?;
+    let machine = if little {
+        u16::from_le_bytes(raw)
+    } else {
+        u16::from_be_bytes(raw)
+    };
+    match machine {
+        0x3e => Ok("amd64"),
+        0xb7 => Ok("arm64"),
+        0x28 => Ok("arm"),
+        0x03 => Ok("386"),
+        0x15 => Ok("ppc64le"),
+        0x16 => Ok("s390x"),
+        0xf3 => Ok("riscv64"),
+        other => Err(format!(
+            "it is an executable for an unknown machine ({other:#x})"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,7 +121,12 @@ mod tests {
             busybox.is_file(),
             "Debian's busybox-static is not installed; run scripts/dev-env"
         );
-        assert_eq!(interpreter(&fs_err::read(busybox).unwrap()).unwrap(), None);
+        let data = fs_err::read(busybox).unwrap();
+        assert_eq!(interpreter(&data).unwrap(), None);
+        assert_eq!(
+            architecture(&data).unwrap(),
+            crate::registry::host_platform().1
+        );
     }
 
     #[test]
@@ -108,6 +140,11 @@ mod tests {
             interpreter(b"\x7fELF\x02\x01")
                 .unwrap_err()
                 .contains("truncated")
+        );
+        assert!(
+            architecture(b"#!/bin/sh\n")
+                .unwrap_err()
+                .contains("not an ELF")
         );
     }
 }

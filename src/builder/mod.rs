@@ -32,10 +32,23 @@ pub enum Error {
     },
     #[error("op's lifecycle was not found (looked for {})", searched.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "))]
     LifecycleNotFound { searched: Vec<PathBuf> },
+    #[error("op's lifecycle for {platform} was not found (looked for {}{})", searched.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "), if other.is_empty() { String::new() } else { format!("; {}", other.join(", ")) })]
+    LifecycleForPlatform {
+        platform: String,
+        searched: Vec<PathBuf>,
+        other: Vec<String>,
+    },
     #[error("`{}` cannot run in a builder image: {problem}", path.display())]
     NotStatic { path: PathBuf, problem: String },
     #[error("Build image `{reference}` cannot make a builder: {problem}")]
     BuildImage { reference: String, problem: String },
+    #[error("The build image `{reference}` is a {found} image, not an index with a {wanted} image")]
+    BuildImagePlatform {
+        reference: String,
+        found: String,
+        wanted: String,
+        all: String,
+    },
     #[error("`{}` cannot make a base image: {problem}", path.display())]
     Busybox { path: PathBuf, problem: String },
     #[error("Failed to write {what}")]
@@ -56,12 +69,20 @@ impl Hint for Error {
                 "build it with `scripts/build-lifecycle` and set {LIFECYCLE_DIR_ENV} to the directory it prints, \
                  or set [lifecycle] uri in builder.toml"
             )),
+            Error::LifecycleForPlatform { .. } => Some(format!(
+                "`scripts/build-lifecycle` builds op-lifecycle for linux/amd64 and linux/arm64 into \
+                 linux-<arch>/ of the directory it prints (set {LIFECYCLE_DIR_ENV} to it), or set \
+                 [lifecycle] uri to a directory with linux-<arch>/lifecycle"
+            )),
             Error::NotStatic { .. } => Some(
                 "builder images may have no C library; build a static lifecycle with `scripts/build-lifecycle`".into(),
             ),
             Error::BuildImage { .. } => Some(
                 "a build image sets CNB_USER_ID and CNB_GROUP_ID; `op builder base <image>` makes one".into(),
             ),
+            Error::BuildImagePlatform { all, .. } => Some(format!(
+                "publish the build image for every platform first, e.g. `op builder base <image> --platform {all} --busybox …`"
+            )),
             Error::Busybox { .. } => Some(
                 "use a static busybox: Debian's `busybox-static` installs one at /bin/busybox".into(),
             ),

@@ -39,6 +39,12 @@ pub struct BuilderCreateArgs {
     #[arg(short = 'c', long = "config", value_name = "FILE", required = true)]
     pub config: Option<PathBuf>,
 
+    /// Publish an image index with one builder per platform (comma-separated or repeated, e.g.
+    /// linux/amd64,linux/arm64): the build image's image for each, and the lifecycle for each
+    /// (linux-<arch>/lifecycle of the lifecycle directory)
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    pub platforms: Vec<String>,
+
     /// A registry to reach over plain HTTP (repeatable; loopback registries always are)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
@@ -51,9 +57,15 @@ pub struct BuilderBaseArgs {
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
 
-    /// The static busybox to put in the image
-    #[arg(long, value_name = "FILE", default_value = "/bin/busybox")]
-    pub busybox: PathBuf,
+    /// The static busybox to put in the image: FILE, or PLATFORM=FILE (repeat it for each
+    /// platform of --platform; a FILE's platform is read from its ELF header)
+    #[arg(long, value_name = "[PLATFORM=]FILE", default_value = "/bin/busybox")]
+    pub busybox: Vec<String>,
+
+    /// Publish an image index with one image per platform (comma-separated or repeated, e.g.
+    /// linux/amd64,linux/arm64), each from the --busybox of that platform
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    pub platforms: Vec<String>,
 
     /// The name of the CNB user
     #[arg(long, value_name = "NAME", default_value = "cnb")]

@@ -6,9 +6,11 @@ use crate::builder::{self, base, create};
 use crate::cli::{BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 use crate::config::Env;
 use crate::error::{ExitStatus, UsageError};
+use crate::hint::Hint as _;
 use crate::output::Printer;
+use crate::platform::Platform;
 use crate::reference::Reference;
-use crate::registry::Registry;
+use crate::registry::{IndexEntry, Registry};
 
 pub(super) fn run(
     command: &BuilderCommand,
@@ -23,6 +25,14 @@ pub(super) fn run(
         BuilderCommand::Create(args) => runtime.block_on(create_builder(args, env, printer)),
         BuilderCommand::Base(args) => runtime.block_on(create_base(args, env, printer)),
     }
+}
+
+/// `--platform` values; a bad one is a usage error.
+fn parse_platforms<S: AsRef<str>>(values: &[S]) -> Result<Vec<Platform>, UsageError> {
+    Platform::parse_list(values).map_err(|e| UsageError {
+        message: e.to_string(),
+        hint: e.hint(),
+    })
 }
 
 /// Checks that every image name is a full reference op can publish to.
@@ -61,34 +71,116 @@ async fn create_builder(
             bp.dir.display()
         ));
     }
-    printer.info(&format!(
-        "Using lifecycle {}",
-        spec.lifecycle.lifecycle.display()
-    ));
+    let platforms = parse_platforms(&args.platforms)?;
     let references: Vec<&str> = names
         .iter()
         .chain(std::iter::once(&spec.build_image))
         .map(String::as_str)
         .collect();
     let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
-    let base = registry
-        .image(&spec.build_image)
+    if platforms.len() <= 1 {
+        let base = match platforms.first() {
+            Some(platform) => registry.image_for(&spec.build_image, platform).await,
+            None => registry.image(&spec.build_image).await,
+        };
+        let base = base
+            .map_err(builder::Error::from)
+            .with_context(|| format!("Failed to read the build image `{}`", spec.build_image))?;
+        let written = publish_builder(&registry, &spec, &names, &base, true, printer).await?;
+        printer.result(&digest_reference(&args.image, &written.digest))?;
+        return Ok(ExitStatus::Success);
+    }
+    // Every platform's build image and lifecycle is found before anything is published.
+    let mut bases = Vec::new();
+    for platform in &platforms {
+        let base = registry
+            .image_for(&spec.build_image, platform)
+            .await
+            .map_err(builder::Error::from)
+            .with_context(|| {
+                format!(
+                    "Failed to read the {platform} image of the build image `{}`",
+                    spec.build_image
+                )
+            })?;
+        let (os, architecture) = base.platform();
+        if !platform.matches(os, architecture) {
+            return Err(builder::Error::BuildImagePlatform {
+                reference: spec.build_image.clone(),
+                found: format!("{os}/{architecture}"),
+                wanted: platform.to_string(),
+                all: platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            }
+            .into());
+        }
+        spec.lifecycle_for(architecture)?;
+        bases.push((platform, base));
+    }
+    let mut entries = Vec::new();
+    let mut docker = false;
+    for (platform, base) in &bases {
+        docker |= base.is_docker();
+        let written = publish_builder(&registry, &spec, &names, base, false, printer).await?;
+        entries.push(index_entry(platform, written));
+    }
+    let written = registry
+        .write_index(&names, &entries, docker)
         .await
-        .map_err(builder::Error::from)
-        .with_context(|| format!("Failed to read the build image `{}`", spec.build_image))?;
-    let (uid, gid) = create::build_user(&base)?;
-    let layers = create::layers(&spec, uid, gid)?;
-    let config = create::config(&base, &spec, &layers, uid, gid);
-    printer.info(&format!(
-        "Publishing {} (build user {uid}:{gid}, {} buildpacks)",
-        args.image,
-        spec.buildpacks.len()
-    ));
-    let written = create::publish(&registry, &names, &base, layers, &config)
-        .await
-        .with_context(|| format!("Failed to publish the builder `{}`", args.image))?;
+        .with_context(|| format!("Failed to publish the builder index `{}`", args.image))?;
     printer.result(&digest_reference(&args.image, &written.digest))?;
     Ok(ExitStatus::Success)
+}
+
+/// Writes the builder made from `base` (one platform's build image) to `names`.
+async fn publish_builder(
+    registry: &Registry,
+    spec: &builder::config::BuilderSpec,
+    names: &[String],
+    base: &crate::registry::Image,
+    tagged: bool,
+    printer: &Printer,
+) -> anyhow::Result<crate::registry::Written> {
+    let (os, architecture) = base.platform();
+    if os != "linux" {
+        anyhow::bail!(
+            "The build image `{}` is a {os}/{architecture} image; builders are linux images",
+            base.reference
+        );
+    }
+    let lifecycle = spec.lifecycle_for(architecture)?;
+    printer.info(&format!(
+        "Using lifecycle {} for linux/{architecture}",
+        lifecycle.lifecycle.display()
+    ));
+    let (uid, gid) = create::build_user(base)?;
+    let layers = create::layers_with(spec, &lifecycle, uid, gid)?;
+    let config = create::config(base, spec, &layers, uid, gid);
+    let name = names.first().map_or("", String::as_str);
+    printer.info(&format!(
+        "Publishing {name} for linux/{architecture} (build user {uid}:{gid}, {} buildpacks)",
+        spec.buildpacks.len()
+    ));
+    create::publish(registry, names, base, layers, &config, tagged)
+        .await
+        .with_context(|| format!("Failed to publish the builder `{name}` for linux/{architecture}"))
+}
+
+/// The index entry of an image published for `platform`.
+fn index_entry(platform: &Platform, written: crate::registry::Written) -> IndexEntry {
+    IndexEntry {
+        manifest: op_oci::Descriptor {
+            media_type: written.media_type.clone(),
+            digest: written.digest,
+            size: written.manifest_size,
+        },
+        os: platform.os.clone(),
+        architecture: platform.architecture.clone(),
+        variant: platform.variant.clone(),
+    }
 }
 
 async fn create_base(
@@ -97,33 +189,117 @@ async fn create_base(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     check_names(&args.images)?;
-    let busybox = base::read_busybox(&args.busybox)?;
+    let platforms = parse_platforms(&args.platforms)?;
+    let busyboxes = base_busyboxes(&args.busybox, &platforms)?;
     let options = base::BaseOptions {
-        busybox: args.busybox.clone(),
         user: args.user.clone(),
         uid: args.uid,
         gid: args.gid,
         stack_id: args.stack_id.clone(),
     };
-    let layer = base::layer(&options, &busybox)?;
-    let config = base::config(&options, &busybox, &layer);
-    printer.info(&format!(
-        "Publishing busybox {} ({} applets, user {}={}:{})",
-        busybox.version,
-        busybox.applets.len(),
-        args.user,
-        args.uid,
-        args.gid
-    ));
     let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
     let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
-    let written = base::publish(&registry, &args.images, &layer, &config)
-        .await
-        .context("Failed to publish the base image")?;
+    let index = busyboxes.len() > 1;
+    let mut entries = Vec::new();
+    let mut last = None;
+    for (platform, busybox) in &busyboxes {
+        let layer = base::layer(&options, busybox)?;
+        let config = base::config(&options, busybox, &layer);
+        printer.info(&format!(
+            "Publishing busybox {} for {platform} ({} applets, user {}={}:{})",
+            busybox.version,
+            busybox.applets.len(),
+            args.user,
+            args.uid,
+            args.gid
+        ));
+        let written = base::publish(&registry, &args.images, &layer, &config, !index)
+            .await
+            .with_context(|| format!("Failed to publish the base image for {platform}"))?;
+        entries.push(index_entry(platform, written.clone()));
+        last = Some(written);
+    }
+    let written = if index {
+        registry
+            .write_index(&args.images, &entries, false)
+            .await
+            .context("Failed to publish the base image index")?
+    } else {
+        last.context("no busybox was given")?
+    };
     for name in &args.images {
         printer.result(&digest_reference(name, &written.digest))?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The busybox of each platform the base image is made for: `--busybox [PLATFORM=]FILE` values
+/// (a FILE's platform is its ELF header's), all of them, or, with `--platform`, one for each
+/// platform it lists.
+fn base_busyboxes(
+    values: &[String],
+    platforms: &[Platform],
+) -> anyhow::Result<Vec<(Platform, base::Busybox)>> {
+    let mut found: Vec<(Platform, base::Busybox)> = Vec::new();
+    for value in values {
+        let (named, path) = match value.split_once('=') {
+            Some((platform, path)) => (
+                Some(Platform::parse(platform).map_err(|e| UsageError {
+                    message: format!("--busybox {value}: {e}"),
+                    hint: e.hint(),
+                })?),
+                path,
+            ),
+            None => (None, value.as_str()),
+        };
+        let busybox = base::read_busybox(std::path::Path::new(path))?;
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: busybox.architecture.to_string(),
+            variant: None,
+        };
+        if let Some(named) = named
+            && !named.matches(&platform.os, &platform.architecture)
+        {
+            return Err(UsageError {
+                message: format!(
+                    "--busybox {value}: `{path}` is a {platform} executable, not {named}"
+                ),
+                hint: Some(format!(
+                    "give the {named} busybox as --busybox {named}=FILE"
+                )),
+            }
+            .into());
+        }
+        if found.iter().any(|(p, _)| *p == platform) {
+            return Err(UsageError {
+                message: format!("--busybox names two busyboxes for {platform}"),
+                hint: Some("give one busybox per platform".into()),
+            }
+            .into());
+        }
+        found.push((platform, busybox));
+    }
+    if platforms.is_empty() {
+        return Ok(found);
+    }
+    platforms
+        .iter()
+        .map(|wanted| {
+            let at = found
+                .iter()
+                .position(|(p, _)| wanted.matches(&p.os, &p.architecture))
+                .ok_or_else(|| UsageError {
+                    message: format!("--platform {wanted}: no --busybox is a {wanted} executable"),
+                    hint: Some(format!(
+                        "add --busybox {wanted}=FILE (Debian's busybox-static:{arch}: `apt-get download busybox-static:{arch}`; scripts/dev-env unpacks the arm64 one)",
+                        arch = wanted.architecture
+                    )),
+                })?;
+            let (_, busybox) = found.remove(at);
+            Ok((wanted.clone(), busybox))
+        })
+        .collect()
 }
 
 /// `repository@digest` for the image published as `name`.

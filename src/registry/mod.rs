@@ -11,7 +11,7 @@ pub mod auth;
 
 use op_oci as oci;
 
-pub use op_oci::{ConfigEditor, Image, LayerSource, Written};
+pub use op_oci::{ConfigEditor, Image, IndexEntry, LayerSource, Written};
 
 use crate::hint::Hint;
 
@@ -125,6 +125,22 @@ impl Registry {
             })
     }
 
+    /// The image `reference` names for `platform` (an index resolved to it; an index without
+    /// it is an error).
+    pub async fn image_for(
+        &self,
+        reference: &str,
+        platform: &crate::platform::Platform,
+    ) -> Result<Image, Error> {
+        self.client
+            .image_for(reference, &platform.os, &platform.architecture)
+            .await
+            .map_err(|e| Self::fail(reference, e))?
+            .ok_or_else(|| Error::NotFound {
+                reference: reference.to_string(),
+            })
+    }
+
     /// The digest the registry serves for `reference` (its manifest or index); `None` when it
     /// does not have it.
     pub async fn digest(&self, reference: &str) -> Result<Option<String>, Error> {
@@ -213,9 +229,38 @@ impl Registry {
         config: &serde_json::Value,
         docker: bool,
     ) -> Result<Written, Error> {
+        self.write_image_as(names, layers, config, docker, true)
+            .await
+    }
+
+    /// [`Registry::write_image`], untagged when `tagged` is false (the image of one platform
+    /// of an index); see [`oci::Registry::write_image_as`].
+    pub async fn write_image_as(
+        &self,
+        names: &[String],
+        layers: Vec<LayerSource>,
+        config: &serde_json::Value,
+        docker: bool,
+        tagged: bool,
+    ) -> Result<Written, Error> {
         let first = names.first().map_or("", String::as_str);
         self.client
-            .write_image(names, layers, config, docker)
+            .write_image_as(names, layers, config, docker, tagged)
+            .await
+            .map_err(|e| Self::fail(first, e))
+    }
+
+    /// Writes an index of `entries` to every reference of `names`; see
+    /// [`oci::Registry::write_index`].
+    pub async fn write_index(
+        &self,
+        names: &[String],
+        entries: &[IndexEntry],
+        docker: bool,
+    ) -> Result<Written, Error> {
+        let first = names.first().map_or("", String::as_str);
+        self.client
+            .write_index(names, entries, docker)
             .await
             .map_err(|e| Self::fail(first, e))
     }

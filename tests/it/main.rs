@@ -34,5 +34,6 @@ mod differential;
 mod errors;
 mod lifecycle;
 mod plan;
+mod platforms;
 mod registry;
 mod run;

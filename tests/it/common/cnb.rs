@@ -42,6 +42,29 @@ pub fn lifecycle_dir() -> String {
     dir
 }
 
+/// Debian's arm64 busybox-static, which `scripts/dev-env` unpacks (`$OP_BUSYBOX_ARM64`, else
+/// its default place).
+#[track_caller]
+pub fn arm64_busybox() -> PathBuf {
+    let path = std::env::var_os("OP_BUSYBOX_ARM64").map_or_else(
+        || {
+            let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
+                || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"),
+                PathBuf::from,
+            );
+            cache.join("op-dev/busybox-arm64/bin/busybox")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} is missing, and this test needs Debian's arm64 busybox-static; run `scripts/dev-env` \
+         as root (or set OP_BUSYBOX_ARM64)",
+        path.display()
+    );
+    path
+}
+
 /// The directory of the reference tools (`scripts/reference-tools`): `bin/pack`, `bin/crane`,
 /// `bin/skaffold`,
 /// `lifecycle.tgz` (the real lifecycle, as pack takes it) and `lifecycle/`.
