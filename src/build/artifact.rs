@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::creator_output::{LineBuffer, Phase, announced_digest, without_ansi};
 use super::names::{
-    LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume, network_for, slug,
+    LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_CACHE_FOR, LABEL_TARGET, cache_volume_for, network_for,
+    slug,
 };
 use super::publish::published_digest;
 use super::{Shared, lock};
@@ -15,6 +16,7 @@ use crate::engine::runner::{self, Created, Exit};
 use crate::engine::{self, ContainerSpec, LABEL_KIND, Output};
 use crate::hint::Hint;
 use crate::plan::{BuildpacksPlan, EnvVar, PlannedArtifact};
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry;
 
@@ -70,6 +72,11 @@ pub enum Error {
     SkaffoldNaming { reported: String, target: String },
     #[error("interrupted")]
     Interrupted,
+    #[error("the build for {platform} failed: {source}")]
+    OnPlatform {
+        platform: String,
+        source: Box<Error>,
+    },
     #[error("failed to take the lock of cache volume `{volume}`")]
     Lock {
         volume: String,
@@ -113,6 +120,7 @@ impl Hint for Error {
                 Some("another push to the same tag raced this one; build again".into())
             }
             Error::App(e) | Error::Cnb(e) => e.hint(),
+            Error::OnPlatform { source, .. } => source.hint(),
             Error::Skaffold(e) => e.hint(),
             Error::SkaffoldNaming { .. } => Some(
                 "a `~/.skaffold/config` or a profile may rename images; op gives skaffold its own global \
@@ -132,6 +140,7 @@ impl Error {
         match self {
             Error::Creator { tail, .. } => tail,
             Error::Skaffold(e) => e.tail(),
+            Error::OnPlatform { source, .. } => source.tail(),
             _ => &[],
         }
     }
@@ -161,18 +170,29 @@ fn step(artifact: &str, what: &str, since: Instant) {
     tracing::debug!(artifact, ms = since.elapsed().as_millis(), "{what}");
 }
 
-/// Builds `artifact` with `builder`, on `run_image`.
+/// Builds `artifact` with `builder`, on `run_image`; for `platform` when one is asked for
+/// (`(platform, true)` for one of several: its `target` is then the platform's tag, and its
+/// container, volumes, cache image and SBOMs are named after the platform).
 pub(super) async fn build(
     shared: &Shared,
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
     run_image: &str,
+    platform: Option<(&Platform, bool)>,
 ) -> Result<Built, Error> {
     let started = Instant::now();
     let reporter = &shared.reporter;
     let name = &artifact.image;
-    let cache = cache_volume(name, &artifact.target);
+    let _slot = shared
+        .creator_slots
+        .acquire()
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+    let variant = platform
+        .filter(|(_, several)| *several)
+        .map(|(p, _)| platform_slug(p));
+    let cache = cache_volume_for(name, &artifact.target, variant.as_deref());
     let _lock = lock::acquire(&shared.env, &cache, || {
         reporter.line(
             name,
@@ -188,7 +208,7 @@ pub(super) async fn build(
     let mut resources = Created::default();
     let result = run(
         shared,
-        artifact,
+        (artifact, platform),
         b,
         builder,
         run_image,
@@ -217,6 +237,97 @@ pub(super) async fn build(
         seconds: started.elapsed().as_secs_f64(),
         creator_seconds,
     })
+}
+
+/// Builds `artifact` once per platform of `builders` (each the builder's image for it), at
+/// once: each published as `<target>-<os>-<arch>` (upstream's per-platform tags, kept), then
+/// one index of them, with a `platform` per entry, under the target and every extra tag. A
+/// failure on any platform fails the artifact, naming the platform; the index is then not
+/// published.
+pub(super) async fn build_platforms(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    b: &BuildpacksPlan,
+    builders: &[(Platform, BuilderInfo)],
+    run_image: &str,
+) -> Result<Built, Error> {
+    let started = Instant::now();
+    let name = &artifact.image;
+    let builds = builders.iter().map(|(platform, builder)| {
+        let mut one = artifact.clone();
+        one.target = format!("{}-{}", artifact.target, platform_slug(platform));
+        one.extra_tags = Vec::new();
+        let how = how_it_runs(shared, platform);
+        shared.reporter.line(
+            name,
+            &format!("Building for {platform} {how}, as {}", one.target),
+        );
+        async move {
+            let built = build(shared, &one, b, builder, run_image, Some((platform, true))).await;
+            (platform, built)
+        }
+    });
+    let results = futures::future::join_all(builds).await;
+    let mut images = Vec::new();
+    let mut failed = None;
+    let mut creator_seconds: Option<f64> = None;
+    for (platform, result) in results {
+        match result {
+            Ok(built) => {
+                creator_seconds = match (creator_seconds, built.creator_seconds) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                images.push((platform.clone(), built.tag));
+            }
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(e) if failed.is_none() => {
+                failed = Some(Error::OnPlatform {
+                    platform: platform.to_string(),
+                    source: Box::new(e),
+                });
+            }
+            Err(e) => shared.reporter.line(
+                name,
+                &format!("error: the build for {platform} failed too: {e}"),
+            ),
+        }
+    }
+    if let Some(failed) = failed {
+        return Err(failed);
+    }
+    let names: Vec<String> = std::iter::once(artifact.target.clone())
+        .chain(artifact.extra_tags.iter().cloned())
+        .collect();
+    let digest = shared.registry.platform_index(&names, &images).await?;
+    let platforms: Vec<String> = images.iter().map(|(p, _)| p.to_string()).collect();
+    shared.reporter.line(
+        name,
+        &format!(
+            "Published the index of {} as {}@{digest}",
+            platforms.join(", "),
+            artifact.target
+        ),
+    );
+    Ok(Built {
+        image: name.clone(),
+        tag: format!("{}@{digest}", artifact.target),
+        digest,
+        seconds: started.elapsed().as_secs_f64(),
+        creator_seconds,
+    })
+}
+
+/// How the engine runs a creator for `platform`: natively, or under emulation.
+fn how_it_runs(shared: &Shared, platform: &Platform) -> String {
+    let engine = shared.engine.architecture();
+    if platform.architecture == engine {
+        "natively".to_string()
+    } else {
+        format!(
+            "under emulation (the Docker Engine is {engine}; QEMU's binfmt_misc handler runs it)"
+        )
+    }
 }
 
 async fn cleanup(shared: &Shared, resources: &Created) {
@@ -268,7 +379,7 @@ fn tar_inputs(
 /// creator's run time.
 async fn run(
     shared: &Shared,
-    artifact: &PlannedArtifact,
+    (artifact, platform): (&PlannedArtifact, Option<(&Platform, bool)>),
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
     run_image: &str,
@@ -279,10 +390,14 @@ async fn run(
     let engine = &shared.engine;
     let name = &artifact.image;
     shared.reporter.phase(name, Phase::Preparing);
+    let variant = platform
+        .filter(|(_, several)| *several)
+        .map(|(p, _)| platform_slug(p));
+    let platform = platform.map(|(p, _)| p);
     // The inputs (app, environment, order) are tarred while the volumes and the container are
     // created.
     let inputs = tar_inputs(shared, artifact, b, builder)?;
-    let base = per_build_name(shared, artifact);
+    let base = per_build_name(shared, artifact, variant.as_deref());
     let labels = BTreeMap::from([
         (LABEL_KIND.to_string(), "build".to_string()),
         (LABEL_BUILD_ID.to_string(), shared.build_id.clone()),
@@ -294,11 +409,12 @@ async fn run(
         workspace: format!("op-workspace-{base}"),
         cache: cache.to_string(),
     };
-    let cache_image = shared
-        .options
-        .cache_image
-        .as_deref()
-        .map(|base| super::names::cache_image(base, name));
+    let cache_image = shared.options.cache_image.as_deref().map(|base| {
+        let key = variant
+            .as_ref()
+            .map_or_else(|| name.clone(), |v| format!("{name}-{v}"));
+        super::names::cache_image(base, &key)
+    });
     prepare_volumes(
         shared,
         artifact,
@@ -310,7 +426,7 @@ async fn run(
     )
     .await?;
     step(name, "volumes", started);
-    let spec = creator_spec(
+    let mut spec = creator_spec(
         shared,
         artifact,
         b,
@@ -319,6 +435,17 @@ async fn run(
         &volumes,
         labels,
     )?;
+    if let Some(platform) = platform {
+        spec.platform = Some(platform.to_string());
+        spec.name = Some(format!("op-build-{base}"));
+        // One of several platforms says so in build_platforms.
+        if variant.is_none() && platform.architecture != shared.engine.architecture() {
+            let how = how_it_runs(shared, platform);
+            shared
+                .reporter
+                .line(name, &format!("Building for {platform} {how}"));
+        }
+    }
     tracing::debug!(artifact = %name, spec = ?creator::redacted(&spec), "creator container");
     let container = engine.create(&spec).await?;
     resources.container = Some(container.clone());
@@ -334,7 +461,12 @@ async fn run(
         code,
         tail,
         announced,
-    } = run_creator(shared, name, &container).await?;
+    } = run_creator(
+        shared,
+        (name, platform.filter(|_| variant.is_some())),
+        &container,
+    )
+    .await?;
     step(name, "creator exited", started);
     let Some(code) = code else {
         return Err(Error::Interrupted);
@@ -343,7 +475,7 @@ async fn run(
         let (run_time, digest, sboms) = tokio::join!(
             engine.run_time(&container),
             published_digest(shared, &container, &artifact.target, announced),
-            copy_sboms(shared, name, &container)
+            copy_sboms(shared, (name, variant.as_deref()), &container)
         );
         let digest = digest?;
         sboms?;
@@ -361,7 +493,11 @@ async fn run(
 /// `build/`, `cache/`, as `pack build --sbom-output-dir` copies them) copied to
 /// `DIR/<artifact>/`, replacing what an earlier build left there. Nothing when the lifecycle
 /// wrote none.
-async fn copy_sboms(shared: &Shared, name: &str, container: &str) -> Result<(), Error> {
+async fn copy_sboms(
+    shared: &Shared,
+    (name, variant): (&str, Option<&str>),
+    container: &str,
+) -> Result<(), Error> {
     let Some(dir) = &shared.options.sbom_output else {
         return Ok(());
     };
@@ -372,12 +508,20 @@ async fn copy_sboms(shared: &Shared, name: &str, container: &str) -> Result<(), 
     else {
         return Ok(());
     };
-    let target = dir.join(slug(name));
+    let target = match variant {
+        Some(variant) => dir.join(slug(name)).join(variant),
+        None => dir.join(slug(name)),
+    };
     let fail = |source: std::io::Error| Error::Sbom {
         dir: target.display().to_string(),
         source,
     };
-    let (parent, destination) = (dir.clone(), target.clone());
+    let (parent, destination) = (
+        target
+            .parent()
+            .map_or_else(|| dir.clone(), std::path::Path::to_path_buf),
+        target.clone(),
+    );
     tokio::task::spawn_blocking(move || {
         fs_err::create_dir_all(&parent)?;
         let staging = tempfile::Builder::new()
@@ -443,9 +587,18 @@ async fn prepare_volumes(
     Ok(())
 }
 
-/// `<build id>-<artifact>`, the name part of the per-build container and volumes.
-fn per_build_name(shared: &Shared, artifact: &PlannedArtifact) -> String {
-    format!("{}-{}", shared.build_id, slug(&artifact.image))
+/// `<build id>-<artifact>[-<platform>]`, the name part of the per-build container and volumes.
+fn per_build_name(shared: &Shared, artifact: &PlannedArtifact, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) => format!("{}-{}-{variant}", shared.build_id, slug(&artifact.image)),
+        None => format!("{}-{}", shared.build_id, slug(&artifact.image)),
+    }
+}
+
+/// `linux-arm64`, `linux-arm-v7`: a platform in names and tags (upstream's per-platform tag
+/// suffix).
+pub(super) fn platform_slug(platform: &Platform) -> String {
+    platform.to_string().replace('/', "-")
 }
 
 /// The creator container of the artifact's build, on `run_image`, caching in `cache_image`
@@ -509,7 +662,8 @@ fn creator_spec(
         debug: shared.options.debug,
         proxies: &proxies,
         labels: &labels,
-        name: &format!("op-build-{}", per_build_name(shared, artifact)),
+        name: &format!("op-build-{}", per_build_name(shared, artifact, None)),
+        platform: None,
     }))
 }
 
@@ -525,7 +679,11 @@ struct CreatorExit {
 
 /// Runs the creator (`engine::runner`): its output line by line to the reporter (phases read
 /// from the banners, the announced digest and the last lines kept), its exit.
-async fn run_creator(shared: &Shared, name: &str, container: &str) -> Result<CreatorExit, Error> {
+async fn run_creator(
+    shared: &Shared,
+    (name, platform): (&str, Option<&Platform>),
+    container: &str,
+) -> Result<CreatorExit, Error> {
     let engine = shared.engine.as_ref();
     let Some(started) = runner::start(engine, container, &shared.interrupt).await? else {
         return Ok(CreatorExit {
@@ -545,7 +703,10 @@ async fn run_creator(shared: &Shared, name: &str, container: &str) -> Result<Cre
             tracing::debug!(artifact = name, phase = phase.label(), "phase");
             shared.reporter.phase(name, phase);
         }
-        shared.reporter.line(name, &line);
+        match platform {
+            Some(platform) => shared.reporter.line(name, &format!("({platform}) {line}")),
+            None => shared.reporter.line(name, &line),
+        }
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }

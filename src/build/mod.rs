@@ -75,9 +75,10 @@ pub struct Options {
     pub propagation_timeout: Duration,
     /// skaffold, and what it is told, when the plan hands artifacts to it.
     pub delegation: Option<Delegation>,
-    /// The platform of the buildpacks builds, when one is asked for (`--platform`): their
-    /// builders must be images of it.
-    pub platform: Option<Platform>,
+    /// The platforms of the buildpacks builds (`--platform`): with one, the builders must be
+    /// images of it; with several, indexes with an image of each, and every artifact is built
+    /// once per platform and published as an index.
+    pub platforms: Vec<Platform>,
     /// `--image-registry`: the mirror of the builders' default run images.
     pub image_registry: Option<String>,
     /// `--sbom-output`: where each buildpacks artifact's SBOMs are copied (`<dir>/<artifact>/`).
@@ -118,9 +119,7 @@ pub enum Error {
     Task(String),
     #[error("The cache image {problem} ({origin})")]
     CacheImage { problem: String, origin: String },
-    #[error(
-        "Builder `{builder}` is a {builder_platform} image, and --platform asks for {requested}"
-    )]
+    #[error("Builder `{builder}` is {builder_platform}, and --platform asks for {requested}")]
     Platform {
         builder: String,
         builder_platform: String,
@@ -170,12 +169,12 @@ impl Hint for Error {
                  gets its own tag)"
                     .into(),
             ),
-            Error::Platform {
-                builder_platform, ..
-            } => Some(format!(
-                "buildpacks artifacts build on their builder's platform for now; use --platform {builder_platform}, \
-                 or a builder of the platform you want"
-            )),
+            Error::Platform { .. } => Some(
+                "a buildpacks artifact builds on its builder's image for each platform: use a builder that is an \
+                 index with every platform asked for (`op builder create --platform …` makes one), or ask for the \
+                 platforms it has"
+                    .into(),
+            ),
             Error::Cnb(e) => e.hint(),
             Error::Engine(e) => e.hint(),
             Error::Registry(e) => e.hint(),
@@ -195,6 +194,9 @@ pub(crate) struct Shared {
     pub(crate) reporter: Arc<dyn Reporter>,
     /// Ctrl-C or SIGTERM: no build starts, and each running creator is stopped by its runner.
     pub(crate) interrupt: Interrupt,
+    /// One per creator that may run at once (`concurrency`): the scheduler bounds the jobs, and
+    /// the platforms of a multi-platform artifact take a slot each.
+    pub(crate) creator_slots: tokio::sync::Semaphore,
 }
 
 /// How long a creator gets to stop after an interrupt before it is killed.
@@ -242,17 +244,25 @@ pub async fn run(
     let (registry, mut credentials) =
         Registry::connect(env, &references, &plan.insecure_registries)?;
     check_registries(plan, &artifacts, &registry).await?;
+    let pulling = schedule::PullContext {
+        engine: &engine,
+        registry: &registry,
+        credentials: &credentials,
+        pull: options.pull,
+        reporter: &reporter,
+    };
     let builders = tokio::select! {
-        pulled = schedule::pull_builders(&engine, &credentials, options.pull, &reporter, &buildpacks, options.platform.as_ref()) => pulled?,
+        pulled = schedule::pull_builders(&pulling, &buildpacks, &options.platforms) => pulled?,
         _ = interrupt.wait() => return Err(Error::Interrupted),
     };
-    let run_hosts: Vec<String> = schedule::default_run_image_hosts(&buildpacks, &builders)
+    let run_hosts: Vec<String> = schedule::default_run_image_hosts(&buildpacks, &builders.default)
         .into_iter()
         .filter(|host| credentials.get(host).is_none())
         .collect();
     credentials.extend(
         registry::auth::Credentials::resolve(env, &run_hosts).map_err(registry::Error::from)?,
     );
+    let concurrency = options.concurrency.max(1);
     let shared = Arc::new(Shared {
         engine,
         registry: Arc::new(registry),
@@ -265,6 +275,7 @@ pub async fn run(
             .to_string(),
         reporter: Arc::clone(&reporter),
         interrupt: interrupt.clone(),
+        creator_slots: tokio::sync::Semaphore::new(concurrency),
     });
     let stopping = {
         let (interrupt, reporter) = (interrupt.clone(), Arc::clone(&reporter));

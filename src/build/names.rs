@@ -77,8 +77,17 @@ pub(super) fn short_hash(text: &str, bytes: usize) -> String {
 /// The cache volume of artifact `image` published to `target`: stable across runs, one per
 /// artifact and target repository (as pack's `pack-cache-<name>-<hash>.build`).
 pub fn cache_volume(image: &str, target: &str) -> String {
+    cache_volume_for(image, target, None)
+}
+
+/// [`cache_volume`] for one platform of a multi-platform build (`variant`, e.g.
+/// `linux-arm64`): each platform's layers are its own.
+pub(super) fn cache_volume_for(image: &str, target: &str, variant: Option<&str>) -> String {
     let repository = Reference::parse(target).map_or_else(|_| target.to_string(), |r| r.name());
-    let hex = short_hash(&format!("{repository}\n{image}"), 6);
+    let hex = match variant {
+        Some(variant) => short_hash(&format!("{repository}\n{image}\n{variant}"), 6),
+        None => short_hash(&format!("{repository}\n{image}"), 6),
+    };
     let short: String = slug(&repository)
         .chars()
         .rev()
@@ -87,7 +96,11 @@ pub fn cache_volume(image: &str, target: &str) -> String {
         .into_iter()
         .rev()
         .collect();
-    format!("op-cache-{}-{hex}", short.trim_start_matches('-'))
+    let short = short.trim_start_matches('-');
+    match variant {
+        Some(variant) => format!("op-cache-{short}-{variant}-{hex}"),
+        None => format!("op-cache-{short}-{hex}"),
+    }
 }
 
 /// The network of the creator: the user's choice, else `host` when a registry it talks to is

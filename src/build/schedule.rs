@@ -15,16 +15,24 @@ use crate::plan::{PlannedArtifact, SkaffoldRun, mirrored};
 use crate::platform::Platform;
 use crate::registry::auth::Credentials;
 
+/// The builders of the build, read.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Builders {
+    /// Each builder (by its reference in the plan) as the engine pulled it: for the one
+    /// platform of the build, or the first of several.
+    pub(super) default: BTreeMap<String, BuilderInfo>,
+    /// With several platforms: each builder's image for each platform, in `--platform` order.
+    pub(super) platforms: BTreeMap<String, Vec<(Platform, BuilderInfo)>>,
+}
+
 /// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
-/// their registries) and reads what they are.
+/// their registries) and reads what they are. With several `platforms`, each builder must be an
+/// index with an image for each: those are pulled by digest.
 pub(super) async fn pull_builders(
-    engine: &Arc<dyn Containers>,
-    credentials: &Credentials,
-    pull: PullPolicy,
-    reporter: &Arc<dyn Reporter>,
+    shared: &PullContext<'_>,
     artifacts: &[&PlannedArtifact],
-    platform: Option<&Platform>,
-) -> Result<BTreeMap<String, BuilderInfo>, Error> {
+    platforms: &[Platform],
+) -> Result<Builders, Error> {
     let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for artifact in artifacts {
         if let Some(b) = artifact.buildpacks() {
@@ -36,54 +44,168 @@ pub(super) async fn pull_builders(
     }
     let mut pulls = JoinSet::new();
     for (builder, images) in users {
-        let (engine, reporter) = (Arc::clone(engine), Arc::clone(reporter));
+        let (engine, reporter) = (Arc::clone(shared.engine), Arc::clone(shared.reporter));
         let host = crate::registry::host_of(&builder).unwrap_or_default();
-        let auth = credentials.pull_auth(&host);
-        let platform = platform.cloned();
+        let auth = shared.credentials.pull_auth(&host);
+        let pull = shared.pull;
+        let platforms = platforms.to_vec();
+        // With platforms asked for and a builder that is an index, its image for each (resolved
+        // before the tasks).
+        let per_platform = if platforms.is_empty() {
+            None
+        } else {
+            builder_images(shared.registry, &builder, &platforms).await?
+        };
         pulls.spawn(async move {
             for image in &images {
                 reporter.phase(image, Phase::Pulling);
             }
-            let started = std::time::Instant::now();
-            let mut announced = false;
-            let mut progress = |line: &str| {
-                if !announced {
-                    reporter.note(&format!("Pulling builder {builder}"));
-                    announced = true;
+            let pulled = match per_platform {
+                None => {
+                    let info = pull_one(
+                        &engine,
+                        &builder,
+                        pull,
+                        auth.as_ref(),
+                        &reporter,
+                        platforms.first(),
+                    )
+                    .await?;
+                    (info, Vec::new())
                 }
-                tracing::debug!(builder = %builder, "{line}");
+                Some(per_platform) => {
+                    let mut all = Vec::new();
+                    for (platform, reference) in per_platform {
+                        let info = pull_one(
+                            &engine,
+                            &reference,
+                            pull,
+                            auth.as_ref(),
+                            &reporter,
+                            Some(&platform),
+                        )
+                        .await?;
+                        all.push((platform, info));
+                    }
+                    (all[0].1.clone(), all)
+                }
             };
-            let pulled = engine
-                .ensure_image(&builder, pull, auth.as_ref(), &mut progress)
-                .await?;
-            if pulled {
-                let seconds = started.elapsed().as_secs_f64();
-                reporter.note(&format!("Pulled builder {builder} in {seconds:.1}s"));
-            }
-            let config = engine.image_config(&builder).await?;
-            if let Some(platform) = &platform
-                && !platform.matches(&config.os, &config.architecture)
-            {
-                return Err(Error::Platform {
-                    builder,
-                    builder_platform: format!("{}/{}", config.os, config.architecture),
-                    requested: platform.to_string(),
-                });
-            }
-            let info = BuilderInfo::from_config(&builder, &config.env, &config.labels)?;
-            info.platform_api()?;
             for image in &images {
                 reporter.phase(image, Phase::Waiting);
             }
-            Ok::<_, Error>((builder, info))
+            Ok::<_, Error>((builder, pulled))
         });
     }
-    let mut builders = BTreeMap::new();
+    let mut builders = Builders::default();
     while let Some(joined) = pulls.join_next().await {
-        let (name, info) = joined.map_err(|e| Error::Task(e.to_string()))??;
-        builders.insert(name, info);
+        let (name, (info, per_platform)) = joined.map_err(|e| Error::Task(e.to_string()))??;
+        if !per_platform.is_empty() {
+            builders.platforms.insert(name.clone(), per_platform);
+        }
+        builders.default.insert(name, info);
     }
     Ok(builders)
+}
+
+/// What pulling the builders needs.
+pub(super) struct PullContext<'a> {
+    pub(super) engine: &'a Arc<dyn Containers>,
+    pub(super) registry: &'a crate::registry::Registry,
+    pub(super) credentials: &'a Credentials,
+    pub(super) pull: PullPolicy,
+    pub(super) reporter: &'a Arc<dyn Reporter>,
+}
+
+/// The image of `builder`, an index, for each of `platforms`, by digest; `None` when it is a
+/// single image (or the registry does not have it) and one platform is asked for: the engine
+/// pulls it and its config must say that platform. Several platforms need an index.
+async fn builder_images(
+    registry: &crate::registry::Registry,
+    builder: &str,
+    platforms: &[Platform],
+) -> Result<Option<Vec<(Platform, String)>>, Error> {
+    let listed = registry.index_images(builder).await?;
+    let shown = |images: &[(Platform, String)]| {
+        let names: Vec<String> = images.iter().map(|(p, _)| p.to_string()).collect();
+        format!("an index of {}", names.join(", "))
+    };
+    let Some(images) = listed else {
+        if platforms.len() == 1 {
+            return Ok(None);
+        }
+        return Err(Error::Platform {
+            builder: builder.to_string(),
+            builder_platform: "a single-platform image".into(),
+            requested: platforms_text(platforms),
+        });
+    };
+    platforms
+        .iter()
+        .map(|wanted| {
+            images
+                .iter()
+                .find(|(p, _)| {
+                    wanted.matches(&p.os, &p.architecture)
+                        && (wanted.variant.is_none() || wanted.variant == p.variant)
+                })
+                .map(|(_, reference)| (wanted.clone(), reference.clone()))
+                .ok_or_else(|| Error::Platform {
+                    builder: builder.to_string(),
+                    builder_platform: shown(&images),
+                    requested: platforms_text(platforms),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn platforms_text(platforms: &[Platform]) -> String {
+    platforms
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Pulls one builder image (`reference`: a tag, or one platform's image by digest) and reads
+/// it; it must be `platform`'s when one is asked for.
+async fn pull_one(
+    engine: &Arc<dyn Containers>,
+    reference: &str,
+    pull: PullPolicy,
+    auth: Option<&crate::engine::PullAuth>,
+    reporter: &Arc<dyn Reporter>,
+    platform: Option<&Platform>,
+) -> Result<BuilderInfo, Error> {
+    let started = std::time::Instant::now();
+    let mut announced = false;
+    let mut progress = |line: &str| {
+        if !announced {
+            reporter.note(&format!("Pulling builder {reference}"));
+            announced = true;
+        }
+        tracing::debug!(builder = %reference, "{line}");
+    };
+    let pulled = engine
+        .ensure_image(reference, pull, auth, &mut progress)
+        .await?;
+    if pulled {
+        let seconds = started.elapsed().as_secs_f64();
+        reporter.note(&format!("Pulled builder {reference} in {seconds:.1}s"));
+    }
+    let config = engine.image_config(reference).await?;
+    if let Some(platform) = platform
+        && !platform.matches(&config.os, &config.architecture)
+    {
+        return Err(Error::Platform {
+            builder: reference.to_string(),
+            builder_platform: format!("a {}/{} image", config.os, config.architecture),
+            requested: platform.to_string(),
+        });
+    }
+    let info = BuilderInfo::from_config(reference, &config.env, &config.labels)?;
+    info.platform_api()?;
+    Ok(info)
 }
 
 /// The registries of the run images the lifecycle reads for `artifacts` that the plan did not
@@ -152,7 +274,7 @@ pub(super) async fn run_all(
     shared: &Arc<Shared>,
     artifacts: &[&PlannedArtifact],
     runs: &[SkaffoldRun],
-    builders: &BTreeMap<String, BuilderInfo>,
+    builders: &Builders,
 ) -> (Vec<Built>, Vec<Failure>) {
     let mut jobs: Vec<Job> = Vec::new();
     for artifact in artifacts {
@@ -193,9 +315,16 @@ pub(super) async fn run_all(
                 .map(|a| (*a).clone())
                 .collect(),
         };
-        let builder = members
+        let builder_name = members
             .first()
-            .and_then(|a| builders.get(&a.buildpacks()?.builder).cloned());
+            .and_then(|a| Some(a.buildpacks()?.builder.clone()));
+        let builder = builder_name
+            .as_ref()
+            .and_then(|b| builders.default.get(b).cloned());
+        let per_platform = builder_name
+            .as_ref()
+            .and_then(|b| builders.platforms.get(b).cloned())
+            .unwrap_or_default();
         async move {
             let result = match (&run, members.first(), &shared.options.delegation) {
                 (Some(run), _, Some(delegation)) => {
@@ -209,9 +338,11 @@ pub(super) async fn run_all(
                         .map(|b| (b.image.clone(), b))
                         .collect();
                     match &builder {
-                        Some(builder) => build_one(&shared, artifact, builder, &built)
-                            .await
-                            .map(|b| vec![b]),
+                        Some(builder) => {
+                            build_one(&shared, artifact, (builder, &per_platform), &built)
+                                .await
+                                .map(|b| vec![b])
+                        }
                         None => Err(ArtifactError::NoBuilder),
                     }
                 }
@@ -344,11 +475,11 @@ pub(super) async fn load_into_engine(
 }
 
 /// One artifact's build: its run image (a dependency's published digest when it names one),
-/// then the build.
+/// then the build, once per platform of `per_platform` when there are several.
 async fn build_one(
     shared: &Shared,
     artifact: &PlannedArtifact,
-    builder: &BuilderInfo,
+    (builder, per_platform): (&BuilderInfo, &[(Platform, BuilderInfo)]),
     dependencies: &BTreeMap<String, Built>,
 ) -> Result<Built, ArtifactError> {
     let plan = artifact.buildpacks().ok_or(ArtifactError::NotBuildpacks)?;
@@ -361,5 +492,13 @@ async fn build_one(
     if let Some(note) = note {
         shared.reporter.line(&artifact.image, &note);
     }
-    artifact::build(shared, artifact, plan, builder, &run_image).await
+    match per_platform {
+        [] => artifact::build(shared, artifact, plan, builder, &run_image, None).await,
+        // One platform of an index: that platform's builder, published as the image itself.
+        [(platform, builder)] => {
+            let one = Some((platform, false));
+            artifact::build(shared, artifact, plan, builder, &run_image, one).await
+        }
+        several => artifact::build_platforms(shared, artifact, plan, several, &run_image).await,
+    }
 }

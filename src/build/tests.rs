@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use op_lifecycle::files::{BuilderMetadata, RunImageRef};
 
 use super::creator_output::{LineBuffer, announced_digest, without_ansi};
-use super::names::slug;
+use super::names::{cache_volume_for, slug};
 use super::schedule::run_image;
 use super::*;
 use crate::cnb::builder::BuilderInfo;
@@ -26,6 +26,12 @@ fn cache_volumes_are_stable_per_artifact_and_repository() {
     );
     assert_ne!(a, cache_volume("web", "localhost:5001/team/api:latest"));
     assert!(a.len() < 64, "{a}");
+    let arm64 = cache_volume_for("api", "localhost:5001/team/api:latest", Some("linux-arm64"));
+    assert!(
+        arm64.starts_with("op-cache-localhost-5001-team-api-linux-arm64-"),
+        "{arm64}"
+    );
+    assert_ne!(arm64, a, "each platform has its own cache");
     assert_eq!(slug("ghcr.io/Org/My_App"), "ghcr-io-org-my-app");
 }
 
@@ -316,6 +322,16 @@ mod against_a_fake_engine {
             let digest = source.rsplit('@').next().unwrap_or_default().to_string();
             Box::pin(async move { Ok(digest) })
         }
+
+        fn platform_index<'a>(
+            &'a self,
+            _names: &'a [String],
+            images: &'a [(Platform, String)],
+        ) -> BoxFuture<'a, Result<String, registry::Error>> {
+            let joined: Vec<&str> = images.iter().map(|(_, r)| r.as_str()).collect();
+            let digest = op_oci::sha256(joined.join(",").as_bytes());
+            Box::pin(async move { Ok(digest) })
+        }
     }
 
     /// `report.toml` with `digest`, as the engine hands a file over: a tar.
@@ -383,7 +399,7 @@ mod against_a_fake_engine {
                 debug: false,
                 propagation_timeout: Duration::from_secs(1),
                 delegation: None,
-                platform: None,
+                platforms: Vec::new(),
                 image_registry: None,
                 sbom_output: None,
                 cache_image: None,
@@ -393,6 +409,7 @@ mod against_a_fake_engine {
             build_id: "t".into(),
             reporter: Arc::clone(&recorder) as Arc<dyn Reporter>,
             interrupt: Interrupt::new(),
+            creator_slots: tokio::sync::Semaphore::new(2),
         });
         Setup {
             engine,
@@ -422,7 +439,10 @@ mod against_a_fake_engine {
         }
 
         async fn build(&self, artifacts: &[PlannedArtifact]) -> (Vec<Built>, Vec<Failure>) {
-            let builders = BTreeMap::from([(builder_info().image.clone(), builder_info())]);
+            let builders = schedule::Builders {
+                default: BTreeMap::from([(builder_info().image.clone(), builder_info())]),
+                platforms: BTreeMap::new(),
+            };
             let all: Vec<&PlannedArtifact> = artifacts.iter().collect();
             schedule::run_all(&self.shared, &all, &[], &builders).await
         }

@@ -62,6 +62,8 @@ pub struct CreatorInputs<'a> {
     pub proxies: &'a [(String, String)],
     pub labels: &'a BTreeMap<String, String>,
     pub name: &'a str,
+    /// The platform of a multi-platform build (`os/arch`), for the engine.
+    pub platform: Option<&'a str>,
 }
 
 /// The creator's command line: the binary, every flag, then the image.
@@ -135,6 +137,7 @@ pub fn container(inputs: &CreatorInputs<'_>) -> ContainerSpec {
         network_mode: inputs.network.map(str::to_string),
         security_opt: vec!["no-new-privileges=true".into()],
         auto_remove: false,
+        platform: inputs.platform.map(str::to_string),
     }
 }
 
@@ -193,6 +196,7 @@ mod tests {
             proxies: &proxies,
             labels: &labels,
             name: "op-build-1-api",
+            platform: None,
         };
         f(&inputs)
     }

@@ -333,7 +333,7 @@ fn build_options(
         debug: global.verbose >= 2,
         propagation_timeout: run.propagation_timeout,
         delegation,
-        platform: plan.platforms.first().cloned(),
+        platforms: plan.platforms.clone(),
         image_registry: plan.image_registry.clone(),
         sbom_output: request
             .upstream

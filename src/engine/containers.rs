@@ -23,6 +23,9 @@ pub trait Containers: Send + Sync {
         progress: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<bool, Error>>;
 
+    /// The engine's architecture as image configs name it (`amd64`, `arm64`).
+    fn architecture(&self) -> &str;
+
     /// The config of `image` in the engine.
     fn image_config<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageConfig, Error>>;
 
@@ -86,6 +89,10 @@ impl Containers for Engine {
         progress: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(Engine::ensure_image(self, image, policy, auth, progress))
+    }
+
+    fn architecture(&self) -> &str {
+        Engine::architecture(self)
     }
 
     fn image_config<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageConfig, Error>> {

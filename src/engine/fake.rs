@@ -171,6 +171,10 @@ impl Containers for Fake {
         Box::pin(async move { self.record("ensure_image", image).map(|()| false) })
     }
 
+    fn architecture(&self) -> &'static str {
+        "amd64"
+    }
+
     fn image_config<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageConfig, Error>> {
         Box::pin(async move {
             self.record("image_config", image)?;

@@ -157,6 +157,8 @@ pub type OutputStream = Pin<Box<dyn Stream<Item = Result<Output, Error>> + Send>
 pub struct Engine {
     docker: Docker,
     host: String,
+    /// The engine's architecture as image configs name it (`amd64`, `arm64`).
+    architecture: String,
 }
 
 impl Engine {
@@ -185,8 +187,23 @@ impl Engine {
             .negotiate_version()
             .await
             .map_err(|source| api("tell its API version", source))?;
-        tracing::debug!(host, version = %docker.client_version(), "connected to the Docker Engine");
-        Ok(Self { docker, host })
+        let architecture = docker
+            .version()
+            .await
+            .map_err(|source| api("tell its version", source))?
+            .arch
+            .unwrap_or_default();
+        tracing::debug!(host, version = %docker.client_version(), architecture, "connected to the Docker Engine");
+        Ok(Self {
+            docker,
+            host,
+            architecture,
+        })
+    }
+
+    /// The engine's architecture as image configs name it (`amd64`, `arm64`).
+    pub fn architecture(&self) -> &str {
+        &self.architecture
     }
 
     /// The address of the engine.
@@ -316,10 +333,16 @@ impl Engine {
             }),
             ..ContainerCreateBody::default()
         };
-        let options = spec
-            .name
-            .as_ref()
-            .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
+        let options = (spec.name.is_some() || spec.platform.is_some()).then(|| {
+            let mut options = CreateContainerOptionsBuilder::default();
+            if let Some(name) = &spec.name {
+                options = options.name(name);
+            }
+            if let Some(platform) = &spec.platform {
+                options = options.platform(platform);
+            }
+            options.build()
+        });
         let created = self
             .docker
             .create_container(options, body)

@@ -27,6 +27,9 @@ pub struct ContainerSpec {
     /// Let the engine remove the container when it stops. Its exit code may then be gone before
     /// anyone asks for it: to know it, leave this off and remove the container after waiting.
     pub auto_remove: bool,
+    /// The platform (`os/arch[/variant]`) the container is for, when it is not the engine's own:
+    /// the engine checks that the image is that platform's, and runs it under emulation.
+    pub platform: Option<String>,
 }
 
 /// Credentials the engine uses to pull an image (the `X-Registry-Auth` of the Engine API).

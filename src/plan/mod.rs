@@ -224,14 +224,6 @@ pub enum Error {
         problem: String,
         hint: Option<String>,
     },
-    #[error(
-        "op builds buildpacks artifacts for one platform at a time for now, and {} asked for {}: {}",
-        "--platform", .platforms.len(), quoted(.artifacts)
-    )]
-    MultiPlatformBuildpacks {
-        platforms: Vec<String>,
-        artifacts: Vec<String>,
-    },
     #[error("--artifact-key names one artifact, and {count} are built: {}", quoted(.artifacts))]
     ArtifactKeyAmbiguous {
         count: usize,
@@ -294,10 +286,6 @@ impl Hint for Error {
                     .into(),
             ),
             Error::FromBuildResult { source, .. } => source.hint(),
-            Error::MultiPlatformBuildpacks { platforms, .. } => Some(format!(
-                "build one platform per run (--platform {}); artifacts built by skaffold take several",
-                platforms.first().map_or("linux/amd64", String::as_str)
-            )),
             Error::ArtifactKeyAmbiguous { .. } => {
                 Some("say which artifact the key is for with --artifact".into())
             }
@@ -734,7 +722,6 @@ impl BuildPlan {
             None => default_repo.value.clone(),
         };
         let skaffold_runs = graph::skaffold_runs(&all, &artifacts, options.push, &skaffold_repo)?;
-        check_platforms(&options.platforms, &artifacts)?;
         if levels.is_empty() {
             warnings.push(format!(
                 "`op {}` has nothing to build among the selected artifacts",
@@ -782,23 +769,6 @@ fn unused_run_images(all: &[&Artifact], given: &BTreeMap<String, String>) -> Vec
             format!("no artifact has `runImage: {name}`, so the run image given for it is not used")
         })
         .collect()
-}
-
-/// Several platforms are for skaffold's artifacts only, until op builds buildpacks artifacts for
-/// several.
-fn check_platforms(platforms: &[Platform], artifacts: &[PlannedArtifact]) -> Result<(), Error> {
-    let buildpacks: Vec<String> = artifacts
-        .iter()
-        .filter(|a| a.buildpacks().is_some())
-        .map(|a| a.image.clone())
-        .collect();
-    if platforms.len() > 1 && !buildpacks.is_empty() {
-        return Err(Error::MultiPlatformBuildpacks {
-            platforms: platforms.iter().map(ToString::to_string).collect(),
-            artifacts: buildpacks,
-        });
-    }
-    Ok(())
 }
 
 /// The resolved settings a plan is made from.

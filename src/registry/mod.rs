@@ -266,9 +266,71 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// The images of the index `reference` names, with their platforms (`repository@digest`);
+    /// `None` when it is a single image (or the registry does not have it).
+    pub async fn index_images(
+        &self,
+        reference: &str,
+    ) -> Result<Option<Vec<(crate::platform::Platform, String)>>, Error> {
+        let Some(manifest) = self
+            .client
+            .manifest(reference)
+            .await
+            .map_err(|e| Self::fail(reference, e))?
+        else {
+            return Ok(None);
+        };
+        let Some(list) = manifest.json["manifests"].as_array() else {
+            return Ok(None);
+        };
+        let repository = oci::repository_of(reference);
+        Ok(Some(
+            list.iter()
+                .filter_map(|m| {
+                    let platform = crate::platform::Platform {
+                        os: m["platform"]["os"].as_str()?.to_string(),
+                        architecture: m["platform"]["architecture"].as_str()?.to_string(),
+                        variant: m["platform"]["variant"].as_str().map(str::to_string),
+                    };
+                    Some((platform, format!("{repository}@{}", m["digest"].as_str()?)))
+                })
+                .collect(),
+        ))
+    }
+
+    /// Publishes an index of `images` (`(platform, reference by digest)`, each already in the
+    /// repository of every name) under every reference of `names`: a Docker manifest list when
+    /// every image is a Docker manifest, else an OCI image index, each entry with its
+    /// platform. Returns its digest.
+    pub async fn platform_index(
+        &self,
+        names: &[String],
+        images: &[(crate::platform::Platform, String)],
+    ) -> Result<String, Error> {
+        let mut entries = Vec::with_capacity(images.len());
+        let mut docker = true;
+        for (platform, reference) in images {
+            let manifest = self.existing_manifest(reference).await?;
+            docker &= manifest.media_type == oci::DOCKER_MANIFEST;
+            entries.push(IndexEntry {
+                manifest: oci::Descriptor {
+                    media_type: manifest.media_type.clone(),
+                    digest: manifest.digest.clone(),
+                    size: manifest.bytes.len() as u64,
+                },
+                os: platform.os.clone(),
+                architecture: platform.architecture.clone(),
+                variant: platform.variant.clone(),
+            });
+        }
+        Ok(self.write_index(names, &entries, docker).await?.digest)
+    }
+}
+
 /// What the builds ask of a registry once an image is published: the digest it serves for a
-/// reference (`None` when it has none), and a copy of it under another name. [`Registry`]
-/// answers; tests use a fake.
+/// reference (`None` when it has none), a copy of it under another name, and an index of the
+/// images of several platforms. [`Registry`] answers; tests use a fake.
 pub trait Digests: Send + Sync {
     fn digest<'a>(
         &'a self,
@@ -280,6 +342,13 @@ pub trait Digests: Send + Sync {
         &'a self,
         source: &'a str,
         target: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
+
+    /// See [`Registry::platform_index`].
+    fn platform_index<'a>(
+        &'a self,
+        names: &'a [String],
+        images: &'a [(crate::platform::Platform, String)],
     ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
 }
 
@@ -297,6 +366,14 @@ impl Digests for Registry {
         target: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
         Box::pin(Registry::copy(self, source, target))
+    }
+
+    fn platform_index<'a>(
+        &'a self,
+        names: &'a [String],
+        images: &'a [(crate::platform::Platform, String)],
+    ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
+        Box::pin(Registry::platform_index(self, names, images))
     }
 }
 

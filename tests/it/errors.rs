@@ -225,11 +225,6 @@ fn bad_build_inputs_are_clear_errors_before_anything_is_built() {
             "build first",
         ),
         (
-            &["build", "--push", "--platform", "linux/amd64,linux/arm64"],
-            "op builds buildpacks artifacts for one platform at a time for now, and --platform asked for 2: `op`",
-            "build one platform per run (--platform linux/amd64)",
-        ),
-        (
             &["build", "--push", "--platform", "linux"],
             "`linux` is not a platform (os/arch or os/arch/variant, e.g. linux/amd64)",
             "separate platforms with commas",

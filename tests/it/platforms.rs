@@ -5,7 +5,10 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::common::cnb::{arm64_busybox, crane, lifecycle_dir, reference_tools};
+use crate::common::cnb::{
+    Lifecycle, arm64_busybox, crane, leftovers, lifecycle_dir, reference_tools,
+    remove_cache_volumes, serve_and_get,
+};
 use crate::common::docker::{docker, require_engine};
 use crate::common::registry::{Registry, which};
 use crate::common::{TestContext, copy_dir, fixtures};
@@ -284,4 +287,280 @@ fn missing_platforms_and_bad_platform_strings_are_clear_errors_and_publish_nothi
         missing.report()
     );
     assert!(!exists(&builder), "no builder index was published");
+}
+
+on_each_builder!(the_action_s_two_platform_build_publishes_an_index_per_artifact);
+
+/// A registry with busybox build and run images for linux/amd64 and linux/arm64, and an index of
+/// the fixture builder for both with `lifecycle` (op-lifecycle, or the real lifecycle built for
+/// each architecture): `(registry, builder)`.
+fn two_platform_stack(lifecycle: Lifecycle, context: &TestContext) -> (Registry, String) {
+    require_engine();
+    let registry = Registry::start();
+    let addr = registry.addr();
+    let busybox_arm64 = arm64_busybox();
+    context
+        .op(&[
+            "builder",
+            "base",
+            &format!("{addr}/op/busybox-build:latest"),
+            &format!("{addr}/op/busybox-run:latest"),
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--busybox",
+            "/bin/busybox",
+            "--busybox",
+            &format!("linux/arm64={}", busybox_arm64.display()),
+        ])
+        .success();
+    let dir = context.path().join("builder");
+    copy_dir(&fixtures().join("builders/busybox"), &dir);
+    let toml_path = dir.join("builder.toml");
+    let mut toml = fs_err::read_to_string(&toml_path)
+        .unwrap()
+        .replace("localhost:5001", &addr);
+    if lifecycle == Lifecycle::Reference {
+        let real = reference_tools().join("lifecycle");
+        let _ = write!(toml, "\n[lifecycle]\nuri = \"{}\"\n", real.display());
+    }
+    fs_err::write(&toml_path, toml).unwrap();
+    let builder = format!("{addr}/op/builder:latest");
+    context
+        .op(&[
+            "builder",
+            "create",
+            &builder,
+            "--config",
+            toml_path.to_str().unwrap(),
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ])
+        .success();
+    (registry, builder)
+}
+
+/// The Action's command line with two platforms and an SBOM directory
+/// (`op build --repo R --platform linux/amd64,linux/arm64 --push --sbom-output S`, its
+/// environment) on `fixtures/apps`: every artifact is an index of both platforms under the
+/// version and `latest`, whose entries carry the platform their configs name; `greeting` runs on
+/// `static-site`'s index; the arm64 image runs under QEMU, serves, and says `aarch64`; the SBOMs
+/// are there per artifact and platform. Then a platform the builder lacks: a clear error, nothing
+/// published.
+fn the_action_s_two_platform_build_publishes_an_index_per_artifact(lifecycle: Lifecycle) {
+    let home = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+    let (registry, builder) = two_platform_stack(lifecycle, &home);
+    let repo = registry.addr();
+    let _cleanup = EngineCleanup(repo.clone());
+    let context = TestContext::new()
+        .env("DOCKER_METADATA_OUTPUT_VERSION", "1.2.3")
+        .env("GITHUB_ACTIONS", "true")
+        .env("CI", "true");
+    copy_dir(&fixtures().join("apps"), context.path());
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace("localhost:5001/op/builder:latest", &builder),
+    )
+    .unwrap();
+    let run = context.op(&[
+        "build",
+        "--repo",
+        &repo,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "--sbom-output",
+        "dist/sbom",
+    ]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains("Building for linux/arm64 under emulation"),
+        "op says which platform runs under QEMU\n{}",
+        run.report()
+    );
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            run.stderr.contains(&format!(
+                "[greeting   ] ({platform}) ---> Greeting: build number 1"
+            )),
+            "each platform has its own cache (a first build for each)\n{}",
+            run.report()
+        );
+    }
+    every_artifact_is_an_index_of_both_platforms(&context, &repo, &run);
+
+    // greeting, for arm64, by the digest its index names: it runs under QEMU and serves.
+    let greeting = index_platforms(&format!("{repo}/greeting:1.2.3"));
+    let arm64 = &greeting[1].1;
+    assert_eq!(run_arm64(arm64, &["uname", "-m"]).trim(), "aarch64");
+    docker(&["pull", "-q", "--platform", "linux/arm64", arm64]);
+    let page = serve_and_get(arm64, "/");
+    assert!(page.contains("HELLO"), "{page}");
+    docker(&["rmi", arm64]);
+
+    one_platform_publishes_the_image_and_a_missing_one_nothing(&context, &repo, &builder);
+}
+
+/// Removes, when a test ends, the images of `registry` (`.0`) the engine pulled (the builders'
+/// platform images, the apps) and the cache volumes op kept for it.
+struct EngineCleanup(String);
+
+impl Drop for EngineCleanup {
+    fn drop(&mut self) {
+        let listed = Command::new("docker")
+            .args([
+                "images",
+                "--digests",
+                "--format",
+                "{{.Repository}}@{{.Digest}}",
+            ])
+            .output();
+        let prefix = format!("{}/", self.0);
+        let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        for image in listed.unwrap_or_default().lines() {
+            if image.starts_with(&prefix) {
+                let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+            }
+        }
+        remove_cache_volumes(&self.0);
+    }
+}
+
+/// `build_result.json` and the registry after the two-platform build: every artifact an index
+/// of both platforms under the version and `latest`, recorded by its digest, with its
+/// per-platform tags and SBOMs.
+fn every_artifact_is_an_index_of_both_platforms(
+    context: &TestContext,
+    repo: &str,
+    run: &crate::common::Run,
+) {
+    let result: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(context.path().join("build_result.json")).unwrap(),
+    )
+    .unwrap();
+    let builds = result["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 3, "{result}");
+    for build in builds {
+        let image = build["imageName"].as_str().unwrap();
+        let tag = build["tag"].as_str().unwrap();
+        let (name, digest) = tag.split_once('@').unwrap();
+        assert_eq!(name, format!("{repo}/{image}:1.2.3"), "{result}");
+        for reference in [
+            format!("{repo}/{image}:1.2.3"),
+            format!("{repo}/{image}:latest"),
+        ] {
+            let platforms = index_platforms(&reference);
+            assert_eq!(
+                platforms
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .collect::<Vec<_>>(),
+                ["linux/amd64", "linux/arm64"],
+                "{reference}"
+            );
+            let served = Command::new(crane())
+                .args(["digest", &reference])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&served.stdout).trim(),
+                digest,
+                "build_result.json records the index digest of {reference}"
+            );
+        }
+        for platform in ["linux-amd64", "linux-arm64"] {
+            assert!(
+                exists(&format!("{repo}/{image}:1.2.3-{platform}")),
+                "the per-platform tag of {image} for {platform}"
+            );
+            assert!(
+                context
+                    .path()
+                    .join(format!("dist/sbom/{image}/{platform}/launch"))
+                    .is_dir(),
+                "the SBOMs of {image} for {platform}\n{}",
+                run.report()
+            );
+        }
+    }
+    let page = context
+        .path()
+        .join("dist/sbom/greeting/linux-arm64/launch/op_greeting/page/sbom.cdx.json");
+    assert!(page.is_file(), "{}", run.report());
+}
+
+/// `--platform linux/arm64` alone publishes the arm64 image itself; a platform the builder
+/// lacks is an error that publishes nothing.
+fn one_platform_publishes_the_image_and_a_missing_one_nothing(
+    context: &TestContext,
+    repo: &str,
+    builder: &str,
+) {
+    let repo = repo.to_string();
+    // One platform of the index, not the engine's: the image itself is published, for it.
+    let arm64_only = context.op(&[
+        "build",
+        "--repo",
+        &repo,
+        "--artifact",
+        "static-site",
+        "--platform",
+        "linux/arm64",
+        "--push",
+    ]);
+    arm64_only.success();
+    assert!(
+        arm64_only
+            .stderr
+            .contains("Building for linux/arm64 under emulation"),
+        "{}",
+        arm64_only.report()
+    );
+    let single = format!("{repo}/static-site:1.2.3");
+    crane_validate(&single);
+    let manifest = raw_manifest(&single);
+    assert!(
+        manifest.get("manifests").is_none(),
+        "not an index: {manifest}"
+    );
+    let config = Command::new(crane())
+        .args(["config", &single])
+        .output()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(config["architecture"], "arm64", "{config}");
+
+    // A platform the builder lacks: an error naming it, before anything is built or pushed.
+    let before = Command::new(crane())
+        .args(["digest", &format!("{repo}/greeting:1.2.3")])
+        .output()
+        .unwrap()
+        .stdout;
+    let missing = context.op(&[
+        "build",
+        "--repo",
+        &repo,
+        "--platform",
+        "linux/amd64,linux/s390x",
+        "--push",
+    ]);
+    missing.failure(1);
+    assert!(
+        missing.stderr.contains(&format!(
+            "Builder `{builder}` is an index of linux/amd64, linux/arm64, and --platform asks for linux/amd64,linux/s390x"
+        )),
+        "{}",
+        missing.report()
+    );
+    assert!(missing.stderr.contains("hint:"), "{}", missing.report());
+    assert!(!exists(&format!("{repo}/greeting:1.2.3-linux-s390x")));
+    let after = Command::new(crane())
+        .args(["digest", &format!("{repo}/greeting:1.2.3")])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(before, after, "the version tag is untouched");
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
 }

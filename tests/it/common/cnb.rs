@@ -292,27 +292,31 @@ impl Drop for Stack {
         for builder in std::iter::once(&self.builder).chain(self.others.borrow().iter()) {
             let _ = Command::new("docker").args(["rmi", "-f", builder]).output();
         }
-        // The cache volumes op keeps between builds, for this stack's registry.
-        let listed = Command::new("docker")
-            .args([
-                "volume",
-                "ls",
-                "--filter",
-                "label=io.octopilot.op.cache-for",
-                "--format",
-                "{{.Name}} {{.Label \"io.octopilot.op.cache-for\"}}",
-            ])
-            .output();
-        let prefix = format!("{}/", self.registry.addr());
-        let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-        for line in listed.unwrap_or_default().lines() {
-            if let Some((name, repository)) = line.split_once(' ')
-                && repository.starts_with(&prefix)
-            {
-                let _ = Command::new("docker")
-                    .args(["volume", "rm", "-f", name])
-                    .output();
-            }
+        remove_cache_volumes(&self.registry.addr());
+    }
+}
+
+/// Removes the cache volumes op keeps between builds for the repositories of `registry`.
+pub fn remove_cache_volumes(registry: &str) {
+    let listed = Command::new("docker")
+        .args([
+            "volume",
+            "ls",
+            "--filter",
+            "label=io.octopilot.op.cache-for",
+            "--format",
+            "{{.Name}} {{.Label \"io.octopilot.op.cache-for\"}}",
+        ])
+        .output();
+    let prefix = format!("{registry}/");
+    let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    for line in listed.unwrap_or_default().lines() {
+        if let Some((name, repository)) = line.split_once(' ')
+            && repository.starts_with(&prefix)
+        {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", name])
+                .output();
         }
     }
 }
