@@ -68,6 +68,13 @@ pub enum Error {
     Skaffold(crate::skaffold::Error),
     #[error("not built: it builds in the same `skaffold build` as `{artifact}`, which failed")]
     SameSkaffoldRun { artifact: String },
+    #[error("skaffold published `{pushed}` as {found}, and --platform asks for {wanted}")]
+    SkaffoldPlatforms {
+        artifact: String,
+        pushed: String,
+        found: String,
+        wanted: String,
+    },
     #[error("skaffold reported `{reported}`, which is not op's target `{target}`")]
     SkaffoldNaming { reported: String, target: String },
     #[error("interrupted")]
@@ -125,6 +132,11 @@ impl Hint for Error {
             Error::SkaffoldNaming { .. } => Some(
                 "a `~/.skaffold/config` or a profile may rename images; op gives skaffold its own global \
                  configuration, so check the artifact's `image` and the profiles"
+                    .into(),
+            ),
+            Error::SkaffoldPlatforms { .. } => Some(
+                "skaffold builds a Dockerfile for several platforms with BuildKit (`useBuildkit: true`, docker buildx \
+                 and QEMU on the engine); a custom script is given them in $PLATFORMS and must push an index"
                     .into(),
             ),
             Error::Engine(e) => e.hint(),

@@ -77,7 +77,13 @@ pub(super) async fn build_run(
                 crate::plan::target_name(&run.default_repo, &artifact.image),
                 delegation.tag
             );
-            pushed(shared, artifact, &named, &result.tag).await?
+            pushed(
+                shared,
+                artifact,
+                (&named, &result.tag),
+                &delegation.platforms,
+            )
+            .await?
         } else {
             local(shared, artifact, &result.tag).await?
         };
@@ -112,8 +118,8 @@ fn cache_file(
 async fn pushed(
     shared: &Shared,
     artifact: &PlannedArtifact,
-    named: &str,
-    tag: &str,
+    (named, tag): (&str, &str),
+    platforms: &[String],
 ) -> Result<(String, String), Error> {
     let unexpected = || Error::SkaffoldNaming {
         reported: tag.to_string(),
@@ -132,6 +138,7 @@ async fn pushed(
             served,
         });
     }
+    check_platforms(shared, artifact, named, platforms).await?;
     let by_digest = format!("{}@{digest}", crate::registry::repository_of(named));
     for reference in artifact.references().filter(|r| *r != named) {
         shared.registry.copy(&by_digest, reference).await?;
@@ -140,6 +147,42 @@ async fn pushed(
             .line(&artifact.image, &format!("Tagged {reference}"));
     }
     Ok((format!("{}@{digest}", artifact.target), digest.to_string()))
+}
+
+/// With several `platforms`, what skaffold pushed as `named` must be an index with an image of
+/// each (skaffold itself accepts a single-platform image from a `custom` script, or from a
+/// Dockerfile built without `BuildKit`).
+async fn check_platforms(
+    shared: &Shared,
+    artifact: &PlannedArtifact,
+    named: &str,
+    platforms: &[String],
+) -> Result<(), Error> {
+    if platforms.len() < 2 {
+        return Ok(());
+    }
+    let (index, found) = shared.registry.platforms_of(named).await?;
+    let missing: Vec<&String> = platforms
+        .iter()
+        .filter(|wanted| {
+            !crate::platform::Platform::parse(wanted)
+                .is_ok_and(|w| found.iter().any(|f| w.matches(&f.os, &f.architecture)))
+        })
+        .collect();
+    if index && missing.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
+    Err(Error::SkaffoldPlatforms {
+        artifact: artifact.image.clone(),
+        pushed: named.to_string(),
+        found: if index {
+            format!("an index of {}", shown.join(", "))
+        } else {
+            format!("a single {} image", shown.join(", "))
+        },
+        wanted: platforms.join(","),
+    })
 }
 
 /// skaffold left `artifact` in the engine and reported `tag` (`<target repository>:<image id>`):

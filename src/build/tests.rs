@@ -332,6 +332,13 @@ mod against_a_fake_engine {
             let digest = op_oci::sha256(joined.join(",").as_bytes());
             Box::pin(async move { Ok(digest) })
         }
+
+        fn platforms_of<'a>(
+            &'a self,
+            _reference: &'a str,
+        ) -> BoxFuture<'a, Result<(bool, Vec<Platform>), registry::Error>> {
+            Box::pin(async move { Ok((false, vec![Platform::parse("linux/amd64").unwrap()])) })
+        }
     }
 
     /// `report.toml` with `digest`, as the engine hands a file over: a tar.

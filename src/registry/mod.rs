@@ -299,6 +299,27 @@ impl Registry {
         ))
     }
 
+    /// The platforms of what `reference` names: `(true, each entry's)` for an index,
+    /// `(false, [its config's])` for a single image.
+    pub async fn platforms_of(
+        &self,
+        reference: &str,
+    ) -> Result<(bool, Vec<crate::platform::Platform>), Error> {
+        if let Some(images) = self.index_images(reference).await? {
+            return Ok((true, images.into_iter().map(|(p, _)| p).collect()));
+        }
+        let image = self.image(reference).await?;
+        let (os, architecture) = image.platform();
+        Ok((
+            false,
+            vec![crate::platform::Platform {
+                os: os.to_string(),
+                architecture: architecture.to_string(),
+                variant: None,
+            }],
+        ))
+    }
+
     /// Publishes an index of `images` (`(platform, reference by digest)`, each already in the
     /// repository of every name) under every reference of `names`: a Docker manifest list when
     /// every image is a Docker manifest, else an OCI image index, each entry with its
@@ -350,6 +371,12 @@ pub trait Digests: Send + Sync {
         names: &'a [String],
         images: &'a [(crate::platform::Platform, String)],
     ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
+
+    /// See [`Registry::platforms_of`].
+    fn platforms_of<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<crate::platform::Platform>), Error>>;
 }
 
 impl Digests for Registry {
@@ -374,6 +401,13 @@ impl Digests for Registry {
         images: &'a [(crate::platform::Platform, String)],
     ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
         Box::pin(Registry::platform_index(self, names, images))
+    }
+
+    fn platforms_of<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<crate::platform::Platform>), Error>> {
+        Box::pin(Registry::platforms_of(self, reference))
     }
 }
 

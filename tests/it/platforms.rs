@@ -1,13 +1,14 @@
 //! Multi-platform images: `op builder base --platform` and `op builder create --platform`
-//! publish image indexes (linux/amd64 and linux/arm64), checked by skopeo and crane, and the
-//! arm64 images run under QEMU.
+//! publish image indexes (linux/amd64 and linux/arm64), `op build --platform` builds and
+//! publishes an index per artifact, all checked by skopeo and crane; the arm64 images run under
+//! QEMU.
 
 use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::common::cnb::{
-    Lifecycle, arm64_busybox, crane, leftovers, lifecycle_dir, reference_tools,
-    remove_cache_volumes, serve_and_get,
+    EngineCleanup, Lifecycle, arm64_busybox, crane, leftovers, lifecycle_dir, reference_tools,
+    serve_and_get, skaffold, two_platform_stack,
 };
 use crate::common::docker::{docker, require_engine};
 use crate::common::registry::{Registry, which};
@@ -291,54 +292,6 @@ fn missing_platforms_and_bad_platform_strings_are_clear_errors_and_publish_nothi
 
 on_each_builder!(the_action_s_two_platform_build_publishes_an_index_per_artifact);
 
-/// A registry with busybox build and run images for linux/amd64 and linux/arm64, and an index of
-/// the fixture builder for both with `lifecycle` (op-lifecycle, or the real lifecycle built for
-/// each architecture): `(registry, builder)`.
-fn two_platform_stack(lifecycle: Lifecycle, context: &TestContext) -> (Registry, String) {
-    require_engine();
-    let registry = Registry::start();
-    let addr = registry.addr();
-    let busybox_arm64 = arm64_busybox();
-    context
-        .op(&[
-            "builder",
-            "base",
-            &format!("{addr}/op/busybox-build:latest"),
-            &format!("{addr}/op/busybox-run:latest"),
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "--busybox",
-            "/bin/busybox",
-            "--busybox",
-            &format!("linux/arm64={}", busybox_arm64.display()),
-        ])
-        .success();
-    let dir = context.path().join("builder");
-    copy_dir(&fixtures().join("builders/busybox"), &dir);
-    let toml_path = dir.join("builder.toml");
-    let mut toml = fs_err::read_to_string(&toml_path)
-        .unwrap()
-        .replace("localhost:5001", &addr);
-    if lifecycle == Lifecycle::Reference {
-        let real = reference_tools().join("lifecycle");
-        let _ = write!(toml, "\n[lifecycle]\nuri = \"{}\"\n", real.display());
-    }
-    fs_err::write(&toml_path, toml).unwrap();
-    let builder = format!("{addr}/op/builder:latest");
-    context
-        .op(&[
-            "builder",
-            "create",
-            &builder,
-            "--config",
-            toml_path.to_str().unwrap(),
-            "--platform",
-            "linux/amd64,linux/arm64",
-        ])
-        .success();
-    (registry, builder)
-}
-
 /// The Action's command line with two platforms and an SBOM directory
 /// (`op build --repo R --platform linux/amd64,linux/arm64 --push --sbom-output S`, its
 /// environment) on `fixtures/apps`: every artifact is an index of both platforms under the
@@ -401,31 +354,6 @@ fn the_action_s_two_platform_build_publishes_an_index_per_artifact(lifecycle: Li
     docker(&["rmi", arm64]);
 
     one_platform_publishes_the_image_and_a_missing_one_nothing(&context, &repo, &builder);
-}
-
-/// Removes, when a test ends, the images of `registry` (`.0`) the engine pulled (the builders'
-/// platform images, the apps) and the cache volumes op kept for it.
-struct EngineCleanup(String);
-
-impl Drop for EngineCleanup {
-    fn drop(&mut self) {
-        let listed = Command::new("docker")
-            .args([
-                "images",
-                "--digests",
-                "--format",
-                "{{.Repository}}@{{.Digest}}",
-            ])
-            .output();
-        let prefix = format!("{}/", self.0);
-        let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-        for image in listed.unwrap_or_default().lines() {
-            if image.starts_with(&prefix) {
-                let _ = Command::new("docker").args(["rmi", "-f", image]).output();
-            }
-        }
-        remove_cache_volumes(&self.0);
-    }
 }
 
 /// `build_result.json` and the registry after the two-platform build: every artifact an index
@@ -563,4 +491,52 @@ fn one_platform_publishes_the_image_and_a_missing_one_nothing(
         .stdout;
     assert_eq!(before, after, "the version tag is untouched");
     assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
+/// With two platforms, a `custom` artifact whose script pushes a single-platform image (which
+/// skaffold accepts) fails the build, naming what skaffold pushed; no result is written.
+#[test]
+fn skaffold_s_single_platform_image_for_two_platforms_is_an_error() {
+    require_engine();
+    let registry = Registry::start();
+    let addr = registry.addr();
+    let _cleanup = EngineCleanup(addr.clone());
+    let context = TestContext::new()
+        .env("OP_SKAFFOLD", &skaffold().display().to_string())
+        .env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+    context
+        .op(&["builder", "base", &format!("{addr}/op/busybox-run:latest")])
+        .success();
+    copy_dir(
+        &fixtures().join("hybrid/tool"),
+        &context.path().join("tool"),
+    );
+    let dockerfile = context.path().join("tool/Dockerfile");
+    let text = fs_err::read_to_string(&dockerfile).unwrap();
+    fs_err::write(&dockerfile, text.replace("localhost:5001", &addr)).unwrap();
+    context.write(
+        "skaffold.yaml",
+        "apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n    - image: tool\n      context: tool\n      custom:\n        buildCommand: ./build.sh\n",
+    );
+    let run = context.op(&[
+        "build",
+        "--push",
+        "--repo",
+        &addr,
+        "--platform",
+        "linux/amd64,linux/arm64",
+    ]);
+    run.failure(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "tool: skaffold published `{addr}/tool:latest` as a single linux/amd64 image, and --platform asks for linux/amd64,linux/arm64"
+        )),
+        "{}",
+        run.report()
+    );
+    assert!(run.stderr.contains("$PLATFORMS"), "{}", run.report());
+    assert!(!context.path().join("build_result.json").exists());
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", &format!("{addr}/tool:latest")])
+        .output();
 }

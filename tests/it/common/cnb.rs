@@ -698,3 +698,76 @@ pub fn run_to_end(args: &[&str]) -> String {
     all.extend(args);
     docker(&all)
 }
+
+/// A registry with busybox build and run images for linux/amd64 and linux/arm64, and an index of
+/// the fixture builder for both with `lifecycle` (op-lifecycle, or the real lifecycle built for
+/// each architecture): `(registry, builder)`.
+pub fn two_platform_stack(lifecycle: Lifecycle, context: &TestContext) -> (Registry, String) {
+    require_engine();
+    let registry = Registry::start();
+    let addr = registry.addr();
+    let busybox_arm64 = arm64_busybox();
+    context
+        .op(&[
+            "builder",
+            "base",
+            &format!("{addr}/op/busybox-build:latest"),
+            &format!("{addr}/op/busybox-run:latest"),
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--busybox",
+            "/bin/busybox",
+            "--busybox",
+            &format!("linux/arm64={}", busybox_arm64.display()),
+        ])
+        .success();
+    let dir = context.path().join("builder");
+    copy_dir(&fixtures().join("builders/busybox"), &dir);
+    let toml_path = dir.join("builder.toml");
+    let mut toml = fs_err::read_to_string(&toml_path)
+        .unwrap()
+        .replace("localhost:5001", &addr);
+    if lifecycle == Lifecycle::Reference {
+        let real = reference_tools().join("lifecycle");
+        let _ = write!(toml, "\n[lifecycle]\nuri = \"{}\"\n", real.display());
+    }
+    fs_err::write(&toml_path, toml).unwrap();
+    let builder = format!("{addr}/op/builder:latest");
+    context
+        .op(&[
+            "builder",
+            "create",
+            &builder,
+            "--config",
+            toml_path.to_str().unwrap(),
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ])
+        .success();
+    (registry, builder)
+}
+
+/// Removes, when a test ends, the images of `registry` (`.0`) the engine pulled (the builders'
+/// platform images, the apps) and the cache volumes op kept for it.
+pub struct EngineCleanup(pub String);
+
+impl Drop for EngineCleanup {
+    fn drop(&mut self) {
+        let listed = Command::new("docker")
+            .args([
+                "images",
+                "--digests",
+                "--format",
+                "{{.Repository}}@{{.Digest}}",
+            ])
+            .output();
+        let prefix = format!("{}/", self.0);
+        let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        for image in listed.unwrap_or_default().lines() {
+            if image.starts_with(&prefix) {
+                let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+            }
+        }
+        remove_cache_volumes(&self.0);
+    }
+}
