@@ -221,20 +221,9 @@ impl Registry {
             .map_err(|e| Self::fail(target, e))
     }
 
-    /// Writes an image to every reference of `names`; see [`oci::Registry::write_image`].
-    pub async fn write_image(
-        &self,
-        names: &[String],
-        layers: Vec<LayerSource>,
-        config: &serde_json::Value,
-        docker: bool,
-    ) -> Result<Written, Error> {
-        self.write_image_as(names, layers, config, docker, true)
-            .await
-    }
-
-    /// [`Registry::write_image`], untagged when `tagged` is false (the image of one platform
-    /// of an index); see [`oci::Registry::write_image_as`].
+    /// Writes an image to every reference of `names` (by digest only, untagged, when `tagged`
+    /// is false: the image of one platform of an index); see
+    /// [`oci::Registry::write_image_as`].
     pub async fn write_image_as(
         &self,
         names: &[String],

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::common::cnb::{
-    EngineCleanup, Lifecycle, arm64_busybox, crane, leftovers, lifecycle_dir, reference_tools,
-    serve_and_get, skaffold, two_platform_stack,
+    EngineCleanup, Lifecycle, crane, leftovers, lifecycle_dir, reference_tools, serve_and_get,
+    skaffold, two_platform_bases, two_platform_stack,
 };
 use crate::common::docker::{docker, require_engine};
 use crate::common::registry::{Registry, which};
@@ -127,26 +127,8 @@ fn base_images_and_builders_for_two_platforms_are_indexes_that_run_under_emulati
     require_engine();
     let registry = Registry::start();
     let addr = registry.addr();
-    let busybox_arm64 = arm64_busybox();
     let context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
-    let (build, run) = (
-        format!("{addr}/op/busybox-build:latest"),
-        format!("{addr}/op/busybox-run:latest"),
-    );
-    context
-        .op(&[
-            "builder",
-            "base",
-            &build,
-            &run,
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "--busybox",
-            "/bin/busybox",
-            "--busybox",
-            &format!("linux/arm64={}", busybox_arm64.display()),
-        ])
-        .success();
+    let (build, run) = two_platform_bases(&context, &addr);
     for image in [&build, &run] {
         let platforms = index_platforms(image);
         let names: Vec<&str> = platforms.iter().map(|(p, _)| p.as_str()).collect();

@@ -699,6 +699,30 @@ pub fn run_to_end(args: &[&str]) -> String {
     docker(&all)
 }
 
+/// `op builder base` of `<addr>/op/busybox-build:latest` and `…/busybox-run:latest` for
+/// linux/amd64 and linux/arm64 (Debian's two busyboxes): their references.
+pub fn two_platform_bases(context: &TestContext, addr: &str) -> (String, String) {
+    let (build, run) = (
+        format!("{addr}/op/busybox-build:latest"),
+        format!("{addr}/op/busybox-run:latest"),
+    );
+    context
+        .op(&[
+            "builder",
+            "base",
+            &build,
+            &run,
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--busybox",
+            "/bin/busybox",
+            "--busybox",
+            &format!("linux/arm64={}", arm64_busybox().display()),
+        ])
+        .success();
+    (build, run)
+}
+
 /// A registry with busybox build and run images for linux/amd64 and linux/arm64, and an index of
 /// the fixture builder for both with `lifecycle` (op-lifecycle, or the real lifecycle built for
 /// each architecture): `(registry, builder)`.
@@ -706,21 +730,7 @@ pub fn two_platform_stack(lifecycle: Lifecycle, context: &TestContext) -> (Regis
     require_engine();
     let registry = Registry::start();
     let addr = registry.addr();
-    let busybox_arm64 = arm64_busybox();
-    context
-        .op(&[
-            "builder",
-            "base",
-            &format!("{addr}/op/busybox-build:latest"),
-            &format!("{addr}/op/busybox-run:latest"),
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "--busybox",
-            "/bin/busybox",
-            "--busybox",
-            &format!("linux/arm64={}", busybox_arm64.display()),
-        ])
-        .success();
+    two_platform_bases(context, &addr);
     let dir = context.path().join("builder");
     copy_dir(&fixtures().join("builders/busybox"), &dir);
     let toml_path = dir.join("builder.toml");
