@@ -522,3 +522,53 @@ fn skaffold_s_single_platform_image_for_two_platforms_is_an_error() {
         .args(["rmi", "-f", &format!("{addr}/tool:latest")])
         .output();
 }
+
+/// A build that fails on one platform fails its artifact, naming the platform: no index, no
+/// result, nothing left behind.
+#[test]
+fn a_failure_on_one_platform_fails_the_artifact_and_names_the_platform() {
+    let home = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+    let (registry, builder) = two_platform_stack(Lifecycle::Op, &home);
+    let repo = registry.addr();
+    let _cleanup = EngineCleanup(repo.clone());
+    let context = TestContext::new();
+    copy_dir(&fixtures().join("apps"), context.path());
+    let skaffold_yaml = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold_yaml)
+        .unwrap()
+        .replace("localhost:5001/op/builder:latest", &builder)
+        .replace(
+            "          - GREETING_STYLE=loud",
+            "          - GREETING_STYLE=loud\n          - GREETING_FAIL_ON_ARCH=aarch64",
+        );
+    fs_err::write(&skaffold_yaml, text).unwrap();
+    let run = context.op(&[
+        "build",
+        "--push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "greeting",
+        "--platform",
+        "linux/amd64,linux/arm64",
+    ]);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains("greeting: the build for linux/arm64 failed: a buildpack failed"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr.contains("refusing to build on aarch64"),
+        "the failed platform's last lines are shown\n{}",
+        run.report()
+    );
+    assert!(!context.path().join("build_result.json").exists());
+    assert!(
+        !exists(&format!("{repo}/greeting:latest")),
+        "no index is published"
+    );
+    assert!(exists(&format!("{repo}/greeting:latest-linux-amd64")));
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
