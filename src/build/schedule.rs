@@ -21,13 +21,14 @@ pub(super) struct Builders {
     /// Each builder (by its reference in the plan) as the engine pulled it: for the one
     /// platform of the build, or the first of several.
     pub(super) default: BTreeMap<String, BuilderInfo>,
-    /// With several platforms: each builder's image for each platform, in `--platform` order.
+    /// With `--platform` and a builder that is an index (which several platforms need): its
+    /// image for each platform, in `--platform` order.
     pub(super) platforms: BTreeMap<String, Vec<(Platform, BuilderInfo)>>,
 }
 
 /// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
-/// their registries) and reads what they are. With several `platforms`, each builder must be an
-/// index with an image for each: those are pulled by digest.
+/// their registries) and reads what they are. With `platforms`, a builder that is an index is
+/// pulled by the digest of its image for each (several platforms need an index).
 pub(super) async fn pull_builders(
     shared: &PullContext<'_>,
     artifacts: &[&PlannedArtifact],
