@@ -116,6 +116,9 @@ pub(crate) fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<Strin
     if let Some(e) = cause.downcast_ref::<crate::skaffold::Error>() {
         return e.hint();
     }
+    if let Some(e) = cause.downcast_ref::<crate::promote::Error>() {
+        return e.hint();
+    }
     if let Some(e) = cause.downcast_ref::<crate::platform::Error>() {
         return e.hint();
     }

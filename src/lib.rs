@@ -35,6 +35,7 @@ pub mod output;
 pub mod paths;
 pub mod plan;
 pub mod platform;
+pub mod promote;
 pub mod reference;
 pub mod registry;
 pub mod skaffold;

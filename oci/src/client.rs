@@ -194,6 +194,33 @@ impl Registry {
         Ok(data)
     }
 
+    /// The tags of the repository of `reference` (every page of them).
+    pub async fn tags(&self, reference: &str) -> Result<Vec<String>, Error> {
+        let parsed = parse(reference)?;
+        let auth = self.keychain.auth_for(parsed.resolve_registry());
+        let mut all: Vec<String> = Vec::new();
+        loop {
+            let list = async {
+                self.login(&parsed, RegistryOperation::Pull).await?;
+                self.client
+                    .list_tags(&parsed, &auth, Some(1000), all.last().map(String::as_str))
+                    .await
+            };
+            let page = list
+                .await
+                .map_err(|e| Self::fail("list the tags of", reference, e))?;
+            let before = all.len();
+            for tag in page.tags {
+                if !all.contains(&tag) {
+                    all.push(tag);
+                }
+            }
+            if all.len() - before < 1000 {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Whether the repository of `reference` has the blob `digest`.
     pub async fn has_blob(&self, reference: &str, digest: &str) -> Result<bool, Error> {
         let parsed = parse(reference)?;
@@ -243,8 +270,37 @@ impl Registry {
                 return Ok(());
             }
         }
-        let data = self.blob(source, digest).await?;
-        self.push_blob(target, digest, data).await.map(|_| ())
+        self.stream_blob(source, target, digest).await
+    }
+
+    /// Streams the blob `digest` of `source`'s repository into `target`'s, from one registry
+    /// to another, as it arrives: memory does not grow with its size (oci-client checks the
+    /// digest of what it reads). A registry that does not say the blob's size gets it buffered.
+    async fn stream_blob(&self, source: &str, target: &str, digest: &str) -> Result<(), Error> {
+        use futures::TryStreamExt as _;
+        let (from, to) = (parse(source)?, parse(target)?);
+        let pull = async {
+            self.login(&from, RegistryOperation::Pull).await?;
+            self.client.pull_blob_stream(&from, digest).await
+        };
+        let pulled = pull
+            .await
+            .map_err(|e| Self::fail(&format!("read blob {digest} of"), source, e))?;
+        let Some(size) = pulled.content_length else {
+            drop(pulled);
+            let data = self.blob(source, digest).await?;
+            return self.push_blob(target, digest, data).await.map(|_| ());
+        };
+        let stream = pulled.stream.map_err(OciDistributionError::IoError);
+        let push = async {
+            self.login(&to, RegistryOperation::Push).await?;
+            self.client
+                .push_blob_stream(&to, stream, digest, Some(size))
+                .await
+        };
+        push.await
+            .map_err(|e| Self::fail(&format!("copy blob {digest} to"), target, e))?;
+        Ok(())
     }
 
     /// Pushes a manifest to `reference` (a tag); returns its digest.

@@ -7,6 +7,7 @@
 
 mod build;
 mod builder;
+mod promote;
 mod run;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ pub use build::{
     PushDestination, SkaffoldArgs, UpstreamArgs,
 };
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
+pub use promote::PromoteArgs;
 pub use run::{Pull, RunArgs};
 
 /// op takes a repository's skaffold.yaml and gets its images built, published, promoted and
@@ -69,6 +71,9 @@ pub enum Command {
     Push(PushArgs),
     /// Run the image built for a context of skaffold.yaml locally, or list the contexts
     Run(RunArgs),
+    /// Copy a built image (from build_result.json) from one environment's registry to the
+    /// next, digest kept and tag too
+    PromoteImage(PromoteArgs),
     /// Make builder images (and busybox base images) and publish them to a registry
     Builder(BuilderArgs),
     /// Print op's version

@@ -4,6 +4,7 @@
 mod build;
 mod builder;
 mod completion;
+mod promote;
 mod run;
 mod version;
 
@@ -79,6 +80,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             printer,
         ),
         Command::Run(args) => run::run(&cwd, env, global, &args, printer),
+        Command::PromoteImage(args) => promote::run(&cwd, env, global, &args, printer),
         Command::Builder(args) => builder::run(&args.command, &env, printer),
         Command::Version => version::run(printer),
         Command::Completion(args) => completion::run(args.shell, printer),

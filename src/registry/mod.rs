@@ -15,6 +15,9 @@ pub use op_oci::{ConfigEditor, Image, IndexEntry, LayerSource, Written};
 
 use crate::hint::Hint;
 
+/// How many blobs a copy moves at once.
+const COPIES_AT_ONCE: usize = 4;
+
 /// What went wrong with a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -188,30 +191,51 @@ impl Registry {
             })
     }
 
-    /// The config and layers of an image manifest, made available in `target`'s repository.
+    /// The config and layers of an image manifest, made available in `target`'s repository,
+    /// [`COPIES_AT_ONCE`] at a time: each one the target lacks is mounted within a registry,
+    /// else streamed from the source. Foreign (non-distributable) layers stay references to
+    /// where they live, as registries and clients expect.
     async fn copy_blobs(
         &self,
         manifest: &oci::Manifest,
         source: &str,
         target: &str,
     ) -> Result<(), Error> {
-        let blobs = manifest.json["config"]["digest"]
+        use futures::StreamExt as _;
+        let layers = manifest.json["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| {
+                !l["mediaType"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("foreign") || t.contains("nondistributable"))
+            })
+            .filter_map(|l| l["digest"].as_str());
+        let blobs: Vec<String> = manifest.json["config"]["digest"]
             .as_str()
             .into_iter()
-            .chain(
-                manifest.json["layers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|l| l["digest"].as_str()),
-            );
-        for digest in blobs {
-            self.client
-                .copy_blob(source, target, digest)
-                .await
-                .map_err(|e| Self::fail(target, e))?;
+            .chain(layers)
+            .map(str::to_string)
+            .collect();
+        let mut copies =
+            futures::stream::iter(blobs)
+                .map(|digest: String| async move {
+                    self.client.copy_blob(source, target, &digest).await
+                })
+                .buffer_unordered(COPIES_AT_ONCE);
+        while let Some(copied) = copies.next().await {
+            copied.map_err(|e| Self::fail(target, e))?;
         }
         Ok(())
+    }
+
+    /// The tags of the repository of `reference`.
+    pub async fn tags(&self, reference: &str) -> Result<Vec<String>, Error> {
+        self.client
+            .tags(reference)
+            .await
+            .map_err(|e| Self::fail(reference, e))
     }
 
     async fn push_manifest(&self, target: &str, manifest: oci::Manifest) -> Result<String, Error> {

@@ -35,5 +35,6 @@ mod errors;
 mod lifecycle;
 mod plan;
 mod platforms;
+mod promote;
 mod registry;
 mod run;

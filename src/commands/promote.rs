@@ -1,0 +1,165 @@
+//! `op promote-image`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::build_result::{self, BuildResult};
+use crate::cli::{GlobalArgs, OutputFormat, PromoteArgs};
+use crate::config::{Config, Env};
+use crate::error::ExitStatus;
+use crate::output::Printer;
+use crate::promote::{self, Side};
+use crate::registry::Registry;
+
+pub(super) fn run(
+    cwd: &Path,
+    env: Env,
+    global: &GlobalArgs,
+    args: &PromoteArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let config = Config::load(cwd, env, global.config.as_deref())?;
+    for warning in config.warnings() {
+        printer.warn(warning);
+    }
+    let source_repo = promote::repository(
+        &config,
+        Side::Source,
+        args.source.as_deref(),
+        args.from.as_deref(),
+    )?;
+    let destination_repo = promote::repository(
+        &config,
+        Side::Destination,
+        args.destination.as_deref(),
+        args.to.as_deref(),
+    )?;
+    let path = match (&args.build_result, &args.build_result_dir) {
+        (Some(file), _) => cwd.join(file),
+        (None, Some(dir)) => cwd.join(dir).join(build_result::FILE_NAME),
+        (None, None) => cwd.join(build_result::FILE_NAME),
+    };
+    let result = BuildResult::read(&path)?;
+    let build = result.select(args.image_name.as_deref(), &path)?;
+    let (tagged, digest) = promote::split_reference(&build.tag)?;
+    let destination =
+        promote::destination_reference(&tagged, &source_repo.value, &destination_repo.value);
+    let source = match &digest {
+        Some(digest) => format!("{}@{digest}", crate::registry::repository_of(&tagged)),
+        None => tagged.clone(),
+    };
+    printer.info(&format!("Promoting {}", build.tag));
+    printer.info(&format!(
+        "     -> {destination}{}",
+        digest.as_ref().map(|d| format!("@{d}")).unwrap_or_default()
+    ));
+    tracing::debug!(source = %source_repo.value, from = %source_repo.origin, destination = %destination_repo.value, to = %destination_repo.origin, "repositories");
+    let promotion = Promotion {
+        source,
+        destination,
+        digest,
+        tags: Vec::new(),
+        dry_run: args.dry_run,
+        build_result: path,
+    };
+    if args.dry_run {
+        return print(&promotion, args.output, printer);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("Failed to start op's async runtime")?;
+    let promotion = runtime.block_on(copy(promotion, args, config.env()))?;
+    print(&promotion, args.output, printer)
+}
+
+/// What is promoted, and what was.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Promotion {
+    /// `registry/repository@sha256:…` (or `:tag` for an entry without a digest).
+    source: String,
+    /// `registry/repository:tag` at the destination.
+    destination: String,
+    digest: Option<String>,
+    /// The other tags copied (`--all-tags`).
+    tags: Vec<String>,
+    dry_run: bool,
+    build_result: PathBuf,
+}
+
+/// Copies the image (its blobs, its manifests, then the tag), and with `--all-tags` the source
+/// repository's other tags of it; checks the digest.
+async fn copy(
+    mut promotion: Promotion,
+    args: &PromoteArgs,
+    env: &Env,
+) -> anyhow::Result<Promotion> {
+    let references = [promotion.source.as_str(), promotion.destination.as_str()];
+    let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
+    let copied = registry
+        .copy(&promotion.source, &promotion.destination)
+        .await
+        .with_context(|| {
+            format!(
+                "Failed to promote `{}` to `{}`",
+                promotion.source, promotion.destination
+            )
+        })?;
+    if let Some(digest) = &promotion.digest
+        && *digest != copied
+    {
+        anyhow::bail!(
+            "The destination `{}` has digest {copied}, not the source's {digest}",
+            promotion.destination
+        );
+    }
+    promotion.digest = Some(copied.clone());
+    if args.all_tags {
+        let source_repo = crate::registry::repository_of(&promotion.source).to_string();
+        let destination_repo = crate::registry::repository_of(&promotion.destination).to_string();
+        let own = promotion
+            .destination
+            .rsplit_once(':')
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_default();
+        for tag in registry.tags(&promotion.source).await? {
+            if tag == own
+                || registry.digest(&format!("{source_repo}:{tag}")).await? != Some(copied.clone())
+            {
+                continue;
+            }
+            let alias = format!("{destination_repo}:{tag}");
+            registry
+                .copy(&format!("{source_repo}@{copied}"), &alias)
+                .await
+                .with_context(|| format!("Failed to tag `{alias}`"))?;
+            promotion.tags.push(alias);
+        }
+    }
+    Ok(promotion)
+}
+
+fn print(
+    promotion: &Promotion,
+    format: OutputFormat,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    match format {
+        OutputFormat::Json => printer.result(&serde_json::to_string(promotion)?)?,
+        OutputFormat::Text => {
+            for tag in &promotion.tags {
+                printer.info(&format!("Tagged {tag}"));
+            }
+            let digest = promotion
+                .digest
+                .as_ref()
+                .map(|d| format!("@{d}"))
+                .unwrap_or_default();
+            printer.result(&format!("{}{digest}", promotion.destination))?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
