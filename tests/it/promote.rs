@@ -285,3 +285,82 @@ fn bad_inputs_are_clear_errors_that_leave_no_tag() {
         run.report()
     );
 }
+
+/// An image with a layer of `megabytes` MiB of random bytes, pushed as `image` with crane (an
+/// independent client) on the empty base; its digest.
+pub fn big_image(dir: &std::path::Path, image: &str, megabytes: usize) -> String {
+    use std::io::Write as _;
+    let file = dir.join(format!("layer-{megabytes}.tar"));
+    let mut data = vec![0u8; megabytes * 1024 * 1024];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ megabytes as u64;
+    for chunk in data.chunks_mut(8) {
+        // xorshift: incompressible bytes, no dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let bytes = state.to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    let mut tar = tar::Builder::new(fs_err::File::create(&file).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "data.bin", data.as_slice())
+        .unwrap();
+    tar.into_inner().unwrap().flush().unwrap();
+    let out = Command::new(crane())
+        .args(["append", "-t", image, "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "crane append: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    validated_digest(image)
+}
+
+/// A promotion killed while its blobs are on the way leaves no tag at the destination; the next
+/// one completes it.
+#[test]
+fn a_promotion_killed_midway_leaves_no_tag() {
+    let (dev, prod) = (Registry::start(), Registry::start());
+    let (dev_repo, prod_repo) = (
+        format!("{}/team", dev.addr()),
+        format!("{}/live", prod.addr()),
+    );
+    let setup = TestContext::new();
+    let digest = big_image(setup.path(), &format!("{dev_repo}/big:v1"), 96);
+    let context = with_build_result(&[("big", &format!("{dev_repo}/big:v1@{digest}"))]);
+    let mut child = context
+        .command(&["promote-image", "--from", &dev_repo, "--to", &prod_repo])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as the destination sees a blob upload begin: the manifest and the tag
+    // come after every blob.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !prod.log().contains("/live/big/blobs/uploads") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no upload began:\n{}",
+            prod.log()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "op ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !exists(&format!("{prod_repo}/big:v1")),
+        "no tag after a cut-off promotion"
+    );
+    let run = context.op(&["promote-image", "--from", &dev_repo, "--to", &prod_repo]);
+    promoted(&run, &format!("{prod_repo}/big:v1"), &digest);
+}
