@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::common::cnb::{arm64_busybox, crane, write_docker_config};
+use crate::common::cnb::{arm64_busybox, crane, random_image, write_docker_config};
 use crate::common::registry::Registry;
 use crate::common::{Run, TestContext};
 
@@ -286,42 +286,6 @@ fn bad_inputs_are_clear_errors_that_leave_no_tag() {
     );
 }
 
-/// An image with a layer of `megabytes` MiB of random bytes, pushed as `image` with crane (an
-/// independent client) on the empty base; its digest.
-pub fn big_image(dir: &std::path::Path, image: &str, megabytes: usize) -> String {
-    use std::io::Write as _;
-    let file = dir.join(format!("layer-{megabytes}.tar"));
-    let mut data = vec![0u8; megabytes * 1024 * 1024];
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ megabytes as u64;
-    for chunk in data.chunks_mut(8) {
-        // xorshift: incompressible bytes, no dependency.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let bytes = state.to_le_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
-    }
-    let mut tar = tar::Builder::new(fs_err::File::create(&file).unwrap());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "data.bin", data.as_slice())
-        .unwrap();
-    tar.into_inner().unwrap().flush().unwrap();
-    let out = Command::new(crane())
-        .args(["append", "-t", image, "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "crane append: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    validated_digest(image)
-}
-
 /// A promotion killed while its blobs are on the way leaves no tag at the destination; the next
 /// one completes it.
 #[test]
@@ -332,7 +296,7 @@ fn a_promotion_killed_midway_leaves_no_tag() {
         format!("{}/live", prod.addr()),
     );
     let setup = TestContext::new();
-    let digest = big_image(setup.path(), &format!("{dev_repo}/big:v1"), 96);
+    let digest = random_image(setup.path(), &format!("{dev_repo}/big:v1"), &[96]);
     let context = with_build_result(&[("big", &format!("{dev_repo}/big:v1@{digest}"))]);
     let mut child = context
         .command(&["promote-image", "--from", &dev_repo, "--to", &prod_repo])

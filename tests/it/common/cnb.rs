@@ -781,3 +781,43 @@ impl Drop for EngineCleanup {
         remove_cache_volumes(&self.0);
     }
 }
+
+/// An image of one layer per entry of `layers` (that many MiB of incompressible bytes each),
+/// pushed as `image` by crane (an independent client) on the empty base; its digest, as crane
+/// reads it.
+pub fn random_image(dir: &Path, image: &str, layers: &[usize]) -> String {
+    let mut args: Vec<String> = vec!["append".into(), "-t".into(), image.into()];
+    for (i, megabytes) in layers.iter().enumerate() {
+        let file = dir.join(format!("layer-{i}-{megabytes}.tar"));
+        let mut data = vec![0u8; megabytes * 1024 * 1024];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ ((i as u64) << 32) ^ *megabytes as u64;
+        for chunk in data.chunks_mut(8) {
+            // xorshift: incompressible bytes without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bytes = state.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        let mut tar = tar::Builder::new(fs_err::File::create(&file).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("data-{i}.bin"), data.as_slice())
+            .unwrap();
+        tar.into_inner().unwrap().flush().unwrap();
+        args.extend(["-f".into(), file.display().to_string()]);
+    }
+    let out = Command::new(crane()).args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "crane append: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digest = Command::new(crane())
+        .args(["digest", image])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&digest.stdout).trim().to_string()
+}
