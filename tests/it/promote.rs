@@ -4,8 +4,10 @@
 
 use std::process::Command;
 
+use sha2::{Digest as _, Sha256};
+
 use crate::common::cnb::{arm64_busybox, crane, random_image, write_docker_config};
-use crate::common::registry::Registry;
+use crate::common::registry::{Registry, which};
 use crate::common::{Run, TestContext};
 
 /// `crane digest` of `image`, after `crane validate --remote` (the manifest or index, every
@@ -27,7 +29,21 @@ fn validated_digest(image: &str) -> String {
         .output()
         .unwrap();
     assert!(digest.status.success(), "crane digest {image}");
-    String::from_utf8_lossy(&digest.stdout).trim().to_string()
+    let digest = String::from_utf8_lossy(&digest.stdout).trim().to_string();
+    // skopeo (another client) reads the same bytes: the digest is theirs.
+    let skopeo = which("skopeo").expect("skopeo is installed (scripts/dev-env)");
+    let raw = Command::new(skopeo)
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "skopeo inspect --raw {image}");
+    assert_eq!(
+        format!("sha256:{:x}", Sha256::digest(&raw.stdout)),
+        digest,
+        "skopeo reads the manifest crane does"
+    );
+    digest
 }
 
 /// Whether the registry serves `image`.
