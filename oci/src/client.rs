@@ -17,7 +17,15 @@ use crate::{
 pub struct Registry {
     client: Client,
     keychain: Keychain,
+    /// When each (registry, repository, operation) was last authenticated: oci-client asks
+    /// the registry (`GET /v2/`, and a token endpoint) on every `auth`, which would double the
+    /// requests of a copy.
+    logins: std::sync::Mutex<std::collections::HashMap<(String, String, bool), std::time::Instant>>,
 }
+
+/// How long an authentication is reused: well within the lifetime of registry tokens
+/// (ghcr.io, Docker Hub and Artifact Registry give five minutes or more).
+const LOGIN_REUSE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Registry {
     /// A client that uses plain HTTP for the hosts in `plain_http` (add [`is_loopback`] hosts and
@@ -40,7 +48,11 @@ impl Registry {
             ..ClientConfig::default()
         };
         let client = Client::try_from(config).map_err(|source| Error::Client { source })?;
-        Ok(Self { client, keychain })
+        Ok(Self {
+            client,
+            keychain,
+            logins: std::sync::Mutex::default(),
+        })
     }
 
     /// The hosts of `references` that must be reached over plain HTTP: loopback ones, and those
@@ -66,11 +78,25 @@ impl Registry {
         reference: &Reference,
         operation: RegistryOperation,
     ) -> Result<(), OciDistributionError> {
+        let key = (
+            reference.resolve_registry().to_string(),
+            reference.repository().to_string(),
+            matches!(operation, RegistryOperation::Push),
+        );
+        let fresh = |logins: &std::collections::HashMap<_, std::time::Instant>| {
+            logins
+                .get(&key)
+                .is_some_and(|at| at.elapsed() < LOGIN_REUSE)
+        };
+        if self.logins.lock().is_ok_and(|logins| fresh(&logins)) {
+            return Ok(());
+        }
         let auth = self.keychain.auth_for(reference.resolve_registry());
-        self.client
-            .auth(reference, &auth, operation)
-            .await
-            .map(|_| ())
+        self.client.auth(reference, &auth, operation).await?;
+        if let Ok(mut logins) = self.logins.lock() {
+            logins.insert(key, std::time::Instant::now());
+        }
+        Ok(())
     }
 
     fn fail(action: &str, reference: &str, source: OciDistributionError) -> Error {

@@ -156,9 +156,10 @@ impl Registry {
     }
 
     /// Copies what `source` names (an image, or an index with every image it lists) to `target`,
-    /// in the same registry or another: the blobs the target repository lacks (mounted within a
-    /// registry), then the manifests byte for byte, children first, `target` last, so the digest
-    /// stays. Returns it.
+    /// in the same registry or another: the blobs the target repository lacks, each once
+    /// (mounted within a registry, else streamed), then the manifests byte for byte, children
+    /// first, `target` last, so the digest stays and an interrupted copy leaves no tag. Returns
+    /// the digest.
     pub async fn copy(&self, source: &str, target: &str) -> Result<String, Error> {
         let manifest = self.existing_manifest(source).await?;
         let (from, to) = (oci::repository_of(source), oci::repository_of(target));
@@ -170,15 +171,40 @@ impl Registry {
                     .collect()
             })
             .unwrap_or_default();
-        for digest in &children {
-            let child_source = format!("{from}@{digest}");
-            let child = self.existing_manifest(&child_source).await?;
-            self.copy_blobs(&child, &child_source, &format!("{to}@{digest}"))
-                .await?;
-            self.push_manifest(&format!("{to}@{digest}"), child).await?;
+        let reads = children.into_iter().map(|digest: String| async move {
+            let child = self.existing_manifest(&format!("{from}@{digest}")).await?;
+            Ok::<_, Error>((digest, child))
+        });
+        let children: Vec<(String, oci::Manifest)> = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        // Every blob once: the images of an index share some, and a registry may fail two
+        // uploads of one blob to one repository at once.
+        let mut blobs: Vec<String> = Vec::new();
+        for image in children.iter().map(|(_, m)| m).chain([&manifest]) {
+            for digest in blobs_of(image) {
+                if !blobs.contains(&digest) {
+                    blobs.push(digest);
+                }
+            }
         }
-        self.copy_blobs(&manifest, source, target).await?;
+        self.copy_blobs(&blobs, source, target).await?;
+        let pushes = children
+            .into_iter()
+            .map(|(digest, child)| self.push_manifest_to(format!("{to}@{digest}"), child));
+        for pushed in futures::future::join_all(pushes).await {
+            pushed?;
+        }
         self.push_manifest(target, manifest).await
+    }
+
+    async fn push_manifest_to(
+        &self,
+        target: String,
+        manifest: oci::Manifest,
+    ) -> Result<String, Error> {
+        self.push_manifest(&target, manifest).await
     }
 
     async fn existing_manifest(&self, reference: &str) -> Result<oci::Manifest, Error> {
@@ -191,35 +217,18 @@ impl Registry {
             })
     }
 
-    /// The config and layers of an image manifest, made available in `target`'s repository,
+    /// The blobs `digests` of `source`'s repository, made available in `target`'s,
     /// [`COPIES_AT_ONCE`] at a time: each one the target lacks is mounted within a registry,
-    /// else streamed from the source. Foreign (non-distributable) layers stay references to
-    /// where they live, as registries and clients expect.
+    /// else streamed from the source.
     async fn copy_blobs(
         &self,
-        manifest: &oci::Manifest,
+        digests: &[String],
         source: &str,
         target: &str,
     ) -> Result<(), Error> {
         use futures::StreamExt as _;
-        let layers = manifest.json["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|l| {
-                !l["mediaType"]
-                    .as_str()
-                    .is_some_and(|t| t.contains("foreign") || t.contains("nondistributable"))
-            })
-            .filter_map(|l| l["digest"].as_str());
-        let blobs: Vec<String> = manifest.json["config"]["digest"]
-            .as_str()
-            .into_iter()
-            .chain(layers)
-            .map(str::to_string)
-            .collect();
         let mut copies =
-            futures::stream::iter(blobs)
+            futures::stream::iter(digests.iter().cloned())
                 .map(|digest: String| async move {
                     self.client.copy_blob(source, target, &digest).await
                 })
@@ -360,6 +369,28 @@ impl Registry {
         }
         Ok(self.write_index(names, &entries, docker).await?.digest)
     }
+}
+
+/// The config and layers of an image manifest (none for an index). Foreign (non-distributable)
+/// layers are left out: they stay references to where they live, as registries and clients
+/// expect.
+fn blobs_of(manifest: &oci::Manifest) -> Vec<String> {
+    let layers = manifest.json["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| {
+            !l["mediaType"]
+                .as_str()
+                .is_some_and(|t| t.contains("foreign") || t.contains("nondistributable"))
+        })
+        .filter_map(|l| l["digest"].as_str());
+    manifest.json["config"]["digest"]
+        .as_str()
+        .into_iter()
+        .chain(layers)
+        .map(str::to_string)
+        .collect()
 }
 
 /// What the builds ask of a registry once an image is published: the digest it serves for a
