@@ -280,21 +280,23 @@ impl Registry {
         Ok(true)
     }
 
-    /// Makes the blob of `source`'s repository available in `target`'s: nothing when it is there,
-    /// a cross-repository mount within one registry, else a copy.
+    /// Makes the blob of `source`'s repository available in `target`'s: within one registry a
+    /// cross-repository mount (which also answers when the blob is there already), else nothing
+    /// when it is there, else a copy streamed from the source.
     pub async fn copy_blob(&self, source: &str, target: &str, digest: &str) -> Result<(), Error> {
-        if self.has_blob(target, digest).await? {
-            return Ok(());
-        }
         let (from, to) = (parse(source)?, parse(target)?);
         if from.resolve_registry() == to.resolve_registry() {
             let mount = async {
                 self.login(&to, RegistryOperation::Push).await?;
                 self.client.mount_blob(&to, &from, digest).await
             };
-            if mount.await.is_ok() && self.has_blob(target, digest).await? {
+            // oci-client takes only 201 Created for a mount: the blob is there.
+            if mount.await.is_ok() {
                 return Ok(());
             }
+        }
+        if self.has_blob(target, digest).await? {
+            return Ok(());
         }
         self.stream_blob(source, target, digest).await
     }
