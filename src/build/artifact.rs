@@ -37,6 +37,24 @@ pub struct Built {
     pub creator_seconds: Option<f64>,
 }
 
+impl Built {
+    /// `artifact`, published to its target with `digest`, its build started at `started`.
+    fn published(
+        artifact: &PlannedArtifact,
+        digest: String,
+        started: Instant,
+        creator_seconds: Option<f64>,
+    ) -> Self {
+        Self {
+            image: artifact.image.clone(),
+            tag: format!("{}@{digest}", artifact.target),
+            digest,
+            seconds: started.elapsed().as_secs_f64(),
+            creator_seconds,
+        }
+    }
+}
+
 /// Why an artifact's build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -242,13 +260,7 @@ pub(super) async fn build(
         step(name, "cleaned up", started);
     }
     let (digest, creator_seconds) = result?;
-    Ok(Built {
-        image: name.clone(),
-        tag: format!("{}@{digest}", artifact.target),
-        digest,
-        seconds: started.elapsed().as_secs_f64(),
-        creator_seconds,
-    })
+    Ok(Built::published(artifact, digest, started, creator_seconds))
 }
 
 /// Builds `artifact` once per platform of `builders` (each the builder's image for it), at
@@ -321,13 +333,7 @@ pub(super) async fn build_platforms(
             artifact.target
         ),
     );
-    Ok(Built {
-        image: name.clone(),
-        tag: format!("{}@{digest}", artifact.target),
-        digest,
-        seconds: started.elapsed().as_secs_f64(),
-        creator_seconds,
-    })
+    Ok(Built::published(artifact, digest, started, creator_seconds))
 }
 
 /// How the engine runs a creator for `platform`: natively, or under emulation.
