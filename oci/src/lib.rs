@@ -9,8 +9,11 @@
 //!   insecure are reached over plain HTTP, as go-containerregistry does for the reference
 //!   lifecycle; everything else over HTTPS.
 //! - Blobs already in the target repository are not uploaded again; blobs of another repository
-//!   of the same registry are mounted, and only copied (streamed through) when the registry
-//!   refuses the mount or they live in another registry. New blobs go up in one request.
+//!   of the same registry are mounted (one request), and only copied when the registry refuses
+//!   the mount or they live in another registry: streamed from one registry to the other as
+//!   they arrive, so memory does not grow with their size. New blobs go up in one request.
+//! - An authentication is reused for a minute per registry, repository and operation.
+//! - Indexes of platforms are written with a `platform` per entry ([`IndexEntry`]).
 //! - Layers are deterministic tars ([`archive`]), byte for byte as the reference lifecycle
 //!   writes them.
 
