@@ -219,10 +219,13 @@ pub(super) async fn build(
         .acquire()
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
-    let variant = platform
-        .filter(|(_, several)| *several)
-        .map(|(p, _)| platform_slug(p));
-    let cache = cache_volume_for(name, &artifact.target, variant.as_deref());
+    let target = PlatformTarget {
+        platform: platform.map(|(p, _)| p),
+        variant: platform
+            .filter(|(_, several)| *several)
+            .map(|(p, _)| platform_slug(p)),
+    };
+    let cache = cache_volume_for(name, &artifact.target, target.variant.as_deref());
     let _lock = lock::acquire(&shared.env, &cache, || {
         reporter.line(
             name,
@@ -238,7 +241,7 @@ pub(super) async fn build(
     let mut resources = Created::default();
     let result = run(
         shared,
-        (artifact, platform),
+        (artifact, &target),
         b,
         builder,
         run_image,
@@ -397,7 +400,7 @@ fn tar_inputs(
 /// creator's run time.
 async fn run(
     shared: &Shared,
-    (artifact, platform): (&PlannedArtifact, Option<(&Platform, bool)>),
+    (artifact, target): (&PlannedArtifact, &PlatformTarget<'_>),
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
     run_image: &str,
@@ -408,10 +411,8 @@ async fn run(
     let engine = &shared.engine;
     let name = &artifact.image;
     shared.reporter.phase(name, Phase::Preparing);
-    let variant = platform
-        .filter(|(_, several)| *several)
-        .map(|(p, _)| platform_slug(p));
-    let platform = platform.map(|(p, _)| p);
+    let PlatformTarget { platform, variant } = target;
+    let platform = *platform;
     // The inputs (app, environment, order) are tarred while the volumes and the container are
     // created.
     let inputs = tar_inputs(shared, artifact, b, builder)?;
@@ -444,25 +445,24 @@ async fn run(
     )
     .await?;
     step(name, "volumes", started);
-    let mut spec = creator_spec(
+    let spec = creator_spec(
         shared,
         artifact,
         b,
         builder,
         (run_image, cache_image.as_deref()),
-        &volumes,
+        (&volumes, &base, platform),
         labels,
     )?;
-    if let Some(platform) = platform {
-        spec.platform = Some(platform.to_string());
-        spec.name = Some(format!("op-build-{base}"));
-        // One of several platforms says so in build_platforms.
-        if variant.is_none() && platform.architecture != shared.engine.architecture() {
-            let how = how_it_runs(shared, platform);
-            shared
-                .reporter
-                .line(name, &format!("Building for {platform} {how}"));
-        }
+    // One of several platforms says so in build_platforms.
+    if let Some(platform) = platform
+        && variant.is_none()
+        && platform.architecture != shared.engine.architecture()
+    {
+        let how = how_it_runs(shared, platform);
+        shared
+            .reporter
+            .line(name, &format!("Building for {platform} {how}"));
     }
     tracing::debug!(artifact = %name, spec = ?creator::redacted(&spec), "creator container");
     let container = engine.create(&spec).await?;
@@ -605,6 +605,13 @@ async fn prepare_volumes(
     Ok(())
 }
 
+/// The platform a build is for, when one is asked for, and its name part (`linux-arm64`) when
+/// it is one of several (its container, volumes, cache and SBOMs are then named after it).
+struct PlatformTarget<'a> {
+    platform: Option<&'a Platform>,
+    variant: Option<String>,
+}
+
 /// `<build id>-<artifact>[-<platform>]`, the name part of the per-build container and volumes.
 fn per_build_name(shared: &Shared, artifact: &PlannedArtifact, variant: Option<&str>) -> String {
     match variant {
@@ -620,14 +627,15 @@ pub(super) fn platform_slug(platform: &Platform) -> String {
 }
 
 /// The creator container of the artifact's build, on `run_image`, caching in `cache_image`
-/// when there is one.
+/// when there is one, with `volumes`, named after `base` (the per-build name), for `platform`
+/// when one is asked for.
 fn creator_spec(
     shared: &Shared,
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
     (run_image, cache_image): (&str, Option<&str>),
-    volumes: &creator::Volumes,
+    (volumes, base, platform): (&creator::Volumes, &str, Option<&Platform>),
     mut labels: BTreeMap<String, String>,
 ) -> Result<ContainerSpec, Error> {
     let platform_api = builder.platform_api()?;
@@ -680,8 +688,8 @@ fn creator_spec(
         debug: shared.options.debug,
         proxies: &proxies,
         labels: &labels,
-        name: &format!("op-build-{}", per_build_name(shared, artifact, None)),
-        platform: None,
+        name: &format!("op-build-{base}"),
+        platform: platform.map(ToString::to_string).as_deref(),
     }))
 }
 

@@ -2,6 +2,7 @@
 //! resolved into a [`BuilderSpec`] whose buildpacks, order and lifecycle are all known to exist.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use op_lifecycle::files::{BuildpackToml, Group, GroupEntry, OrderToml, RunImageRef};
@@ -189,8 +190,12 @@ impl BuilderSpec {
         let searched = self.lifecycle_search.candidates(arch);
         let mut other = Vec::new();
         for candidate in searched.iter().filter(|c| c.is_file()) {
-            let data = fs_err::read(candidate).map_err(|source| Error::Read { source })?;
-            match elf::architecture(&data) {
+            // The ELF header says the architecture: no need to read the whole executable.
+            let mut header = Vec::with_capacity(64);
+            fs_err::File::open(candidate)
+                .and_then(|file| std::io::Read::take(file, 64).read_to_end(&mut header))
+                .map_err(|source| Error::Read { source })?;
+            match elf::architecture(&header) {
                 Ok(found) if found == arch => return lifecycle_files(candidate.clone()),
                 Ok(found) => other.push(format!("`{}` is for {found}", candidate.display())),
                 Err(problem) => other.push(format!("`{}`: {problem}", candidate.display())),

@@ -86,7 +86,9 @@ async fn create_builder(
         let base = base
             .map_err(builder::Error::from)
             .with_context(|| format!("Failed to read the build image `{}`", spec.build_image))?;
-        let written = publish_builder(&registry, &spec, &names, &base, true, printer).await?;
+        let lifecycle = lifecycle_of(&spec, &base)?;
+        let written =
+            publish_builder(&registry, (&spec, &lifecycle), &names, &base, true, printer).await?;
         printer.result(&digest_reference(&args.image, &written.digest))?;
         return Ok(ExitStatus::Success);
     }
@@ -117,14 +119,15 @@ async fn create_builder(
             }
             .into());
         }
-        spec.lifecycle_for(architecture)?;
-        bases.push((platform, base));
+        let lifecycle = lifecycle_of(&spec, &base)?;
+        bases.push((platform, base, lifecycle));
     }
     let mut entries = Vec::new();
     let mut docker = false;
-    for (platform, base) in &bases {
+    for (platform, base, lifecycle) in &bases {
         docker |= base.is_docker();
-        let written = publish_builder(&registry, &spec, &names, base, false, printer).await?;
+        let written =
+            publish_builder(&registry, (&spec, lifecycle), &names, base, false, printer).await?;
         entries.push(index_entry(platform, written));
     }
     let written = registry
@@ -135,15 +138,11 @@ async fn create_builder(
     Ok(ExitStatus::Success)
 }
 
-/// Writes the builder made from `base` (one platform's build image) to `names`.
-async fn publish_builder(
-    registry: &Registry,
+/// The lifecycle for the platform of `base` (a linux build image).
+fn lifecycle_of(
     spec: &builder::config::BuilderSpec,
-    names: &[String],
     base: &crate::registry::Image,
-    tagged: bool,
-    printer: &Printer,
-) -> anyhow::Result<crate::registry::Written> {
+) -> anyhow::Result<builder::config::LifecycleFiles> {
     let (os, architecture) = base.platform();
     if os != "linux" {
         anyhow::bail!(
@@ -151,13 +150,29 @@ async fn publish_builder(
             base.reference
         );
     }
-    let lifecycle = spec.lifecycle_for(architecture)?;
+    Ok(spec.lifecycle_for(architecture)?)
+}
+
+/// Writes the builder made from `base` (one platform's build image) with `lifecycle` to
+/// `names`.
+async fn publish_builder(
+    registry: &Registry,
+    (spec, lifecycle): (
+        &builder::config::BuilderSpec,
+        &builder::config::LifecycleFiles,
+    ),
+    names: &[String],
+    base: &crate::registry::Image,
+    tagged: bool,
+    printer: &Printer,
+) -> anyhow::Result<crate::registry::Written> {
+    let architecture = base.platform().1;
     printer.info(&format!(
         "Using lifecycle {} for linux/{architecture}",
         lifecycle.lifecycle.display()
     ));
     let (uid, gid) = create::build_user(base)?;
-    let layers = create::layers_with(spec, &lifecycle, uid, gid)?;
+    let layers = create::layers_with(spec, lifecycle, uid, gid)?;
     let config = create::config(base, spec, &layers, uid, gid);
     let name = names.first().map_or("", String::as_str);
     printer.info(&format!(

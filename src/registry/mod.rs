@@ -190,21 +190,13 @@ impl Registry {
             }
         }
         self.copy_blobs(&blobs, source, target).await?;
-        let pushes = children
-            .into_iter()
-            .map(|(digest, child)| self.push_manifest_to(format!("{to}@{digest}"), child));
+        let pushes = children.into_iter().map(|(digest, child)| async move {
+            self.push_manifest(&format!("{to}@{digest}"), child).await
+        });
         for pushed in futures::future::join_all(pushes).await {
             pushed?;
         }
         self.push_manifest(target, manifest).await
-    }
-
-    async fn push_manifest_to(
-        &self,
-        target: String,
-        manifest: oci::Manifest,
-    ) -> Result<String, Error> {
-        self.push_manifest(&target, manifest).await
     }
 
     async fn existing_manifest(&self, reference: &str) -> Result<oci::Manifest, Error> {
