@@ -3,12 +3,11 @@
 //! publishes an index per artifact, all checked by skopeo and crane; the arm64 images run under
 //! QEMU.
 
-use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::common::cnb::{
-    EngineCleanup, Lifecycle, crane, leftovers, lifecycle_dir, reference_tools, serve_and_get,
-    skaffold, two_platform_bases, two_platform_stack,
+    EngineCleanup, Lifecycle, crane, create_two_platform_builder, leftovers, lifecycle_dir,
+    serve_and_get, skaffold, two_platform_bases, two_platform_stack,
 };
 use crate::common::docker::{docker, require_engine};
 use crate::common::registry::{Registry, which};
@@ -139,31 +138,16 @@ fn base_images_and_builders_for_two_platforms_are_indexes_that_run_under_emulati
 
     // A builder with op-lifecycle (the lifecycle directory's linux-arm64/) and one with the real
     // lifecycle (the reference tools' lifecycle/linux-<arch>/), each an index of two builders.
-    let real = reference_tools().join("lifecycle");
-    for (name, uri, version) in [
-        ("op-builder", None, "0.1.0"),
-        ("real-builder", Some(real), "0.21.0"),
+    for (name, lifecycle, version) in [
+        ("op-builder", Lifecycle::Op, "0.1.0"),
+        ("real-builder", Lifecycle::Reference, "0.21.0"),
     ] {
-        let dir = context.path().join(name);
-        copy_dir(&fixtures().join("builders/busybox"), &dir);
-        let toml_path = dir.join("builder.toml");
-        let mut toml = fs_err::read_to_string(&toml_path)
-            .unwrap()
-            .replace("localhost:5001", &addr);
-        if let Some(uri) = uri {
-            let _ = write!(toml, "\n[lifecycle]\nuri = \"{}\"\n", uri.display());
-        }
-        fs_err::write(&toml_path, toml).unwrap();
-        let builder = format!("{addr}/op/{name}:latest");
-        let created = context.op(&[
-            "builder",
-            "create",
-            &builder,
-            "--config",
-            toml_path.to_str().unwrap(),
-            "--platform",
-            "linux/amd64, linux/arm64",
-        ]);
+        let (builder, created) = create_two_platform_builder(
+            &context,
+            &addr,
+            lifecycle,
+            (&format!("op/{name}:latest"), "linux/amd64, linux/arm64"),
+        );
         created.success();
         assert!(
             created.stderr.contains("for linux/arm64"),

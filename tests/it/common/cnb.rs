@@ -731,30 +731,48 @@ pub fn two_platform_stack(lifecycle: Lifecycle, context: &TestContext) -> (Regis
     let registry = Registry::start();
     let addr = registry.addr();
     two_platform_bases(context, &addr);
-    let dir = context.path().join("builder");
+    let (builder, created) = create_two_platform_builder(
+        context,
+        &addr,
+        lifecycle,
+        ("op/builder:latest", "linux/amd64,linux/arm64"),
+    );
+    created.success();
+    (registry, builder)
+}
+
+/// `op builder create <addr>/<path> --platform <platforms>` of the fixture builder on the
+/// two-platform base images of `addr`, with `lifecycle` (op-lifecycle from `OP_LIFECYCLE_DIR`,
+/// or the real lifecycle of the reference tools, built for each architecture): the builder's
+/// reference and the run.
+pub fn create_two_platform_builder(
+    context: &TestContext,
+    addr: &str,
+    lifecycle: Lifecycle,
+    (path, platforms): (&str, &str),
+) -> (String, super::Run) {
+    let dir = context.path().join(format!("builder-{lifecycle:?}"));
     copy_dir(&fixtures().join("builders/busybox"), &dir);
     let toml_path = dir.join("builder.toml");
     let mut toml = fs_err::read_to_string(&toml_path)
         .unwrap()
-        .replace("localhost:5001", &addr);
+        .replace("localhost:5001", addr);
     if lifecycle == Lifecycle::Reference {
         let real = reference_tools().join("lifecycle");
         let _ = write!(toml, "\n[lifecycle]\nuri = \"{}\"\n", real.display());
     }
     fs_err::write(&toml_path, toml).unwrap();
-    let builder = format!("{addr}/op/builder:latest");
-    context
-        .op(&[
-            "builder",
-            "create",
-            &builder,
-            "--config",
-            toml_path.to_str().unwrap(),
-            "--platform",
-            "linux/amd64,linux/arm64",
-        ])
-        .success();
-    (registry, builder)
+    let builder = format!("{addr}/{path}");
+    let created = context.op(&[
+        "builder",
+        "create",
+        &builder,
+        "--config",
+        toml_path.to_str().unwrap(),
+        "--platform",
+        platforms,
+    ]);
+    (builder, created)
 }
 
 /// Removes, when a test ends, the images of `registry` (`.0`) the engine pulled (the builders'
