@@ -1,8 +1,12 @@
 //! The registry client (oci-client): manifests, configs and blobs, read and written as raw
 //! bytes so that digests never change on the way.
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::Value;
 
@@ -10,22 +14,23 @@ use crate::error::not_found;
 use crate::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, Error, Image,
     Keychain, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, has_system_roots,
-    host_platform, is_loopback, parse, registry_of, repository_of, sha256,
+    host_platform, is_loopback, parse, registry_of, repository_of, sha256, system_roots,
 };
 
 /// A client for any number of registries.
 pub struct Registry {
+    /// Manifest reads and tag lists, and every request to a registry that needs credentials.
     client: Client,
+    /// Every other request to a registry that needs no authentication, made on first use. It
+    /// holds no credentials: oci-client asks a registry it holds credentials for `GET /v2/`
+    /// before every request for which it has no token, and an open registry gives none, which
+    /// would double the requests of a copy (go-containerregistry asks once).
+    anonymous: tokio::sync::OnceCell<Client>,
+    /// Whether each registry needs no authentication, found out once.
+    open: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+    plain_http: Vec<String>,
     keychain: Keychain,
-    /// When each (registry, repository, operation) was last authenticated: oci-client asks
-    /// the registry (`GET /v2/`, and a token endpoint) on every `auth`, which would double the
-    /// requests of a copy.
-    logins: std::sync::Mutex<std::collections::HashMap<(String, String, bool), std::time::Instant>>,
 }
-
-/// How long an authentication is reused: well within the lifetime of registry tokens
-/// (ghcr.io, Docker Hub and Artifact Registry give five minutes or more).
-const LOGIN_REUSE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Registry {
     /// A client that uses plain HTTP for the hosts in `plain_http` (add [`is_loopback`] hosts and
@@ -36,23 +41,37 @@ impl Registry {
         if !has_system_roots() {
             return Err(Error::NoRoots);
         }
-        let config = ClientConfig {
+        let client = Client::try_from(Self::config(&plain_http))
+            .map_err(|source| Error::Client { source })?;
+        Ok(Self {
+            client,
+            anonymous: tokio::sync::OnceCell::new(),
+            open: std::sync::Mutex::default(),
+            plain_http,
+            keychain,
+        })
+    }
+
+    fn config(plain_http: &[String]) -> ClientConfig {
+        ClientConfig {
             protocol: if plain_http.is_empty() {
                 ClientProtocol::Https
             } else {
-                ClientProtocol::HttpsExcept(plain_http)
+                ClientProtocol::HttpsExcept(plain_http.to_vec())
             },
             // One PUT per blob (as go-containerregistry streams one PATCH): chunked uploads
             // make the registry save and reload its hash state for every 4 MiB.
             use_monolithic_push: true,
+            // The roots read once for the check above: reqwest would read them again.
+            tls_certs_only: system_roots()
+                .iter()
+                .map(|der| Certificate {
+                    encoding: CertificateEncoding::Der,
+                    data: der.clone(),
+                })
+                .collect(),
             ..ClientConfig::default()
-        };
-        let client = Client::try_from(config).map_err(|source| Error::Client { source })?;
-        Ok(Self {
-            client,
-            keychain,
-            logins: std::sync::Mutex::default(),
-        })
+        }
     }
 
     /// The hosts of `references` that must be reached over plain HTTP: loopback ones, and those
@@ -73,30 +92,55 @@ impl Registry {
         hosts
     }
 
-    async fn login(
-        &self,
-        reference: &Reference,
-        operation: RegistryOperation,
-    ) -> Result<(), OciDistributionError> {
-        let key = (
-            reference.resolve_registry().to_string(),
-            reference.repository().to_string(),
-            matches!(operation, RegistryOperation::Push),
-        );
-        let fresh = |logins: &std::collections::HashMap<_, std::time::Instant>| {
-            logins
-                .get(&key)
-                .is_some_and(|at| at.elapsed() < LOGIN_REUSE)
+    /// The client for a request to the registry of `reference` (other than a manifest read or
+    /// a tag list, which take credentials with every call): the anonymous one when op has no
+    /// credentials for the registry and it asks for none (oci-client's authentication finds no
+    /// challenge), else the one that holds the credentials (given to it here; it gets a token
+    /// per repository and operation on the first request that needs one and reuses it while it
+    /// is valid).
+    async fn client_for(&self, reference: &Reference) -> Result<&Client, OciDistributionError> {
+        let registry = reference.resolve_registry();
+        let auth = self.keychain.auth_for(registry);
+        if !matches!(auth, RegistryAuth::Anonymous) {
+            self.client.store_auth_if_needed(registry, &auth).await;
+            return Ok(&self.client);
+        }
+        let known = match self.open.lock() {
+            Ok(mut open) => Arc::clone(open.entry(registry.to_string()).or_default()),
+            Err(_) => Arc::default(),
         };
-        if self.logins.lock().is_ok_and(|logins| fresh(&logins)) {
-            return Ok(());
+        let open = *known
+            .get_or_init(|| async {
+                let found = self
+                    .client
+                    .auth(reference, &auth, RegistryOperation::Pull)
+                    .await;
+                matches!(found, Ok(None))
+            })
+            .await;
+        if !open {
+            return Ok(&self.client);
         }
-        let auth = self.keychain.auth_for(reference.resolve_registry());
-        self.client.auth(reference, &auth, operation).await?;
-        if let Ok(mut logins) = self.logins.lock() {
-            logins.insert(key, std::time::Instant::now());
+        self.anonymous
+            .get_or_try_init(|| async { Client::try_from(Self::config(&self.plain_http)) })
+            .await
+    }
+
+    /// Finds out, for the registry of each reference at once, whether it needs authentication
+    /// (and makes the anonymous client when one does not), so that the requests of a copy do
+    /// not wait for it. Errors are left for the requests themselves to report.
+    pub async fn prepare(&self, references: &[&str]) {
+        let mut parsed: Vec<Reference> = Vec::new();
+        for reference in references {
+            if let Ok(reference) = parse(reference)
+                && !parsed
+                    .iter()
+                    .any(|p| p.resolve_registry() == reference.resolve_registry())
+            {
+                parsed.push(reference);
+            }
         }
-        Ok(())
+        futures::future::join_all(parsed.iter().map(|r| self.client_for(r))).await;
     }
 
     fn fail(action: &str, reference: &str, source: OciDistributionError) -> Error {
@@ -111,7 +155,6 @@ impl Registry {
     pub async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, Error> {
         let parsed = parse(reference)?;
         let read = async {
-            self.login(&parsed, RegistryOperation::Pull).await?;
             let accepted = [
                 OCI_MANIFEST,
                 DOCKER_MANIFEST,
@@ -212,8 +255,10 @@ impl Registry {
         let parsed = parse(reference)?;
         let mut data = Vec::new();
         let read = async {
-            self.login(&parsed, RegistryOperation::Pull).await?;
-            self.client.pull_blob(&parsed, digest, &mut data).await
+            self.client_for(&parsed)
+                .await?
+                .pull_blob(&parsed, digest, &mut data)
+                .await
         };
         read.await
             .map_err(|e| Self::fail(&format!("read blob {digest} of"), reference, e))?;
@@ -227,7 +272,6 @@ impl Registry {
         let mut all: Vec<String> = Vec::new();
         loop {
             let list = async {
-                self.login(&parsed, RegistryOperation::Pull).await?;
                 self.client
                     .list_tags(&parsed, &auth, Some(1000), all.last().map(String::as_str))
                     .await
@@ -251,8 +295,10 @@ impl Registry {
     pub async fn has_blob(&self, reference: &str, digest: &str) -> Result<bool, Error> {
         let parsed = parse(reference)?;
         let check = async {
-            self.login(&parsed, RegistryOperation::Pull).await?;
-            self.client.blob_exists(&parsed, digest).await
+            self.client_for(&parsed)
+                .await?
+                .blob_exists(&parsed, digest)
+                .await
         };
         check
             .await
@@ -272,8 +318,10 @@ impl Registry {
         }
         let parsed = parse(reference)?;
         let push = async {
-            self.login(&parsed, RegistryOperation::Push).await?;
-            self.client.push_blob(&parsed, data, digest).await
+            self.client_for(&parsed)
+                .await?
+                .push_blob(&parsed, data, digest)
+                .await
         };
         push.await
             .map_err(|e| Self::fail(&format!("upload blob {digest} to"), reference, e))?;
@@ -287,8 +335,10 @@ impl Registry {
         let (from, to) = (parse(source)?, parse(target)?);
         if from.resolve_registry() == to.resolve_registry() {
             let mount = async {
-                self.login(&to, RegistryOperation::Push).await?;
-                self.client.mount_blob(&to, &from, digest).await
+                self.client_for(&to)
+                    .await?
+                    .mount_blob(&to, &from, digest)
+                    .await
             };
             // oci-client takes only 201 Created for a mount: the blob is there.
             if mount.await.is_ok() {
@@ -308,8 +358,10 @@ impl Registry {
         use futures::TryStreamExt as _;
         let (from, to) = (parse(source)?, parse(target)?);
         let pull = async {
-            self.login(&from, RegistryOperation::Pull).await?;
-            self.client.pull_blob_stream(&from, digest).await
+            self.client_for(&from)
+                .await?
+                .pull_blob_stream(&from, digest)
+                .await
         };
         let pulled = pull
             .await
@@ -321,8 +373,8 @@ impl Registry {
         };
         let stream = pulled.stream.map_err(OciDistributionError::IoError);
         let push = async {
-            self.login(&to, RegistryOperation::Push).await?;
-            self.client
+            self.client_for(&to)
+                .await?
                 .push_blob_stream(&to, stream, digest, Some(size))
                 .await
         };
@@ -345,8 +397,10 @@ impl Registry {
             problem: format!("`{media_type}` is not a media type"),
         })?;
         let push = async {
-            self.login(&parsed, RegistryOperation::Push).await?;
-            self.client.push_manifest_raw(&parsed, bytes, header).await
+            self.client_for(&parsed)
+                .await?
+                .push_manifest_raw(&parsed, bytes, header)
+                .await
         };
         push.await
             .map_err(|e| Self::fail("push the manifest of", reference, e))?;

@@ -12,7 +12,12 @@
 //!   of the same registry are mounted (one request), and only copied when the registry refuses
 //!   the mount or they live in another registry: streamed from one registry to the other as
 //!   they arrive, so memory does not grow with their size. New blobs go up in one request.
-//! - An authentication is reused for a minute per registry, repository and operation.
+//! - Credentials are handed to oci-client once per registry; it gets a token per repository and
+//!   operation on the first request that needs one and reuses it while it is valid. A registry
+//!   op has no credentials for and that asks for none is asked `GET /v2/` once, as
+//!   go-containerregistry does; its blob and manifest writes then go through a second client
+//!   that holds no credentials (oci-client would ask again before each of them).
+//! - The system's CA certificates are read once per process ([`system_roots`]).
 //! - Indexes of platforms are written with a `platform` per entry ([`IndexEntry`]).
 //! - Layers are deterministic tars ([`archive`]), byte for byte as the reference lifecycle
 //!   writes them.
@@ -34,7 +39,7 @@ pub use error::Error;
 pub use image::{Descriptor, Image, Manifest, host_platform};
 pub use keychain::Keychain;
 pub use reference::{is_loopback, parse, registry_of, repository_of};
-pub use tls::{SSL_CERT_FILE, has_system_roots, write_builtin_roots};
+pub use tls::{SSL_CERT_FILE, has_system_roots, system_roots, write_builtin_roots};
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";

@@ -10,11 +10,29 @@ pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 
 /// Whether the system has CA certificates (those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when they
 /// are set). A busybox image, or a bare CI runner, has none.
-/// The bundle is read once per process: the creator asks at start-up and again when it makes
-/// its client.
 pub fn has_system_roots() -> bool {
-    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FOUND.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+    !system_roots().is_empty()
+}
+
+/// The system's CA certificates (DER), each once, read once per process: the creator asks at
+/// start-up and again when it makes its client, and the registry client trusts exactly these
+/// (reading and parsing the bundle and the certificate directory is most of the CPU time of a
+/// small registry copy).
+pub fn system_roots() -> &'static [Vec<u8>] {
+    static ROOTS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        // Those rustls can use as roots (the registry client refuses a bundle with any other),
+        // each once: Debian's bundle and its certificate directory hold the same certificates.
+        let mut roots: Vec<Vec<u8>> = rustls_native_certs::load_native_certs()
+            .certs
+            .into_iter()
+            .filter(|der| webpki::anchor_from_trusted_cert(der).is_ok())
+            .map(|der| der.to_vec())
+            .collect();
+        roots.sort_unstable();
+        roots.dedup();
+        roots
+    })
 }
 
 /// Writes the Mozilla root certificates op-lifecycle carries to a PEM file in the temporary
@@ -52,6 +70,19 @@ pub fn write_builtin_roots() -> std::io::Result<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_system_roots_are_read_once_each_once_and_the_client_takes_them() {
+        let roots = system_roots();
+        assert!(
+            has_system_roots(),
+            "scripts/dev-env installs ca-certificates"
+        );
+        assert!(std::ptr::eq(roots, system_roots()), "read once");
+        assert!(roots.windows(2).all(|pair| pair[0] < pair[1]), "each once");
+        // The registry client trusts exactly these: it refuses a list with any it cannot use.
+        crate::Registry::new(Vec::new(), crate::Keychain::default()).unwrap();
+    }
 
     #[test]
     fn the_builtin_roots_are_a_pem_bundle_rustls_reads() {

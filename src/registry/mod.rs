@@ -161,7 +161,12 @@ impl Registry {
     /// first, `target` last, so the digest stays and an interrupted copy leaves no tag. Returns
     /// the digest.
     pub async fn copy(&self, source: &str, target: &str) -> Result<String, Error> {
-        let manifest = self.existing_manifest(source).await?;
+        let (manifest, ()) = futures::future::join(
+            self.existing_manifest(source),
+            self.client.prepare(&[source, target]),
+        )
+        .await;
+        let manifest = manifest?;
         let (from, to) = (oci::repository_of(source), oci::repository_of(target));
         let children: Vec<String> = manifest.json["manifests"]
             .as_array()

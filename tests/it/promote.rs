@@ -119,8 +119,25 @@ fn images_and_indexes_are_promoted_between_registries_digest_and_tag_kept() {
     .env("GOOGLE_GKE_IMAGE_PROD_REPOSITORY", &prod_repo);
 
     // The last entry by default: the index, every platform.
+    let before = prod.log().len();
     let run = context.op(&["promote-image", "--source", "dev", "--destination", "prod"]);
     promoted(&run, &format!("{prod_repo}/base:v2"), &base);
+    // An open registry is asked once whether it needs authentication (`GET /v2/`), not before
+    // every request of the copy (the checkers' requests follow op's in the log).
+    let log = &prod.log()[before..];
+    let requests: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("response completed") && l.contains("useragent=oci-client"))
+        .collect();
+    let pings = requests
+        .iter()
+        .filter(|l| l.contains("http.request.uri=/v2/ "))
+        .count();
+    assert!(
+        pings == 1 && requests.len() > 10,
+        "{pings} pings among {} requests:\n{log}",
+        requests.len()
+    );
     assert!(
         run.stderr.contains(&format!(
             "Promoting {dev_repo}/base:v2@{base}\n     -> {prod_repo}/base:v2@{base}\n"
