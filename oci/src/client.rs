@@ -328,16 +328,21 @@ impl Registry {
         Ok(true)
     }
 
-    /// Makes the blob of `source`'s repository available in `target`'s: within one registry a
-    /// cross-repository mount (which also answers when the blob is there already), else nothing
-    /// when it is there, else a copy streamed from the source.
-    pub async fn copy_blob(&self, source: &str, target: &str, digest: &str) -> Result<(), Error> {
+    /// Makes the blob `blob` of `source`'s repository available in `target`'s: within one
+    /// registry a cross-repository mount (which also answers when the blob is there already),
+    /// else nothing when it is there, else a copy streamed from the source.
+    pub async fn copy_blob(
+        &self,
+        source: &str,
+        target: &str,
+        blob: &Descriptor,
+    ) -> Result<(), Error> {
         let (from, to) = (parse(source)?, parse(target)?);
         if from.resolve_registry() == to.resolve_registry() {
             let mount = async {
                 self.client_for(&to)
                     .await?
-                    .mount_blob(&to, &from, digest)
+                    .mount_blob(&to, &from, &blob.digest)
                     .await
             };
             // oci-client takes only 201 Created for a mount: the blob is there.
@@ -345,42 +350,69 @@ impl Registry {
                 return Ok(());
             }
         }
-        if self.has_blob(target, digest).await? {
+        if self.has_blob(target, &blob.digest).await? {
             return Ok(());
         }
-        self.stream_blob(source, target, digest).await
+        self.stream_blob(source, target, blob).await
     }
 
-    /// Streams the blob `digest` of `source`'s repository into `target`'s, from one registry
-    /// to another, as it arrives: memory does not grow with its size (oci-client checks the
-    /// digest of what it reads). A registry that does not say the blob's size gets it buffered.
-    async fn stream_blob(&self, source: &str, target: &str, digest: &str) -> Result<(), Error> {
-        use futures::TryStreamExt as _;
+    /// Streams the blob `blob` of `source`'s repository into `target`'s, from one registry to
+    /// another, as it arrives: memory does not grow with its size (oci-client checks the digest
+    /// of what it reads), and the upload is opened while the download's answer is on its way.
+    async fn stream_blob(
+        &self,
+        source: &str,
+        target: &str,
+        blob: &Descriptor,
+    ) -> Result<(), Error> {
+        use futures::{StreamExt as _, TryStreamExt as _};
         let (from, to) = (parse(source)?, parse(target)?);
-        let pull = async {
-            self.client_for(&from)
-                .await?
-                .pull_blob_stream(&from, digest)
-                .await
-        };
-        let pulled = pull
-            .await
-            .map_err(|e| Self::fail(&format!("read blob {digest} of"), source, e))?;
-        let Some(size) = pulled.content_length else {
-            drop(pulled);
-            let data = self.blob(source, digest).await?;
-            return self.push_blob(target, digest, data).await.map(|_| ());
-        };
-        let stream = pulled.stream.map_err(OciDistributionError::IoError);
-        let push = async {
+        let digest = blob.digest.as_str();
+        let read_failure = |e| Self::fail(&format!("read blob {digest} of"), source, e);
+        let reader = self.client_for(&from).await.map_err(read_failure)?.clone();
+        // Why the download failed, when it failed before its first byte: the upload then fails
+        // too, and the error is the download's.
+        let refused: Arc<std::sync::Mutex<Option<OciDistributionError>>> = Arc::default();
+        // The download starts now, so that its answer is on its way while the upload is opened.
+        let download = tokio::spawn({
+            let (from, digest, refused) = (from.clone(), digest.to_string(), Arc::clone(&refused));
+            async move {
+                match reader.pull_blob_stream(&from, digest.as_str()).await {
+                    Ok(pulled) => Ok(pulled.stream.map_err(OciDistributionError::IoError)),
+                    Err(e) => {
+                        let problem = e.to_string();
+                        if let Ok(mut refused) = refused.lock() {
+                            *refused = Some(e);
+                        }
+                        Err(OciDistributionError::GenericError(Some(problem)))
+                    }
+                }
+            }
+        });
+        // Stopped when the upload fails before it reads the download.
+        let _stop = AbortOnDrop(download.abort_handle());
+        let body = futures::stream::once(async move {
+            download.await.unwrap_or_else(|stopped| {
+                Err(OciDistributionError::GenericError(Some(format!(
+                    "the download stopped: {stopped}"
+                ))))
+            })
+        })
+        .try_flatten()
+        .boxed();
+        let upload = async {
             self.client_for(&to)
                 .await?
-                .push_blob_stream(&to, stream, digest, Some(size))
+                .push_blob_stream(&to, body, digest, Some(blob.size))
                 .await
         };
-        push.await
-            .map_err(|e| Self::fail(&format!("copy blob {digest} to"), target, e))?;
-        Ok(())
+        let uploaded = upload.await;
+        if let Some(e) = refused.lock().ok().and_then(|mut r| r.take()) {
+            return Err(read_failure(e));
+        }
+        uploaded
+            .map(|_| ())
+            .map_err(|e| Self::fail(&format!("copy blob {digest} to"), target, e))
     }
 
     /// Pushes a manifest to `reference` (a tag); returns its digest.
@@ -405,6 +437,15 @@ impl Registry {
         push.await
             .map_err(|e| Self::fail("push the manifest of", reference, e))?;
         Ok(digest)
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -466,7 +507,7 @@ impl Registry {
             let descriptor = match layer {
                 LayerSource::Blob { from, descriptor } => {
                     for name in names {
-                        self.copy_blob(&from, name, &descriptor.digest).await?;
+                        self.copy_blob(&from, name, &descriptor).await?;
                     }
                     descriptor
                 }

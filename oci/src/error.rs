@@ -47,6 +47,13 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether the registry answered that it does not have what was asked for.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Registry { source, .. } if not_found(source))
+    }
+}
+
 pub(crate) fn not_found(error: &OciDistributionError) -> bool {
     match error {
         OciDistributionError::ImageManifestNotFoundError(_) => true,

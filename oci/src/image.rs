@@ -36,6 +36,28 @@ pub struct Manifest {
     pub json: Value,
 }
 
+impl Manifest {
+    /// The blobs of an image manifest a copy of it moves: its config and its layers, but not
+    /// foreign (non-distributable) layers, which registries leave where their URLs say.
+    pub fn blobs(&self) -> Vec<Descriptor> {
+        let layers = self.json["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| {
+                !l["mediaType"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("foreign") || t.contains("nondistributable"))
+            });
+        self.json
+            .get("config")
+            .into_iter()
+            .chain(layers)
+            .filter_map(Descriptor::from_json)
+            .collect()
+    }
+}
+
 /// An image: its manifest and config.
 #[derive(Clone, Debug)]
 pub struct Image {

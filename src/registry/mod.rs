@@ -51,6 +51,11 @@ impl Hint for Error {
             Error::Registry { source, .. } if source.is_unauthorized() => Some(
                 "the registry refused op's credentials (or their absence); log in to it".into(),
             ),
+            Error::Registry { source, .. } if source.is_not_found() => Some(
+                "the registry answered without it: the image there is incomplete (a blob deleted \
+                 or garbage-collected); publish it again"
+                    .into(),
+            ),
             Error::Registry { host, .. } if oci::is_loopback(host) => Some(format!(
                 "is a registry running at {host}? `scripts/dev-env` starts one on localhost:5001"
             )),
@@ -186,11 +191,11 @@ impl Registry {
             .collect::<Result<_, _>>()?;
         // Every blob once: the images of an index share some, and a registry may fail two
         // uploads of one blob to one repository at once.
-        let mut blobs: Vec<String> = Vec::new();
+        let mut blobs: Vec<oci::Descriptor> = Vec::new();
         for image in children.iter().map(|(_, m)| m).chain([&manifest]) {
-            for digest in blobs_of(image) {
-                if !blobs.contains(&digest) {
-                    blobs.push(digest);
+            for blob in image.blobs() {
+                if !blobs.iter().any(|b| b.digest == blob.digest) {
+                    blobs.push(blob);
                 }
             }
         }
@@ -214,22 +219,21 @@ impl Registry {
             })
     }
 
-    /// The blobs `digests` of `source`'s repository, made available in `target`'s,
+    /// The blobs `blobs` of `source`'s repository, made available in `target`'s,
     /// [`COPIES_AT_ONCE`] at a time: each one the target lacks is mounted within a registry,
     /// else streamed from the source.
     async fn copy_blobs(
         &self,
-        digests: &[String],
+        blobs: &[oci::Descriptor],
         source: &str,
         target: &str,
     ) -> Result<(), Error> {
         use futures::StreamExt as _;
-        let mut copies =
-            futures::stream::iter(digests.iter().cloned())
-                .map(|digest: String| async move {
-                    self.client.copy_blob(source, target, &digest).await
-                })
-                .buffer_unordered(COPIES_AT_ONCE);
+        let mut copies = futures::stream::iter(blobs.iter().cloned())
+            .map(|blob: oci::Descriptor| async move {
+                self.client.copy_blob(source, target, &blob).await
+            })
+            .buffer_unordered(COPIES_AT_ONCE);
         while let Some(copied) = copies.next().await {
             copied.map_err(|e| Self::fail(target, e))?;
         }
@@ -366,28 +370,6 @@ impl Registry {
         }
         Ok(self.write_index(names, &entries, docker).await?.digest)
     }
-}
-
-/// The config and layers of an image manifest (none for an index). Foreign (non-distributable)
-/// layers are left out: they stay references to where they live, as registries and clients
-/// expect.
-fn blobs_of(manifest: &oci::Manifest) -> Vec<String> {
-    let layers = manifest.json["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|l| {
-            !l["mediaType"]
-                .as_str()
-                .is_some_and(|t| t.contains("foreign") || t.contains("nondistributable"))
-        })
-        .filter_map(|l| l["digest"].as_str());
-    manifest.json["config"]["digest"]
-        .as_str()
-        .into_iter()
-        .chain(layers)
-        .map(str::to_string)
-        .collect()
 }
 
 /// What the builds ask of a registry once an image is published: the digest it serves for a

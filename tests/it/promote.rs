@@ -319,6 +319,44 @@ fn bad_inputs_are_clear_errors_that_leave_no_tag() {
     );
 }
 
+/// A source that lost a layer: the error names the blob and the source, and no tag is left.
+#[test]
+fn a_source_that_lost_a_layer_is_an_error_naming_the_blob() {
+    let (dev, pp) = (Registry::start(), Registry::start());
+    let (dev_repo, pp_repo) = (format!("{}/team", dev.addr()), format!("{}/pp", pp.addr()));
+    let setup = TestContext::new();
+    let holed = publish(&setup, &format!("{dev_repo}/holed:v1"), false);
+    let manifest = Command::new(crane())
+        .args(["manifest", &format!("{dev_repo}/holed:v1")])
+        .output()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let (status, body) = dev.request("DELETE", &format!("/v2/team/holed/blobs/{layer}"));
+    assert_eq!(status, 202, "{body}");
+    let run = with_build_result(&[("holed", &format!("{dev_repo}/holed:v1@{holed}"))]).op(&[
+        "promote-image",
+        "--from",
+        &dev_repo,
+        "--to",
+        &pp_repo,
+    ]);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains(&format!("read blob {layer} of `{dev_repo}/holed@{holed}`")),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr
+            .contains("hint: the registry answered without it"),
+        "{}",
+        run.report()
+    );
+    assert!(!exists(&format!("{pp_repo}/holed:v1")), "{}", run.report());
+}
+
 /// A promotion killed while its blobs are on the way leaves no tag at the destination; the next
 /// one completes it.
 #[test]

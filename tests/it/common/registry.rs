@@ -110,6 +110,16 @@ impl Registry {
             .unwrap_or_else(|e| panic!("GET {path} from the registry failed: {e}\n{}", self.log()))
     }
 
+    /// `method path` over plain HTTP (no body): the status code and the body.
+    pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        http_request(self.addr, method, path).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path} to the registry failed: {e}\n{}",
+                self.log()
+            )
+        })
+    }
+
     /// The registry's log so far.
     pub fn log(&self) -> String {
         fs_err::read_to_string(&self.log).unwrap_or_default()
@@ -150,11 +160,16 @@ fn free_port() -> SocketAddr {
 
 /// A minimal HTTP/1.1 GET (the registry answers `/v2/` with a small body and `Content-Length`).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    http_request(addr, "GET", path)
+}
+
+/// A minimal HTTP/1.1 request without a body, read until the server closes the connection.
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
