@@ -370,22 +370,25 @@ impl Registry {
         let digest = blob.digest.as_str();
         let read_failure = |e| Self::fail(&format!("read blob {digest} of"), source, e);
         let reader = self.client_for(&from).await.map_err(read_failure)?.clone();
-        // Why the download failed, when it failed before its first byte: the upload then fails
-        // too, and the error is the download's.
-        let refused: Arc<std::sync::Mutex<Option<OciDistributionError>>> = Arc::default();
+        // Why the download failed, if it did (before its first byte or midway): the upload then
+        // fails too, and the error is the download's.
+        let failed: Arc<std::sync::Mutex<Option<OciDistributionError>>> = Arc::default();
+        let keep = |failed: &std::sync::Mutex<Option<OciDistributionError>>, e| {
+            let problem = Some(format!("the download failed: {e}"));
+            if let Ok(mut failed) = failed.lock() {
+                failed.get_or_insert(e);
+            }
+            OciDistributionError::GenericError(problem)
+        };
         // The download starts now, so that its answer is on its way while the upload is opened.
         let download = tokio::spawn({
-            let (from, digest, refused) = (from.clone(), digest.to_string(), Arc::clone(&refused));
+            let (from, digest, failed) = (from.clone(), digest.to_string(), Arc::clone(&failed));
             async move {
                 match reader.pull_blob_stream(&from, digest.as_str()).await {
-                    Ok(pulled) => Ok(pulled.stream.map_err(OciDistributionError::IoError)),
-                    Err(e) => {
-                        let problem = e.to_string();
-                        if let Ok(mut refused) = refused.lock() {
-                            *refused = Some(e);
-                        }
-                        Err(OciDistributionError::GenericError(Some(problem)))
-                    }
+                    Ok(pulled) => Ok(pulled
+                        .stream
+                        .map_err(move |e| keep(&failed, OciDistributionError::IoError(e)))),
+                    Err(e) => Err(keep(&failed, e)),
                 }
             }
         });
@@ -407,7 +410,7 @@ impl Registry {
                 .await
         };
         let uploaded = upload.await;
-        if let Some(e) = refused.lock().ok().and_then(|mut r| r.take()) {
+        if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
             return Err(read_failure(e));
         }
         uploaded

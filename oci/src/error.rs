@@ -48,6 +48,47 @@ impl Error {
 }
 
 impl Error {
+    /// The image reference the error is about, when it is about one.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Error::BadReference { reference, .. }
+            | Error::Registry { reference, .. }
+            | Error::Invalid { reference, .. } => Some(reference),
+            Error::NoRoots | Error::Client { .. } => None,
+        }
+    }
+
+    /// Whether the registry answered (with an error), rather than not at all.
+    pub fn registry_answered(&self) -> bool {
+        matches!(
+            self,
+            Error::Registry {
+                source: OciDistributionError::ServerError { .. }
+                    | OciDistributionError::RegistryError { .. }
+                    | OciDistributionError::UnauthorizedError { .. }
+                    | OciDistributionError::AuthenticationFailure(_)
+                    | OciDistributionError::ImageManifestNotFoundError(_),
+                ..
+            }
+        )
+    }
+
+    /// Whether the registry refused to be written to (`405 Method Not Allowed`, or `UNSUPPORTED`),
+    /// as one in read-only maintenance does.
+    pub fn is_write_refused(&self) -> bool {
+        match self {
+            Error::Registry { source, .. } => match source {
+                OciDistributionError::ServerError { code, .. } => *code == 405,
+                OciDistributionError::RegistryError { envelope, .. } => envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, OciErrorCode::Unsupported)),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Whether the registry answered that it does not have what was asked for.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Registry { source, .. } if not_found(source))

@@ -56,6 +56,11 @@ impl Hint for Error {
                  or garbage-collected); publish it again"
                     .into(),
             ),
+            Error::Registry { host, source } if source.is_write_refused() => Some(format!(
+                "{host} takes no writes there (read-only, in maintenance, or an immutable \
+                 repository); choose a repository it accepts images in"
+            )),
+            Error::Registry { source, .. } if source.registry_answered() => None,
             Error::Registry { host, .. } if oci::is_loopback(host) => Some(format!(
                 "is a registry running at {host}? `scripts/dev-env` starts one on localhost:5001"
             )),
@@ -114,7 +119,10 @@ impl Registry {
         Ok((registry, credentials))
     }
 
+    /// A failure of a request about `reference`, or about what the error itself names (a copy
+    /// reads from one registry and writes to another).
     fn fail(reference: &str, source: oci::Error) -> Error {
+        let reference = source.reference().unwrap_or(reference);
         let host = oci::registry_of(reference).unwrap_or_else(|_| reference.to_string());
         Error::Registry {
             host,

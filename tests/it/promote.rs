@@ -305,6 +305,23 @@ fn bad_inputs_are_clear_errors_that_leave_no_tag() {
         "the error names the registry\n{}",
         refused.report()
     );
+    // A destination that takes no writes (read-only maintenance).
+    let frozen = Registry::start_read_only();
+    let frozen_repo = format!("{}/live", frozen.addr());
+    let refused = context.op(&["promote-image", "--from", &dev_repo, "--to", &frozen_repo]);
+    refused.failure(1);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("Registry `{}` failed", frozen.addr()))
+            && refused.stderr.contains("copy blob sha256:")
+            && refused
+                .stderr
+                .contains(&format!("hint: {} takes no writes there", frozen.addr())),
+        "the error names the registry, what it refused and why\n{}",
+        refused.report()
+    );
+    assert!(!exists(&format!("{frozen_repo}/app:v1")));
     // With its credentials, the same promotion works, and it is the only tag there.
     let home = context.home();
     write_docker_config(&home, &locked.addr());
@@ -398,4 +415,52 @@ fn a_promotion_killed_midway_leaves_no_tag() {
     );
     let run = context.op(&["promote-image", "--from", &dev_repo, "--to", &prod_repo]);
     promoted(&run, &format!("{prod_repo}/big:v1"), &digest);
+}
+
+/// A source registry that goes away while its blobs are on the way: the error names the source
+/// and the blob, and the destination has no tag.
+#[test]
+fn a_source_lost_midway_is_an_error_that_leaves_no_tag() {
+    let (mut dev, prod) = (Registry::start(), Registry::start());
+    let (dev_repo, prod_repo) = (
+        format!("{}/team", dev.addr()),
+        format!("{}/live", prod.addr()),
+    );
+    let setup = TestContext::new();
+    let digest = random_image(setup.path(), &format!("{dev_repo}/big:v1"), &[96]);
+    let context = with_build_result(&[("big", &format!("{dev_repo}/big:v1@{digest}"))]);
+    let child = context
+        .command(&["promote-image", "--from", &dev_repo, "--to", &prod_repo])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !prod.log().contains("/live/big/blobs/uploads") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no upload began:\n{}",
+            prod.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    dev.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Failed to read blob sha256:")
+            && stderr.contains(&format!("of `{dev_repo}/big@{digest}`")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("Registry `{}` failed", dev.addr()))
+            && stderr.contains(&format!("hint: is a registry running at {}?", dev.addr())),
+        "the source is the registry that failed:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !exists(&format!("{prod_repo}/big:v1")),
+        "no tag after a cut-off promotion"
+    );
 }

@@ -19,6 +19,14 @@ pub struct Registry {
     _dir: tempfile::TempDir,
 }
 
+/// What a test registry asks of its clients.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Open,
+    Auth,
+    ReadOnly,
+}
+
 /// The account of registries started with [`Registry::start_with_auth`].
 pub const TEST_USER: &str = "op";
 pub const TEST_PASSWORD: &str = "op-test-password";
@@ -28,15 +36,20 @@ const TEST_PASSWORD_BCRYPT: &str = "$2b$04$F5YcjFGSMjWsD1.DndNzCuuFQR4/NJRuNMJuA
 impl Registry {
     /// Starts a registry and waits until it answers `GET /v2/`.
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(Kind::Open)
     }
 
     /// Starts a registry that wants HTTP basic credentials: [`TEST_USER`], [`TEST_PASSWORD`].
     pub fn start_with_auth() -> Self {
-        Self::start_with(true)
+        Self::start_with(Kind::Auth)
     }
 
-    fn start_with(auth: bool) -> Self {
+    /// Starts a registry in read-only maintenance mode: it serves, and refuses every write.
+    pub fn start_read_only() -> Self {
+        Self::start_with(Kind::ReadOnly)
+    }
+
+    fn start_with(kind: Kind) -> Self {
         let binary = which("docker-registry").unwrap_or_else(|| {
             panic!(
                 "`docker-registry` is not installed, and this test needs a real registry. \
@@ -52,11 +65,16 @@ impl Registry {
             let addr = free_port();
             let config = dir.path().join("config.yml");
             let data = dir.path().join("data");
+            let maintenance = if kind == Kind::ReadOnly {
+                "  maintenance:\n    readonly:\n      enabled: true\n"
+            } else {
+                ""
+            };
             let mut yaml = format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{maintenance}http:\n  addr: {addr}\n",
                 data.display()
             );
-            if auth {
+            if kind == Kind::Auth {
                 let htpasswd = dir.path().join("htpasswd");
                 fs_err::write(&htpasswd, format!("{TEST_USER}:{TEST_PASSWORD_BCRYPT}\n"))
                     .expect("the htpasswd file is written");
@@ -118,6 +136,12 @@ impl Registry {
                 self.log()
             )
         })
+    }
+
+    /// Stops the registry at once, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The registry's log so far.
