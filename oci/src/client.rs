@@ -1,11 +1,11 @@
 //! The registry client (oci-client): manifests, configs and blobs, read and written as raw
 //! bytes so that digests never change on the way.
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::Value;
@@ -62,7 +62,8 @@ impl Registry {
             // One PUT per blob (as go-containerregistry streams one PATCH): chunked uploads
             // make the registry save and reload its hash state for every 4 MiB.
             use_monolithic_push: true,
-            // The roots read once for the check above: reqwest would read them again.
+            // The system's roots as op read them once: reqwest would read them again for each
+            // client.
             tls_certs_only: system_roots()
                 .iter()
                 .map(|der| Certificate {

@@ -374,54 +374,17 @@ fn a_source_that_lost_a_layer_is_an_error_naming_the_blob() {
     assert!(!exists(&format!("{pp_repo}/holed:v1")), "{}", run.report());
 }
 
-/// A promotion killed while its blobs are on the way leaves no tag at the destination; the next
-/// one completes it.
-#[test]
-fn a_promotion_killed_midway_leaves_no_tag() {
-    let (dev, prod) = (Registry::start(), Registry::start());
-    let (dev_repo, prod_repo) = (
-        format!("{}/team", dev.addr()),
-        format!("{}/live", prod.addr()),
-    );
-    let setup = TestContext::new();
-    let digest = random_image(setup.path(), &format!("{dev_repo}/big:v1"), &[96]);
-    let context = with_build_result(&[("big", &format!("{dev_repo}/big:v1@{digest}"))]);
-    let mut child = context
-        .command(&["promote-image", "--from", &dev_repo, "--to", &prod_repo])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it as soon as the destination sees a blob upload begin: the manifest and the tag
-    // come after every blob.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !prod.log().contains("/live/big/blobs/uploads") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no upload began:\n{}",
-            prod.log()
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "op ended before it was killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        !exists(&format!("{prod_repo}/big:v1")),
-        "no tag after a cut-off promotion"
-    );
-    let run = context.op(&["promote-image", "--from", &dev_repo, "--to", &prod_repo]);
-    promoted(&run, &format!("{prod_repo}/big:v1"), &digest);
+/// A promotion of a 96 MiB image from `dev` to `prod` that is under way: op runs, and the
+/// destination has seen a blob upload begin (the manifests and the tag come after every blob).
+struct UnderWay {
+    context: TestContext,
+    digest: String,
+    dev_repo: String,
+    prod_repo: String,
+    op: std::process::Child,
 }
 
-/// A source registry that goes away while its blobs are on the way: the error names the source
-/// and the blob, and the destination has no tag.
-#[test]
-fn a_source_lost_midway_is_an_error_that_leaves_no_tag() {
-    let (mut dev, prod) = (Registry::start(), Registry::start());
+fn promotion_under_way(dev: &Registry, prod: &Registry) -> UnderWay {
     let (dev_repo, prod_repo) = (
         format!("{}/team", dev.addr()),
         format!("{}/live", prod.addr()),
@@ -429,7 +392,7 @@ fn a_source_lost_midway_is_an_error_that_leaves_no_tag() {
     let setup = TestContext::new();
     let digest = random_image(setup.path(), &format!("{dev_repo}/big:v1"), &[96]);
     let context = with_build_result(&[("big", &format!("{dev_repo}/big:v1@{digest}"))]);
-    let child = context
+    let mut op = context
         .command(&["promote-image", "--from", &dev_repo, "--to", &prod_repo])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -442,10 +405,50 @@ fn a_source_lost_midway_is_an_error_that_leaves_no_tag() {
             "no upload began:\n{}",
             prod.log()
         );
+        assert!(
+            op.try_wait().unwrap().is_none(),
+            "op ended before its upload was seen"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    UnderWay {
+        context,
+        digest,
+        dev_repo,
+        prod_repo,
+        op,
+    }
+}
+
+/// A promotion killed while its blobs are on the way leaves no tag at the destination; the next
+/// one completes it.
+#[test]
+fn a_promotion_killed_midway_leaves_no_tag() {
+    let (dev, prod) = (Registry::start(), Registry::start());
+    let mut promotion = promotion_under_way(&dev, &prod);
+    promotion.op.kill().unwrap();
+    promotion.op.wait().unwrap();
+    let (dev_repo, prod_repo) = (&promotion.dev_repo, &promotion.prod_repo);
+    assert!(
+        !exists(&format!("{prod_repo}/big:v1")),
+        "no tag after a cut-off promotion"
+    );
+    let run = promotion
+        .context
+        .op(&["promote-image", "--from", dev_repo, "--to", prod_repo]);
+    promoted(&run, &format!("{prod_repo}/big:v1"), &promotion.digest);
+}
+
+/// A source registry that goes away while its blobs are on the way: the error names the source
+/// and the blob, and the destination has no tag.
+#[test]
+fn a_source_lost_midway_is_an_error_that_leaves_no_tag() {
+    let (mut dev, prod) = (Registry::start(), Registry::start());
+    let promotion = promotion_under_way(&dev, &prod);
     dev.kill();
-    let out = child.wait_with_output().unwrap();
+    let out = promotion.op.wait_with_output().unwrap();
+    let (dev_repo, prod_repo, digest) =
+        (&promotion.dev_repo, &promotion.prod_repo, &promotion.digest);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
