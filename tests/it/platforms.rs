@@ -6,8 +6,8 @@
 use std::process::Command;
 
 use crate::common::cnb::{
-    EngineCleanup, Lifecycle, crane, create_two_platform_builder, leftovers, lifecycle_dir,
-    serve_and_get, skaffold, two_platform_bases, two_platform_stack,
+    EngineCleanup, Lifecycle, crane, crane_validate, create_two_platform_builder, leftovers,
+    lifecycle_dir, serve_and_get, skaffold, skopeo_raw, two_platform_bases, two_platform_stack,
 };
 use crate::common::docker::{docker, require_engine};
 use crate::common::registry::{Registry, which};
@@ -16,18 +16,7 @@ use crate::common::{TestContext, copy_dir, fixtures};
 /// `skopeo inspect --raw` of `image`: the manifest or index as the registry serves it.
 #[track_caller]
 fn raw_manifest(image: &str) -> serde_json::Value {
-    let skopeo = which("skopeo").expect("skopeo is installed (scripts/dev-env)");
-    let out = Command::new(skopeo)
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect --raw {image} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&skopeo_raw(image)).unwrap()
 }
 
 /// Whether the registry has `image` (skopeo, another client).
@@ -40,20 +29,6 @@ fn exists(image: &str) -> bool {
         .unwrap()
         .status
         .success()
-}
-
-#[track_caller]
-fn crane_validate(image: &str) {
-    let out = Command::new(crane())
-        .args(["validate", "--remote", image])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "crane validate --remote {image} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The index `image` is: its entries' `os/arch` and digests, checked to be an index whose

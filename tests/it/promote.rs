@@ -6,24 +6,17 @@ use std::process::Command;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::common::cnb::{arm64_busybox, crane, random_image, write_docker_config};
-use crate::common::registry::{Registry, which};
+use crate::common::cnb::{
+    arm64_busybox, crane, crane_validate, random_image, skopeo_raw, write_docker_config,
+};
+use crate::common::registry::Registry;
 use crate::common::{Run, TestContext};
 
 /// `crane digest` of `image`, after `crane validate --remote` (the manifest or index, every
 /// child, config and layer).
 #[track_caller]
 fn validated_digest(image: &str) -> String {
-    let validate = Command::new(crane())
-        .args(["validate", "--remote", image])
-        .output()
-        .unwrap();
-    assert!(
-        validate.status.success(),
-        "crane validate --remote {image}:\n{}{}",
-        String::from_utf8_lossy(&validate.stdout),
-        String::from_utf8_lossy(&validate.stderr)
-    );
+    crane_validate(image);
     let digest = Command::new(crane())
         .args(["digest", image])
         .output()
@@ -31,15 +24,8 @@ fn validated_digest(image: &str) -> String {
     assert!(digest.status.success(), "crane digest {image}");
     let digest = String::from_utf8_lossy(&digest.stdout).trim().to_string();
     // skopeo (another client) reads the same bytes: the digest is theirs.
-    let skopeo = which("skopeo").expect("skopeo is installed (scripts/dev-env)");
-    let raw = Command::new(skopeo)
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .unwrap();
-    assert!(raw.status.success(), "skopeo inspect --raw {image}");
     assert_eq!(
-        format!("sha256:{:x}", Sha256::digest(&raw.stdout)),
+        format!("sha256:{:x}", Sha256::digest(skopeo_raw(image))),
         digest,
         "skopeo reads the manifest crane does"
     );

@@ -615,6 +615,21 @@ pub fn verify_published(image: &str) -> String {
 /// [`verify_published`] for a registry whose credentials are in `home`'s Docker configuration.
 #[track_caller]
 pub fn verify_published_as(image: &str, home: Option<&Path>) -> String {
+    crane_validate_as(image, home);
+    let creds = home.map(|_| format!("{TEST_USER}:{TEST_PASSWORD}"));
+    skopeo_digest_as(image, creds.as_deref())
+}
+
+/// `crane validate --remote image`: the manifest or index, every child, config and layer, their
+/// digests and sizes, checked by go-containerregistry.
+#[track_caller]
+pub fn crane_validate(image: &str) {
+    crane_validate_as(image, None);
+}
+
+/// [`crane_validate`] with the credentials of `home`'s Docker configuration.
+#[track_caller]
+fn crane_validate_as(image: &str, home: Option<&Path>) {
     let mut crane = Command::new(crane());
     crane.args(["validate", "--remote", image]);
     if let Some(home) = home {
@@ -627,8 +642,24 @@ pub fn verify_published_as(image: &str, home: Option<&Path>) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let creds = home.map(|_| format!("{TEST_USER}:{TEST_PASSWORD}"));
-    skopeo_digest_as(image, creds.as_deref())
+}
+
+/// `skopeo inspect --raw` of `image`: the manifest or index byte for byte as the registry serves
+/// it, read by another client than op's.
+#[track_caller]
+pub fn skopeo_raw(image: &str) -> Vec<u8> {
+    let skopeo = which("skopeo").expect("skopeo is installed (scripts/dev-env)");
+    let out = Command::new(skopeo)
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo inspect --raw {image} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// The digest skopeo (an independent client) sees for `image`, with `user:password`
