@@ -51,56 +51,29 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use common::cnb::{Lifecycle, Stack};
-use support::{Figure, verdict};
+use support::{DEPS, Figure, buildpacks_skaffold, static_app, verdict};
 
-/// What each app "installs" with the fixture's `op/deps` buildpack (a launch and cache layer):
-/// two dependencies of 8 MiB, each after a 0.25 s wait, as a real build downloads and writes
-/// its dependencies (`npm ci`, `go mod download`).
-const DEPS: &str = "runtime 8 0.25\nframework 8 0.25\n";
-
-/// A repository of `count` apps (a static site with [`DEPS`]) built with `builder`.
+/// A repository of `count` apps (static sites with [`DEPS`]) built with `builder`.
 fn project(dir: &Path, count: usize, builder: &str) {
-    let mut yaml =
-        String::from("apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n");
-    for i in 1..=count {
-        let app = dir.join(format!("app-{i}"));
-        fs_err::create_dir_all(app.join("public")).unwrap();
-        fs_err::write(app.join("public/index.html"), format!("<h1>app {i}</h1>\n")).unwrap();
-        fs_err::write(app.join("deps.txt"), DEPS).unwrap();
-        let _ = writeln!(
-            yaml,
-            "    - image: app-{i}\n      context: app-{i}\n      buildpacks:\n        builder: {builder}\n        trustBuilder: true"
-        );
+    let names: Vec<String> = (1..=count).map(|i| format!("app-{i}")).collect();
+    for name in &names {
+        static_app(dir, name, DEPS);
     }
-    fs_err::write(dir.join("skaffold.yaml"), yaml).unwrap();
+    let artifacts: Vec<(&str, Option<&str>)> = names.iter().map(|n| (n.as_str(), None)).collect();
+    buildpacks_skaffold(dir, builder, &artifacts);
 }
 
 /// A repository where a slow artifact (its dependencies take 3 s to "download") sits beside a
 /// chain: `base`, and `app` whose run image is `base`.
 fn chain_project(dir: &Path, builder: &str) {
-    let apps = [
-        ("slow", "runtime 8 3\n", None),
-        ("base", "", None),
-        ("app", DEPS, Some("base")),
-    ];
-    let mut yaml =
-        String::from("apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n");
-    for (name, deps, run_image) in apps {
-        let app = dir.join(name);
-        fs_err::create_dir_all(app.join("public")).unwrap();
-        fs_err::write(app.join("public/index.html"), format!("<h1>{name}</h1>\n")).unwrap();
-        if !deps.is_empty() {
-            fs_err::write(app.join("deps.txt"), deps).unwrap();
-        }
-        let _ = writeln!(
-            yaml,
-            "    - image: {name}\n      context: {name}\n      buildpacks:\n        builder: {builder}\n        trustBuilder: true"
-        );
-        if let Some(run_image) = run_image {
-            let _ = writeln!(yaml, "        runImage: {run_image}");
-        }
-    }
-    fs_err::write(dir.join("skaffold.yaml"), yaml).unwrap();
+    static_app(dir, "slow", "runtime 8 3\n");
+    static_app(dir, "base", "");
+    static_app(dir, "app", DEPS);
+    buildpacks_skaffold(
+        dir,
+        builder,
+        &[("slow", None), ("base", None), ("app", Some("base"))],
+    );
 }
 
 /// One `op build-push`: its wall time, and per artifact op's seconds and the creator's.

@@ -48,11 +48,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::cnb::{Lifecycle, Stack, skaffold};
-use support::{Figure, verdict};
-
-/// What each buildpacks app "installs" with the fixture's `op/deps` buildpack: two
-/// dependencies of 8 MiB, each after a 0.25 s wait (a download).
-const DEPS: &str = "runtime 8 0.25\nframework 8 0.25\n";
+use support::{DEPS, Figure, static_app, verdict};
 
 /// A Dockerfile that takes a while, as a compile step does: 1.5 s and 8 MiB written. `nonce`
 /// changes it, so that a cold build misses the engine's build cache.
@@ -70,10 +66,7 @@ fn project(dir: &Path, builder: &str, run_image: &str) {
         fs_err::create_dir_all(dir.join(name)).unwrap();
     }
     for name in ["app", "api"] {
-        let app = dir.join(name);
-        fs_err::create_dir_all(app.join("public")).unwrap();
-        fs_err::write(app.join("public/index.html"), format!("<h1>{name}</h1>\n")).unwrap();
-        fs_err::write(app.join("deps.txt"), DEPS).unwrap();
+        static_app(dir, name, DEPS);
     }
     let yaml = format!(
         "apiVersion: skaffold/v4beta11

@@ -44,28 +44,15 @@ use std::time::Instant;
 
 use common::TestContext;
 use common::cnb::{EngineCleanup, Lifecycle, lifecycle_dir, remove_cache_volumes};
-use support::{Figure, verdict};
-
-/// The dependencies of the emulation app: two of 8 MiB, each after a 0.25 s wait (as the
-/// `build` benchmark's apps).
-const DEPS: &str = "runtime 8 0.25\nframework 8 0.25\n";
+use support::{DEPS, Figure, buildpacks_skaffold, static_app, verdict};
 
 /// The dependencies of the cache app: 32 MiB, after a 2 s wait (a download of 32 MiB at 16 MiB/s).
 const DEPS_32: &str = "dependencies 32 2\n";
 
 /// A repository with one app, `app`, built with `builder`, that "installs" `deps`.
 fn project(dir: &Path, builder: &str, deps: &str) {
-    let app = dir.join("app");
-    fs_err::create_dir_all(app.join("public")).unwrap();
-    fs_err::write(app.join("public/index.html"), "<h1>app</h1>\n").unwrap();
-    fs_err::write(app.join("deps.txt"), deps).unwrap();
-    fs_err::write(
-        dir.join("skaffold.yaml"),
-        format!(
-            "apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n    - image: app\n      context: app\n      buildpacks:\n        builder: {builder}\n        trustBuilder: true\n"
-        ),
-    )
-    .unwrap();
+    static_app(dir, "app", deps);
+    buildpacks_skaffold(dir, builder, &[("app", None)]);
 }
 
 /// A new commit: the page changes, the dependencies do not.

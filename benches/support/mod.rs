@@ -1,4 +1,8 @@
-//! What the benchmarks share: a figure measured over rounds, reported as its median and spread.
+//! What the benchmarks share: a figure measured over rounds, reported as its median and spread;
+//! the apps they build.
+
+use std::fmt::Write as _;
+use std::path::Path;
 
 /// The median and the spread of a figure's rounds.
 #[derive(Clone, Debug, Default)]
@@ -44,4 +48,36 @@ impl Figure {
 /// `value` against `target` (at most).
 pub fn verdict(value: f64, target: f64) -> &'static str {
     if value <= target { "met" } else { "**missed**" }
+}
+
+/// What an app "installs" with the fixture's `op/deps` buildpack (a launch and cache layer): two
+/// dependencies of 8 MiB, each after a 0.25 s wait, as a real build downloads and writes its
+/// dependencies (`npm ci`, `go mod download`).
+pub const DEPS: &str = "runtime 8 0.25\nframework 8 0.25\n";
+
+/// `dir/name`: a static site whose `deps.txt` lists `deps` (no file when empty).
+pub fn static_app(dir: &Path, name: &str, deps: &str) {
+    let app = dir.join(name);
+    fs_err::create_dir_all(app.join("public")).unwrap();
+    fs_err::write(app.join("public/index.html"), format!("<h1>{name}</h1>\n")).unwrap();
+    if !deps.is_empty() {
+        fs_err::write(app.join("deps.txt"), deps).unwrap();
+    }
+}
+
+/// `dir/skaffold.yaml`: a buildpacks artifact built with `builder` for each `(name, run image)`,
+/// its context the directory `name`.
+pub fn buildpacks_skaffold(dir: &Path, builder: &str, artifacts: &[(&str, Option<&str>)]) {
+    let mut yaml =
+        String::from("apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n");
+    for (name, run_image) in artifacts {
+        let _ = writeln!(
+            yaml,
+            "    - image: {name}\n      context: {name}\n      buildpacks:\n        builder: {builder}\n        trustBuilder: true"
+        );
+        if let Some(run_image) = run_image {
+            let _ = writeln!(yaml, "        runImage: {run_image}");
+        }
+    }
+    fs_err::write(dir.join("skaffold.yaml"), yaml).unwrap();
 }
