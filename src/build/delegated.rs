@@ -204,6 +204,17 @@ async fn local(
         });
     }
     let config = shared.engine.image_config(tag).await?;
+    // containerd's image store names every image by its manifest digest under its repository,
+    // pushed or not: say that this name is not a promise that the registry serves it.
+    let named = format!("{repository}@");
+    if let Some(listed) = config.repo_digests.iter().find(|d| d.starts_with(&named)) {
+        shared.reporter.line(
+            &artifact.image,
+            &format!(
+                "Left in the Docker Engine, not pushed: the engine lists it as {listed}, which the registry serves only if an earlier push put it there (`--push` publishes it)"
+            ),
+        );
+    }
     for extra in &artifact.extra_tags {
         shared.engine.tag(tag, extra).await?;
         shared

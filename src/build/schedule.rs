@@ -448,26 +448,54 @@ fn collect(
 
 /// Without `--push`, the buildpacks images (published, as always) are pulled into the engine by
 /// digest and tagged with every reference of their artifact, as a local build would leave them.
+/// With several platforms, an engine with containerd's image store gets every platform of the
+/// index (one pull each); a graph driver's store holds one platform per image, so it gets the
+/// engine's own, and op says where the others are.
 pub(super) async fn load_into_engine(
     shared: &Shared,
     buildpacks: &[&PlannedArtifact],
     built: &[Built],
 ) -> Result<(), Error> {
+    let platforms = &shared.options.platforms;
     for artifact in buildpacks {
         let Some(b) = built.iter().find(|b| b.image == artifact.image) else {
             continue;
         };
         let host = crate::registry::host_of(&artifact.target).unwrap_or_default();
         let auth = shared.credentials.pull_auth(&host);
-        shared
-            .engine
-            .ensure_image(&b.tag, PullPolicy::Missing, auth.as_ref(), &mut |_| {})
-            .await?;
+        let mut loaded = String::new();
+        if platforms.len() > 1 && shared.engine.containerd_store() {
+            for platform in platforms {
+                let platform = platform.to_string();
+                shared
+                    .engine
+                    .pull_platform(&b.tag, &platform, auth.as_ref())
+                    .await?;
+            }
+            loaded = format!(
+                "; every platform ({}): containerd's image store holds the whole index",
+                platforms_text(platforms)
+            );
+        } else {
+            shared
+                .engine
+                .ensure_image(&b.tag, PullPolicy::Missing, auth.as_ref(), &mut |_| {})
+                .await?;
+            if platforms.len() > 1 {
+                let config = shared.engine.image_config(&b.tag).await?;
+                loaded = format!(
+                    "; {}/{} only: this engine's image store holds one platform per image, and the index of {} is in the registry",
+                    config.os,
+                    config.architecture,
+                    platforms_text(platforms)
+                );
+            }
+        }
         for reference in artifact.references() {
             shared.engine.tag(&b.tag, reference).await?;
         }
         shared.reporter.note(&format!(
-            "Loaded {} into the Docker Engine as {}",
+            "Loaded {} into the Docker Engine as {}{loaded}",
             b.tag,
             artifact.references().collect::<Vec<_>>().join(", ")
         ));

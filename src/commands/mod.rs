@@ -82,7 +82,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Run(args) => run::run(&cwd, env, global, &args, printer),
         Command::PromoteImage(args) => promote::run(&cwd, env, global, &args, printer),
         Command::Builder(args) => builder::run(&args.command, &env, printer),
-        Command::Version => version::run(printer),
+        Command::Version => version::run(&env, printer),
         Command::Completion(args) => completion::run(args.shell, printer),
     }
 }

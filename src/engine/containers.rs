@@ -23,6 +23,18 @@ pub trait Containers: Send + Sync {
         progress: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<bool, Error>>;
 
+    /// Pulls `image` for `platform` (`os/arch[/variant]`).
+    fn pull_platform<'a>(
+        &'a self,
+        image: &'a str,
+        platform: &'a str,
+        auth: Option<&'a PullAuth>,
+    ) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Whether images live in containerd's image store, which holds every platform of an index
+    /// (a graph driver's store holds one platform per image).
+    fn containerd_store(&self) -> bool;
+
     /// The engine's architecture as image configs name it (`amd64`, `arm64`).
     fn architecture(&self) -> &str;
 
@@ -89,6 +101,21 @@ impl Containers for Engine {
         progress: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(Engine::ensure_image(self, image, policy, auth, progress))
+    }
+
+    fn pull_platform<'a>(
+        &'a self,
+        image: &'a str,
+        platform: &'a str,
+        auth: Option<&'a PullAuth>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            Engine::pull_platform(self, image, Some(platform), auth, &mut |_| {}).await
+        })
+    }
+
+    fn containerd_store(&self) -> bool {
+        Engine::containerd_store(self)
     }
 
     fn architecture(&self) -> &str {

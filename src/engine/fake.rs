@@ -171,6 +171,19 @@ impl Containers for Fake {
         Box::pin(async move { self.record("ensure_image", image).map(|()| false) })
     }
 
+    fn pull_platform<'a>(
+        &'a self,
+        image: &'a str,
+        platform: &'a str,
+        _auth: Option<&'a PullAuth>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move { self.record("pull_platform", &format!("{image} {platform}")) })
+    }
+
+    fn containerd_store(&self) -> bool {
+        false
+    }
+
     fn architecture(&self) -> &'static str {
         "amd64"
     }

@@ -1,17 +1,20 @@
 //! The Docker Engine API. This is the only module that imports bollard: the rest of op speaks in
 //! [`ContainerSpec`]s, image references and exit codes.
 //!
-//! The engine is found as the docker CLI finds it: `DOCKER_HOST` (`unix://`, `tcp://`,
-//! `ssh://user@host`, which runs the system's `ssh`), else
+//! The engine is found as the docker CLI finds it ([`endpoint`]): `DOCKER_HOST` (`unix://`,
+//! `tcp://` with TLS when `DOCKER_TLS_VERIFY` is set, `ssh://user@host`, which runs the system's
+//! `ssh`), else a docker context (`DOCKER_CONTEXT`, `docker context use`), else
 //! `unix:///var/run/docker.sock`. The API version is negotiated down to what the engine speaks,
-//! so older engines (Debian's 20.10, API 1.41) work. Nothing is bind-mounted from op's host, so
-//! a remote engine works the same.
+//! so older engines (Debian's 20.10, API 1.41) work; an engine below API 1.41 is refused.
+//! Nothing is bind-mounted from op's host, so a remote engine works the same.
 
 mod containers;
+pub mod endpoint;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod runner;
 mod spec;
+mod ssh;
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
@@ -34,8 +37,13 @@ use crate::config::Env;
 use crate::hint::Hint;
 use crate::reference::Reference;
 
-/// Where op finds the engine when `DOCKER_HOST` says nothing.
-pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// The oldest Engine API op speaks (Docker Engine 20.10's): creating a container for a platform
+/// needs it.
+pub const MIN_API_MAJOR: usize = 1;
+/// See [`MIN_API_MAJOR`].
+pub const MIN_API_MINOR: usize = 41;
+
+pub use endpoint::DEFAULT_HOST;
 
 /// Every container and volume op creates carries this label; its value says what for (`run`,
 /// `build`), so that whatever op leaves behind can be found.
@@ -72,13 +80,29 @@ pub enum Error {
         #[source]
         source: BollardError,
     },
-    #[error("No Docker Engine answers at `{host}`")]
+    #[error(transparent)]
+    Endpoint(Box<endpoint::Error>),
+    #[error("Failed to reach the Docker Engine at `{host}` over ssh: {message}")]
+    Ssh { host: String, message: String },
+    #[error("Failed to open a tunnel to the Docker Engine at `{host}`")]
+    Tunnel {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("No Docker Engine answers at `{host}` ({source_of_host})")]
     Unreachable {
         host: String,
-        from_env: bool,
+        source_of_host: Box<endpoint::Source>,
+        /// The TLS handshake failed over a certificate (either side's).
+        tls_refused: bool,
         #[source]
         source: BollardError,
     },
+    #[error(
+        "The Docker Engine at `{host}` speaks API {api} at most; op needs API {MIN_API_MAJOR}.{MIN_API_MINOR} (Docker Engine 20.10) or newer"
+    )]
+    TooOld { host: String, api: String },
     #[error("The Docker Engine failed to {action}")]
     Api {
         action: String,
@@ -103,11 +127,28 @@ impl Hint for Error {
             Error::BadHost { .. } => {
                 Some("DOCKER_HOST takes unix:///path/to/docker.sock, tcp://host:port or ssh://user@host".into())
             }
-            Error::Unreachable { from_env: true, .. } => {
-                Some("is the engine DOCKER_HOST names running? Unset DOCKER_HOST to use /var/run/docker.sock".into())
-            }
-            Error::Unreachable { from_env: false, .. } => Some(
-                "start the Docker Engine (scripts/dev-env does, on Debian), or point DOCKER_HOST at one".into(),
+            Error::Endpoint(e) => e.hint(),
+            Error::Ssh { message, .. } => Some(ssh_hint(message)),
+            Error::Tunnel { .. } => Some("op needs a temporary directory it can write to (TMPDIR)".into()),
+            Error::Unreachable {
+                tls_refused: true, ..
+            } => Some(
+                "the TLS handshake failed: the ca.pem op uses must be the CA that signed the engine's certificate, and the engine must accept cert.pem and key.pem (a client certificate signed by the CA it trusts)"
+                    .into(),
+            ),
+            Error::Unreachable { source_of_host, .. } => Some(
+                match **source_of_host {
+                    endpoint::Source::DockerHost => {
+                        "is the engine DOCKER_HOST names running? Unset DOCKER_HOST to use /var/run/docker.sock"
+                    }
+                    endpoint::Source::Context { .. } => {
+                        "is the engine of that docker context running? `docker context use default` goes back to /var/run/docker.sock"
+                    }
+                    endpoint::Source::Default => {
+                        "start the Docker Engine (scripts/dev-env does, on Debian), or point DOCKER_HOST at one"
+                    }
+                }
+                .into(),
             ),
             Error::Pull { .. } => Some(
                 "check the reference and that the registry is reachable from the engine; a registry on \
@@ -116,8 +157,64 @@ impl Hint for Error {
             ),
             Error::NotPulled { .. } => Some("pull it, or use `--pull if-not-present`".into()),
             Error::PortTaken { .. } => Some("choose another host port, or stop what uses it".into()),
+            Error::TooOld { .. } => Some(
+                "upgrade the engine, or point DOCKER_HOST at a newer one (`op version -v` shows what op finds)".into(),
+            ),
             Error::Api { .. } => None,
         }
+    }
+}
+
+/// The `driver-type` of an engine's storage (`io.containerd.snapshotter.v1` with containerd's
+/// image store; absent with a graph driver).
+fn driver_type(info: &bollard::models::SystemInfo) -> Option<String> {
+    info.driver_status
+        .iter()
+        .flatten()
+        .find(|pair| pair.first().map(String::as_str) == Some("driver-type"))
+        .and_then(|pair| pair.get(1).cloned())
+}
+
+/// Whether `error` (or one of its causes) is a TLS handshake that failed over a certificate:
+/// rustls' own verdict on the engine's, or the engine's alert about op's.
+fn is_certificate_failure(error: &BollardError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if [
+            "certificate",
+            "UnknownCA",
+            "BadCertificate",
+            "UnknownIssuer",
+            "CertificateRequired",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// What to do about what `ssh` said.
+fn ssh_hint(said: &str) -> String {
+    if said.contains("Host key verification failed") || said.contains("REMOTE HOST IDENTIFICATION")
+    {
+        "the host's key is not in known_hosts (or changed): check it and add it, e.g. by running `ssh` to it once by hand; op never accepts a host key it does not know"
+            .into()
+    } else if said.contains("Permission denied") {
+        "op runs ssh without prompting (BatchMode): use a key the remote user's authorized_keys accepts, through ~/.ssh/config or an ssh agent"
+            .into()
+    } else if said.contains("Connection refused") || said.contains("timed out") {
+        "is sshd running there, on that port? DOCKER_HOST takes ssh://user@host:port".into()
+    } else if said.contains("not found") || said.contains("dial-stdio") {
+        "the remote host needs the docker CLI on its PATH: op runs `docker system dial-stdio` there, as the docker CLI does"
+            .into()
+    } else {
+        "DOCKER_HOST=ssh://user@host[:port] runs `ssh user@host docker system dial-stdio`; try that command by hand"
+            .into()
     }
 }
 
@@ -136,10 +233,50 @@ pub enum PullPolicy {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageConfig {
     pub id: String,
+    /// `repository@sha256:…` names the engine gives the image (with containerd's image store,
+    /// also for images that were never pushed: see docs/configuration.md).
+    pub repo_digests: Vec<String>,
     pub env: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub os: String,
     pub architecture: String,
+}
+
+/// What an engine says of itself.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Description {
+    /// Where op found it.
+    pub host: String,
+    /// Its version (`29.1.0`, `20.10.24+dfsg1`).
+    pub version: String,
+    /// The newest API it speaks.
+    pub api: String,
+    /// The oldest API it speaks.
+    pub min_api: String,
+    /// The API op and the engine agreed on.
+    pub negotiated_api: String,
+    pub os: String,
+    pub architecture: String,
+    /// `overlay2` (a graph driver) or, with containerd's image store, the snapshotter
+    /// (`overlayfs`).
+    pub storage_driver: String,
+    /// `io.containerd.snapshotter.v1` with containerd's image store.
+    pub driver_type: Option<String>,
+    /// Whether images live in containerd's image store (Docker 29's default) rather than a
+    /// graph driver's.
+    pub containerd_store: bool,
+}
+
+impl Description {
+    /// The image store, as a user reads it.
+    pub fn image_store(&self) -> String {
+        if self.containerd_store {
+            format!("containerd (snapshotter {})", self.storage_driver)
+        } else {
+            format!("graph driver {}", self.storage_driver)
+        }
+    }
 }
 
 /// A chunk of a container's output.
@@ -159,18 +296,55 @@ pub struct Engine {
     host: String,
     /// The engine's architecture as image configs name it (`amd64`, `arm64`).
     architecture: String,
+    /// Whether images live in containerd's image store (which holds indexes, every platform of
+    /// one image) rather than a graph driver's (one platform per image).
+    containerd_store: bool,
+    /// For an `ssh://` engine, the tunnel bollard's socket leads through; it lives as long as
+    /// the last clone of the engine.
+    _tunnel: Option<std::sync::Arc<ssh::Tunnel>>,
 }
 
 impl Engine {
-    /// Connects to the engine of `DOCKER_HOST` (else the default socket), checks that it answers,
-    /// and negotiates the API version.
+    /// Connects to the engine the environment names as the docker CLI finds it ([`endpoint`]:
+    /// `DOCKER_HOST` with its TLS settings, else the docker context, else the default socket),
+    /// checks that it answers, and negotiates the API version.
     pub async fn connect(env: &Env) -> Result<Self, Error> {
-        let from_env = env.get("DOCKER_HOST").is_some();
-        let host = env.get("DOCKER_HOST").unwrap_or(DEFAULT_HOST).to_string();
-        let docker = Docker::connect_with_host(&host).map_err(|source| match source {
+        let endpoint = endpoint::resolve(env).map_err(|e| Error::Endpoint(Box::new(e)))?;
+        let host = endpoint.host.clone();
+        let tunnel = match ssh::Target::parse(&host) {
+            Some(target) => Some(std::sync::Arc::new(ssh::Tunnel::open(&target).map_err(
+                |source| Error::Tunnel {
+                    host: host.clone(),
+                    source,
+                },
+            )?)),
+            None if host.starts_with("ssh://") => {
+                return Err(Error::BadHost {
+                    host: host.clone(),
+                    source: BollardError::UnsupportedURISchemeError { uri: host.clone() },
+                });
+            }
+            None => None,
+        };
+        let connected = match (&tunnel, &endpoint.tls) {
+            (Some(tunnel), _) => {
+                Docker::connect_with_unix(&tunnel.host(), 120, bollard::API_DEFAULT_VERSION)
+            }
+            (None, Some(tls)) => Docker::connect_with_ssl(
+                &host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                120,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            (None, None) => Docker::connect_with_host(&host),
+        };
+        let docker = connected.map_err(|source| match source {
             BollardError::SocketNotFoundError(_) => Error::Unreachable {
                 host: host.clone(),
-                from_env,
+                source_of_host: Box::new(endpoint.source.clone()),
+                tls_refused: false,
                 source,
             },
             source => Error::BadHost {
@@ -178,27 +352,82 @@ impl Engine {
                 source,
             },
         })?;
-        docker.ping().await.map_err(|source| Error::Unreachable {
-            host: host.clone(),
-            from_env,
-            source,
-        })?;
+        if let Err(source) = docker.ping().await {
+            if let Some(tunnel) = &tunnel
+                && let Some(message) = tunnel.last_error(std::time::Duration::from_secs(3)).await
+            {
+                return Err(Error::Ssh { host, message });
+            }
+            return Err(Error::Unreachable {
+                host,
+                source_of_host: Box::new(endpoint.source),
+                tls_refused: endpoint.tls.is_some() && is_certificate_failure(&source),
+                source,
+            });
+        }
         let docker = docker
             .negotiate_version()
             .await
             .map_err(|source| api("tell its API version", source))?;
+        let negotiated = docker.client_version();
+        if (negotiated.major_version, negotiated.minor_version) < (MIN_API_MAJOR, MIN_API_MINOR) {
+            return Err(Error::TooOld {
+                host,
+                api: negotiated.to_string(),
+            });
+        }
         let architecture = docker
             .version()
             .await
             .map_err(|source| api("tell its version", source))?
             .arch
             .unwrap_or_default();
+        let info = docker
+            .info()
+            .await
+            .map_err(|source| api("describe itself", source))?;
+        let containerd_store =
+            driver_type(&info).is_some_and(|t| t.starts_with("io.containerd.snapshotter"));
         tracing::debug!(host, version = %docker.client_version(), architecture, "connected to the Docker Engine");
         Ok(Self {
             docker,
             host,
             architecture,
+            containerd_store,
+            _tunnel: tunnel,
         })
+    }
+
+    /// What the engine is: its version, API and image store, for `op version -v`.
+    pub async fn describe(&self) -> Result<Description, Error> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(|source| api("tell its version", source))?;
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|source| api("describe itself", source))?;
+        let driver_type = driver_type(&info);
+        Ok(Description {
+            host: self.host.clone(),
+            version: version.version.unwrap_or_default(),
+            api: version.api_version.unwrap_or_default(),
+            min_api: version.min_api_version.unwrap_or_default(),
+            negotiated_api: self.docker.client_version().to_string(),
+            os: version.os.unwrap_or_default(),
+            architecture: self.architecture.clone(),
+            storage_driver: info.driver.unwrap_or_default(),
+            containerd_store: self.containerd_store,
+            driver_type,
+        })
+    }
+
+    /// Whether images live in containerd's image store, which holds every platform of an index.
+    pub fn containerd_store(&self) -> bool {
+        self.containerd_store
     }
 
     /// The engine's architecture as image configs name it (`amd64`, `arm64`).
@@ -250,6 +479,18 @@ impl Engine {
         auth: Option<&PullAuth>,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), Error> {
+        self.pull_platform(image, None, auth, progress).await
+    }
+
+    /// Pulls `image` as [`Engine::pull`] does, for `platform` (`os/arch[/variant]`) when given:
+    /// with containerd's image store, each platform of an index pulled this way is kept.
+    pub async fn pull_platform(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        auth: Option<&PullAuth>,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), Error> {
         let pull_error = |message: String| Error::Pull {
             image: image.to_string(),
             message,
@@ -260,10 +501,13 @@ impl Engine {
             (None, Some(tag)) => (reference.name(), tag.clone()),
             (None, None) => (reference.name(), crate::config::DEFAULT_TAG.to_string()),
         };
-        let options = CreateImageOptionsBuilder::default()
+        let mut options = CreateImageOptionsBuilder::default()
             .from_image(&name)
-            .tag(&version)
-            .build();
+            .tag(&version);
+        if let Some(platform) = platform {
+            options = options.platform(platform);
+        }
+        let options = options.build();
         let credentials = auth.map(|a| bollard::auth::DockerCredentials {
             username: a.username.clone(),
             password: a.password.clone(),
@@ -458,6 +702,7 @@ impl Engine {
         let config = inspected.config.unwrap_or_default();
         Ok(ImageConfig {
             id: inspected.id.unwrap_or_default(),
+            repo_digests: inspected.repo_digests.unwrap_or_default(),
             env: config.env.unwrap_or_default(),
             labels: config.labels.unwrap_or_default().into_iter().collect(),
             os: inspected.os.unwrap_or_default(),

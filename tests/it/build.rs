@@ -5,11 +5,20 @@
 //! `cli` (a Dockerfile that `requires` `op-base`, so skaffold builds the two together).
 
 use crate::common::cnb::{Lifecycle, Stack, leftovers, run_to_end, skaffold, verify_published};
-use crate::common::docker::{ImagesOf, docker};
+use crate::common::docker::{Engine, ImagesOf, docker, id_and_repo_digests};
 use crate::common::registry::Registry;
-use crate::common::{TestContext, copy_dir, fixtures};
+use crate::common::{Run, TestContext, copy_dir, fixtures};
 
-on_each_builder!(op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base);
+on_each_engine_and_builder!(
+    op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base
+);
+on_each_engine!(
+    op_build_without_push_leaves_the_images_in_the_engine,
+    a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result,
+    the_action_s_command_lines_work_as_it_runs_them,
+    op_push_publishes_to_the_ci_registries_of_the_registry_file,
+    ctrl_c_stops_skaffold_and_the_build_script_it_runs,
+);
 
 /// A stack, and a copy of `fixtures/hybrid` on its registry and builder; the images the builds
 /// leave in the engine are removed when it is dropped.
@@ -180,7 +189,7 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
 /// `--sbom-output dist/sbom`: the SBOMs the lifecycle wrote, in pack's `--sbom-output-dir`
 /// layout, per artifact: the greeting buildpack's `CycloneDX` SBOM of its `page` launch layer, and
 /// the legacy SBOMs; the artifacts skaffold builds are named as having none.
-fn sboms_are_copied_out(context: &TestContext, run: &crate::common::Run) {
+fn sboms_are_copied_out(context: &TestContext, run: &Run) {
     let sboms = context.path().join("dist/sbom/op");
     let page = fs_err::read_to_string(sboms.join("launch/op_greeting/page/sbom.cdx.json"))
         .unwrap_or_else(|e| panic!("{e}\n{}", run.report()));
@@ -200,7 +209,6 @@ fn sboms_are_copied_out(context: &TestContext, run: &crate::common::Run) {
 /// Without `--push`: skaffold leaves `tool` in the engine and publishes nothing of it; `op-base`
 /// is published all the same, because `op` (built by op) runs on it; `op` is published, as
 /// buildpacks artifacts always are, and pulled into the engine.
-#[test]
 fn op_build_without_push_leaves_the_images_in_the_engine() {
     let Hybrid {
         stack,
@@ -235,6 +243,7 @@ fn op_build_without_push_leaves_the_images_in_the_engine() {
         404,
         "nothing of tool is pushed"
     );
+    what_the_engine_lists_is_the_result(&stack, &result, &run);
     for image in ["tool", "op"] {
         let ids: Vec<String> = ["3.1.4", "latest"]
             .iter()
@@ -277,9 +286,70 @@ fn op_build_without_push_leaves_the_images_in_the_engine() {
     );
 }
 
+/// What the engine says of each image of a build without `--push` is what `build_result.json`
+/// says: the images op pulled and the one skaffold pushed under their registry digest, which
+/// the registry serves; `tool` under skaffold's tag (its image id) and, with containerd's store, a
+/// registry digest the registry does not serve, which op says.
+fn what_the_engine_lists_is_the_result(stack: &Stack, result: &serde_json::Value, run: &Run) {
+    let repo = stack.registry.addr();
+    let tool = tag_of(result, "tool");
+    let image_id = tool.split_once("/tool:").unwrap().1;
+    let containerd_store = Engine::of_this_test().containerd_store();
+    for image in ["op", "op-base"] {
+        let tag = tag_of(result, image);
+        let (reference, digest) = tag.split_once('@').unwrap();
+        let (id, repo_digests) = id_and_repo_digests(reference);
+        let named = format!("{repo}/{image}@{digest}");
+        assert!(
+            repo_digests.contains(&named),
+            "{image}: the engine lists {repo_digests:?}, not {named}\n{}",
+            run.report()
+        );
+        assert_eq!(
+            verify_published(reference),
+            digest,
+            "the registry serves it"
+        );
+        if containerd_store {
+            assert_eq!(
+                id, digest,
+                "containerd's store names an image by its manifest digest"
+            );
+        }
+    }
+    let (id, repo_digests) = id_and_repo_digests(tool);
+    assert_eq!(id, format!("sha256:{image_id}"), "{}", run.report());
+    let listed: Vec<&String> = repo_digests
+        .iter()
+        .filter(|d| d.starts_with(&format!("{repo}/tool@")))
+        .collect();
+    assert_eq!(
+        !listed.is_empty(),
+        containerd_store,
+        "a registry digest for an image never pushed: {repo_digests:?}"
+    );
+    for listed in listed {
+        assert!(
+            run.stderr.contains(&format!(
+                "Left in the Docker Engine, not pushed: the engine lists it as {listed}, which the registry serves only if an earlier push put it there"
+            )),
+            "{}",
+            run.report()
+        );
+        let (_, digest) = listed.split_once('@').unwrap();
+        assert_eq!(
+            stack
+                .registry
+                .get(&format!("/v2/tool/manifests/{digest}"))
+                .0,
+            404,
+            "the registry does not serve {listed}"
+        );
+    }
+}
+
 /// A Dockerfile that fails: skaffold's output is shown with the artifact's name, the artifact
 /// that runs on it is not built, the independent one is, and no build result is written.
-#[test]
 fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
     let Hybrid {
         stack: _stack,
@@ -318,7 +388,6 @@ fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
 /// The octopilot Action's command lines (bypass mode, upstream-op.md Appendix A), with its
 /// environment, and what it reads afterwards: `jq -r '.builds[-1].tag' build_result.json` and
 /// the digest after `@`.
-#[test]
 fn the_action_s_command_lines_work_as_it_runs_them() {
     let Hybrid {
         stack: _stack,
@@ -461,7 +530,6 @@ fn action_output(context: &TestContext) -> (String, String) {
 /// the first `ci` entry is where the build publishes), `--push-all` (a copy in every other `ci`
 /// registry, digest kept), the `push` profile by default (warned about when skaffold.yaml has
 /// none), `--no-file-output`.
-#[test]
 fn op_push_publishes_to_the_ci_registries_of_the_registry_file() {
     let Hybrid {
         stack: _stack,
@@ -520,7 +588,6 @@ fn op_push_publishes_to_the_ci_registries_of_the_registry_file() {
 
 /// Ctrl-C while skaffold runs a `custom` artifact's build script: op stops skaffold and what
 /// it started (the script's own commands too), exits 130 and writes nothing.
-#[test]
 fn ctrl_c_stops_skaffold_and_the_build_script_it_runs() {
     let registry = Registry::start();
     let context = TestContext::new().env("OP_SKAFFOLD", &skaffold().display().to_string());

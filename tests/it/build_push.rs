@@ -18,7 +18,7 @@ use crate::common::docker::docker;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::{TestContext, copy_dir, fixtures};
 
-on_each_builder!(
+on_each_engine_and_builder!(
     every_artifact_is_built_published_and_recorded_in_skaffold_order,
     a_warm_rebuild_restores_the_cache_and_reuses_unchanged_layers,
     a_failed_buildpack_fails_the_build_writes_no_result_and_leaves_nothing,
@@ -32,7 +32,7 @@ on_each_builder!(
 );
 
 /// A copy of `fixtures/apps` whose builder is the stack's.
-fn apps(stack: &Stack) -> TestContext {
+pub(crate) fn apps(stack: &Stack) -> TestContext {
     let context = TestContext::new();
     copy_dir(&fixtures().join("apps"), context.path());
     let skaffold = context.path().join("skaffold.yaml");

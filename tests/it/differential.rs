@@ -17,6 +17,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::common::cnb::{Lifecycle, Platform, Stack, Volume, run_to_end, verify_published};
+use crate::common::docker::docker_command;
 use crate::common::fixtures;
 
 /// The differences docs/lifecycle.md lists, where they show.
@@ -203,9 +204,7 @@ impl Build {
 
 impl Drop for Build {
     fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rmi", "-f", &self.pulled])
-            .output();
+        let _ = docker_command().args(["rmi", "-f", &self.pulled]).output();
     }
 }
 

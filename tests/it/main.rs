@@ -8,19 +8,56 @@
 
 mod common;
 
-/// Makes each named function `fn(Lifecycle)` a pair of tests, in a module of the same name:
-/// `<name>::op_lifecycle` and `<name>::reference_lifecycle`.
-macro_rules! on_each_builder {
+/// Makes each named function `fn(Lifecycle)` four tests, one per engine and builder, in a module
+/// of the same name: `<name>::{current,docker_20_10}::{op_lifecycle,reference_lifecycle}` (the
+/// engines of `common::docker::Engine`).
+macro_rules! on_each_engine_and_builder {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            mod current {
+                #[test]
+                fn op_lifecycle() {
+                    $crate::common::docker::Engine::Current
+                        .run(|| super::super::$test($crate::common::cnb::Lifecycle::Op));
+                }
+
+                #[test]
+                fn reference_lifecycle() {
+                    $crate::common::docker::Engine::Current
+                        .run(|| super::super::$test($crate::common::cnb::Lifecycle::Reference));
+                }
+            }
+
+            mod docker_20_10 {
+                #[test]
+                fn op_lifecycle() {
+                    $crate::common::docker::Engine::Docker20
+                        .run(|| super::super::$test($crate::common::cnb::Lifecycle::Op));
+                }
+
+                #[test]
+                fn reference_lifecycle() {
+                    $crate::common::docker::Engine::Docker20
+                        .run(|| super::super::$test($crate::common::cnb::Lifecycle::Reference));
+                }
+            }
+        }
+    )+};
+}
+
+/// Makes each named function `fn()` a test per engine, in a module of the same name:
+/// `<name>::current` and `<name>::docker_20_10`.
+macro_rules! on_each_engine {
     ($($test:ident),+ $(,)?) => {$(
         mod $test {
             #[test]
-            fn op_lifecycle() {
-                super::$test($crate::common::cnb::Lifecycle::Op);
+            fn current() {
+                $crate::common::docker::Engine::Current.run(super::$test);
             }
 
             #[test]
-            fn reference_lifecycle() {
-                super::$test($crate::common::cnb::Lifecycle::Reference);
+            fn docker_20_10() {
+                $crate::common::docker::Engine::Docker20.run(super::$test);
             }
         }
     )+};
@@ -32,9 +69,11 @@ mod build_push;
 mod cli;
 mod differential;
 mod errors;
+mod image_store;
 mod lifecycle;
 mod plan;
 mod platforms;
 mod promote;
 mod registry;
+mod remote;
 mod run;

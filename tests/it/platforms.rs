@@ -9,7 +9,7 @@ use crate::common::cnb::{
     EngineCleanup, Lifecycle, crane, crane_validate, create_two_platform_builder, leftovers,
     lifecycle_dir, serve_and_get, skaffold, skopeo_raw, two_platform_bases, two_platform_stack,
 };
-use crate::common::docker::{docker, require_engine};
+use crate::common::docker::{docker, docker_command, require_engine};
 use crate::common::registry::{Registry, which};
 use crate::common::{TestContext, copy_dir, fixtures};
 
@@ -96,7 +96,6 @@ fn run_arm64(image: &str, args: &[&str]) -> String {
     out
 }
 
-#[test]
 fn base_images_and_builders_for_two_platforms_are_indexes_that_run_under_emulation() {
     require_engine();
     let registry = Registry::start();
@@ -145,7 +144,6 @@ fn base_images_and_builders_for_two_platforms_are_indexes_that_run_under_emulati
     }
 }
 
-#[test]
 fn missing_platforms_and_bad_platform_strings_are_clear_errors_and_publish_nothing() {
     require_engine();
     let registry = Registry::start();
@@ -231,7 +229,13 @@ fn missing_platforms_and_bad_platform_strings_are_clear_errors_and_publish_nothi
     assert!(!exists(&builder), "no builder index was published");
 }
 
-on_each_builder!(the_action_s_two_platform_build_publishes_an_index_per_artifact);
+on_each_engine_and_builder!(the_action_s_two_platform_build_publishes_an_index_per_artifact);
+on_each_engine!(
+    base_images_and_builders_for_two_platforms_are_indexes_that_run_under_emulation,
+    missing_platforms_and_bad_platform_strings_are_clear_errors_and_publish_nothing,
+    skaffold_s_single_platform_image_for_two_platforms_is_an_error,
+    a_failure_on_one_platform_fails_the_artifact_and_names_the_platform,
+);
 
 /// The Action's command line with two platforms and an SBOM directory
 /// (`op build --repo R --platform linux/amd64,linux/arm64 --push --sbom-output S`, its
@@ -436,7 +440,6 @@ fn one_platform_publishes_the_image_and_a_missing_one_nothing(
 
 /// With two platforms, a `custom` artifact whose script pushes a single-platform image (which
 /// skaffold accepts) fails the build, naming what skaffold pushed; no result is written.
-#[test]
 fn skaffold_s_single_platform_image_for_two_platforms_is_an_error() {
     require_engine();
     let registry = Registry::start();
@@ -477,14 +480,13 @@ fn skaffold_s_single_platform_image_for_two_platforms_is_an_error() {
     );
     assert!(run.stderr.contains("$PLATFORMS"), "{}", run.report());
     assert!(!context.path().join("build_result.json").exists());
-    let _ = Command::new("docker")
+    let _ = docker_command()
         .args(["rmi", "-f", &format!("{addr}/tool:latest")])
         .output();
 }
 
 /// A build that fails on one platform fails its artifact, naming the platform: no index, no
 /// result, nothing left behind.
-#[test]
 fn a_failure_on_one_platform_fails_the_artifact_and_names_the_platform() {
     let home = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
     let (registry, builder) = two_platform_stack(Lifecycle::Op, &home);

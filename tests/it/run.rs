@@ -138,7 +138,7 @@ fn a_missing_engine_is_a_clear_error() {
 }
 
 /// A repository whose one context runs `image`.
-fn repository_for(image: &TestImage, octopilot: Option<&str>) -> TestContext {
+pub(crate) fn repository_for(image: &TestImage, octopilot: Option<&str>) -> TestContext {
     let ctx = TestContext::new();
     ctx.write(
         "skaffold.yaml",

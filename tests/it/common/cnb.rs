@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::docker::{docker, require_engine};
+use super::docker::{docker, docker_command, require_engine};
 use super::registry::{Registry, TEST_PASSWORD, TEST_USER, http_get, which};
 use super::{TestContext, copy_dir, fixtures};
 
@@ -290,7 +290,7 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         for builder in std::iter::once(&self.builder).chain(self.others.borrow().iter()) {
-            let _ = Command::new("docker").args(["rmi", "-f", builder]).output();
+            let _ = docker_command().args(["rmi", "-f", builder]).output();
         }
         remove_cache_volumes(&self.registry.addr());
     }
@@ -298,7 +298,7 @@ impl Drop for Stack {
 
 /// Removes the cache volumes op keeps between builds for the repositories of `registry`.
 pub fn remove_cache_volumes(registry: &str) {
-    let listed = Command::new("docker")
+    let listed = docker_command()
         .args([
             "volume",
             "ls",
@@ -314,9 +314,7 @@ pub fn remove_cache_volumes(registry: &str) {
         if let Some((name, repository)) = line.split_once(' ')
             && repository.starts_with(&prefix)
         {
-            let _ = Command::new("docker")
-                .args(["volume", "rm", "-f", name])
-                .output();
+            let _ = docker_command().args(["volume", "rm", "-f", name]).output();
         }
     }
 }
@@ -381,7 +379,7 @@ impl Volume {
 
 impl Drop for Volume {
     fn drop(&mut self) {
-        let _ = Command::new("docker")
+        let _ = docker_command()
             .args(["volume", "rm", "-f", &self.name])
             .output();
     }
@@ -394,9 +392,7 @@ pub struct Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rm", "-f", "-v", &self.id])
-            .output();
+        let _ = docker_command().args(["rm", "-f", "-v", &self.id]).output();
     }
 }
 
@@ -556,7 +552,7 @@ impl Platform<'_> {
                 .to_string(),
         };
 
-        let mut copy = Command::new("docker")
+        let mut copy = docker_command()
             .args(["cp", "-", &format!("{}:/", container.id)])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -568,7 +564,7 @@ impl Platform<'_> {
             "docker cp of the app failed"
         );
 
-        let run = Command::new("docker")
+        let run = docker_command()
             .args(["start", "-a", &container.id])
             .output()
             .unwrap();
@@ -590,7 +586,7 @@ impl Platform<'_> {
 
 /// A file of a (stopped) container.
 pub fn copy_out(container: &str, path: &str) -> Option<String> {
-    let out = Command::new("docker")
+    let out = docker_command()
         .args(["cp", &format!("{container}:{path}"), "-"])
         .output()
         .unwrap();
@@ -707,7 +703,7 @@ pub fn serve_and_get(image: &str, path: &str) -> String {
         match http_get(addr, path) {
             Ok((200, body)) => return body,
             result if Instant::now() > deadline => {
-                let logs = Command::new("docker")
+                let logs = docker_command()
                     .args(["logs", &container.id])
                     .output()
                     .unwrap();
@@ -812,7 +808,7 @@ pub struct EngineCleanup(pub String);
 
 impl Drop for EngineCleanup {
     fn drop(&mut self) {
-        let listed = Command::new("docker")
+        let listed = docker_command()
             .args([
                 "images",
                 "--digests",
@@ -824,7 +820,7 @@ impl Drop for EngineCleanup {
         let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
         for image in listed.unwrap_or_default().lines() {
             if image.starts_with(&prefix) {
-                let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+                let _ = docker_command().args(["rmi", "-f", image]).output();
             }
         }
         remove_cache_volumes(&self.0);

@@ -3,43 +3,139 @@
 //!
 //! The docker CLI is used here only to set tests up and to check, independently of op, what op
 //! did; op itself never calls it.
+//!
+//! Two engines run (`scripts/dev-env`): the current one (moby v2, containerd's image store) on the
+//! standard socket, and Debian's 20.10 (overlay2) on a socket of its own. A test runs on the
+//! current engine unless [`Engine::run`] chose another for its thread: every docker command of
+//! this module and every `op` run of a [`super::TestContext`] made on that thread then go there.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::process::Command;
 
 use super::registry::which;
 
-/// Fails the test, loudly, when no Docker Engine answers.
+/// An engine the tests run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The current Docker Engine (moby v2, Docker 29's; containerd's image store), on
+    /// `/var/run/docker.sock`.
+    Current,
+    /// Debian's Docker Engine 20.10 (API 1.41, the overlay2 graph driver), on its own socket.
+    Docker20,
+}
+
+thread_local! {
+    static ENGINE: Cell<Engine> = const { Cell::new(Engine::Current) };
+}
+
+impl Engine {
+    /// The engine of this test (its thread).
+    pub fn of_this_test() -> Self {
+        ENGINE.with(Cell::get)
+    }
+
+    /// Runs `test` with this engine as the test's engine.
+    pub fn run(self, test: impl FnOnce()) {
+        struct Reset(Engine);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                ENGINE.with(|e| e.set(self.0));
+            }
+        }
+        let _reset = Reset(ENGINE.with(|e| e.replace(self)));
+        require_engine();
+        test();
+    }
+
+    /// Its address, as `DOCKER_HOST` takes it.
+    pub fn host(self) -> String {
+        match self {
+            Engine::Current => "unix:///var/run/docker.sock".to_string(),
+            Engine::Docker20 => std::env::var("OP_TEST_ENGINE_20_10")
+                .unwrap_or_else(|_| "unix:///var/run/op-docker-20.10.sock".to_string()),
+        }
+    }
+
+    /// How the tests name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Current => "the current engine",
+            Engine::Docker20 => "Debian's Docker Engine 20.10",
+        }
+    }
+
+    /// Whether it keeps images in containerd's image store (its `docker info` says a
+    /// `driver-type` of `io.containerd.snapshotter.v1`).
+    pub fn containerd_store(self) -> bool {
+        let format = "{{range .DriverStatus}}{{if eq (index . 0) \"driver-type\"}}{{index . 1}}{{end}}{{end}}";
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .args(["info", "--format", format])
+            .output()
+            .expect("docker runs");
+        String::from_utf8_lossy(&out.stdout).starts_with("io.containerd.snapshotter")
+    }
+
+    /// What `op` needs in its environment to use it (nothing for the default engine).
+    pub fn env(self) -> Option<(&'static str, String)> {
+        (self != Engine::Current).then(|| ("DOCKER_HOST", self.host()))
+    }
+}
+
+/// `docker`, talking to the test's engine.
+pub fn docker_command() -> Command {
+    let mut command = Command::new("docker");
+    command.env("DOCKER_HOST", Engine::of_this_test().host());
+    command
+}
+
+/// Fails the test, loudly, when the test's Docker Engine does not answer.
 #[track_caller]
 pub fn require_engine() {
-    let docker = which("docker").unwrap_or_else(|| {
+    let engine = Engine::of_this_test();
+    which("docker").unwrap_or_else(|| {
         panic!("the docker CLI is not installed, and this test needs the Docker Engine; run `scripts/dev-env` as root")
     });
-    let info = Command::new(docker)
+    let info = docker_command()
         .args(["info", "--format", "{{.ServerVersion}}"])
         .output()
         .expect("docker runs");
     assert!(
         info.status.success(),
-        "no Docker Engine answers, and this test needs one; run `scripts/dev-env` as root to start it\n{}",
+        "{} does not answer at {}, and this test needs it; run `scripts/dev-env` as root to start it\n{}",
+        engine.name(),
+        engine.host(),
         String::from_utf8_lossy(&info.stderr)
     );
 }
 
-/// Runs `docker args…` and returns stdout; panics with stderr when it fails.
+/// Runs `docker args…` on the test's engine and returns stdout; panics with stderr when it fails.
 #[track_caller]
 pub fn docker(args: &[&str]) -> String {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
+    let output = docker_command().args(args).output().expect("docker runs");
     assert!(
         output.status.success(),
-        "docker {} failed:\n{}",
+        "docker {} failed on {}:\n{}",
         args.join(" "),
+        Engine::of_this_test().name(),
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `Id` and `RepoDigests` the engine gives `image`.
+pub fn id_and_repo_digests(image: &str) -> (String, Vec<String>) {
+    let out = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}",
+        image,
+    ]);
+    let mut words = out.split_whitespace().map(str::to_string);
+    let id = words.next().unwrap_or_default();
+    (id, words.collect())
 }
 
 /// An image in the engine, removed when dropped.
@@ -99,9 +195,7 @@ impl TestImage {
 
 impl Drop for TestImage {
     fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rmi", "-f", &self.name])
-            .output();
+        let _ = docker_command().args(["rmi", "-f", &self.name]).output();
     }
 }
 
@@ -119,7 +213,7 @@ pub struct ImagesOf(pub String);
 
 impl Drop for ImagesOf {
     fn drop(&mut self) {
-        let Ok(out) = Command::new("docker")
+        let Ok(out) = docker_command()
             .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
             .output()
         else {
@@ -132,11 +226,7 @@ impl Drop for ImagesOf {
             .map(str::to_string)
             .collect();
         if !images.is_empty() {
-            let _ = Command::new("docker")
-                .arg("rmi")
-                .arg("-f")
-                .args(&images)
-                .output();
+            let _ = docker_command().arg("rmi").arg("-f").args(&images).output();
         }
     }
 }

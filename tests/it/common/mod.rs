@@ -3,6 +3,7 @@
 pub mod cnb;
 pub mod docker;
 pub mod registry;
+pub mod remote;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,10 +16,12 @@ pub fn fixtures() -> PathBuf {
 
 /// A test's own directory, optionally holding a copy of a fixture, and the environment `op`
 /// runs with there: only `PATH`, and a `HOME` inside the test directory, plus what the test
-/// adds, so that nothing of the machine's configuration leaks in.
+/// adds, so that nothing of the machine's configuration leaks in. `op` runs on the test's
+/// engine ([`docker::Engine::of_this_test`] when the context is made).
 pub struct TestContext {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    engine: docker::Engine,
 }
 
 impl TestContext {
@@ -29,9 +32,15 @@ impl TestContext {
             .tempdir()
             .expect("a temporary directory");
         fs_err::create_dir_all(dir.path().join(".home")).expect("a home directory");
+        let engine = docker::Engine::of_this_test();
         Self {
             dir,
-            env: Vec::new(),
+            env: engine
+                .env()
+                .map(|(k, v)| (k.to_string(), v))
+                .into_iter()
+                .collect(),
+            engine,
         }
     }
 
@@ -88,6 +97,7 @@ impl TestContext {
     pub fn op(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().expect("op runs");
         Run {
+            engine: self.engine,
             args: args.iter().map(|a| (*a).to_string()).collect(),
             dir: self.path().to_path_buf(),
             code: output.status.code(),
@@ -99,6 +109,7 @@ impl TestContext {
 
 /// The outcome of one `op` run.
 pub struct Run {
+    engine: docker::Engine,
     args: Vec<String>,
     dir: PathBuf,
     pub code: Option<i32>,
@@ -113,6 +124,12 @@ impl Run {
         let mut out = String::new();
         let _ = writeln!(out, "command: op {}", self.args.join(" "));
         let _ = writeln!(out, "dir: {}", self.dir.display());
+        let _ = writeln!(
+            out,
+            "engine: {} ({})",
+            self.engine.name(),
+            self.engine.host()
+        );
         for entry in walk(&self.dir) {
             let _ = writeln!(out, "  {}", entry.display());
         }
