@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::docker::{docker, docker_command, require_engine};
+use super::docker::{docker, docker_command, remove_images_of, require_engine};
 use super::registry::{Registry, TEST_PASSWORD, TEST_USER, http_get, which};
 use super::{TestContext, copy_dir, fixtures};
 
@@ -292,6 +292,8 @@ impl Drop for Stack {
         for builder in std::iter::once(&self.builder).chain(self.others.borrow().iter()) {
             let _ = docker_command().args(["rmi", "-f", builder]).output();
         }
+        // Everything pulled from the stack's registry: builders by digest, results, run images.
+        remove_images_of(&self.registry.addr());
         remove_cache_volumes(&self.registry.addr());
     }
 }
@@ -808,21 +810,7 @@ pub struct EngineCleanup(pub String);
 
 impl Drop for EngineCleanup {
     fn drop(&mut self) {
-        let listed = docker_command()
-            .args([
-                "images",
-                "--digests",
-                "--format",
-                "{{.Repository}}@{{.Digest}}",
-            ])
-            .output();
-        let prefix = format!("{}/", self.0);
-        let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-        for image in listed.unwrap_or_default().lines() {
-            if image.starts_with(&prefix) {
-                let _ = docker_command().args(["rmi", "-f", image]).output();
-            }
-        }
+        remove_images_of(&self.0);
         remove_cache_volumes(&self.0);
     }
 }

@@ -207,26 +207,51 @@ pub fn containers_with_label(label: &str) -> Vec<String> {
         .collect()
 }
 
+/// Removes every image of the test's engine in a repository of `registry`, by tag and by digest
+/// (an image pulled by digest has no tag; with containerd's image store it is an image record of
+/// its own).
+pub fn remove_images_of(registry: &str) {
+    let Ok(out) = docker_command()
+        .args([
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}}\t{{.Tag}}\t{{.Digest}}",
+        ])
+        .output()
+    else {
+        return;
+    };
+    let prefix = format!("{registry}/");
+    let mut references = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut fields = line.split('\t');
+        let (Some(repository), Some(tag), Some(digest)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if !repository.starts_with(&prefix) {
+            continue;
+        }
+        if tag != "<none>" {
+            references.push(format!("{repository}:{tag}"));
+        }
+        if digest != "<none>" {
+            references.push(format!("{repository}@{digest}"));
+        }
+    }
+    for reference in references {
+        let _ = docker_command().args(["rmi", "-f", &reference]).output();
+    }
+}
+
 /// Removes, when dropped, every image of the engine in a repository of `registry` (what skaffold
 /// and op leave in the engine for a test's registry).
 pub struct ImagesOf(pub String);
 
 impl Drop for ImagesOf {
     fn drop(&mut self) {
-        let Ok(out) = docker_command()
-            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-        else {
-            return;
-        };
-        let prefix = format!("{}/", self.0);
-        let images: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with(&prefix))
-            .map(str::to_string)
-            .collect();
-        if !images.is_empty() {
-            let _ = docker_command().arg("rmi").arg("-f").args(&images).output();
-        }
+        remove_images_of(&self.0);
     }
 }
