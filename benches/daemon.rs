@@ -36,7 +36,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::cnb::{Lifecycle, Stack};
-use support::{Figure, buildpacks_skaffold, static_app, verdict};
+use support::{Figure, buildpacks_skaffold, engine_line, static_app, verdict};
 
 /// The app's dependencies: 100 MiB in one layer, no wait.
 const BIG_DEPS: &str = "runtime 100 0\n";
@@ -63,24 +63,6 @@ fn timed(program: &Path, args: &[&str], dir: &Path, home: &Path) -> f64 {
         String::from_utf8_lossy(&output.stderr)
     );
     wall
-}
-
-/// What `docker` says of the engine: version, API and image store.
-fn engine_line() -> String {
-    let format = "Docker Engine {{.ServerVersion}}, storage driver {{.Driver}}{{range .DriverStatus}}{{if eq (index . 0) \"driver-type\"}} ({{index . 1}}){{end}}{{end}}";
-    let info = Command::new("docker")
-        .args(["info", "--format", format])
-        .output()
-        .unwrap();
-    let api = Command::new("docker")
-        .args(["version", "--format", "{{.Server.APIVersion}}"])
-        .output()
-        .unwrap();
-    format!(
-        "{}, API {}",
-        String::from_utf8_lossy(&info.stdout).trim(),
-        String::from_utf8_lossy(&api.stdout).trim()
-    )
 }
 
 #[derive(Default)]

@@ -8,11 +8,12 @@
 //! cargo bench --bench hybrid
 //! ```
 //!
-//! skaffold builds buildpacks artifacts with pack's daemon export, which the real lifecycle
-//! (v0.21, moby client 0.2: Docker API 1.44 at least) cannot do on an engine older than Docker
-//! 25; the benchmark first runs the real `skaffold build --push` of all four and reports
-//! whether it works here. The timed comparison then runs skaffold's schedule with the tools
-//! that work: skaffold builds the Dockerfiles, and `pack build --publish` (what skaffold's
+//! The benchmark first runs the real `skaffold build --push` of all four. Where it works (the
+//! current engine), op is compared with it, at skaffold's default concurrency for local builds
+//! (1) and with `--build-concurrency 0`. skaffold builds buildpacks artifacts with pack's
+//! daemon export, which the real lifecycle (v0.21, moby client 0.2: Docker API 1.44 at least)
+//! cannot do on an engine older than Docker 25; there the comparison runs skaffold's schedule
+//! with the tools that work: skaffold builds the Dockerfiles, and `pack build --publish` (what skaffold's
 //! buildpacks builder runs, less the daemon export and the push after it, so skaffold's side is
 //! if anything favoured) the buildpacks artifacts, one after the other as skaffold's default
 //! concurrency for local builds (1) does, or all at once as `--build-concurrency 0` does (`app`
@@ -48,7 +49,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::cnb::{Lifecycle, Stack, skaffold};
-use support::{DEPS, Figure, static_app, verdict};
+use support::{DEPS, Figure, engine_line, static_app, verdict};
 
 /// A Dockerfile that takes a while, as a compile step does: 1.5 s and 8 MiB written. `nonce`
 /// changes it, so that a cold build misses the engine's build cache.
@@ -244,15 +245,16 @@ fn skaffold_schedule(dir: &Path, home: &Path, repo: &str, builder: &str, unbound
     started.elapsed().as_secs_f64()
 }
 
-/// The real `skaffold build --push` of all four: whether it builds them, or the first error of
-/// its buildpacks builder.
-fn skaffold_alone(dir: &Path, repo: &str) -> Result<f64, String> {
-    let home = tempfile::tempdir().unwrap();
+/// The real `skaffold build --push` of all four (its own buildpacks builder included), with
+/// `HOME` `home` (skaffold's cache lives there): its wall time, or the first error it printed.
+/// `unbounded`: `--build-concurrency 0`; else skaffold's default for local builds (1).
+fn skaffold_real(dir: &Path, home: &Path, repo: &str, unbounded: bool) -> Result<f64, String> {
     let args: Vec<String> = [
         "build",
         "--push",
         &format!("--default-repo={repo}"),
         "--tag=latest",
+        &format!("--build-concurrency={}", if unbounded { "0" } else { "1" }),
         "--interactive=false",
         "--update-check=false",
     ]
@@ -260,7 +262,7 @@ fn skaffold_alone(dir: &Path, repo: &str) -> Result<f64, String> {
     .map(ToString::to_string)
     .collect();
     let started = Instant::now();
-    let output = spawn(dir, home.path(), &skaffold(), &args)
+    let output = spawn(dir, home, &skaffold(), &args)
         .wait_with_output()
         .unwrap();
     if output.status.success() {
@@ -293,7 +295,9 @@ struct Figures {
     unbounded_warm_ratio: Figure,
 }
 
-fn round(figures: &mut Figures, dir: &Path, addr: &str, stack: &Stack, id: usize) {
+/// One round. `real`: the real `skaffold build --push` works on this engine, and is what op is
+/// compared with; else skaffold's schedule with the tools that work (`skaffold_schedule`).
+fn round(figures: &mut Figures, dir: &Path, addr: &str, stack: &Stack, id: usize, real: bool) {
     let repo = |what: &str| format!("{addr}/h{id}-{what}");
     let op = PathBuf::from(env!("CARGO_BIN_EXE_op"));
     let op_repo = repo("op");
@@ -308,8 +312,16 @@ fn round(figures: &mut Figures, dir: &Path, addr: &str, stack: &Stack, id: usize
         change_dockerfiles(dir, &stack.run_image, &format!("{what}-{id}"));
         let home = tempfile::tempdir().unwrap();
         let repo = repo(what);
-        let cold = skaffold_schedule(dir, home.path(), &repo, &stack.builder, unbounded);
-        let warm = skaffold_schedule(dir, home.path(), &repo, &stack.builder, unbounded);
+        let once = || {
+            if real {
+                skaffold_real(dir, home.path(), &repo, unbounded)
+                    .unwrap_or_else(|e| panic!("skaffold build --push failed: {e}"))
+            } else {
+                skaffold_schedule(dir, home.path(), &repo, &stack.builder, unbounded)
+            }
+        };
+        let cold = once();
+        let warm = once();
         (cold, warm)
     };
     let (default_cold, default_warm) = schedule("sk", false);
@@ -326,12 +338,12 @@ fn round(figures: &mut Figures, dir: &Path, addr: &str, stack: &Stack, id: usize
     figures.unbounded_warm_ratio.push(op_warm / unbounded_warm);
 }
 
-fn report(f: &Figures, rounds: usize, alone: &Result<f64, String>) -> String {
+fn report(f: &Figures, rounds: usize, alone: &Result<f64, String>, engine: &str) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut r = String::new();
     let _ = writeln!(
         r,
-        "Machine: {cpus} CPUs. {rounds} rounds; every figure is the median (min – max) of its rounds, every ratio taken within a round.\n"
+        "Machine: {cpus} CPUs; engine: {engine}. {rounds} rounds; every figure is the median (min – max) of its rounds, every ratio taken within a round.\n"
     );
     let _ = writeln!(
         r,
@@ -378,13 +390,13 @@ fn report(f: &Figures, rounds: usize, alone: &Result<f64, String>) -> String {
         );
     }
     let _ = match alone {
-        Ok(seconds) => writeln!(
+        Ok(_) => writeln!(
             r,
-            "\nThe real `skaffold build --push` of all four (its own buildpacks builder): {seconds:.2} s."
+            "\nskaffold is the real `skaffold build --push` of all four, its own buildpacks builder included."
         ),
         Err(error) => writeln!(
             r,
-            "\nThe real `skaffold build --push` of all four (its own buildpacks builder) fails on this machine: `{error}`."
+            "\nThe real `skaffold build --push` of all four (its own buildpacks builder) fails on this engine: `{error}`; skaffold's side is its schedule with the tools that work (skaffold for the Dockerfiles, `pack build --publish` for the buildpacks artifacts)."
         ),
     };
     r
@@ -415,12 +427,19 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     project(work.path(), &stack.builder, &stack.run_image);
     let volumes_before = pack_volumes();
-    let alone = skaffold_alone(work.path(), &format!("{addr}/alone"));
+    let probe_home = tempfile::tempdir().unwrap();
+    let alone = skaffold_real(
+        work.path(),
+        probe_home.path(),
+        &format!("{addr}/alone"),
+        false,
+    );
+    let real = alone.is_ok();
     // Warm the engine and the registry once, so that the first round is not the odd one out.
-    round(&mut Figures::default(), work.path(), &addr, &stack, 0);
+    round(&mut Figures::default(), work.path(), &addr, &stack, 0, real);
     let mut figures = Figures::default();
     for id in 1..=rounds {
-        round(&mut figures, work.path(), &addr, &stack, id);
+        round(&mut figures, work.path(), &addr, &stack, id, real);
         println!("round {id} of {rounds} done");
     }
     for volume in pack_volumes() {
@@ -430,7 +449,7 @@ fn main() {
                 .output();
         }
     }
-    let report = report(&figures, rounds, &alone);
+    let report = report(&figures, rounds, &alone, &engine_line());
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-hybrid.md");
     fs_err::write(&out, &report).unwrap();

@@ -81,3 +81,21 @@ pub fn buildpacks_skaffold(dir: &Path, builder: &str, artifacts: &[(&str, Option
     }
     fs_err::write(dir.join("skaffold.yaml"), yaml).unwrap();
 }
+
+/// What `docker` says of the engine the benches run on: version, image store and API.
+pub fn engine_line() -> String {
+    let format = "Docker Engine {{.ServerVersion}}, storage driver {{.Driver}}{{range .DriverStatus}}{{if eq (index . 0) \"driver-type\"}} ({{index . 1}}){{end}}{{end}}";
+    let info = std::process::Command::new("docker")
+        .args(["info", "--format", format])
+        .output()
+        .unwrap();
+    let api = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output()
+        .unwrap();
+    format!(
+        "{}, API {}",
+        String::from_utf8_lossy(&info.stdout).trim(),
+        String::from_utf8_lossy(&api.stdout).trim()
+    )
+}

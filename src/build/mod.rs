@@ -125,6 +125,15 @@ pub enum Error {
         builder_platform: String,
         requested: String,
     },
+    #[error(
+        "The Docker Engine at `{engine}` runs on `{engine_machine}`, not on this machine (`{this_machine}`): its build containers cannot reach `{registry}`, which is on this machine's loopback"
+    )]
+    LoopbackOfAnotherMachine {
+        engine: String,
+        engine_machine: String,
+        this_machine: String,
+        registry: String,
+    },
     #[error(transparent)]
     Cnb(#[from] cnb::Error),
     #[error(transparent)]
@@ -175,10 +184,56 @@ impl Hint for Error {
                  platforms it has"
                     .into(),
             ),
+            Error::LoopbackOfAnotherMachine { .. } => Some(
+                "use a registry both machines reach (e.g. --repo registry.example.com/team), or run the build where the registry is; with --network you take the creator's network into your own hands"
+                    .into(),
+            ),
             Error::Cnb(e) => e.hint(),
             Error::Engine(e) => e.hint(),
             Error::Registry(e) => e.hint(),
         }
+    }
+}
+
+/// The engine, and whether its build containers can reach the registries of `references` as
+/// op will set their network up.
+async fn connect_engine(
+    env: &Env,
+    options: &Options,
+    references: &[&str],
+) -> Result<Engine, Error> {
+    let engine = Engine::connect(env).await?;
+    if options.network.is_none() {
+        loopback_reachable(&engine, references, &engine::this_machine())?;
+    }
+    Ok(engine)
+}
+
+/// The creator reaches a registry on a loopback address through the host's network (`host`), which
+/// is this machine's only when the engine runs here: an engine on another machine (its name is
+/// not this machine's: a remote engine, Docker Desktop's VM, an engine whose socket was mounted
+/// into this container) would look for the registry on its own loopback.
+fn loopback_reachable(
+    engine: &Engine,
+    references: &[&str],
+    this_machine: &str,
+) -> Result<(), Error> {
+    let engine_machine = engine.machine();
+    if engine_machine.is_empty() || this_machine.is_empty() || engine_machine == this_machine {
+        return Ok(());
+    }
+    match references
+        .iter()
+        .filter_map(|r| registry::host_of(r))
+        .find(|h| op_oci::is_loopback(h))
+    {
+        Some(registry) => Err(Error::LoopbackOfAnotherMachine {
+            engine: engine.host().to_string(),
+            engine_machine: engine_machine.to_string(),
+            this_machine: this_machine.to_string(),
+            registry,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -238,9 +293,9 @@ pub async fn run(
             .into());
         }
     }
-    let engine: Arc<dyn Containers> = Arc::new(Engine::connect(env).await?);
     let references = registry_references(&artifacts, options.cache_image.as_deref());
     let references: Vec<&str> = references.iter().map(String::as_str).collect();
+    let engine: Arc<dyn Containers> = Arc::new(connect_engine(env, &options, &references).await?);
     let (registry, mut credentials) =
         Registry::connect(env, &references, &plan.insecure_registries)?;
     check_registries(plan, &artifacts, &registry).await?;

@@ -165,6 +165,15 @@ impl Hint for Error {
     }
 }
 
+/// The name of the machine op runs on (its host name, as the engine's `Name` is its machine's);
+/// empty when it cannot be read.
+pub fn this_machine() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// The `driver-type` of an engine's storage (`io.containerd.snapshotter.v1` with containerd's
 /// image store; absent with a graph driver).
 fn driver_type(info: &bollard::models::SystemInfo) -> Option<String> {
@@ -299,6 +308,8 @@ pub struct Engine {
     /// Whether images live in containerd's image store (which holds indexes, every platform of
     /// one image) rather than a graph driver's (one platform per image).
     containerd_store: bool,
+    /// The name of the machine the engine runs on (`docker info`'s `Name`: its host name).
+    machine: String,
     /// For an `ssh://` engine, the tunnel bollard's socket leads through; it lives as long as
     /// the last clone of the engine.
     _tunnel: Option<std::sync::Arc<ssh::Tunnel>>,
@@ -388,12 +399,14 @@ impl Engine {
             .map_err(|source| api("describe itself", source))?;
         let containerd_store =
             driver_type(&info).is_some_and(|t| t.starts_with("io.containerd.snapshotter"));
+        let machine = info.name.clone().unwrap_or_default();
         tracing::debug!(host, version = %docker.client_version(), architecture, "connected to the Docker Engine");
         Ok(Self {
             docker,
             host,
             architecture,
             containerd_store,
+            machine,
             _tunnel: tunnel,
         })
     }
@@ -423,6 +436,11 @@ impl Engine {
             containerd_store: self.containerd_store,
             driver_type,
         })
+    }
+
+    /// The name of the machine the engine runs on (its host name), as it says.
+    pub fn machine(&self) -> &str {
+        &self.machine
     }
 
     /// Whether images live in containerd's image store, which holds every platform of an index.

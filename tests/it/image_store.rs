@@ -9,7 +9,50 @@ use crate::common::cnb::{Lifecycle, Stack, lifecycle_dir, pack, skaffold, verify
 use crate::common::docker::{Engine, ImagesOf, docker, docker_command, id_and_repo_digests};
 use crate::common::{TestContext, copy_dir, fixtures};
 
-on_each_engine!(several_platforms_without_push_land_in_the_engine_as_its_store_can_hold_them);
+on_each_engine!(
+    several_platforms_without_push_land_in_the_engine_as_its_store_can_hold_them,
+    op_version_v_names_the_engine_its_api_and_its_image_store,
+);
+
+/// `op version -v`: the engine op finds, the API they agreed on, and its image store; without an
+/// engine it says so (and still exits 0: the version is what was asked for).
+fn op_version_v_names_the_engine_its_api_and_its_image_store() {
+    let engine = Engine::of_this_test();
+    let run = TestContext::new().op(&["version", "-v"]);
+    run.success();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("op version "), "{}", run.report());
+    assert!(
+        lines[1].starts_with("engine: Docker Engine ")
+            && lines[1].ends_with(&format!(" at {} (linux/amd64)", engine.host())),
+        "{}",
+        run.report()
+    );
+    let (api, store) = if engine.containerd_store() {
+        (
+            "engine API: 1.5",
+            "image store: containerd (snapshotter overlayfs)",
+        )
+    } else {
+        (
+            "engine API: 1.41 (the engine speaks 1.12 to 1.41; op needs 1.41 or newer)",
+            "image store: graph driver overlay2",
+        )
+    };
+    assert!(lines[2].starts_with(api), "{}", run.report());
+    assert_eq!(lines[3], store, "{}", run.report());
+    let without = TestContext::new()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .op(&["version", "-v"]);
+    without.success();
+    assert!(
+        without.stdout.contains(
+            "engine: No Docker Engine answers at `unix:///nonexistent/docker.sock` (DOCKER_HOST)"
+        ),
+        "{}",
+        without.report()
+    );
+}
 
 /// `imageName`'s `tag` in the `build_result.json` of `context`.
 fn result_tag(context: &TestContext, image: &str) -> String {

@@ -261,3 +261,55 @@ fn docker_contexts_choose_the_engine() {
         "is the engine DOCKER_HOST names running?",
     );
 }
+
+/// An engine on another machine (here: op in a UTS namespace whose host name is not the
+/// engine's) cannot reach a registry on op's loopback: op says so before building anything;
+/// with `--network` the user takes the creator's network into their own hands, and op builds.
+#[test]
+fn a_loopback_registry_with_an_engine_elsewhere_is_refused_before_building() {
+    let stack = Stack::start(Lifecycle::Op);
+    let context = crate::build_push::apps(&stack);
+    let repo = stack.registry.addr();
+    let elsewhere = [
+        "unshare",
+        "--uts",
+        "--",
+        "sh",
+        "-c",
+        "hostname op-test-elsewhere && exec \"$0\" \"$@\"",
+    ];
+    let args = ["build-push", "--repo", &repo, "--artifact", "procfile"];
+    let refused = context.op_wrapped(&elsewhere, &args);
+    refused.failure(1);
+    assert!(
+        refused.stderr.starts_with(&format!(
+            "error: The Docker Engine at `unix:///var/run/docker.sock` runs on `{}`, not on this machine (`op-test-elsewhere`): its build containers cannot reach `{repo}`, which is on this machine's loopback",
+            this_machine()
+        )),
+        "{}",
+        refused.report()
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("hint: use a registry both machines reach")
+    );
+    assert!(!context.path().join("build_result.json").exists());
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+    assert_eq!(
+        stack.registry.get("/v2/procfile/tags/list").0,
+        404,
+        "nothing was built"
+    );
+    let mut with_network = args.to_vec();
+    with_network.extend(["--network", "host"]);
+    context.op_wrapped(&elsewhere, &with_network).success();
+}
+
+fn this_machine() -> String {
+    let out = std::process::Command::new("uname")
+        .arg("-n")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

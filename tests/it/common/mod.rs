@@ -95,7 +95,30 @@ impl TestContext {
 
     /// Runs `op args…` in the test directory.
     pub fn op(&self, args: &[&str]) -> Run {
-        let output = self.command(args).output().expect("op runs");
+        self.run(self.command(args), args)
+    }
+
+    /// Runs `wrapper… op args…` in the test directory, with the test's environment (e.g. op in
+    /// a namespace of its own).
+    pub fn op_wrapped(&self, wrapper: &[&str], args: &[&str]) -> Run {
+        let plain = self.command(args);
+        let mut command = Command::new(wrapper[0]);
+        command
+            .args(&wrapper[1..])
+            .arg(plain.get_program())
+            .args(plain.get_args())
+            .current_dir(self.path())
+            .env_clear();
+        for (key, value) in plain.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        self.run(command, args)
+    }
+
+    fn run(&self, mut command: Command, args: &[&str]) -> Run {
+        let output = command.output().expect("op runs");
         Run {
             engine: self.engine,
             args: args.iter().map(|a| (*a).to_string()).collect(),
