@@ -33,37 +33,12 @@ mod support;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use common::cnb::{Lifecycle, Stack};
-use support::{Figure, buildpacks_skaffold, engine_line, static_app, verdict};
+use support::{Figure, buildpacks_skaffold, engine_line, static_app, timed, verdict};
 
 /// The app's dependencies: 100 MiB in one layer, no wait.
 const BIG_DEPS: &str = "runtime 100 0\n";
-
-/// Runs `program args…` in `dir` with the bench's environment, timed; it must succeed.
-fn timed(program: &Path, args: &[&str], dir: &Path, home: &Path) -> f64 {
-    let started = Instant::now();
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
-        .output()
-        .unwrap();
-    let wall = started.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "{} {} failed:\n{}{}",
-        program.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    wall
-}
 
 #[derive(Default)]
 struct Figures {
@@ -121,14 +96,14 @@ fn main() {
         ];
         let mut pack_publish = pack_build.to_vec();
         pack_publish.push("--publish");
-        let op_cold = timed(op, &op_build, work.path(), home.path());
-        let pack_cold = timed(&pack, &pack_build, work.path(), home.path());
-        let op_warm = timed(op, &op_build, work.path(), home.path());
-        let pack_warm = timed(&pack, &pack_build, work.path(), home.path());
-        let op_push_warm = timed(op, &op_push, work.path(), home.path());
+        let op_cold = timed(work.path(), home.path(), op, &op_build, &[]);
+        let pack_cold = timed(work.path(), home.path(), &pack, &pack_build, &[]);
+        let op_warm = timed(work.path(), home.path(), op, &op_build, &[]);
+        let pack_warm = timed(work.path(), home.path(), &pack, &pack_build, &[]);
+        let op_push_warm = timed(work.path(), home.path(), op, &op_push, &[]);
         // pack's first publish has no previous image in the registry: it is not warm.
-        timed(&pack, &pack_publish, work.path(), home.path());
-        let pack_publish_warm = timed(&pack, &pack_publish, work.path(), home.path());
+        timed(work.path(), home.path(), &pack, &pack_publish, &[]);
+        let pack_publish_warm = timed(work.path(), home.path(), &pack, &pack_publish, &[]);
         images.push(format!("{op_repo}/app:latest"));
         images.push(pack_image);
         if id == 0 {

@@ -49,7 +49,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::cnb::{Lifecycle, Stack, skaffold};
-use support::{DEPS, Figure, engine_line, static_app, verdict};
+use support::{DEPS, Figure, engine_line, static_app, timed, verdict};
 
 /// A Dockerfile that takes a while, as a compile step does: 1.5 s and 8 MiB written. `nonce`
 /// changes it, so that a cold build misses the engine's build cache.
@@ -104,32 +104,6 @@ fn change_dockerfiles(dir: &Path, run_image: &str, nonce: &str) {
         )
         .unwrap();
     }
-}
-
-/// A tool run in `dir` with a `HOME` of its own (skaffold's cache lives there), timed; it must
-/// succeed.
-fn timed(dir: &Path, home: &Path, program: &Path, args: &[&str]) -> f64 {
-    let started = Instant::now();
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("OP_SKAFFOLD", skaffold())
-        .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
-        .output()
-        .unwrap();
-    let wall = started.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "{} {} failed:\n{}{}",
-        program.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    wall
 }
 
 /// A command in `dir` with a `HOME` of its own, started.
@@ -306,8 +280,9 @@ fn round(figures: &mut Figures, dir: &Path, addr: &str, stack: &Stack, id: usize
     let op_args = [
         "build", "--push", "--repo", &op_repo, "-q", "--pull", "never",
     ];
-    let op_cold = timed(dir, home.path(), &op, &op_args);
-    let op_warm = timed(dir, home.path(), &op, &op_args);
+    let op_env = [("OP_SKAFFOLD", skaffold())];
+    let op_cold = timed(dir, home.path(), &op, &op_args, &op_env);
+    let op_warm = timed(dir, home.path(), &op, &op_args, &op_env);
     let schedule = |what: &str, unbounded: bool| {
         change_dockerfiles(dir, &stack.run_image, &format!("{what}-{id}"));
         let home = tempfile::tempdir().unwrap();

@@ -99,3 +99,35 @@ pub fn engine_line() -> String {
         String::from_utf8_lossy(&api.stdout).trim()
     )
 }
+
+/// `program args…` run in `dir` with only `PATH`, `HOME` (`home`: skaffold's cache lives there),
+/// `DOCKER_HOST` when set, and `env`; timed. It must succeed.
+pub fn timed(
+    dir: &Path,
+    home: &Path,
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, std::path::PathBuf)],
+) -> f64 {
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
+        .output()
+        .unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{} {} failed:\n{}{}",
+        program.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wall
+}
