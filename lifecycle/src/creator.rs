@@ -516,11 +516,10 @@ fn analyze_phase(
         &options.previous_image,
         Path::new("/etc/os-release"),
     ))?;
-    write(
-        &options.layers.join("analyzed.toml"),
-        &analysis.analyzed,
-        exit::ANALYZE_ERROR,
-    )?;
+    // The previous image's metadata may come from the real lifecycle, with Go's `null`s.
+    let analyzed = options.layers.join("analyzed.toml");
+    files::write_json_as_toml(&analyzed, &analysis.analyzed)
+        .map_err(|e| Error::new(exit::ANALYZE_ERROR, e))?;
     Ok((registry, analysis))
 }
 

@@ -41,6 +41,37 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// `value` without its `null`s, in objects and arrays, at any depth. TOML has no null: the
+/// labels the real lifecycle writes (Go) have `null` where a value is absent, and so do the
+/// layer metadata they carry, so they lose them on their way into a TOML file.
+pub fn without_nulls(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(without_nulls)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Writes `value`, which holds JSON values (a label's metadata), as TOML to `path`, its `null`s
+/// left out ([`without_nulls`]).
+pub fn write_json_as_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let json = serde_json::to_value(value)
+        .map_err(|e| format!("failed to encode {}: {e}", path.display()))?;
+    write_toml(path, &without_nulls(&json))
+}
+
 /// Writes `value` as TOML to `path`.
 pub fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     let text =
@@ -909,6 +940,50 @@ mod tests {
             layers.run_image.image,
             "localhost:5001/op/busybox-run:latest"
         );
+    }
+
+    #[test]
+    fn analyzed_toml_takes_the_reference_lifecycle_s_metadata_nulls_and_all() {
+        // The real lifecycle writes a layer without metadata as `"data":null`, and Go's nil
+        // maps and slices inside metadata as `null` too: TOML has no null.
+        let labels = reference_labels();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&labels["io.buildpacks.lifecycle.metadata"]).unwrap();
+        let layers = &mut json["buildpacks"][0]["layers"];
+        layers["bare"] = serde_json::json!({"sha": "sha256:b", "data": null, "launch": true});
+        layers["page"]["data"]["extra"] = serde_json::json!({"none": null, "list": [null, 1]});
+        let metadata: LayersMetadata = serde_json::from_value(json).unwrap();
+        let analyzed = Analyzed {
+            image: Some(ImageIdentifier {
+                reference: "reg/app@sha256:p".into(),
+            }),
+            metadata: Some(metadata),
+            run_image: RunImageInfo {
+                reference: "reg/run@sha256:r".into(),
+                image: "reg/run".into(),
+                target: None,
+            },
+        };
+        assert!(
+            toml::to_string(&analyzed).is_err(),
+            "written as it is, a null is refused"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("analyzed.toml");
+        write_json_as_toml(&path, &analyzed).unwrap();
+        let read: Analyzed = read_toml(&path).unwrap().unwrap();
+        let layers = &read.metadata.as_ref().unwrap().buildpacks[0].layers;
+        assert!(layers["bare"].launch && layers["bare"].data.is_null());
+        assert_eq!(
+            layers["page"].data["checksum"].as_str().map(str::len),
+            Some(64),
+            "what is not null is kept"
+        );
+        assert_eq!(
+            layers["page"].data["extra"],
+            serde_json::json!({"list": [1]})
+        );
+        assert_eq!(read.run_image, analyzed.run_image);
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub fn restore(
 }
 
 fn write_layer_metadata(bp_dir: &Path, name: &str, layer: &LayerMetadata) -> Result<(), String> {
-    let metadata = match toml::Value::try_from(&layer.data) {
+    let metadata = match toml::Value::try_from(files::without_nulls(&layer.data)) {
         Ok(toml::Value::Table(table)) => table,
         _ => toml::Table::new(),
     };

@@ -58,7 +58,7 @@ impl Built {
 /// Why an artifact's build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{failure}")]
+    #[error("{failure}{}", lifecycle_error(*.failure, .tail))]
     Creator {
         failure: cnb::exit::Failure,
         /// A registry its output says refused it.
@@ -128,6 +128,28 @@ pub enum Error {
     Engine(#[from] engine::Error),
     #[error(transparent)]
     Registry(#[from] registry::Error),
+}
+
+/// `: <the lifecycle's own ERROR line>` for a failure of the lifecycle itself (not of a
+/// buildpack, whose output is shown above), so that the message names what went wrong in that
+/// phase rather than guessing.
+fn lifecycle_error(failure: cnb::exit::Failure, tail: &[String]) -> String {
+    use cnb::exit::Failure;
+    if !matches!(
+        failure,
+        Failure::Analyze(_)
+            | Failure::Restore(_)
+            | Failure::Export(_)
+            | Failure::Other(_)
+            | Failure::InvalidArgs
+    ) {
+        return String::new();
+    }
+    tail.iter()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("ERROR: "))
+        .map(|error| format!(": {error}"))
+        .unwrap_or_default()
 }
 
 impl Hint for Error {
@@ -383,9 +405,10 @@ fn tar_inputs(
     );
     let (uid, gid) = (builder.uid, builder.gid);
     Ok(tokio::task::spawn_blocking(move || {
-        let filter = app::Filter::from_project_descriptor(descriptor.as_deref())?;
+        let project = app::ProjectDescriptor::read(descriptor.as_deref())?;
+        let env = project.env_with(&env);
         let mut inputs = app::Inputs::new();
-        inputs.app(&context, uid, gid, &filter)?;
+        inputs.app(&context, uid, gid, &project.filter)?;
         if !env.is_empty() {
             inputs.platform_env(&env)?;
         }

@@ -665,3 +665,34 @@ mod against_a_fake_engine {
         assert_eq!(volumes_removed, volumes);
     }
 }
+
+#[test]
+fn a_lifecycle_failure_names_the_lifecycle_s_own_error_a_buildpack_s_does_not() {
+    use crate::cnb::exit::Failure;
+    let tail = vec![
+        "===> ANALYZING".to_string(),
+        "ERROR: failed to encode /layers/analyzed.toml: unsupported unit type".to_string(),
+    ];
+    let analyze = artifact::Error::Creator {
+        failure: Failure::Analyze(32),
+        refused_by: None,
+        tail: tail.clone(),
+    };
+    assert_eq!(
+        analyze.to_string(),
+        "the lifecycle could not read the run image or the previous image (exit code 32): failed to encode /layers/analyzed.toml: unsupported unit type"
+    );
+    assert!(
+        analyze
+            .hint()
+            .unwrap()
+            .starts_with("the lifecycle's ERROR line says what failed"),
+        "no guess that the registry is to blame"
+    );
+    let buildpack = artifact::Error::Creator {
+        failure: Failure::Buildpack,
+        refused_by: None,
+        tail,
+    };
+    assert_eq!(buildpack.to_string(), "a buildpack failed (exit code 51)");
+}

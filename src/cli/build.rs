@@ -164,8 +164,8 @@ pub struct PushArgs {
 /// `build-push`).
 #[derive(Debug, Args)]
 pub struct UpstreamArgs {
-    /// Platforms to build for, comma-separated (e.g. linux/amd64,linux/arm64); artifacts built by
-    /// skaffold take several, buildpacks artifacts one for now (default: the engine's)
+    /// Platforms to build for, comma-separated (e.g. linux/amd64,linux/arm64): with several, each
+    /// artifact is one index of an image per platform (default: the engine's)
     #[arg(long, value_name = "PLATFORMS")]
     pub platform: Vec<String>,
 

@@ -4,7 +4,8 @@
 //!   owned by the builder's `CNB_USER_ID:CNB_GROUP_ID`, so the lifecycle never has to chown it
 //!   (`docs/cnb-platform.md` section 6.2); `project.toml`'s `include`/`exclude` (gitignore
 //!   patterns) decide which files go;
-//! - `platform/env/<NAME>`: the artifact's `buildpacks.env`;
+//! - `platform/env/<NAME>`: `project.toml`'s build environment (`[[build.env]]`,
+//!   `[[io.buildpacks.build.env]]`), then the artifact's `buildpacks.env`, which wins;
 //! - `layers/order.toml`: the artifact's `buildpacks.buildpacks`, as one group.
 //!
 //! Symlinks are kept, special files (sockets, fifos) are left out. Modification times are kept,
@@ -90,6 +91,7 @@ impl Pattern {
 
 #[derive(Debug, Default, Deserialize)]
 struct Descriptor {
+    /// Schema 0.1: `[build]`, with `include`/`exclude` and `[[build.env]]`.
     #[serde(default)]
     build: Option<Selection>,
     #[serde(default, rename = "io")]
@@ -98,8 +100,9 @@ struct Descriptor {
 
 #[derive(Debug, Default, Deserialize)]
 struct IoSection {
+    /// Schema 0.2: `[io.buildpacks]`, with `include`/`exclude` and `[[io.buildpacks.build.env]]`.
     #[serde(default)]
-    buildpacks: Option<Selection>,
+    buildpacks: Option<IoBuildpacks>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,11 +111,45 @@ struct Selection {
     include: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
+    #[serde(default)]
+    env: Vec<EnvEntry>,
 }
 
-impl Filter {
-    /// The filter of a project descriptor (`[build]` of schema 0.1, `[io.buildpacks]` of 0.2).
-    pub fn from_project_descriptor(path: Option<&Path>) -> Result<Self, Error> {
+#[derive(Debug, Default, Deserialize)]
+struct IoBuildpacks {
+    #[serde(flatten)]
+    selection: Selection,
+    #[serde(default)]
+    build: Option<IoBuild>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IoBuild {
+    #[serde(default)]
+    env: Vec<EnvEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EnvEntry {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// What op reads of a project descriptor (`project.toml`): which files go into the app, and the
+/// build environment its buildpacks see (before the artifact's `buildpacks.env`, which wins, as
+/// pack's `--env` wins over the descriptor's).
+#[derive(Clone, Debug, Default)]
+pub struct ProjectDescriptor {
+    pub filter: Filter,
+    pub env: Vec<EnvVar>,
+}
+
+impl ProjectDescriptor {
+    /// Reads `path` (`[build]` of schema 0.1, `[io.buildpacks]` of 0.2, which wins where a file
+    /// has both); nothing when there is none.
+    pub fn read(path: Option<&Path>) -> Result<Self, Error> {
         let Some(path) = path else {
             return Ok(Self::default());
         };
@@ -126,13 +163,40 @@ impl Filter {
         })?;
         let descriptor: Descriptor =
             toml::from_str(&text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
-        let selection = descriptor
-            .io
-            .and_then(|io| io.buildpacks)
-            .or(descriptor.build)
-            .unwrap_or_default();
+        let (selection, env, table) =
+            match (descriptor.io.and_then(|io| io.buildpacks), descriptor.build) {
+                (Some(io), _) => {
+                    let env = io.build.map(|b| b.env).unwrap_or_default();
+                    (io.selection, env, "io.buildpacks.build.env")
+                }
+                (None, Some(mut build)) => {
+                    let env = std::mem::take(&mut build.env);
+                    (build, env, "build.env")
+                }
+                (None, None) => (Selection::default(), Vec::new(), "build.env"),
+            };
+        let mut vars: Vec<EnvVar> = Vec::new();
+        for (i, entry) in env.into_iter().enumerate() {
+            let valid = !entry.name.is_empty()
+                && entry
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+            if !valid {
+                return Err(invalid(format!(
+                    "[[{table}]] entry {} has the name `{}`: a name is letters, digits, `_`, `.` and `-` (e.g. `name = \"BP_WEB_SERVER\"`)",
+                    i + 1,
+                    entry.name
+                )));
+            }
+            vars.retain(|v| v.name != entry.name);
+            vars.push(EnvVar {
+                name: entry.name,
+                value: entry.value,
+            });
+        }
         let (mode, patterns) = match (selection.include.is_empty(), selection.exclude.is_empty()) {
-            (true, true) => return Ok(Self::default()),
+            (true, true) => (Mode::Everything, Vec::new()),
             (false, false) => {
                 return Err(invalid(
                     "it has both `include` and `exclude`; use one".into(),
@@ -142,11 +206,29 @@ impl Filter {
             (true, false) => (Mode::Exclude, selection.exclude),
         };
         Ok(Self {
-            mode,
-            patterns: patterns.iter().filter_map(|p| Pattern::parse(p)).collect(),
+            filter: Filter {
+                mode,
+                patterns: patterns.iter().filter_map(|p| Pattern::parse(p)).collect(),
+            },
+            env: vars,
         })
     }
 
+    /// The build environment of the artifact: this descriptor's, then `overrides` (the
+    /// artifact's `buildpacks.env` and what op forwards), which win by name.
+    pub fn env_with(&self, overrides: &[EnvVar]) -> Vec<EnvVar> {
+        let mut all: Vec<EnvVar> = self
+            .env
+            .iter()
+            .filter(|v| !overrides.iter().any(|o| o.name == v.name))
+            .cloned()
+            .collect();
+        all.extend(overrides.iter().cloned());
+        all
+    }
+}
+
+impl Filter {
     /// Whether a pattern matches `path` (relative, `/`-separated) or one of its directories.
     fn matches(&self, path: &str, is_dir: bool) -> bool {
         let mut matched = false;

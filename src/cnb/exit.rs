@@ -95,7 +95,8 @@ impl Failure {
             ),
             Self::DetectErrored => Some("see the detection output above"),
             Self::Analyze(_) => Some(
-                "check that the registry is reachable from the build container and the credentials allow reading",
+                "the lifecycle's ERROR line says what failed; when it names a registry, check that the registry is \
+                 reachable from the build container and the credentials allow reading",
             ),
             Self::Restore(_) => Some("rebuild with `clearCache: true` on the artifact"),
             Self::Buildpack => {

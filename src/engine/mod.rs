@@ -252,8 +252,7 @@ pub struct ImageConfig {
 }
 
 /// What an engine says of itself.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Description {
     /// Where op found it.
     pub host: String,

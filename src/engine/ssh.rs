@@ -176,6 +176,10 @@ async fn carry(stream: UnixStream, args: Vec<String>, last_error: Arc<Mutex<Opti
         () = async { up.await; std::future::pending::<()>().await } => {}
     }
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    if status.is_err() {
+        // ssh outlived its connection: stop it, so that its standard error ends too.
+        let _ = child.start_kill();
+    }
     let said = said.await.unwrap_or_default();
     let failed = !matches!(status, Ok(Ok(s)) if s.success());
     let said = said.trim();

@@ -568,7 +568,8 @@ pub struct BuildPlan {
     /// The pull-through mirror of builders and run images.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_registry: Option<String>,
-    /// The artifacts, in skaffold.yaml order: the selected ones and what they depend on.
+    /// The artifacts, in skaffold.yaml order: the selected ones and what they depend on (with
+    /// `--artifact`, that artifact last, after its dependencies).
     pub artifacts: Vec<PlannedArtifact>,
     /// The order of the artifacts that are built: each level only depends on earlier ones, so
     /// the artifacts of one level can build in parallel.
@@ -712,7 +713,7 @@ impl BuildPlan {
             run_images: &options.run_images,
             image_registry: options.image_registry.as_deref(),
         };
-        let artifacts = selected
+        let artifacts = asked_last(&selected, &names, options.artifact.as_deref())
             .iter()
             .map(|&i| artifact::plan(&context, i, &mut warnings))
             .collect::<Result<Vec<_>, _>>()?;
@@ -754,6 +755,18 @@ impl BuildPlan {
     pub fn artifact(&self, image: &str) -> Option<&PlannedArtifact> {
         self.artifacts.iter().find(|a| a.image == image)
     }
+}
+
+/// The indices of `selected` (skaffold.yaml order) with the artifact `--artifact` names last,
+/// after what it depends on: the last entry of `build_result.json` is what the octopilot Action
+/// reads.
+fn asked_last(selected: &[usize], names: &[String], asked: Option<&str>) -> Vec<usize> {
+    let mut order = selected.to_vec();
+    if let Some(index) = asked.and_then(|name| names.iter().position(|n| n == name)) {
+        order.retain(|&i| i != index);
+        order.push(index);
+    }
+    order
 }
 
 /// A warning for each given run image no artifact's `runImage` names.

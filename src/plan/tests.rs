@@ -177,7 +177,15 @@ fn selecting_an_artifact_brings_its_dependencies() {
     let repo = two_level();
     let plan = repo.plan_with(Command::Build, Some("app"), &[]).unwrap();
     let images: Vec<&str> = plan.artifacts.iter().map(|a| a.image.as_str()).collect();
-    assert_eq!(images, ["app", "app-base"]);
+    assert_eq!(
+        images,
+        ["app-base", "app"],
+        "the artifact asked for is last (what the octopilot Action reads), after what it \
+         depends on, which skaffold.yaml lists after it"
+    );
+    let all = repo.plan_with(Command::Build, None, &[]).unwrap();
+    let images: Vec<&str> = all.artifacts.iter().map(|a| a.image.as_str()).collect();
+    assert_eq!(images, ["web", "app", "app-base"], "skaffold.yaml order");
     let err = plan_error(repo.plan_with(Command::Build, Some("nope"), &[]));
     assert_eq!(
         err.to_string(),

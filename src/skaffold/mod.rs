@@ -28,6 +28,9 @@ pub const ENV_VAR: &str = "OP_SKAFFOLD";
 /// How many of skaffold's last lines a failure keeps.
 const TAIL_LINES: usize = 30;
 
+/// The variable that turns docker buildx's default attestations off.
+const NO_ATTESTATIONS: &str = "BUILDX_NO_DEFAULT_ATTESTATIONS";
+
 /// Variables skaffold reads as flags that op sets itself (or must not leak into its build): they
 /// are removed from skaffold's environment.
 const DECIDED_BY_OP: &[&str] = &[
@@ -219,6 +222,14 @@ impl Skaffold {
             .current_dir(run.cwd)
             .env_clear()
             .envs(env.iter().filter(|(k, _)| !DECIDED_BY_OP.contains(k)))
+            // No provenance attestations from the docker builds skaffold starts, unless the
+            // user asks: docker buildx would make every image an index with an attestation
+            // manifest, which breaks such an image as a run image (upstream §11.3).
+            .envs(
+                env.raw(NO_ATTESTATIONS)
+                    .is_none()
+                    .then_some((NO_ATTESTATIONS, "1")),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

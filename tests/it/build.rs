@@ -121,6 +121,7 @@ fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(
     for line in [
         "[op-base] Building [op-base]...".to_string(),
         "[tool   ] Build [tool] succeeded".to_string(),
+        "[tool   ] BUILDX_NO_DEFAULT_ATTESTATIONS=1".to_string(),
         format!(
             "[op     ] Resolving runImage op-base to built artifact {repo}/op-base:latest@sha256:"
         ),

@@ -31,6 +31,95 @@ on_each_engine_and_builder!(
     a_registry_cache_survives_a_runner_that_starts_empty,
 );
 
+on_each_builder!(project_toml_s_build_environment_reaches_the_buildpacks_and_buildpacks_env_wins);
+
+/// The seeds' shape (procfile.md §6–7): a `project.toml` of schema 0.2 whose
+/// `[[io.buildpacks.build.env]]` sets what the buildpacks read; the artifact's `buildpacks.env`
+/// wins over it, as pack's `--env` wins over the descriptor's.
+fn project_toml_s_build_environment_reaches_the_buildpacks_and_buildpacks_env_wins(
+    lifecycle: Lifecycle,
+) {
+    let stack = Stack::start(lifecycle);
+    let context = apps(&stack);
+    let repo = stack.registry.addr();
+    let skaffold = context.path().join("skaffold.yaml");
+    let with_env = fs_err::read_to_string(&skaffold).unwrap();
+    let loud = "        env:\n          - GREETING_STYLE=loud\n";
+    assert!(with_env.contains(loud));
+    fs_err::write(&skaffold, with_env.replace(loud, "")).unwrap();
+    context.write(
+        "greeting/project.toml",
+        "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"*.md\"]\n\n\
+         [[io.buildpacks.build.env]]\nname = \"GREETING_STYLE\"\nvalue = \"loud\"\n",
+    );
+    let args = ["build-push", "--repo", &repo, "--artifact", "greeting"];
+    let from_descriptor = context.op(&args);
+    from_descriptor.success();
+    assert!(
+        from_descriptor
+            .stderr
+            .contains("[greeting   ] ---> Greeting: rendering the page (loud)"),
+        "project.toml's GREETING_STYLE reached the buildpack\n{}",
+        from_descriptor.report()
+    );
+    fs_err::write(
+        &skaffold,
+        with_env.replace(loud, "        env:\n          - GREETING_STYLE=plain\n"),
+    )
+    .unwrap();
+    let overridden = context.op(&args);
+    overridden.success();
+    assert!(
+        overridden
+            .stderr
+            .contains("[greeting   ] ---> Greeting: rendering the page (plain)"),
+        "buildpacks.env wins over project.toml\n{}",
+        overridden.report()
+    );
+}
+
+/// A team that switches builders: the same app and tag rebuilt with the other lifecycle, both
+/// ways. Each rebuild reads the previous image the other lifecycle made (the real lifecycle's
+/// labels have Go's `null`s) and restores the cache the other one kept.
+#[test]
+fn a_rebuild_with_the_other_lifecycle_reads_the_previous_image() {
+    let stack = Stack::start(Lifecycle::Op);
+    let real = stack.another_builder(Lifecycle::Reference, "pack-builder", None);
+    let context = apps(&stack);
+    let repo = stack.registry.addr();
+    let skaffold = context.path().join("skaffold.yaml");
+    let with_op = fs_err::read_to_string(&skaffold).unwrap();
+    let with_real = with_op.replace(&stack.builder, &real);
+    let args = ["build-push", "--repo", &repo, "--artifact", "greeting"];
+    for (from, to, what) in [
+        (
+            &with_real,
+            &with_op,
+            "the real lifecycle, then op-lifecycle",
+        ),
+        (
+            &with_op,
+            &with_real,
+            "op-lifecycle, then the real lifecycle",
+        ),
+    ] {
+        fs_err::write(&skaffold, from).unwrap();
+        context.op(&args).success();
+        fs_err::write(&skaffold, to).unwrap();
+        let rebuilt = context.op(&args);
+        rebuilt.success();
+        let tag = rebuilt.stdout.lines().last().unwrap().to_string();
+        let (reference, digest) = tag.split_once('@').unwrap();
+        assert_eq!(
+            verify_published(reference),
+            digest,
+            "{what}\n{}",
+            rebuilt.report()
+        );
+    }
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
+
 /// A copy of `fixtures/apps` whose builder is the stack's.
 pub(crate) fn apps(stack: &Stack) -> TestContext {
     let context = TestContext::new();

@@ -8,6 +8,24 @@
 
 mod common;
 
+/// Makes each named function `fn(Lifecycle)` a pair of tests on the current engine, in a module
+/// of the same name: `<name>::op_lifecycle` and `<name>::reference_lifecycle`.
+macro_rules! on_each_builder {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn op_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Op);
+            }
+
+            #[test]
+            fn reference_lifecycle() {
+                super::$test($crate::common::cnb::Lifecycle::Reference);
+            }
+        }
+    )+};
+}
+
 /// Makes each named function `fn(Lifecycle)` four tests, one per engine and builder, in a module
 /// of the same name: `<name>::{current,docker_20_10}::{op_lifecycle,reference_lifecycle}` (the
 /// engines of `common::docker::Engine`).

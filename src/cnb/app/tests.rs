@@ -51,7 +51,7 @@ fn app_tar(context: &Path, uid: u32, gid: u32, filter: &Filter) -> Result<Vec<u8
 fn filter(dir: &Path, descriptor: &str) -> Filter {
     let path = dir.join("project.toml");
     fs_err::write(&path, descriptor).unwrap();
-    Filter::from_project_descriptor(Some(&path)).unwrap()
+    ProjectDescriptor::read(Some(&path)).unwrap().filter
 }
 
 #[test]
@@ -133,16 +133,92 @@ fn descriptors_with_both_lists_or_bad_toml_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("project.toml");
     fs_err::write(&path, "[build]\ninclude = [\"a\"]\nexclude = [\"b\"]\n").unwrap();
-    let error = Filter::from_project_descriptor(Some(&path)).unwrap_err();
+    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
     assert!(
         error.to_string().contains("both `include` and `exclude`"),
         "{error}"
     );
     fs_err::write(&path, "[build\n").unwrap();
-    assert!(matches!(
-        Filter::from_project_descriptor(Some(&path)),
-        Err(Error::ProjectDescriptor { .. })
-    ));
+    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
+    assert!(matches!(error, Error::ProjectDescriptor { .. }), "{error}");
+    assert!(
+        error.to_string().contains("line 1"),
+        "the line is named: {error}"
+    );
+}
+
+fn env_of(descriptor: &ProjectDescriptor) -> Vec<(&str, &str)> {
+    descriptor
+        .env
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str()))
+        .collect()
+}
+
+#[test]
+fn the_build_environment_of_both_schemas_is_read_and_buildpacks_env_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("project.toml");
+    // Schema 0.2, the seeds' static frontend.
+    fs_err::write(
+        &path,
+        "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"node_modules\"]\n\n\
+         [[io.buildpacks.build.env]]\nname = \"BP_WEB_SERVER\"\nvalue = \"nginx\"\n\n\
+         [[io.buildpacks.build.env]]\nname = \"BP_WEB_SERVER_ROOT\"\nvalue = \"public\"\n",
+    )
+    .unwrap();
+    let v2 = ProjectDescriptor::read(Some(&path)).unwrap();
+    assert_eq!(
+        env_of(&v2),
+        [("BP_WEB_SERVER", "nginx"), ("BP_WEB_SERVER_ROOT", "public")]
+    );
+    assert!(!v2.filter.keeps("node_modules/x.js", false));
+    // Schema 0.1 (legacy `[build]`); a name given twice keeps its last value.
+    fs_err::write(
+        &path,
+        "[project]\nid = \"web\"\n\n[build]\ninclude = [\"public/\"]\n\n\
+         [[build.env]]\nname = \"STYLE\"\nvalue = \"plain\"\n\n\
+         [[build.env]]\nname = \"STYLE\"\nvalue = \"loud\"\n",
+    )
+    .unwrap();
+    let v1 = ProjectDescriptor::read(Some(&path)).unwrap();
+    assert_eq!(env_of(&v1), [("STYLE", "loud")]);
+    assert!(v1.filter.keeps("public/index.html", false));
+    // The artifact's buildpacks.env (and what op forwards) wins by name.
+    let merged = v2.env_with(&[EnvVar {
+        name: "BP_WEB_SERVER".into(),
+        value: "httpd".into(),
+    }]);
+    let merged: Vec<(&str, &str)> = merged
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str()))
+        .collect();
+    assert_eq!(
+        merged,
+        [("BP_WEB_SERVER_ROOT", "public"), ("BP_WEB_SERVER", "httpd")]
+    );
+}
+
+#[test]
+fn a_build_env_entry_without_a_usable_name_is_an_error_naming_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("project.toml");
+    fs_err::write(&path, "[[io.buildpacks.build.env]]\nvalue = \"nginx\"\n").unwrap();
+    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("[[io.buildpacks.build.env]] entry 1 has the name ``"),
+        "{error}"
+    );
+    fs_err::write(&path, "[[build.env]]\nname = \"A/B\"\nvalue = \"x\"\n").unwrap();
+    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("[[build.env]] entry 1 has the name `A/B`"),
+        "{error}"
+    );
 }
 
 #[test]
