@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
+use crate::common::TestContext;
 use crate::common::cnb::{
-    CNB_IDS, Lifecycle, Stack, leftovers, run_to_end, serve_and_get, verify_published,
+    CNB_IDS, Lifecycle, Stack, apps_in, leftovers, run_to_end, serve_and_get, verify_published,
     verify_published_as, write_docker_config,
 };
 use crate::common::docker::docker;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
-use crate::common::{TestContext, copy_dir, fixtures};
 
 on_each_engine_and_builder!(
     every_artifact_is_built_published_and_recorded_in_skaffold_order,
@@ -123,15 +123,7 @@ fn a_rebuild_with_the_other_lifecycle_reads_the_previous_image() {
 /// A copy of `fixtures/apps` whose builder is the stack's.
 pub(crate) fn apps(stack: &Stack) -> TestContext {
     let context = TestContext::new();
-    copy_dir(&fixtures().join("apps"), context.path());
-    let skaffold = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace("localhost:5001/op/builder:latest", &stack.builder)
-            .replace("localhost:5001", &stack.registry.addr()),
-    )
-    .unwrap();
+    apps_in(&context, &stack.builder, &stack.registry.addr());
     context
 }
 

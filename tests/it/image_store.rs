@@ -5,9 +5,11 @@
 use std::process::Command;
 
 use crate::build_push::apps;
-use crate::common::cnb::{Lifecycle, Stack, lifecycle_dir, pack, skaffold, verify_published};
+use crate::common::TestContext;
+use crate::common::cnb::{
+    Lifecycle, Stack, apps_in, lifecycle_dir, pack, skaffold, verify_published,
+};
 use crate::common::docker::{Engine, ImagesOf, docker, docker_command, id_and_repo_digests};
-use crate::common::{TestContext, copy_dir, fixtures};
 
 on_each_engine!(
     several_platforms_without_push_land_in_the_engine_as_its_store_can_hold_them,
@@ -199,18 +201,10 @@ fn on_containerd_s_store_only_op_leaves_repo_digests_the_registry_serves() {
 /// holds the engine's platform only, and op says where the index is.
 fn several_platforms_without_push_land_in_the_engine_as_its_store_can_hold_them() {
     let context = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
-    copy_dir(&fixtures().join("apps"), context.path());
     let (registry, builder) = crate::common::cnb::two_platform_stack(Lifecycle::Op, &context);
     let repo = registry.addr();
     let _images = ImagesOf(repo.clone());
-    let skaffold_file = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold_file).unwrap();
-    fs_err::write(
-        &skaffold_file,
-        text.replace("localhost:5001/op/builder:latest", &builder)
-            .replace("localhost:5001", &repo),
-    )
-    .unwrap();
+    apps_in(&context, &builder, &repo);
     let run = context.op(&[
         "build",
         "--repo",

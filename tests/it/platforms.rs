@@ -6,8 +6,9 @@
 use std::process::Command;
 
 use crate::common::cnb::{
-    EngineCleanup, Lifecycle, crane, crane_validate, create_two_platform_builder, leftovers,
-    lifecycle_dir, serve_and_get, skaffold, skopeo_raw, two_platform_bases, two_platform_stack,
+    EngineCleanup, Lifecycle, apps_in, crane, crane_validate, create_two_platform_builder,
+    leftovers, lifecycle_dir, serve_and_get, skaffold, skopeo_raw, two_platform_bases,
+    two_platform_stack,
 };
 use crate::common::docker::{docker, docker_command, require_engine};
 use crate::common::registry::{Registry, which};
@@ -253,14 +254,7 @@ fn the_action_s_two_platform_build_publishes_an_index_per_artifact(lifecycle: Li
         .env("DOCKER_METADATA_OUTPUT_VERSION", "1.2.3")
         .env("GITHUB_ACTIONS", "true")
         .env("CI", "true");
-    copy_dir(&fixtures().join("apps"), context.path());
-    let skaffold = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace("localhost:5001/op/builder:latest", &builder),
-    )
-    .unwrap();
+    apps_in(&context, &builder, &repo);
     let run = context.op(&[
         "build",
         "--repo",
@@ -493,15 +487,12 @@ fn a_failure_on_one_platform_fails_the_artifact_and_names_the_platform() {
     let repo = registry.addr();
     let _cleanup = EngineCleanup(repo.clone());
     let context = TestContext::new();
-    copy_dir(&fixtures().join("apps"), context.path());
+    apps_in(&context, &builder, &repo);
     let skaffold_yaml = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold_yaml)
-        .unwrap()
-        .replace("localhost:5001/op/builder:latest", &builder)
-        .replace(
-            "          - GREETING_STYLE=loud",
-            "          - GREETING_STYLE=loud\n          - GREETING_FAIL_ON_ARCH=aarch64",
-        );
+    let text = fs_err::read_to_string(&skaffold_yaml).unwrap().replace(
+        "          - GREETING_STYLE=loud",
+        "          - GREETING_STYLE=loud\n          - GREETING_FAIL_ON_ARCH=aarch64",
+    );
     fs_err::write(&skaffold_yaml, text).unwrap();
     let run = context.op(&[
         "build",

@@ -298,6 +298,20 @@ impl Drop for Stack {
     }
 }
 
+/// A copy of `fixtures/apps` in `context`, built with `builder`, its other `localhost:5001`
+/// references on `registry`.
+pub fn apps_in(context: &TestContext, builder: &str, registry: &str) {
+    copy_dir(&fixtures().join("apps"), context.path());
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace("localhost:5001/op/builder:latest", builder)
+            .replace("localhost:5001", registry),
+    )
+    .unwrap();
+}
+
 /// Removes the cache volumes op keeps between builds for the repositories of `registry`.
 pub fn remove_cache_volumes(registry: &str) {
     let listed = docker_command()
