@@ -17,8 +17,9 @@ pub(super) fn run(env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
         .build()
         .context("Failed to start op's async runtime")?;
     let described = runtime.block_on(async {
-        let engine = Engine::connect(env).await?;
-        engine.describe().await
+        Engine::connect(env)
+            .await
+            .map(|engine| engine.describe().clone())
     });
     match described {
         Ok(engine) => {

@@ -271,9 +271,12 @@ pub struct Description {
     pub storage_driver: String,
     /// `io.containerd.snapshotter.v1` with containerd's image store.
     pub driver_type: Option<String>,
-    /// Whether images live in containerd's image store (Docker 29's default) rather than a
-    /// graph driver's.
+    /// Whether images live in containerd's image store (Docker 29's default, which holds
+    /// indexes, every platform of one image) rather than a graph driver's (one platform per
+    /// image).
     pub containerd_store: bool,
+    /// The name of the machine it runs on (`docker info`'s `Name`: its host name).
+    pub machine: String,
 }
 
 impl Description {
@@ -302,13 +305,8 @@ pub type OutputStream = Pin<Box<dyn Stream<Item = Result<Output, Error>> + Send>
 pub struct Engine {
     docker: Docker,
     host: String,
-    /// The engine's architecture as image configs name it (`amd64`, `arm64`).
-    architecture: String,
-    /// Whether images live in containerd's image store (which holds indexes, every platform of
-    /// one image) rather than a graph driver's (one platform per image).
-    containerd_store: bool,
-    /// The name of the machine the engine runs on (`docker info`'s `Name`: its host name).
-    machine: String,
+    /// What it said of itself when op connected.
+    description: Description,
     /// For an `ssh://` engine, the tunnel bollard's socket leads through; it lives as long as
     /// the last clone of the engine.
     _tunnel: Option<std::sync::Arc<ssh::Tunnel>>,
@@ -386,70 +384,59 @@ impl Engine {
                 api: negotiated.to_string(),
             });
         }
-        let architecture = docker
+        // One look at what the engine is, kept: the builds need its architecture, store and
+        // machine, `op version -v` all of it.
+        let version = docker
             .version()
             .await
-            .map_err(|source| api("tell its version", source))?
-            .arch
-            .unwrap_or_default();
+            .map_err(|source| api("tell its version", source))?;
         let info = docker
             .info()
             .await
             .map_err(|source| api("describe itself", source))?;
-        let containerd_store =
-            driver_type(&info).is_some_and(|t| t.starts_with("io.containerd.snapshotter"));
-        let machine = info.name.clone().unwrap_or_default();
-        tracing::debug!(host, version = %docker.client_version(), architecture, "connected to the Docker Engine");
+        let driver_type = driver_type(&info);
+        let description = Description {
+            host: host.clone(),
+            version: version.version.unwrap_or_default(),
+            api: version.api_version.unwrap_or_default(),
+            min_api: version.min_api_version.unwrap_or_default(),
+            negotiated_api: negotiated.to_string(),
+            os: version.os.unwrap_or_default(),
+            architecture: version.arch.unwrap_or_default(),
+            storage_driver: info.driver.unwrap_or_default(),
+            containerd_store: driver_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("io.containerd.snapshotter")),
+            driver_type,
+            machine: info.name.unwrap_or_default(),
+        };
+        tracing::debug!(host, version = %negotiated, architecture = description.architecture, "connected to the Docker Engine");
         Ok(Self {
             docker,
             host,
-            architecture,
-            containerd_store,
-            machine,
+            description,
             _tunnel: tunnel,
         })
     }
 
-    /// What the engine is: its version, API and image store, for `op version -v`.
-    pub async fn describe(&self) -> Result<Description, Error> {
-        let version = self
-            .docker
-            .version()
-            .await
-            .map_err(|source| api("tell its version", source))?;
-        let info = self
-            .docker
-            .info()
-            .await
-            .map_err(|source| api("describe itself", source))?;
-        let driver_type = driver_type(&info);
-        Ok(Description {
-            host: self.host.clone(),
-            version: version.version.unwrap_or_default(),
-            api: version.api_version.unwrap_or_default(),
-            min_api: version.min_api_version.unwrap_or_default(),
-            negotiated_api: self.docker.client_version().to_string(),
-            os: version.os.unwrap_or_default(),
-            architecture: self.architecture.clone(),
-            storage_driver: info.driver.unwrap_or_default(),
-            containerd_store: self.containerd_store,
-            driver_type,
-        })
+    /// What the engine is: its version, API and image store (as it said when op connected).
+    pub fn describe(&self) -> &Description {
+        &self.description
     }
 
     /// The name of the machine the engine runs on (its host name), as it says.
     pub fn machine(&self) -> &str {
-        &self.machine
+        &self.description.machine
     }
 
     /// Whether images live in containerd's image store, which holds every platform of an index.
     pub fn containerd_store(&self) -> bool {
-        self.containerd_store
+        self.description.containerd_store
     }
 
     /// The engine's architecture as image configs name it (`amd64`, `arm64`).
     pub fn architecture(&self) -> &str {
-        &self.architecture
+        &self.description.architecture
     }
 
     /// The address of the engine.

@@ -177,7 +177,7 @@ impl Drop for Registry {
 }
 
 /// A loopback port nobody listens on right now.
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     listener.local_addr().expect("the port's address")
 }

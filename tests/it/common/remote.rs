@@ -10,12 +10,11 @@
 //! `ssh` reads the configuration of the user's passwd home, not `HOME`, so op's `ssh` is a
 //! wrapper (first on op's `PATH`) that adds `-F <the test's ssh_config>`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::registry::which;
+use super::registry::{free_port, which};
 
 /// Runs `program args…`, panicking with its output when it fails.
 #[track_caller]
@@ -31,14 +30,6 @@ fn run(program: &str, args: &[&str], dir: &Path) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) {
@@ -151,7 +142,7 @@ impl TlsEngine {
             .or_else(|| which("stunnel"))
             .expect("stunnel is not installed; run `scripts/dev-env` as root");
         let pki = Pki::new("engine");
-        let port = free_port();
+        let port = free_port().port();
         let d = pki.dir.path();
         let config = d.join("stunnel.conf");
         fs_err::write(
@@ -226,7 +217,7 @@ impl SshEngine {
         fs_err::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
         // Privilege separation needs its directory.
         fs_err::create_dir_all("/run/sshd").unwrap();
-        let port = free_port();
+        let port = free_port().port();
         fs_err::write(
             d.join("sshd_config"),
             format!(
