@@ -479,7 +479,8 @@ pub struct Written {
 impl Registry {
     /// Writes an image to every reference of `names` (one registry, any repositories): its
     /// layers, its config, then the manifest. `docker` chooses Docker's media types (those of
-    /// the base image, when it has them) over OCI's.
+    /// the base image, when it has them) over OCI's, for the manifest, the config and every
+    /// layer, copied ones included ([`Descriptor::in_family`]).
     pub async fn write_image(
         &self,
         names: &[String],
@@ -513,7 +514,7 @@ impl Registry {
                     for name in names {
                         self.copy_blob(&from, name, &descriptor).await?;
                     }
-                    descriptor
+                    descriptor.in_family(docker)
                 }
                 LayerSource::Upload { gzip, digest } => {
                     let size = gzip.len() as u64;

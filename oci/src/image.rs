@@ -18,6 +18,22 @@ impl Descriptor {
         serde_json::json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
     }
 
+    /// The layer descriptor with the media type of the same kind of layer in Docker's family
+    /// (`docker`) or OCI's: a manifest names its layers in its own family, as the real
+    /// lifecycle's imgutil writes them, and containers/image (skopeo, podman, CRI-O) refuses a
+    /// Docker manifest with OCI layer types. A type with no counterpart (zstd has none in
+    /// Docker's family) is kept.
+    #[must_use]
+    pub fn in_family(mut self, docker: bool) -> Self {
+        if let Some((oci, dock)) = LAYER_TYPES
+            .iter()
+            .find(|(oci, dock)| self.media_type == *oci || self.media_type == *dock)
+        {
+            self.media_type = if docker { dock } else { oci }.to_string();
+        }
+        self
+    }
+
     fn from_json(value: &Value) -> Option<Self> {
         Some(Self {
             media_type: value.get("mediaType")?.as_str()?.to_string(),
@@ -26,6 +42,19 @@ impl Descriptor {
         })
     }
 }
+
+/// Layer media types, OCI's and Docker's for the same kind of layer.
+const LAYER_TYPES: [(&str, &str); 3] = [
+    (crate::OCI_LAYER, crate::DOCKER_LAYER),
+    (
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.docker.image.rootfs.diff.tar",
+    ),
+    (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    ),
+];
 
 /// A manifest as the registry serves it.
 #[derive(Clone, Debug)]
@@ -144,6 +173,24 @@ pub fn host_platform() -> (&'static str, &'static str) {
 mod tests {
     use super::*;
     use crate::OCI_MANIFEST;
+
+    #[test]
+    fn layer_types_follow_the_manifest_s_family() {
+        let layer = |media_type: &str| Descriptor {
+            media_type: media_type.into(),
+            digest: "sha256:d".into(),
+            size: 1,
+        };
+        for (oci, docker) in LAYER_TYPES {
+            for from in [oci, docker] {
+                assert_eq!(layer(from).in_family(true).media_type, docker);
+                assert_eq!(layer(from).in_family(false).media_type, oci);
+            }
+        }
+        let zstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+        assert_eq!(layer(zstd).in_family(true).media_type, zstd);
+        assert_eq!(layer(zstd).in_family(false), layer(zstd));
+    }
 
     #[test]
     fn digest_references_drop_the_tag() {

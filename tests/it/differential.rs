@@ -16,9 +16,12 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::common::cnb::{Lifecycle, Platform, Stack, Volume, run_to_end, verify_published};
+use crate::common::cnb::{
+    Lifecycle, Platform, Stack, Volume, run_to_end, skopeo_raw, verify_published,
+};
 use crate::common::docker::docker_command;
 use crate::common::fixtures;
+use crate::common::registry::which;
 
 /// The differences docs/lifecycle.md lists, where they show.
 struct Known;
@@ -170,11 +173,22 @@ struct Build {
 impl Build {
     /// Builds `app` with `builder` as `<repository>/<app>`, as op runs the creator.
     fn new(stack: &Stack, builder: &str, repository: &str, app: &'static str) -> Self {
+        Self::on(stack, builder, &stack.run_image, repository, app)
+    }
+
+    /// [`Build::new`] on `run_image`.
+    fn on(
+        stack: &Stack,
+        builder: &str,
+        run_image: &str,
+        repository: &str,
+        app: &'static str,
+    ) -> Self {
         let cache = Volume::new("cache");
         let image = stack.image(&format!("{repository}/{app}:latest"));
         let platform = Platform {
             builder,
-            run_image: &stack.run_image,
+            run_image,
             api: "0.15",
         };
         let run = platform.run_creator(&fixtures().join("apps").join(app), &image, &cache, &[]);
@@ -383,4 +397,96 @@ fn op_lifecycle_publishes_what_the_reference_lifecycle_publishes() {
         same_report(&op, &reference);
         same_launch(&op, &reference);
     }
+}
+
+/// The media types of `image`'s manifest, config and layers, as the registry serves them.
+fn media_types(image: &str) -> (String, String, Vec<String>) {
+    let manifest: Value = serde_json::from_slice(&skopeo_raw(image)).unwrap();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        text(&manifest["mediaType"]),
+        text(&manifest["config"]["mediaType"]),
+        manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| text(&l["mediaType"]))
+            .collect(),
+    )
+}
+
+/// `image`'s manifest, config and every layer are in Docker's media types.
+#[track_caller]
+fn docker_typed(image: &str, what: &str) {
+    let (manifest, config, layers) = media_types(image);
+    assert_eq!(manifest, op_oci::DOCKER_MANIFEST, "{what}: {image}");
+    assert_eq!(config, op_oci::DOCKER_CONFIG, "{what}: {image}");
+    for layer in layers {
+        assert_eq!(layer, op_oci::DOCKER_LAYER, "{what}: a layer of {image}");
+    }
+}
+
+/// A run image in Docker's media types (as `docker push` of Docker 20.10 makes them, here by
+/// `skopeo copy --format v2s2` of the stack's OCI run image): both lifecycles publish a Docker
+/// image whose every layer is Docker-typed (skopeo refuses a Docker manifest with OCI layer
+/// types), the same image otherwise. A rebuild on it of an image op-lifecycle first published
+/// on the OCI run image reuses that image's (OCI-typed) layers under Docker's types.
+#[test]
+fn on_a_docker_typed_run_image_every_layer_is_docker_typed() {
+    let stack = Stack::start(Lifecycle::Op);
+    let docker_run = stack.image("op/busybox-run-docker:latest");
+    let copy = Command::new(which("skopeo").expect("skopeo is installed (scripts/dev-env)"))
+        .args([
+            "copy",
+            "--quiet",
+            "--format",
+            "v2s2",
+            "--src-tls-verify=false",
+        ])
+        .args(["--dest-tls-verify=false"])
+        .arg(format!("docker://{}", stack.run_image))
+        .arg(format!("docker://{docker_run}"))
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{copy:?}");
+    docker_typed(&docker_run, "the run image");
+    let home = tempfile::tempdir().unwrap();
+    let op_builder = stack.another_builder(
+        Lifecycle::Op,
+        "builder-docker-run",
+        Some((&docker_run, home.path())),
+    );
+    let reference_builder = stack.another_builder(
+        Lifecycle::Reference,
+        "pack-builder-docker-run",
+        Some((&docker_run, home.path())),
+    );
+    for app in ["static-site", "procfile"] {
+        let op = Build::on(&stack, &op_builder, &docker_run, "op-lifecycle", app);
+        let reference = Build::on(&stack, &reference_builder, &docker_run, "reference", app);
+        docker_typed(&op.image, "op-lifecycle");
+        docker_typed(&reference.image, "the reference lifecycle");
+        same_config(&op, &reference);
+        same_layers(&op, &reference);
+        same_labels(&op, &reference);
+        same_launch(&op, &reference);
+    }
+
+    let image = stack.image("switched/procfile:latest");
+    let cache = Volume::new("cache");
+    let app = fixtures().join("apps/procfile");
+    for (builder, run_image) in [
+        (stack.builder.as_str(), stack.run_image.as_str()),
+        (op_builder.as_str(), docker_run.as_str()),
+    ] {
+        let platform = Platform {
+            builder,
+            run_image,
+            api: "0.15",
+        };
+        let run = platform.run_creator(&app, &image, &cache, &[]);
+        run.success();
+        assert_eq!(verify_published(&image), run.digest());
+    }
+    docker_typed(&image, "the rebuild on the Docker-typed run image");
 }

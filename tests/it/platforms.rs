@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::common::cnb::{
     EngineCleanup, Lifecycle, apps_in, crane, crane_validate, create_two_platform_builder,
     leftovers, lifecycle_dir, serve_and_get, skaffold, skopeo_raw, two_platform_bases,
-    two_platform_stack,
+    two_platform_stack, verify_published,
 };
 use crate::common::docker::{docker, docker_command, require_engine};
 use crate::common::registry::{Registry, which};
@@ -54,7 +54,11 @@ fn index_platforms(image: &str) -> Vec<(String, String)> {
         );
         let digest = entry["digest"].as_str().unwrap().to_string();
         let child = format!("{repository}@{digest}");
-        crane_validate(&child);
+        assert_eq!(
+            verify_published(&child),
+            digest,
+            "skopeo and crane read {child}"
+        );
         let out = Command::new(crane())
             .args(["config", &child])
             .output()
