@@ -2,6 +2,7 @@
 //! the cleanup that follows whatever happened.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::creator_output::{LineBuffer, Phase, announced_digest, without_ansi};
@@ -10,8 +11,8 @@ use super::names::{
     slug,
 };
 use super::publish::published_digest;
-use super::{Shared, lock};
-use crate::cnb::{self, app, builder::BuilderInfo, creator};
+use super::{Shared, chart, lock};
+use crate::cnb::{self, app, builder::BuilderInfo, creator, project::ProjectDescriptor};
 use crate::engine::runner::{self, Created, Exit};
 use crate::engine::{self, ContainerSpec, LABEL_KIND, Output};
 use crate::hint::Hint;
@@ -45,9 +46,21 @@ impl Built {
         started: Instant,
         creator_seconds: Option<f64>,
     ) -> Self {
+        Self::published_as(artifact, &artifact.target, digest, started, creator_seconds)
+    }
+
+    /// `artifact`, published as `reference` (its target, or a chart artifact's chart) with
+    /// `digest`.
+    fn published_as(
+        artifact: &PlannedArtifact,
+        reference: &str,
+        digest: String,
+        started: Instant,
+        creator_seconds: Option<f64>,
+    ) -> Self {
         Self {
             image: artifact.image.clone(),
-            tag: format!("{}@{digest}", artifact.target),
+            tag: format!("{reference}@{digest}"),
             digest,
             seconds: started.elapsed().as_secs_f64(),
             creator_seconds,
@@ -68,6 +81,10 @@ pub enum Error {
     },
     #[error("the creator wrote no report.toml (exit code 0)")]
     NoReport,
+    #[error("the build succeeded, but no buildpack wrote the chart's reference to /out/ref")]
+    NoChartRef,
+    #[error("the chart's reference in /out/ref: {0}")]
+    BadChartRef(String),
     #[error("report.toml: {0}")]
     BadReport(String),
     #[error("the registry serves {served} for `{target}`, but the lifecycle reported {reported}")]
@@ -166,6 +183,12 @@ impl Hint for Error {
             Error::DigestMismatch { .. } => {
                 Some("another push to the same tag raced this one; build again".into())
             }
+            Error::NoChartRef => Some(
+                "a chart artifact needs a builder with a chart buildpack (octopilot/helm) that detects the chart, pushes \
+                 it to $BP_HELM_OCI_REF and writes what it pushed to $BP_HELM_OCI_OUTPUT/ref; an image that is not a \
+                 chart must not end in `-chart`"
+                    .into(),
+            ),
             Error::App(e) | Error::Cnb(e) => e.hint(),
             Error::OnPlatform { source, .. } => source.hint(),
             Error::Skaffold(e) => e.hint(),
@@ -284,8 +307,14 @@ pub(super) async fn build(
         cleanup(shared, &resources).await;
         step(name, "cleaned up", started);
     }
-    let (digest, creator_seconds) = result?;
-    Ok(Built::published(artifact, digest, started, creator_seconds))
+    let (reference, digest, creator_seconds) = result?;
+    Ok(Built::published_as(
+        artifact,
+        &reference,
+        digest,
+        started,
+        creator_seconds,
+    ))
 }
 
 /// Builds `artifact` once per platform of `builders` (each the builder's image for it), at
@@ -386,29 +415,37 @@ fn tar_inputs(
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-) -> Result<tokio::task::JoinHandle<Result<Vec<u8>, cnb::Error>>, Error> {
-    let order = match b.buildpacks.as_slice() {
-        [] => None,
-        wanted => Some(builder.resolve_buildpacks(wanted).map_err(|buildpack| {
-            cnb::Error::BuildpackNotInBuilder {
-                image: artifact.image.clone(),
-                buildpack,
-                builder: builder.image.clone(),
-                available: builder.buildpacks(),
-            }
-        })?),
-    };
-    let (context, descriptor, env) = (
+) -> tokio::task::JoinHandle<Result<Vec<u8>, cnb::Error>> {
+    let mut env = platform_env(b, &shared.env);
+    if let Some(plan) = &b.chart {
+        env.extend(chart::env(plan, &shared.insecure_registries));
+    }
+    let (context, descriptor, chart) = (
         artifact.context.clone(),
         b.project_descriptor.clone(),
-        platform_env(b, &shared.env),
+        b.chart.is_some(),
     );
+    let (builder, wanted) = (builder.clone(), b.buildpacks.clone());
+    let (image, reporter) = (artifact.image.clone(), Arc::clone(&shared.reporter));
     let (uid, gid) = (builder.uid, builder.gid);
-    Ok(tokio::task::spawn_blocking(move || {
-        let project = app::ProjectDescriptor::read(descriptor.as_deref())?;
+    tokio::task::spawn_blocking(move || {
+        let mut project = ProjectDescriptor::read(descriptor.as_deref())?;
+        let order = project
+            .order(&wanted, &builder)
+            .map_err(|problem| cnb::Error::Buildpacks {
+                image: image.clone(),
+                problem,
+                available: builder.buildpacks(),
+            })?;
+        for warning in &project.warnings {
+            reporter.line(&image, &format!("warning: {warning}"));
+        }
         let env = project.env_with(&env);
         let mut inputs = app::Inputs::new();
         inputs.app(&context, uid, gid, &project.filter)?;
+        if chart {
+            inputs.directory(chart::OUT_DIR, uid, gid)?;
+        }
         if !env.is_empty() {
             inputs.platform_env(&env)?;
         }
@@ -416,11 +453,11 @@ fn tar_inputs(
             inputs.order(&order)?;
         }
         inputs.finish()
-    }))
+    })
 }
 
-/// The build itself; what it creates is recorded in `resources`. Returns the digest and the
-/// creator's run time.
+/// The build itself; what it creates is recorded in `resources`. Returns what it published
+/// (the target, or a chart artifact's chart), its digest and the creator's run time.
 async fn run(
     shared: &Shared,
     (artifact, target): (&PlannedArtifact, &PlatformTarget<'_>),
@@ -429,7 +466,7 @@ async fn run(
     run_image: &str,
     cache: &str,
     resources: &mut Created,
-) -> Result<(String, Option<f64>), Error> {
+) -> Result<(String, String, Option<f64>), Error> {
     let started = Instant::now();
     let engine = &shared.engine;
     let name = &artifact.image;
@@ -438,7 +475,7 @@ async fn run(
     let platform = *platform;
     // The inputs (app, environment, order) are tarred while the volumes and the container are
     // created.
-    let inputs = tar_inputs(shared, artifact, b, builder)?;
+    let inputs = tar_inputs(shared, artifact, b, builder);
     let base = per_build_name(shared, artifact, variant.as_deref());
     let labels = BTreeMap::from([
         (LABEL_KIND.to_string(), "build".to_string()),
@@ -513,21 +550,49 @@ async fn run(
         return Err(Error::Interrupted);
     };
     if code == 0 {
-        let (run_time, digest, sboms) = tokio::join!(
-            engine.run_time(&container),
-            published_digest(shared, &container, &artifact.target, announced),
-            copy_sboms(shared, (name, variant.as_deref()), &container)
+        let published = published(
+            shared,
+            (artifact, b),
+            variant.as_deref(),
+            &container,
+            announced,
         );
-        let digest = digest?;
-        sboms?;
+        let published = published.await?;
         step(name, "digest checked", started);
-        return Ok((digest, run_time?.map(|d| d.as_secs_f64())));
+        return Ok(published);
     }
     Err(Error::Creator {
         failure: cnb::exit::Failure::from_code(code),
         refused_by: cnb::exit::refused_by(&tail),
         tail,
     })
+}
+
+/// After the creator succeeded: what it published (the target, or a chart artifact's chart),
+/// the digest the registry serves, the creator's run time; the SBOMs copied meanwhile.
+async fn published(
+    shared: &Shared,
+    (artifact, b): (&PlannedArtifact, &BuildpacksPlan),
+    variant: Option<&str>,
+    container: &str,
+    announced: Option<String>,
+) -> Result<(String, String, Option<f64>), Error> {
+    let name = &artifact.image;
+    let (run_time, digest, sboms) = tokio::join!(
+        shared.engine.run_time(container),
+        published_digest(shared, container, &artifact.target, announced),
+        copy_sboms(shared, (name, variant), container)
+    );
+    let digest = digest?;
+    sboms?;
+    let seconds = run_time?.map(|d| d.as_secs_f64());
+    match &b.chart {
+        Some(plan) => {
+            let (reference, digest) = chart::published(shared, name, plan, container).await?;
+            Ok((reference, digest, seconds))
+        }
+        None => Ok((artifact.target.clone(), digest, seconds)),
+    }
 }
 
 /// With `--sbom-output DIR`: the SBOMs the lifecycle wrote (`/layers/sbom`: `launch/`,

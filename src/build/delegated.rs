@@ -18,8 +18,10 @@ pub struct Delegation {
     pub skaffold_file: PathBuf,
     /// The profiles op was asked for.
     pub profiles: Vec<String>,
-    /// The tag skaffold tags with (op's first tag; the others are added by op).
-    pub tag: String,
+    /// The tag skaffold tags with (op's first tag; the others are added by op); none when no
+    /// version is set: skaffold.yaml's `tagPolicy` tags the images then (upstream's rule: op
+    /// forces skaffold's tag only with a version).
+    pub tag: Option<String>,
     /// `--platform` values.
     pub platforms: Vec<String>,
     /// Where op runs.
@@ -47,7 +49,7 @@ pub(super) async fn build_run(
         profiles: &delegation.profiles,
         artifacts: &run.artifacts,
         default_repo: &run.default_repo,
-        tag: &delegation.tag,
+        tag: delegation.tag.as_deref(),
         push: run.push,
         insecure_registries: &shared.insecure_registries,
         platforms: &delegation.platforms,
@@ -72,15 +74,29 @@ pub(super) async fn build_run(
     let mut built = Vec::new();
     for (result, artifact) in results.iter().zip(artifacts) {
         let (tag, digest) = if run.push {
-            let named = format!(
-                "{}:{}",
-                crate::plan::target_name(&run.default_repo, &artifact.image),
-                delegation.tag
-            );
+            let repository = crate::plan::target_name(&run.default_repo, &artifact.image);
+            let named = match &delegation.tag {
+                Some(tag) => format!("{repository}:{tag}"),
+                // The tag its tagPolicy gave, in op's repository.
+                None => result
+                    .tag
+                    .split('@')
+                    .next()
+                    .filter(|name| {
+                        name.strip_prefix(repository.as_str())
+                            .is_some_and(|rest| rest.starts_with(':'))
+                    })
+                    .ok_or_else(|| Error::SkaffoldNaming {
+                        reported: result.tag.clone(),
+                        target: format!("{repository}:<tag>"),
+                    })?
+                    .to_string(),
+            };
+            let own_tag = delegation.tag.is_none();
             pushed(
                 shared,
                 artifact,
-                (&named, &result.tag),
+                (&named, &result.tag, own_tag),
                 &delegation.platforms,
             )
             .await?
@@ -114,11 +130,13 @@ fn cache_file(
 
 /// skaffold pushed `artifact` as `named` and reported `tag`: it must be `named` with a digest
 /// the registry serves for it. When `named` is not op's target (ttl mode), the image is copied
-/// there; the extra tags are added in the registry. The reference and digest recorded.
+/// there; the extra tags are added in the registry. The reference and digest recorded. With
+/// `own_tag` (skaffold's tagPolicy tagged it), `named` is what is recorded, and nothing is
+/// copied.
 async fn pushed(
     shared: &Shared,
     artifact: &PlannedArtifact,
-    (named, tag): (&str, &str),
+    (named, tag, own_tag): (&str, &str, bool),
     platforms: &[String],
 ) -> Result<(String, String), Error> {
     let unexpected = || Error::SkaffoldNaming {
@@ -139,6 +157,9 @@ async fn pushed(
         });
     }
     check_platforms(shared, artifact, named, platforms).await?;
+    if own_tag {
+        return Ok((tag.to_string(), digest.to_string()));
+    }
     let by_digest = format!("{}@{digest}", crate::registry::repository_of(named));
     for reference in artifact.references().filter(|r| *r != named) {
         shared.registry.copy(&by_digest, reference).await?;

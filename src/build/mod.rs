@@ -16,6 +16,7 @@
 //!   everything built, so `docker run` and `op run` find them.
 
 mod artifact;
+mod chart;
 mod copies;
 mod creator_output;
 mod delegated;

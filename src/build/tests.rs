@@ -110,6 +110,7 @@ fn coloured_banners_start_their_phase_too() {
 
 fn builder_info() -> BuilderInfo {
     BuilderInfo {
+        order: Vec::new(),
         image: "localhost:5001/op/builder:latest".into(),
         uid: 1000,
         gid: 1000,
@@ -151,6 +152,7 @@ fn artifact(image: &str, run: Option<RunImage>) -> PlannedArtifact {
             clear_cache: false,
             project_descriptor: None,
             volumes: vec![],
+            chart: None,
         }),
     }
 }

@@ -80,7 +80,13 @@ fn the_fixture_builder_resolves() {
     let ids: Vec<&str> = spec.buildpacks.iter().map(config::Buildpack::id).collect();
     assert_eq!(
         ids,
-        ["op/greeting", "op/procfile", "op/deps", "op/static-site"]
+        [
+            "op/greeting",
+            "op/procfile",
+            "op/deps",
+            "op/static-site",
+            "op/helm-chart"
+        ]
     );
     assert_eq!(spec.build_image, "localhost:5001/op/busybox-build:latest");
     assert_eq!(
@@ -306,16 +312,16 @@ fn the_layers_follow_pack_s_layout() {
         "{greeting:?}"
     );
     assert_eq!(
-        entries(6).into_iter().map(|e| e.0).collect::<Vec<_>>(),
+        entries(7).into_iter().map(|e| e.0).collect::<Vec<_>>(),
         ["/cnb", "/cnb/order.toml"]
     );
-    assert!(entries(7).iter().any(|e| e.0 == "/cnb/run.toml"));
+    assert!(entries(8).iter().any(|e| e.0 == "/cnb/run.toml"));
     assert!(
-        entries(8)
+        entries(9)
             .iter()
             .any(|e| e.0 == "/cnb/build-config/env/BP_LOG.override")
     );
-    assert_eq!(layers.len(), 9);
+    assert_eq!(layers.len(), 10);
 
     let again = create::layers(&spec, 1000, 1001).unwrap();
     let ids = |l: &[create::NewLayer]| {

@@ -6,19 +6,21 @@
 //!   patterns) decide which files go;
 //! - `platform/env/<NAME>`: `project.toml`'s build environment (`[[build.env]]`,
 //!   `[[io.buildpacks.build.env]]`), then the artifact's `buildpacks.env`, which wins;
-//! - `layers/order.toml`: the artifact's `buildpacks.buildpacks`, as one group.
+//! - `layers/order.toml`: the order of the build when it is not the builder's (the artifact's
+//!   `buildpacks.buildpacks`, or `project.toml`'s buildpacks: [`super::project`]), and the
+//!   buildpacks it adds (local directories, inline scripts) under `cnb/buildpacks/`.
 //!
 //! Symlinks are kept, special files (sockets, fifos) are left out. Modification times are kept,
 //! as pack does: the lifecycle normalises them in the layers it exports.
 
 use std::path::Path;
 
-use op_lifecycle::files::{Group, GroupEntry, OrderToml, Report};
+use op_lifecycle::files::{OrderToml, Report};
 use op_oci::archive::{LayerBuilder, Owner, Select};
 use regex::Regex;
-use serde::Deserialize;
 
 use super::Error;
+use super::project::{Added, Order};
 use crate::plan::EnvVar;
 
 /// Which files of the context go into the app.
@@ -89,146 +91,21 @@ impl Pattern {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Descriptor {
-    /// Schema 0.1: `[build]`, with `include`/`exclude` and `[[build.env]]`.
-    #[serde(default)]
-    build: Option<Selection>,
-    #[serde(default, rename = "io")]
-    io: Option<IoSection>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct IoSection {
-    /// Schema 0.2: `[io.buildpacks]`, with `include`/`exclude` and `[[io.buildpacks.build.env]]`.
-    #[serde(default)]
-    buildpacks: Option<IoBuildpacks>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Selection {
-    #[serde(default)]
-    include: Vec<String>,
-    #[serde(default)]
-    exclude: Vec<String>,
-    #[serde(default)]
-    env: Vec<EnvEntry>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct IoBuildpacks {
-    #[serde(flatten)]
-    selection: Selection,
-    #[serde(default)]
-    build: Option<IoBuild>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct IoBuild {
-    #[serde(default)]
-    env: Vec<EnvEntry>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct EnvEntry {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    value: String,
-}
-
-/// What op reads of a project descriptor (`project.toml`): which files go into the app, and the
-/// build environment its buildpacks see (before the artifact's `buildpacks.env`, which wins, as
-/// pack's `--env` wins over the descriptor's).
-#[derive(Clone, Debug, Default)]
-pub struct ProjectDescriptor {
-    pub filter: Filter,
-    pub env: Vec<EnvVar>,
-}
-
-impl ProjectDescriptor {
-    /// Reads `path` (`[build]` of schema 0.1, `[io.buildpacks]` of 0.2, which wins where a file
-    /// has both); nothing when there is none.
-    pub fn read(path: Option<&Path>) -> Result<Self, Error> {
-        let Some(path) = path else {
-            return Ok(Self::default());
-        };
-        let invalid = |problem: String| Error::ProjectDescriptor {
-            path: path.to_path_buf(),
-            problem,
-        };
-        let text = fs_err::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let descriptor: Descriptor =
-            toml::from_str(&text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
-        let (selection, env, table) =
-            match (descriptor.io.and_then(|io| io.buildpacks), descriptor.build) {
-                (Some(io), _) => {
-                    let env = io.build.map(|b| b.env).unwrap_or_default();
-                    (io.selection, env, "io.buildpacks.build.env")
-                }
-                (None, Some(mut build)) => {
-                    let env = std::mem::take(&mut build.env);
-                    (build, env, "build.env")
-                }
-                (None, None) => (Selection::default(), Vec::new(), "build.env"),
-            };
-        let mut vars: Vec<EnvVar> = Vec::new();
-        for (i, entry) in env.into_iter().enumerate() {
-            let valid = !entry.name.is_empty()
-                && entry
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
-            if !valid {
-                return Err(invalid(format!(
-                    "[[{table}]] entry {} has the name `{}`: a name is letters, digits, `_`, `.` and `-` (e.g. `name = \"BP_WEB_SERVER\"`)",
-                    i + 1,
-                    entry.name
-                )));
-            }
-            vars.retain(|v| v.name != entry.name);
-            vars.push(EnvVar {
-                name: entry.name,
-                value: entry.value,
-            });
-        }
-        let (mode, patterns) = match (selection.include.is_empty(), selection.exclude.is_empty()) {
+impl Filter {
+    /// The filter of `include` or `exclude` patterns (gitignore's); `None` for both.
+    pub fn from_patterns(include: Vec<String>, exclude: Vec<String>) -> Option<Self> {
+        let (mode, patterns) = match (include.is_empty(), exclude.is_empty()) {
             (true, true) => (Mode::Everything, Vec::new()),
-            (false, false) => {
-                return Err(invalid(
-                    "it has both `include` and `exclude`; use one".into(),
-                ));
-            }
-            (false, true) => (Mode::Include, selection.include),
-            (true, false) => (Mode::Exclude, selection.exclude),
+            (false, false) => return None,
+            (false, true) => (Mode::Include, include),
+            (true, false) => (Mode::Exclude, exclude),
         };
-        Ok(Self {
-            filter: Filter {
-                mode,
-                patterns: patterns.iter().filter_map(|p| Pattern::parse(p)).collect(),
-            },
-            env: vars,
+        Some(Self {
+            mode,
+            patterns: patterns.iter().filter_map(|p| Pattern::parse(p)).collect(),
         })
     }
 
-    /// The build environment of the artifact: this descriptor's, then `overrides` (the
-    /// artifact's `buildpacks.env` and what op forwards), which win by name.
-    pub fn env_with(&self, overrides: &[EnvVar]) -> Vec<EnvVar> {
-        let mut all: Vec<EnvVar> = self
-            .env
-            .iter()
-            .filter(|v| !overrides.iter().any(|o| o.name == v.name))
-            .cloned()
-            .collect();
-        all.extend(overrides.iter().cloned());
-        all
-    }
-}
-
-impl Filter {
     /// Whether a pattern matches `path` (relative, `/`-separated) or one of its directories.
     fn matches(&self, path: &str, is_dir: bool) -> bool {
         let mut matched = false;
@@ -327,26 +204,74 @@ impl Inputs {
         Ok(())
     }
 
-    /// The order of `buildpacks` (`id`, `version`, resolved against the builder) as
-    /// `layers/order.toml`, which the lifecycle prefers to the builder's.
-    pub fn order(&mut self, buildpacks: &[(String, String)]) -> Result<(), Error> {
-        let order = OrderToml {
-            order: vec![Group {
-                group: buildpacks
-                    .iter()
-                    .map(|(id, version)| GroupEntry {
-                        id: id.clone(),
-                        version: version.clone(),
-                        optional: false,
-                    })
-                    .collect(),
-            }],
+    /// An empty directory at `path` (absolute) owned by `uid:gid`, for the buildpacks to write
+    /// in (a chart artifact's `/out`).
+    pub fn directory(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
+        self.tar
+            .dir(
+                path.trim_start_matches('/'),
+                0o755,
+                u64::from(uid),
+                u64::from(gid),
+            )
+            .map_err(io_error(Path::new(path)))
+    }
+
+    /// The order of one build as `layers/order.toml`, which the lifecycle prefers to the
+    /// builder's, and the buildpacks it adds under `cnb/buildpacks/<id, / as _>/<version>/`,
+    /// root-owned as a builder's.
+    pub fn order(&mut self, order: &Order) -> Result<(), Error> {
+        let text = toml::to_string(&OrderToml {
+            order: order.groups.clone(),
             ..OrderToml::default()
-        };
-        let text = toml::to_string(&order).unwrap_or_default();
+        })
+        .unwrap_or_default();
         self.tar
             .file("layers/order.toml", text.as_bytes(), 0o644, 0, 0)
-            .map_err(io_error(Path::new("/layers/order.toml")))
+            .map_err(io_error(Path::new("/layers/order.toml")))?;
+        for added in &order.added {
+            self.buildpack(added)?;
+        }
+        Ok(())
+    }
+
+    fn buildpack(&mut self, added: &Added) -> Result<(), Error> {
+        let (id, version) = match added {
+            Added::Directory { id, version, .. } | Added::Inline { id, version, .. } => {
+                (id, version)
+            }
+        };
+        let escaped = format!("cnb/buildpacks/{}", id.replace('/', "_"));
+        let dir = format!("{escaped}/{version}");
+        let fail = io_error(Path::new("/cnb/buildpacks"));
+        self.tar.dir(&escaped, 0o755, 0, 0).map_err(&fail)?;
+        match added {
+            Added::Directory { path, .. } => self
+                .tar
+                .selected_tree(path, &dir, Owner::Fixed(0, 0), &|_, _| Select::Keep)
+                .map_err(io_error(path)),
+            Added::Inline {
+                api, inline, shell, ..
+            } => {
+                let descriptor =
+                    format!("api = {api:?}\n\n[buildpack]\nid = {id:?}\nversion = {version:?}\n");
+                let files = [
+                    ("buildpack.toml", descriptor, 0o644),
+                    ("bin/build", format!("#!{shell}\n\n{inline}\n"), 0o755),
+                    ("bin/detect", format!("#!{shell}\n\nexit 0\n"), 0o755),
+                ];
+                self.tar.dir(&dir, 0o755, 0, 0).map_err(&fail)?;
+                self.tar
+                    .dir(&format!("{dir}/bin"), 0o755, 0, 0)
+                    .map_err(&fail)?;
+                for (name, text, mode) in files {
+                    self.tar
+                        .file(&format!("{dir}/{name}"), text.as_bytes(), mode, 0, 0)
+                        .map_err(&fail)?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The tar, to extract at `/`.
@@ -360,6 +285,12 @@ impl Inputs {
 
 /// `report.toml` out of the tar the engine returns for `/layers/report.toml`.
 pub fn read_report(tar: &[u8]) -> Result<Report, String> {
+    let text = single_file(tar)?;
+    toml::from_str(&text).map_err(|e| format!("report.toml is not valid: {e}"))
+}
+
+/// The text of the one file of the tar the engine returns for a file's path.
+pub fn single_file(tar: &[u8]) -> Result<String, String> {
     use std::io::Read as _;
     let mut archive = tar::Archive::new(tar);
     let mut entry = archive
@@ -370,7 +301,7 @@ pub fn read_report(tar: &[u8]) -> Result<Report, String> {
         .map_err(|e| e.to_string())?;
     let mut text = String::new();
     entry.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    toml::from_str(&text).map_err(|e| format!("report.toml is not valid: {e}"))
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use op_lifecycle::api::Version;
-use op_lifecycle::files::BuilderMetadata;
+use op_lifecycle::files::{BuilderMetadata, Group};
 
 use super::Error;
 use crate::reference::Reference;
@@ -28,6 +28,9 @@ pub const TRUSTED_BUILDERS: [&str; 1] = ["ghcr.io/octopilot/builder-jammy-base"]
 /// The label of a builder's metadata.
 pub const METADATA_LABEL: &str = "io.buildpacks.builder.metadata";
 
+/// The label of a builder's order.
+pub const ORDER_LABEL: &str = "io.buildpacks.buildpack.order";
+
 /// A builder image, as its config describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuilderInfo {
@@ -37,6 +40,8 @@ pub struct BuilderInfo {
     pub metadata: BuilderMetadata,
     /// The Platform APIs its lifecycle supports (supported and deprecated).
     pub platform_apis: Vec<Version>,
+    /// Its order (empty when it has no order label).
+    pub order: Vec<Group>,
 }
 
 impl BuilderInfo {
@@ -83,12 +88,18 @@ impl BuilderInfo {
         if platform_apis.is_empty() {
             return Err(problem("its metadata names no Platform API".into()));
         }
+        let order = match labels.get(ORDER_LABEL) {
+            Some(label) => serde_json::from_str(label)
+                .map_err(|e| problem(format!("its `{ORDER_LABEL}` label is not readable: {e}")))?,
+            None => Vec::new(),
+        };
         Ok(Self {
             image: image.to_string(),
             uid,
             gid,
             metadata,
             platform_apis,
+            order,
         })
     }
 
@@ -135,26 +146,54 @@ impl BuilderInfo {
     }
 
     /// skaffold's `buildpacks.buildpacks` entries (`id`, `id@version`,
-    /// `urn:cnb:builder:id[@version]`) as the builder's buildpacks (`id`, `version`); without a
-    /// version, the newest. An entry the builder lacks is the error.
+    /// `urn:cnb:builder:id[@version]`) as the builder's buildpacks (`id`, `version`).
     pub fn resolve_buildpacks(&self, wanted: &[String]) -> Result<Vec<(String, String)>, String> {
         wanted
             .iter()
             .map(|entry| {
                 let bare = entry.strip_prefix("urn:cnb:builder:").unwrap_or(entry);
-                let (id, version) = match bare.split_once('@') {
-                    Some((id, version)) => (id, Some(version)),
-                    None => (bare, None),
-                };
-                self.metadata
-                    .buildpacks
-                    .iter()
-                    .filter(|b| b.id == id && version.is_none_or(|wanted| wanted == b.version))
-                    .max_by(|a, b| a.version.cmp(&b.version))
-                    .map(|b| (b.id.clone(), b.version.clone()))
-                    .ok_or_else(|| entry.clone())
+                match bare.split_once('@') {
+                    Some((id, version)) => self.resolve_buildpack(id, Some(version)),
+                    None => self.resolve_buildpack(bare, None),
+                }
             })
             .collect()
+    }
+
+    /// The builder's buildpack `id`, of `version` or, without one, the only version the builder
+    /// has (pack's rule: with several, the version must be named).
+    pub fn resolve_buildpack(
+        &self,
+        id: &str,
+        version: Option<&str>,
+    ) -> Result<(String, String), String> {
+        let versions: Vec<&str> = self
+            .metadata
+            .buildpacks
+            .iter()
+            .filter(|b| b.id == id)
+            .map(|b| b.version.as_str())
+            .collect();
+        match (version, versions.as_slice()) {
+            (_, []) => Err(format!(
+                "buildpack `{id}` is not in builder `{}`",
+                self.image
+            )),
+            (Some(wanted), _) if versions.contains(&wanted) => {
+                Ok((id.to_string(), wanted.to_string()))
+            }
+            (Some(wanted), _) => Err(format!(
+                "builder `{}` has buildpack `{id}` in version {}, not `{wanted}`",
+                self.image,
+                versions.join(", ")
+            )),
+            (None, [only]) => Ok((id.to_string(), (*only).to_string())),
+            (None, several) => Err(format!(
+                "builder `{}` has buildpack `{id}` in versions {}: name one (`{id}@<version>`), as pack asks",
+                self.image,
+                several.join(", ")
+            )),
+        }
     }
 
     /// `id@version` of the builder's buildpacks.
@@ -325,20 +364,24 @@ mod tests {
                 ("op/procfile".to_string(), "0.1.0".to_string())
             ]
         );
-        assert_eq!(
-            builder
-                .resolve_buildpacks(&["op/procfile".to_string()])
-                .unwrap()[0]
-                .1,
-            "0.2.0",
-            "the newest"
+        let several = builder
+            .resolve_buildpacks(&["op/procfile".to_string()])
+            .unwrap_err();
+        assert!(
+            several.contains("in versions 0.1.0, 0.2.0: name one"),
+            "{several}"
         );
-        assert_eq!(
-            builder
-                .resolve_buildpacks(&["docker://x/bp".to_string()])
-                .unwrap_err(),
-            "docker://x/bp"
+        let missing = builder
+            .resolve_buildpacks(&["docker://x/bp".to_string()])
+            .unwrap_err();
+        assert!(
+            missing.contains("`docker://x/bp` is not in builder"),
+            "{missing}"
         );
+        let version = builder
+            .resolve_buildpacks(&["op/greeting@9".to_string()])
+            .unwrap_err();
+        assert!(version.contains("in version 0.1.0, not `9`"), "{version}");
     }
 
     #[test]

@@ -159,6 +159,7 @@ mod tests {
 
     fn builder() -> BuilderInfo {
         BuilderInfo {
+            order: Vec::new(),
             image: "ghcr.io/octopilot/builder-jammy-base:latest".into(),
             uid: 1001,
             gid: 1000,

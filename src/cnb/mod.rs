@@ -8,12 +8,14 @@
 //!   network), as pack builds it (`docs/cnb-platform.md` sections 1 and 10);
 //! - [`app`]: the tars uploaded before the creator starts (the app with the CNB user's
 //!   ownership and `project.toml`'s include/exclude, `/platform/env`, `/layers/order.toml`);
+//! - [`project`]: `project.toml` as pack reads it (files, environment, buildpacks);
 //! - [`exit`]: what the lifecycle's exit codes mean to a user.
 
 pub mod app;
 pub mod builder;
 pub mod creator;
 pub mod exit;
+pub mod project;
 
 use crate::hint::Hint;
 
@@ -34,11 +36,10 @@ pub enum Error {
         "Builder `{builder}` is not trusted, so op does not run its lifecycle with registry credentials"
     )]
     Untrusted { builder: String },
-    #[error("Artifact `{image}`: buildpack `{buildpack}` is not in builder `{builder}`")]
-    BuildpackNotInBuilder {
+    #[error("Artifact `{image}`: {problem}")]
+    Buildpacks {
         image: String,
-        buildpack: String,
-        builder: String,
+        problem: String,
         available: Vec<String>,
     },
     #[error(
@@ -74,14 +75,16 @@ impl Hint for Error {
                  Trust it with --trust-builder or `trustBuilder: true` in skaffold.yaml (op trusts {} by default)",
                 builder::TRUSTED_BUILDERS.join(", ")
             )),
-            Error::BuildpackNotInBuilder { available, .. } => Some(format!(
-                "op builds with the builder's own buildpacks; it has {}",
+            Error::Buildpacks { available, .. } => Some(format!(
+                "name the builder's buildpacks by `id` or `id@version` (it has {}), a buildpack directory by its path, \
+                 or write an inline buildpack (`script`) in project.toml",
                 available.join(", ")
             )),
             Error::NoRunImage { .. } => Some("set `buildpacks.runImage` for the artifact".into()),
             Error::Read { .. } => None,
             Error::ProjectDescriptor { .. } => Some(
-                "`[build] include`/`exclude` (or `[io.buildpacks]` in schema 0.2) are lists of gitignore-style patterns"
+                "project.toml is read as pack reads it: `[_] schema-version` 0.1 (`[build]`) or 0.2/0.3 \
+                 (`[io.buildpacks]`); docs/configuration.md lists what op uses"
                     .into(),
             ),
         }

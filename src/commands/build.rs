@@ -314,7 +314,10 @@ fn build_options(
             skaffold,
             skaffold_file: plan.skaffold_files.first().cloned().unwrap_or_default(),
             profiles: plan.requested_profiles.value.clone(),
-            tag: plan.tags.value.first().cloned().unwrap_or_default(),
+            // skaffold's tagPolicy tags them unless a version is set (upstream's CustomTag rule).
+            tag: (plan.tags.origin != crate::config::Origin::Default)
+                .then(|| plan.tags.value.first().cloned())
+                .flatten(),
             platforms: plan.platforms.iter().map(ToString::to_string).collect(),
             cwd: plan.cwd.clone(),
         })

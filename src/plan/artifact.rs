@@ -12,6 +12,8 @@ use crate::reference::{self, Reference};
 
 /// What planning one artifact needs to know about the others.
 pub(super) struct Context<'a> {
+    /// `--push`: chart artifacts are charts only then.
+    pub(super) push: bool,
     /// Every artifact of the project, in order.
     pub(super) all: &'a [&'a Artifact],
     /// Their dependencies, by index.
@@ -62,7 +64,9 @@ pub(super) fn plan(
                     artifact.image
                 ));
             }
-            Work::Buildpacks(buildpacks_plan(ctx, i, b)?)
+            let mut plan = buildpacks_plan(ctx, i, b)?;
+            plan.chart = chart_plan(ctx, i, warnings)?;
+            Work::Buildpacks(plan)
         }
         (Kind::Docker(d), None) => {
             check_context(artifact, ctx.config)?;
@@ -349,6 +353,7 @@ fn buildpacks_plan(
         None
     };
     Ok(BuildpacksPlan {
+        chart: None,
         builder,
         run_image,
         env: build_env(artifact, &b.env, ctx.config)?,
@@ -363,6 +368,81 @@ fn buildpacks_plan(
             .map(|(n, v)| mount(artifact, n, v))
             .collect::<Result<_, _>>()?,
     })
+}
+
+/// The image name that makes a buildpacks artifact a chart artifact (upstream section 4.4).
+pub(super) const CHART_SUFFIX: &str = "-chart";
+
+/// Artifact `i`'s chart, when it is a chart artifact built with `--push`: its context's
+/// Chart.yaml must name the chart and its version. Without `--push` it builds as an image, as
+/// upstream's non-push path does (with a warning).
+fn chart_plan(
+    ctx: &Context<'_>,
+    i: usize,
+    warnings: &mut Vec<String>,
+) -> Result<Option<super::ChartPlan>, Error> {
+    #[derive(serde::Deserialize)]
+    struct ChartYaml {
+        name: Option<String>,
+        version: Option<serde_yaml::Value>,
+    }
+    let artifact = ctx.all[i];
+    if !artifact.image.ends_with(CHART_SUFFIX) {
+        return Ok(None);
+    }
+    if !ctx.push {
+        warnings.push(format!(
+            "artifact `{}` is a chart artifact (its image ends in `{CHART_SUFFIX}`): its chart is published with --push only; \
+             without it, op builds it as an image",
+            artifact.image
+        ));
+        return Ok(None);
+    }
+    let path = artifact.context.join("Chart.yaml");
+    let shown = ctx.config.display(&path);
+    let bad = |problem: String, hint: &str| invalid(artifact, "image", problem, Some(hint));
+    let text = match fs_err::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(
+                format!(
+                    "ends in `{CHART_SUFFIX}`, so op publishes the artifact as a Helm chart, and `{shown}` does not exist"
+                ),
+                "a chart artifact's context is the chart (its Chart.yaml at the root); an image that is not a chart \
+                 must not end in `-chart`",
+            ));
+        }
+        Err(e) => {
+            return Err(bad(
+                format!("`{shown}` cannot be read: {e}"),
+                "check its permissions",
+            ));
+        }
+    };
+    let chart: ChartYaml = serde_yaml::from_str(&text).map_err(|e| {
+        bad(
+            format!("`{shown}` is not valid YAML: {e}"),
+            "Chart.yaml is a YAML mapping with at least `name` and `version`",
+        )
+    })?;
+    let version = match chart.version {
+        Some(serde_yaml::Value::String(v)) => Some(v),
+        Some(serde_yaml::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let (Some(name), Some(version)) = (chart.name.filter(|n| !n.is_empty()), version) else {
+        return Err(bad(
+            format!("`{shown}` does not name the chart and its version (`name`, `version`)"),
+            "Helm needs both to push a chart: `name: my-chart` and `version: 0.1.0`",
+        ));
+    };
+    let target = &ctx.targets[i][0];
+    let repository = Reference::parse(target).map_or_else(|_| target.clone(), |r| r.name());
+    Ok(Some(super::ChartPlan {
+        name,
+        version,
+        repository,
+    }))
 }
 
 /// What upstream op always passes to buildpacks (Go modules of the octopilot organisation are

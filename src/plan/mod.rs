@@ -389,6 +389,37 @@ pub struct BuildpacksPlan {
     /// The project descriptor, when there is one.
     pub project_descriptor: Option<PathBuf>,
     pub volumes: Vec<Mount>,
+    /// A chart artifact (its image ends in `-chart`, published with `--push`): the chart's
+    /// buildpack pushes the chart, and `build_result.json` records the chart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartPlan>,
+}
+
+/// The Helm chart a chart artifact publishes (upstream section 4.4): the builder's chart
+/// buildpack pushes it as `<repository>/<name>:<version>` (`helm push` to
+/// `oci://<repository>`), the repository being the artifact's target without its tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartPlan {
+    /// `name` of its Chart.yaml.
+    pub name: String,
+    /// `version` of its Chart.yaml.
+    pub version: String,
+    /// `BP_HELM_OCI_REF`: the artifact's target without its tag.
+    pub repository: String,
+}
+
+impl ChartPlan {
+    /// Where `helm push` puts the chart: `<repository>/<name>:<version>` (`+` in the version
+    /// becomes `_`, as OCI tags cannot hold it).
+    pub fn reference(&self) -> String {
+        format!(
+            "{}/{}:{}",
+            self.repository,
+            self.name,
+            self.version.replace('+', "_")
+        )
+    }
 }
 
 /// How a Dockerfile artifact is built (by skaffold).
@@ -705,6 +736,7 @@ impl BuildPlan {
         }
         warnings.extend(unused_run_images(&all, &options.run_images));
         let context = artifact::Context {
+            push: options.push,
             all: &all,
             edges: &edges,
             targets: &targets,

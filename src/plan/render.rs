@@ -80,6 +80,12 @@ impl BuildPlan {
         }
         if !self.skaffold_runs.is_empty() {
             let _ = writeln!(out, "\nskaffold builds (one `skaffold build` each)");
+            if self.tags.origin == Origin::Default {
+                let _ = writeln!(
+                    out,
+                    "  tagged as skaffold.yaml's tagPolicy says (no version is set; default gitCommit, `latest` outside git)"
+                );
+            }
             for run in &self.skaffold_runs {
                 let push = if run.push {
                     "pushed"

@@ -426,7 +426,7 @@ fn op_build_hands_every_other_kind_to_skaffold_in_runs_that_build_together() {
     // false).
     assert_eq!(pushed, [true, false, false]);
     assert!(plan.render_text(repo.dir.path()).contains(
-        "skaffold builds (one `skaffold build` each)\n  base, base-extra (pushed)\n  tool, web (left in the local Docker Engine)"
+        "skaffold builds (one `skaffold build` each)\n  tagged as skaffold.yaml's tagPolicy says (no version is set; default gitCommit, `latest` outside git)\n  base, base-extra (pushed)\n  tool, web (left in the local Docker Engine)"
     ));
 
     // `build-push` skips them all, as upstream's did.

@@ -180,7 +180,9 @@ impl Skaffold {
             flag("build-image", image);
         }
         flag("default-repo", run.default_repo);
-        flag("tag", run.tag);
+        if let Some(tag) = run.tag {
+            flag("tag", tag);
+        }
         flag("push", if run.push { "true" } else { "false" });
         for host in run.insecure_registries {
             flag("insecure-registry", host);
@@ -351,7 +353,8 @@ pub struct Run<'a> {
     /// The artifacts to build (their images).
     pub artifacts: &'a [String],
     pub default_repo: &'a str,
-    pub tag: &'a str,
+    /// `--tag`: none lets skaffold.yaml's `tagPolicy` tag the images.
+    pub tag: Option<&'a str>,
     pub push: bool,
     pub insecure_registries: &'a [String],
     /// `--platform` values; none: skaffold's default (the engine's platform).

@@ -6,7 +6,7 @@ fn run<'a>(artifacts: &'a [String], profiles: &'a [String], insecure: &'a [Strin
         profiles,
         artifacts,
         default_repo: "127.0.0.1:5001/acme",
-        tag: "v1.2.3",
+        tag: Some("v1.2.3"),
         push: true,
         insecure_registries: insecure,
         platforms: &[],
@@ -56,6 +56,15 @@ fn skaffold_is_told_everything_op_decided() {
     let args = Skaffold::arguments(&with_platforms, Path::new("o"), Path::new("c"));
     assert!(args.contains(&"--platform=linux/amd64,linux/arm64".into()));
     assert!(args.contains(&"--push=false".into()));
+    let mut without_version = run(&artifacts, &[], &[]);
+    without_version.tag = None;
+    let args = Skaffold::arguments(&without_version, Path::new("o"), Path::new("c"));
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.to_str().unwrap().starts_with("--tag")),
+        "no version: skaffold.yaml's tagPolicy tags the images"
+    );
 }
 
 #[test]

@@ -31,7 +31,176 @@ on_each_engine_and_builder!(
     a_registry_cache_survives_a_runner_that_starts_empty,
 );
 
-on_each_builder!(project_toml_s_build_environment_reaches_the_buildpacks_and_buildpacks_env_wins);
+on_each_builder!(
+    project_toml_s_build_environment_reaches_the_buildpacks_and_buildpacks_env_wins,
+    project_toml_s_buildpacks_replace_or_extend_the_builder_s_order,
+);
+/// The labels of the image `reference` (crane reads its config).
+fn labels_of(reference: &str) -> serde_json::Value {
+    let config = std::process::Command::new(crate::common::cnb::crane())
+        .args(["config", reference])
+        .output()
+        .unwrap();
+    assert!(
+        config.status.success(),
+        "crane config {reference}: {config:?}"
+    );
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    config["config"]["Labels"].clone()
+}
+
+/// `id@version` of the buildpacks the image `reference` was built with.
+fn buildpacks_of(reference: &str) -> Vec<String> {
+    let labels = labels_of(reference);
+    let metadata: serde_json::Value =
+        serde_json::from_str(labels["io.buildpacks.build.metadata"].as_str().unwrap()).unwrap();
+    metadata["buildpacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            format!(
+                "{}@{}",
+                b["id"].as_str().unwrap(),
+                b["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// An inline buildpack (`script`) of `table` that says which web server project.toml's build
+/// environment names and keeps it in a launch layer.
+fn inline_stamp(table: &str) -> String {
+    format!(
+        r#"[{table}.script]
+api = "0.10"
+inline = '''
+echo "---> Inline: web server $BP_WEB_SERVER"
+mkdir -p "$CNB_LAYERS_DIR/stamp"
+echo "$BP_WEB_SERVER" > "$CNB_LAYERS_DIR/stamp/server"
+printf '[types]\nlaunch = true\n' > "$CNB_LAYERS_DIR/stamp.toml"
+'''
+"#
+    )
+}
+
+/// A buildpack directory `dir` of `context`: `me/hello@1.0.0`, which says hello.
+fn write_hello_buildpack(context: &TestContext, dir: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    context.write(
+        &format!("{dir}/buildpack.toml"),
+        "api = \"0.10\"\n\n[buildpack]\nid = \"me/hello\"\nversion = \"1.0.0\"\n\n[[targets]]\nos = \"linux\"\n",
+    );
+    context.write(&format!("{dir}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    context.write(
+        &format!("{dir}/bin/build"),
+        "#!/bin/sh\necho \"---> Hello from a buildpack directory\"\n",
+    );
+    for script in ["detect", "build"] {
+        let path = context.path().join(format!("{dir}/bin/{script}"));
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// The seeds' static frontend (procfile.md §6–7: `public/`, `BP_WEB_SERVER` in project.toml),
+/// with project.toml's buildpacks as pack reads them: a group of a local buildpack directory,
+/// an inline buildpack and one of the builder's replaces the builder's order; then, without a
+/// group, a `pre` group goes before every group of the builder's order. What each buildpack
+/// made is in the image; the project metadata label is `{}`, as pack writes it.
+fn project_toml_s_buildpacks_replace_or_extend_the_builder_s_order(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let context = apps(&stack);
+    let repo = stack.registry.addr();
+    write_hello_buildpack(&context, "static-site/buildpacks/hello");
+    let header = "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"buildpacks\"]\n\n\
+                  [[io.buildpacks.build.env]]\nname = \"BP_WEB_SERVER\"\nvalue = \"nginx\"\n\n";
+    context.write(
+        "static-site/project.toml",
+        &format!(
+            "{header}[[io.buildpacks.group]]\nuri = \"buildpacks/hello\"\n\n\
+             [[io.buildpacks.group]]\nid = \"me/stamp\"\n{}\n\
+             [[io.buildpacks.group]]\nid = \"op/static-site\"\n",
+            inline_stamp("io.buildpacks.group")
+        ),
+    );
+    let args = ["build-push", "--repo", &repo, "--artifact", "static-site"];
+    let run = context.op(&args);
+    run.success();
+    for line in [
+        "---> Hello from a buildpack directory",
+        "---> Inline: web server nginx",
+        "---> Static site: serving 1 file(s)",
+    ] {
+        assert!(run.stderr.contains(line), "{line}\n{}", run.report());
+    }
+    let tag = build_result(&context)["builds"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (reference, digest) = tag.split_once('@').unwrap();
+    assert_eq!(verify_published(reference), digest);
+    assert_eq!(
+        buildpacks_of(reference),
+        ["me/hello@1.0.0", "me/stamp@0.0.0", "op/static-site@0.1.0"],
+        "the group replaced the builder's order\n{}",
+        run.report()
+    );
+    assert_eq!(
+        labels_of(reference)["io.buildpacks.project.metadata"],
+        "{}",
+        "no project metadata, as pack (outside its experimental mode) writes it"
+    );
+    let server = run_to_end(&[
+        "--entrypoint",
+        "/bin/cat",
+        &tag,
+        "/layers/me_stamp/stamp/server",
+    ]);
+    assert_eq!(server, "nginx\n", "the inline buildpack's launch layer");
+    assert!(serve_and_get(&tag, "/index.html").contains("Hello from the static-site fixture"));
+
+    // Without a group: the pre buildpack goes before every group of the builder's order, and
+    // detection picks the builder's static-site group.
+    context.write(
+        "static-site/project.toml",
+        &format!(
+            "{header}[[io.buildpacks.pre.group]]\nid = \"me/stamp\"\n{}",
+            inline_stamp("io.buildpacks.pre.group")
+        ),
+    );
+    let run = context.op(&args);
+    run.success();
+    let tag = build_result(&context)["builds"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        buildpacks_of(tag.split_once('@').unwrap().0),
+        ["me/stamp@0.0.0", "op/static-site@0.1.0"],
+        "{}",
+        run.report()
+    );
+
+    // A buildpack op does not fetch is refused, naming the file and the entry.
+    context.write(
+        "static-site/project.toml",
+        "[_]\nschema-version = \"0.2\"\n[[io.buildpacks.group]]\nuri = \"docker://ghcr.io/example/bp:1\"\n",
+    );
+    let refused = context.op(&args);
+    refused.failure(1);
+    for expected in [
+        "project.toml",
+        "[[io.buildpacks.group]] entry 1",
+        "does not fetch buildpacks",
+    ] {
+        assert!(
+            refused.stderr.contains(expected),
+            "{expected}\n{}",
+            refused.report()
+        );
+    }
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
 
 /// The seeds' shape (procfile.md §6–7): a `project.toml` of schema 0.2 whose
 /// `[[io.buildpacks.build.env]]` sets what the buildpacks read; the artifact's `buildpacks.env`
@@ -79,14 +248,33 @@ fn project_toml_s_build_environment_reaches_the_buildpacks_and_buildpacks_env_wi
 }
 
 /// A team that switches builders: the same app and tag rebuilt with the other lifecycle, both
-/// ways. Each rebuild reads the previous image the other lifecycle made (the real lifecycle's
-/// labels have Go's `null`s) and restores the cache the other one kept.
+/// ways. Each rebuild reads the previous image the other lifecycle made and restores the cache
+/// the other one kept. A `post` buildpack of project.toml (inline) adds a launch layer without
+/// metadata, which the real lifecycle records as `"data":null`: op-lifecycle used to fail on
+/// it (`failed to encode /layers/analyzed.toml: unsupported unit type`).
 #[test]
 fn a_rebuild_with_the_other_lifecycle_reads_the_previous_image() {
     let stack = Stack::start(Lifecycle::Op);
     let real = stack.another_builder(Lifecycle::Reference, "pack-builder", None);
     let context = apps(&stack);
     let repo = stack.registry.addr();
+    context.write(
+        "greeting/project.toml",
+        r#"[_]
+schema-version = "0.2"
+
+[[io.buildpacks.post.group]]
+id = "me/plain-layer"
+
+[io.buildpacks.post.group.script]
+api = "0.10"
+inline = '''
+mkdir -p "$CNB_LAYERS_DIR/plain"
+echo built > "$CNB_LAYERS_DIR/plain/stamp"
+printf '[types]\nlaunch = true\n' > "$CNB_LAYERS_DIR/plain.toml"
+'''
+"#,
+    );
     let skaffold = context.path().join("skaffold.yaml");
     let with_op = fs_err::read_to_string(&skaffold).unwrap();
     let with_real = with_op.replace(&stack.builder, &real);
@@ -104,7 +292,17 @@ fn a_rebuild_with_the_other_lifecycle_reads_the_previous_image() {
         ),
     ] {
         fs_err::write(&skaffold, from).unwrap();
-        context.op(&args).success();
+        let first = context.op(&args);
+        first.success();
+        if from == &with_real {
+            let tag = first.stdout.lines().last().unwrap();
+            let labels = labels_of(tag.split_once('@').unwrap().0);
+            let metadata = labels["io.buildpacks.lifecycle.metadata"].as_str().unwrap();
+            assert!(
+                metadata.contains(r#""plain":{"sha":"#) && metadata.contains(r#""data":null"#),
+                "the real lifecycle records the layer without metadata as null: {metadata}"
+            );
+        }
         fs_err::write(&skaffold, to).unwrap();
         let rebuilt = context.op(&args);
         rebuilt.success();

@@ -84,6 +84,7 @@ macro_rules! on_each_engine {
 mod architecture;
 mod build;
 mod build_push;
+mod charts;
 mod cli;
 mod differential;
 mod errors;

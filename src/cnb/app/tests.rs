@@ -1,4 +1,6 @@
 use super::*;
+use crate::cnb::project::ProjectDescriptor;
+use op_lifecycle::files::{Group, GroupEntry};
 
 /// (path, uid, gid, kind) of every entry.
 fn entries(tar: &[u8]) -> Vec<(String, u64, u64, tar::EntryType)> {
@@ -129,99 +131,6 @@ fn include_patterns_keep_only_what_they_match_with_its_directories() {
 }
 
 #[test]
-fn descriptors_with_both_lists_or_bad_toml_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("project.toml");
-    fs_err::write(&path, "[build]\ninclude = [\"a\"]\nexclude = [\"b\"]\n").unwrap();
-    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
-    assert!(
-        error.to_string().contains("both `include` and `exclude`"),
-        "{error}"
-    );
-    fs_err::write(&path, "[build\n").unwrap();
-    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
-    assert!(matches!(error, Error::ProjectDescriptor { .. }), "{error}");
-    assert!(
-        error.to_string().contains("line 1"),
-        "the line is named: {error}"
-    );
-}
-
-fn env_of(descriptor: &ProjectDescriptor) -> Vec<(&str, &str)> {
-    descriptor
-        .env
-        .iter()
-        .map(|v| (v.name.as_str(), v.value.as_str()))
-        .collect()
-}
-
-#[test]
-fn the_build_environment_of_both_schemas_is_read_and_buildpacks_env_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("project.toml");
-    // Schema 0.2, the seeds' static frontend.
-    fs_err::write(
-        &path,
-        "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"node_modules\"]\n\n\
-         [[io.buildpacks.build.env]]\nname = \"BP_WEB_SERVER\"\nvalue = \"nginx\"\n\n\
-         [[io.buildpacks.build.env]]\nname = \"BP_WEB_SERVER_ROOT\"\nvalue = \"public\"\n",
-    )
-    .unwrap();
-    let v2 = ProjectDescriptor::read(Some(&path)).unwrap();
-    assert_eq!(
-        env_of(&v2),
-        [("BP_WEB_SERVER", "nginx"), ("BP_WEB_SERVER_ROOT", "public")]
-    );
-    assert!(!v2.filter.keeps("node_modules/x.js", false));
-    // Schema 0.1 (legacy `[build]`); a name given twice keeps its last value.
-    fs_err::write(
-        &path,
-        "[project]\nid = \"web\"\n\n[build]\ninclude = [\"public/\"]\n\n\
-         [[build.env]]\nname = \"STYLE\"\nvalue = \"plain\"\n\n\
-         [[build.env]]\nname = \"STYLE\"\nvalue = \"loud\"\n",
-    )
-    .unwrap();
-    let v1 = ProjectDescriptor::read(Some(&path)).unwrap();
-    assert_eq!(env_of(&v1), [("STYLE", "loud")]);
-    assert!(v1.filter.keeps("public/index.html", false));
-    // The artifact's buildpacks.env (and what op forwards) wins by name.
-    let merged = v2.env_with(&[EnvVar {
-        name: "BP_WEB_SERVER".into(),
-        value: "httpd".into(),
-    }]);
-    let merged: Vec<(&str, &str)> = merged
-        .iter()
-        .map(|v| (v.name.as_str(), v.value.as_str()))
-        .collect();
-    assert_eq!(
-        merged,
-        [("BP_WEB_SERVER_ROOT", "public"), ("BP_WEB_SERVER", "httpd")]
-    );
-}
-
-#[test]
-fn a_build_env_entry_without_a_usable_name_is_an_error_naming_the_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("project.toml");
-    fs_err::write(&path, "[[io.buildpacks.build.env]]\nvalue = \"nginx\"\n").unwrap();
-    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("[[io.buildpacks.build.env]] entry 1 has the name ``"),
-        "{error}"
-    );
-    fs_err::write(&path, "[[build.env]]\nname = \"A/B\"\nvalue = \"x\"\n").unwrap();
-    let error = ProjectDescriptor::read(Some(&path)).unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("[[build.env]] entry 1 has the name `A/B`"),
-        "{error}"
-    );
-}
-
-#[test]
 fn the_app_the_environment_and_the_order_go_in_one_tar() {
     let env = [EnvVar {
         name: "BP_GO_TARGETS".into(),
@@ -234,7 +143,16 @@ fn the_app_the_environment_and_the_order_go_in_one_tar() {
         .unwrap();
     inputs.platform_env(&env).unwrap();
     inputs
-        .order(&[("op/procfile".into(), "0.1.0".into())])
+        .order(&Order {
+            groups: vec![Group {
+                group: vec![GroupEntry {
+                    id: "op/procfile".into(),
+                    version: "0.1.0".into(),
+                    optional: false,
+                }],
+            }],
+            added: Vec::new(),
+        })
         .unwrap();
     let tar = inputs.finish().unwrap();
     assert_eq!(
@@ -273,4 +191,59 @@ fn report_toml_is_read_out_of_the_engine_s_tar() {
     let report = read_report(&builder.into_inner().unwrap()).unwrap();
     assert_eq!(report.image.digest.as_deref(), Some("sha256:abc"));
     assert!(read_report(&[]).is_err());
+}
+
+#[test]
+fn added_buildpacks_go_under_cnb_buildpacks_root_owned() {
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::create_dir_all(dir.path().join("bin")).unwrap();
+    fs_err::write(dir.path().join("buildpack.toml"), "api = \"0.10\"\n").unwrap();
+    fs_err::write(dir.path().join("bin/build"), "#!/bin/sh\n").unwrap();
+    let mut inputs = Inputs::new();
+    inputs
+        .order(&Order {
+            groups: Vec::new(),
+            added: vec![
+                Added::Directory {
+                    path: dir.path().to_path_buf(),
+                    id: "me/dir".into(),
+                    version: "1.0.0".into(),
+                },
+                Added::Inline {
+                    id: "me/inline".into(),
+                    version: "0.0.0".into(),
+                    api: "0.10".into(),
+                    inline: "echo hi".into(),
+                    shell: "/bin/sh".into(),
+                },
+            ],
+        })
+        .unwrap();
+    let tar = inputs.finish().unwrap();
+    let all = entries(&tar);
+    assert!(all.iter().all(|e| e.1 == 0 && e.2 == 0), "{all:?}");
+    let names: Vec<String> = all.into_iter().map(|e| e.0).collect();
+    for expected in [
+        "cnb/buildpacks/me_dir/1.0.0/buildpack.toml",
+        "cnb/buildpacks/me_dir/1.0.0/bin/build",
+        "cnb/buildpacks/me_inline/0.0.0/buildpack.toml",
+        "cnb/buildpacks/me_inline/0.0.0/bin/build",
+        "cnb/buildpacks/me_inline/0.0.0/bin/detect",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut build = archive
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().ends_with("me_inline/0.0.0/bin/build"))
+        .unwrap();
+    assert_eq!(build.header().mode().unwrap(), 0o755);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut build, &mut text).unwrap();
+    assert_eq!(text, "#!/bin/sh\n\necho hi\n");
 }

@@ -98,6 +98,13 @@ impl TestContext {
         self.run(self.command(args), args)
     }
 
+    /// Runs `op args…` in `dir`, a directory of the test directory.
+    pub fn op_in(&self, dir: &str, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        command.current_dir(self.path().join(dir));
+        self.run(command, args)
+    }
+
     /// Runs `wrapper… op args…` in the test directory, with the test's environment (e.g. op in
     /// a namespace of its own).
     pub fn op_wrapped(&self, wrapper: &[&str], args: &[&str]) -> Run {
