@@ -196,7 +196,7 @@ fn composite_buildpacks_expand_to_their_order() {
 #[test]
 fn unsupported_buildpack_apis_exit_12() {
     let f = Fixture::new();
-    f.buildpack("old", "0.8", "exit 0");
+    f.buildpack("old", "0.6", "exit 0");
     assert_eq!(
         f.detect(&[&[("old", false)]]).unwrap_err().code,
         exit::INCOMPATIBLE_BUILDPACK_API
@@ -224,4 +224,15 @@ fn detect_runs_in_the_app_directory_with_the_spec_environment() {
         "test -f marker || exit 1\n[ \"$USER_VAR\" = from-platform ] || exit 2\n[ -n \"$CNB_BUILDPACK_DIR\" ] || exit 3\n[ \"$CNB_BUILD_PLAN_PATH\" = \"$2\" ] || exit 4\n[ \"$CNB_PLATFORM_DIR\" = \"$1\" ] || exit 5\nexit 0",
     );
     assert_eq!(ids(&f.detect(&[&[("env", false)]]).unwrap()), ["env"]);
+}
+
+#[test]
+fn buildpacks_of_api_0_7_get_no_platform_or_plan_variables() {
+    let f = Fixture::new();
+    let unset = "[ -z \"${CNB_PLATFORM_DIR+x}${CNB_BUILD_PLAN_PATH+x}\" ] || exit 1\n[ -n \"$CNB_BUILDPACK_DIR\" ] || exit 2\nexit 0";
+    f.buildpack("old", "0.7", unset);
+    assert_eq!(ids(&f.detect(&[&[("old", false)]]).unwrap()), ["old"]);
+    let set = "[ \"$CNB_BUILD_PLAN_PATH\" = \"$2\" ] || exit 1\n[ \"$CNB_PLATFORM_DIR\" = \"$1\" ] || exit 2\n[ -z \"${CNB_TARGET_OS+x}\" ] || exit 3\nexit 0";
+    f.buildpack("eight", "0.8", set);
+    assert_eq!(ids(&f.detect(&[&[("eight", false)]]).unwrap()), ["eight"]);
 }

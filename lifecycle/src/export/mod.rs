@@ -409,6 +409,7 @@ fn build_metadata_label(inputs: &ExportInputs<'_>) -> BuildMetadataLabel {
                 default: false,
                 buildpack_id: p.buildpack_id.clone(),
                 working_dir: p.working_dir.clone(),
+                exec_env: p.exec_env.clone(),
             })
             .collect(),
         launcher: LauncherInfo {
