@@ -80,7 +80,14 @@ fn the_fixture_builder_resolves() {
     let ids: Vec<&str> = spec.buildpacks.iter().map(config::Buildpack::id).collect();
     assert_eq!(
         ids,
-        ["op/greeting", "op/procfile", "op/deps", "op/static-site"]
+        [
+            "op/greeting",
+            "op/procfile",
+            "op/deps",
+            "op/static-site",
+            "op/old-api-07",
+            "op/old-api-08"
+        ]
     );
     assert_eq!(spec.build_image, "localhost:5001/op/busybox-build:latest");
     assert_eq!(
@@ -305,17 +312,18 @@ fn the_layers_follow_pack_s_layout() {
         )),
         "{greeting:?}"
     );
+    // A layer per buildpack (six), then the order, run.toml and the build config.
     assert_eq!(
-        entries(6).into_iter().map(|e| e.0).collect::<Vec<_>>(),
+        entries(8).into_iter().map(|e| e.0).collect::<Vec<_>>(),
         ["/cnb", "/cnb/order.toml"]
     );
-    assert!(entries(7).iter().any(|e| e.0 == "/cnb/run.toml"));
+    assert!(entries(9).iter().any(|e| e.0 == "/cnb/run.toml"));
     assert!(
-        entries(8)
+        entries(10)
             .iter()
             .any(|e| e.0 == "/cnb/build-config/env/BP_LOG.override")
     );
-    assert_eq!(layers.len(), 9);
+    assert_eq!(layers.len(), 11);
 
     let again = create::layers(&spec, 1000, 1001).unwrap();
     let ids = |l: &[create::NewLayer]| {
