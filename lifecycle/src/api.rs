@@ -13,7 +13,9 @@ pub const PLATFORM_APIS: [Version; 4] = [
 ];
 
 /// The Buildpack API versions this lifecycle implements.
-pub const BUILDPACK_APIS: [Version; 4] = [
+pub const BUILDPACK_APIS: [Version; 6] = [
+    Version(0, 7),
+    Version(0, 8),
     Version(0, 9),
     Version(0, 10),
     Version(0, 11),
@@ -121,7 +123,9 @@ mod tests {
     #[test]
     fn buildpack_api_must_be_supported() {
         assert_eq!(buildpack_api("a", "0.10").unwrap(), Version(0, 10));
-        let err = buildpack_api("a", "0.8").unwrap_err();
+        assert_eq!(buildpack_api("a", "0.7").unwrap(), Version(0, 7));
+        assert_eq!(buildpack_api("a", "0.8").unwrap(), Version(0, 8));
+        let err = buildpack_api("a", "0.6").unwrap_err();
         assert_eq!(err.code, exit::INCOMPATIBLE_BUILDPACK_API);
         assert!(err.message.contains("'a'"));
         assert!(Version(0, 12).at_least(Version(0, 9)));

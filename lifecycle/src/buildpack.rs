@@ -119,7 +119,9 @@ pub struct ExecInputs<'a> {
 }
 
 impl ExecInputs<'_> {
-    /// The command for `<buildpack>/bin/<name> args…`, with the environment of the spec.
+    /// The command for `<buildpack>/bin/<name> args…`, with the environment of the spec:
+    /// `CNB_BUILDPACK_DIR` always; `CNB_PLATFORM_DIR` and `extra_env` for Buildpack API 0.8
+    /// and later; `CNB_TARGET_*` for 0.10 and later; `CNB_EXEC_ENV` for 0.12 and later.
     pub fn command(
         &self,
         bp: &Descriptor,
@@ -143,11 +145,13 @@ impl ExecInputs<'_> {
             .current_dir(self.app_dir)
             .env_clear()
             .envs(vars);
-        command
-            .env("CNB_BUILDPACK_DIR", &bp.dir)
-            .env("CNB_PLATFORM_DIR", self.platform_dir);
-        for (key, value) in extra_env {
-            command.env(key, value);
+        command.env("CNB_BUILDPACK_DIR", &bp.dir);
+        // Buildpacks of API 0.7 get their directories as arguments only.
+        if bp.api.at_least(Version(0, 8)) {
+            command.env("CNB_PLATFORM_DIR", self.platform_dir);
+            for (key, value) in extra_env {
+                command.env(key, value);
+            }
         }
         if bp.api.at_least(Version(0, 10)) {
             command.envs(self.target_env.iter().cloned());

@@ -366,6 +366,9 @@ pub struct LayerTypes {
 /// `launch.toml`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct LaunchToml {
+    /// The legacy BOM (deprecated, still read for every Buildpack API).
+    #[serde(default)]
+    pub bom: Vec<BomEntry>,
     #[serde(default)]
     pub labels: Vec<Label>,
     #[serde(default)]
@@ -381,21 +384,38 @@ pub struct Label {
     pub value: String,
 }
 
-/// A process of `launch.toml` (Buildpack API 0.9 and later: `command` is a list, no `direct`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A process of `launch.toml`, as written: `command` is a string and `direct` is allowed
+/// (default false) below Buildpack API 0.9; from 0.9 `command` is a list and `direct` an error
+/// (the build phase decodes it by the buildpack's API). Other keys are ignored, as the reference
+/// lifecycle ignores them.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct ProcessEntry {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub kind: String,
-    pub command: Vec<String>,
+    #[serde(default)]
+    pub command: Option<toml::Value>,
     #[serde(default)]
     pub args: Vec<String>,
+    #[serde(default)]
+    pub direct: Option<bool>,
     #[serde(default)]
     pub default: bool,
     #[serde(default, rename = "working-dir")]
     pub working_dir: Option<String>,
     #[serde(default, rename = "exec-env")]
     pub exec_env: Vec<String>,
+}
+
+/// An entry of the legacy BOM (`[[bom]]` of `launch.toml` and `build.toml`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct BomEntry {
+    #[serde(default)]
+    pub name: String,
+    /// Not allowed: the build fails when it is set.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
 }
 
 /// `[[slices]]` of `launch.toml`.
@@ -406,8 +426,11 @@ pub struct Slice {
 }
 
 /// `build.toml`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct BuildToml {
+    /// The legacy BOM of the build (deprecated, still read for every Buildpack API).
+    #[serde(default)]
+    pub bom: Vec<BomEntry>,
     #[serde(default)]
     pub unmet: Vec<Unmet>,
 }
@@ -511,6 +534,13 @@ pub struct LabelProcess {
     pub buildpack_id: String,
     #[serde(rename = "working-dir", skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    #[serde(
+        rename = "exec-env",
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub exec_env: Vec<String>,
 }
 
 /// `launcher` of the build metadata label.
@@ -876,26 +906,26 @@ mod tests {
     }
 
     #[test]
-    fn launch_toml_refuses_legacy_keys() {
+    fn launch_toml_reads_commands_of_every_api_and_the_legacy_bom() {
         let ok: LaunchToml = toml::from_str(
-            "[[processes]]\ntype = \"web\"\ncommand = [\"httpd\", \"-f\"]\nargs = [\"-p\", \"8080\"]\ndefault = true\nworking-dir = \"/workspace/www\"\n[[labels]]\nkey = \"k\"\nvalue = \"v\"\n",
+            "[[processes]]\ntype = \"web\"\ncommand = [\"httpd\", \"-f\"]\nargs = [\"-p\", \"8080\"]\ndefault = true\nworking-dir = \"/workspace/www\"\n[[labels]]\nkey = \"k\"\nvalue = \"v\"\n[[bom]]\nname = \"ruby\"\n",
         )
         .unwrap();
-        assert_eq!(ok.processes[0].command, ["httpd", "-f"]);
+        assert_eq!(
+            ok.processes[0].command,
+            Some(toml::Value::Array(vec!["httpd".into(), "-f".into()]))
+        );
         assert_eq!(
             ok.processes[0].working_dir.as_deref(),
             Some("/workspace/www")
         );
-        assert!(
-            toml::from_str::<LaunchToml>("[[processes]]\ntype = \"web\"\ncommand = \"httpd\"\n")
-                .is_err()
-        );
-        assert!(
-            toml::from_str::<LaunchToml>(
-                "[[processes]]\ntype = \"web\"\ncommand = [\"x\"]\ndirect = true\n"
-            )
-            .is_err()
-        );
+        assert_eq!(ok.bom[0].name, "ruby");
+        // Buildpack API 0.8 and earlier: the build phase checks them by the buildpack's API.
+        let old: LaunchToml =
+            toml::from_str("[[processes]]\ntype = \"web\"\ncommand = \"httpd\"\ndirect = true\n")
+                .unwrap();
+        assert_eq!(old.processes[0].command, Some("httpd".into()));
+        assert_eq!(old.processes[0].direct, Some(true));
     }
 
     #[test]

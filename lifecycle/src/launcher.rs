@@ -3,8 +3,10 @@
 //! the launch environment from the buildpacks' layers and replaces itself with the process.
 //!
 //! Not supported (see `docs/lifecycle.md`): `exec.d`, exec-env filtering of processes and
-//! Windows. Shell processes (a user command without `--`) run through `/bin/sh -c`, not bash,
-//! after sourcing `profile.d` scripts and `<app>/.profile`: the test run images have no bash.
+//! Windows. Shell processes (a process of Buildpack API 0.8 or earlier with `direct = false`,
+//! or a user command without `--`) run as the reference runs them (`launch/bash.go`): through
+//! `/bin/bash -c`, which sources the `profile.d` scripts and the app's `.profile`; without
+//! `/bin/bash` in the image they fail (`bash exec: no such file or directory`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -20,8 +22,8 @@ use crate::exit::{self, Error};
 use crate::files::{self, BuildMetadata, Process};
 use crate::log;
 
-/// The shell of shell processes.
-pub const SHELL: &str = "/bin/sh";
+/// The shell of shell processes (hard-coded, as in the reference).
+pub const SHELL: &str = "/bin/bash";
 
 /// What the launcher will run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct Launch {
     /// Whether `argv` is executed as is (else it is a shell command).
     pub direct: bool,
     pub working_dir: PathBuf,
+    /// Where a shell process starts (its script changes to `working_dir`).
+    pub app_dir: PathBuf,
 }
 
 /// The process type named by the launcher's own name (`/cnb/process/web` is a symlink).
@@ -63,12 +67,14 @@ pub fn process_for(
                 argv: std::iter::once(command).chain(args).cloned().collect(),
                 direct: true,
                 working_dir: app_dir.to_path_buf(),
+                app_dir: app_dir.to_path_buf(),
             }),
             args => Ok(Launch {
                 kind: None,
                 argv: args.to_vec(),
                 direct: false,
                 working_dir: app_dir.to_path_buf(),
+                app_dir: app_dir.to_path_buf(),
             }),
         };
     };
@@ -105,8 +111,9 @@ pub fn process_for(
     Ok(Launch {
         kind: Some(kind.to_string()),
         argv,
-        direct: process.direct || bp_api.at_least(Version(0, 9)),
+        direct: process.direct,
         working_dir,
+        app_dir: app_dir.to_path_buf(),
     })
 }
 
@@ -177,16 +184,37 @@ fn profile_scripts(
             scripts.extend(files);
         }
     }
-    let profile = app_dir.join(".profile");
-    if profile.is_file() {
-        scripts.push(profile);
+    // Relative, as the reference writes it: the shell starts in the app directory.
+    if app_dir
+        .join(".profile")
+        .metadata()
+        .is_ok_and(|m| !m.is_dir())
+    {
+        scripts.push(PathBuf::from(".profile"));
     }
     Ok(scripts)
 }
 
-/// `'text'` for a POSIX shell.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+/// The script `bash -c` runs for a shell process (`BashShell.Launch` of the reference): it
+/// sources the profile scripts, changes to the working directory, then runs `command` as a bash
+/// script when the process has no arguments, else the command and each argument as one word
+/// each, after `eval echo` (variables and `$(…)` expanded, no word splitting).
+pub fn bash_script(scripts: &[PathBuf], working_dir: &Path, args: usize) -> String {
+    let mut script = String::new();
+    for path in scripts {
+        let _ = writeln!(script, "source \"{}\"", path.display());
+    }
+    let _ = writeln!(script, "cd \"{}\"", working_dir.display());
+    if args == 0 {
+        script.push_str(r#"exec bash -c "$@""#);
+    } else {
+        let mut tokens = String::from(r#""$(eval echo \"$0\")""#);
+        for i in 1..=args {
+            let _ = write!(tokens, r#" "$(eval echo \"${{{i}}}\")""#);
+        }
+        let _ = write!(script, r#"exec bash -c '{tokens}' "${{@:1}}""#);
+    }
+    script
 }
 
 /// Finds `program` in `path` (a `PATH` value) when it names no directory.
@@ -205,63 +233,96 @@ fn is_executable(path: &Path) -> bool {
     fs_err::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The command that replaces the launcher.
-pub fn command(launch: &Launch, env: &Env, scripts: &[PathBuf]) -> Result<Command, Error> {
+/// The command that replaces the launcher; `caller` is the launcher's own name, `$0` of the
+/// profile scripts of a shell process.
+pub fn command(
+    launch: &Launch,
+    env: &Env,
+    scripts: &[PathBuf],
+    caller: &str,
+) -> Result<Command, Error> {
+    command_with_shell(launch, env, scripts, caller, Path::new(SHELL))
+}
+
+fn command_with_shell(
+    launch: &Launch,
+    env: &Env,
+    scripts: &[PathBuf],
+    caller: &str,
+    shell: &Path,
+) -> Result<Command, Error> {
     let fail = |m: String| Error::new(exit::LAUNCH_ERROR, format!("failed to launch: {m}"));
-    let (program, args): (PathBuf, Vec<String>) = if launch.direct {
+    let mut command;
+    if launch.direct {
         let [program, args @ ..] = launch.argv.as_slice() else {
-            return Err(fail("the process has no command".into()));
+            return Err(fail(format!(
+                "no command provided for process type \"{}\"",
+                launch.kind.as_deref().unwrap_or_default()
+            )));
         };
         let found = look_path(program, env.get("PATH")).ok_or_else(|| {
             fail(format!(
                 "path lookup: exec: \"{program}\": executable file not found in $PATH"
             ))
         })?;
-        (found, args.to_vec())
+        command = Command::new(found);
+        command
+            .arg0(program)
+            .args(args)
+            .current_dir(&launch.working_dir);
     } else {
-        let [shell_command, args @ ..] = launch.argv.as_slice() else {
-            return Err(fail("the process has no command".into()));
+        // The reference joins a command of several entries with spaces.
+        let (shell_command, args) = match launch.argv.as_slice() {
+            [] => (String::new(), &[][..]),
+            [only] => (only.clone(), &[][..]),
+            [first, rest @ ..] => (first.clone(), rest),
         };
-        let mut script = String::new();
-        for path in scripts {
-            let _ = writeln!(script, ". {}", quote(&path.display().to_string()));
-        }
-        let _ = write!(script, "exec {shell_command} \"$@\"");
-        let mut shell_args = vec!["-c".to_string(), script, "launcher".to_string()];
-        shell_args.extend(args.iter().cloned());
-        (PathBuf::from(SHELL), shell_args)
-    };
-    let mut command = Command::new(&program);
-    command
-        .args(&args)
-        .env_clear()
-        .envs(env.vars())
-        .current_dir(&launch.working_dir);
-    if let Some(name) = launch.argv.first().filter(|_| launch.direct) {
-        command.arg0(name);
+        let script = bash_script(scripts, &launch.working_dir, args.len());
+        command = Command::new(shell);
+        command
+            .arg0("bash")
+            .arg("-c")
+            .arg(script)
+            .arg(caller)
+            .arg(shell_command)
+            .args(args)
+            .current_dir(&launch.app_dir);
     }
+    command.env_clear().envs(env.vars());
     Ok(command)
+}
+
+/// The failure of the exec that replaces the launcher, worded as the reference's (Go's errno
+/// text).
+pub fn exec_error(direct: bool, error: &std::io::Error) -> Error {
+    let text = match error.raw_os_error() {
+        Some(nix::libc::ENOENT) => "no such file or directory".to_string(),
+        Some(nix::libc::EACCES) => "permission denied".to_string(),
+        Some(nix::libc::ENOEXEC) => "exec format error".to_string(),
+        Some(nix::libc::ENOTDIR) => "not a directory".to_string(),
+        _ => error.to_string(),
+    };
+    let what = if direct { "direct exec" } else { "bash exec" };
+    Error::new(
+        exit::LAUNCH_ERROR,
+        format!("failed to launch: {what}: {text}"),
+    )
 }
 
 /// Runs the launcher: on success it never returns.
 pub fn run(argv0: &str, user_args: &[String], environ: Vec<(String, String)>) -> Error {
     match prepare(argv0, user_args, environ) {
-        Ok(mut command) => {
-            let error = command.exec();
-            Error::new(
-                exit::LAUNCH_ERROR,
-                format!("failed to launch: exec: {error}"),
-            )
-        }
+        Ok((mut command, direct)) => exec_error(direct, &command.exec()),
         Err(error) => error,
     }
 }
 
+/// The command that replaces the launcher, and whether it is direct.
 fn prepare(
     argv0: &str,
     user_args: &[String],
     environ: Vec<(String, String)>,
-) -> Result<Command, Error> {
+) -> Result<(Command, bool), Error> {
     let vars: BTreeMap<String, String> = environ.iter().cloned().collect();
     api::platform_api(vars.get("CNB_PLATFORM_API").map(String::as_str))?;
     let dir = |name: &str, default: &str| {
@@ -304,7 +365,7 @@ fn prepare(
             )
         })?
     };
-    command(&launch, &env, &scripts)
+    Ok((command(&launch, &env, &scripts, argv0)?, launch.direct))
 }
 
 /// The entry point of the `launcher` binary: runs the process, or returns the exit code of the

@@ -85,6 +85,8 @@ fn the_fixture_builder_resolves() {
             "op/procfile",
             "op/deps",
             "op/static-site",
+            "op/old-api-07",
+            "op/old-api-08",
             "op/helm-chart"
         ]
     );
@@ -311,17 +313,18 @@ fn the_layers_follow_pack_s_layout() {
         )),
         "{greeting:?}"
     );
+    // A layer per buildpack (seven), then the order, run.toml and the build config.
     assert_eq!(
-        entries(7).into_iter().map(|e| e.0).collect::<Vec<_>>(),
+        entries(9).into_iter().map(|e| e.0).collect::<Vec<_>>(),
         ["/cnb", "/cnb/order.toml"]
     );
-    assert!(entries(8).iter().any(|e| e.0 == "/cnb/run.toml"));
+    assert!(entries(10).iter().any(|e| e.0 == "/cnb/run.toml"));
     assert!(
-        entries(9)
+        entries(11)
             .iter()
             .any(|e| e.0 == "/cnb/build-config/env/BP_LOG.override")
     );
-    assert_eq!(layers.len(), 10);
+    assert_eq!(layers.len(), 12);
 
     let again = create::layers(&spec, 1000, 1001).unwrap();
     let ids = |l: &[create::NewLayer]| {

@@ -490,3 +490,193 @@ fn on_a_docker_typed_run_image_every_layer_is_docker_typed() {
     }
     docker_typed(&image, "the rebuild on the Docker-typed run image");
 }
+
+/// `stack`'s run image with a static bash as `/bin/bash` (Debian's `bash-static`, installed by
+/// scripts/dev-env), appended as a layer by `crane append`: the launchers of both lifecycles run
+/// shell processes with `/bin/bash`, which busybox has not.
+fn run_image_with_bash(stack: &Stack) -> String {
+    let bash =
+        fs_err::read("/bin/bash-static").expect("bash-static is installed (scripts/dev-env)");
+    let dir = tempfile::tempdir().unwrap();
+    let layer = dir.path().join("bash.tar");
+    let mut builder = tar::Builder::new(fs_err::File::create(&layer).unwrap());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(bash.len() as u64);
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    builder
+        .append_data(&mut header, "bin/bash", bash.as_slice())
+        .unwrap();
+    builder.into_inner().unwrap().sync_all().unwrap();
+    let image = stack.image("op/busybox-run-bash:latest");
+    let append = Command::new(crate::common::cnb::crane())
+        .args([
+            "append",
+            "--insecure",
+            "--base",
+            &stack.run_image,
+            "--new_layer",
+        ])
+        .arg(&layer)
+        .args(["--new_tag", &image])
+        .output()
+        .unwrap();
+    assert!(append.status.success(), "{append:?}");
+    image
+}
+
+/// `/cnb/process/<process> args…` of `build`'s image in a container with `options` (`docker run`
+/// options): its exit code, stdout and stderr, whether it fails or not.
+fn run_process(
+    build: &Build,
+    options: &[&str],
+    process: &str,
+    args: &[&str],
+) -> (i32, String, String) {
+    let output = docker_command()
+        .args(["run", "--rm"])
+        .args(options)
+        .args([
+            "--entrypoint",
+            &format!("/cnb/process/{process}"),
+            &build.pulled,
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Buildpacks of Buildpack API 0.7 and 0.8 (fixtures/builders/busybox/buildpacks/old-api-0*),
+/// the `old-api` app built by both lifecycles on the run image with bash: the same image (the
+/// legacy BOM in the SBOM layer, string commands in the metadata, `direct` as written), the same
+/// environments for the buildpacks (what they saw is in their layers), and the same processes:
+/// direct ones, shell ones in bash script and token modes with profile scripts, user arguments
+/// appended. Without bash, both launchers fail a shell process alike.
+#[test]
+fn buildpacks_of_api_0_7_and_0_8_build_and_launch_as_with_the_reference_lifecycle() {
+    let stack = Stack::start(Lifecycle::Op);
+    let bash_run = run_image_with_bash(&stack);
+    let home = tempfile::tempdir().unwrap();
+    let op_builder = stack.another_builder(
+        Lifecycle::Op,
+        "builder-bash-run",
+        Some((&bash_run, home.path())),
+    );
+    let reference_builder = stack.another_builder(
+        Lifecycle::Reference,
+        "pack-builder-bash-run",
+        Some((&bash_run, home.path())),
+    );
+    let op = Build::on(&stack, &op_builder, &bash_run, "op-lifecycle", "old-api");
+    let reference = Build::on(
+        &stack,
+        &reference_builder,
+        &bash_run,
+        "reference",
+        "old-api",
+    );
+    same_config(&op, &reference);
+    same_layers(&op, &reference);
+    same_labels(&op, &reference);
+    same_report(&op, &reference);
+    same_launch(&op, &reference);
+    old_api_image(&op);
+    old_api_processes(&op, &reference);
+}
+
+/// What op-lifecycle's image of the `old-api` app holds (the reference's is the same).
+fn old_api_image(op: &Build) {
+    // What the buildpacks saw: 0.7 gets its directories as arguments only, neither gets targets.
+    assert_eq!(
+        op.run("/bin/cat", &["/layers/op_old-api-07/runtime/seen.txt"]),
+        "detect 0.7: CNB_PLATFORM_DIR=unset CNB_BUILD_PLAN_PATH=unset CNB_BUILDPACK_DIR=set\n\
+         build 0.7: CNB_LAYERS_DIR=unset CNB_PLATFORM_DIR=unset CNB_BP_PLAN_PATH=unset CNB_BUILDPACK_DIR=set CNB_TARGET_OS=unset\n"
+    );
+    assert_eq!(
+        op.run("/bin/cat", &["/layers/op_old-api-08/seen/seen.txt"]),
+        "detect 0.8: CNB_PLATFORM_DIR=/platform CNB_BUILDPACK_DIR=set CNB_TARGET_OS=unset\n\
+         build 0.8: CNB_PLATFORM_DIR=/platform CNB_BUILDPACK_DIR=set CNB_TARGET_OS=unset\n"
+    );
+    let legacy = op.run("/bin/cat", &["/layers/sbom/launch/sbom.legacy.json"]);
+    assert!(
+        legacy.starts_with(
+            r#"[{"name":"old-runtime","metadata":{"license":"MIT \u0026 \u003cnone\u003e","#
+        ),
+        "{legacy}"
+    );
+    let processes = &op.labels["io.buildpacks.build.metadata"]["processes"];
+    let process = |kind: &str| {
+        processes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["type"] == kind)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(process("script")["direct"], false);
+    assert_eq!(process("script")["command"].as_array().unwrap().len(), 1);
+    assert_eq!(process("hello")["direct"], true);
+    assert!(process("ignored-dir").get("working-dir").is_none());
+    assert_eq!(process("in-dir")["working-dir"], "www");
+}
+
+/// The processes of the `old-api` app with user arguments, and a shell process without bash.
+fn old_api_processes(op: &Build, reference: &Build) {
+    let outputs = |build: &Build| {
+        [
+            ("hello", vec!["extra"]),
+            ("script", vec![]),
+            ("tokens", vec!["$HOME"]),
+            ("in-dir", vec![]),
+            ("ignored-dir", vec![]),
+        ]
+        .map(|(process, args)| run_process(build, &[], process, &args))
+    };
+    let op_outputs = outputs(op);
+    assert_eq!(
+        op_outputs,
+        outputs(reference),
+        "processes with user arguments"
+    );
+    assert_eq!(
+        op_outputs.map(|(code, stdout, _)| (code, stdout)),
+        [
+            (0, "old-hello from 0.7 extra (OLD_API=0.7, PROFILE_GREETING=unset)\n".to_string()),
+            (
+                0,
+                "hello from profile.d, OLD_API=0.7\nold-hello in a script (OLD_API=0.7, PROFILE_GREETING=hello from profile.d)\n/workspace\n"
+                    .to_string()
+            ),
+            (0, "0.7|two words|hello from profile.d|/home/cnb|".to_string()),
+            (0, "/workspace/www\n".to_string()),
+            (0, "/workspace\n".to_string()),
+        ]
+    );
+
+    // No bash (an empty /bin): the same failure of both launchers (the reference's launcher
+    // prints it on stdout in color, op-lifecycle's on stderr: log lines, docs/lifecycle.md).
+    let failure = |build: &Build| {
+        let (code, stdout, stderr) = run_process(build, &["--tmpfs", "/bin"], "script", &[]);
+        let text = format!("{stdout}{stderr}")
+            .replace("\u{1b}[31;1m", "")
+            .replace("\u{1b}[0m", "");
+        (code, text)
+    };
+    let op_failure = failure(op);
+    assert_eq!(op_failure, failure(reference));
+    assert_eq!(
+        op_failure,
+        (
+            82,
+            "ERROR: failed to launch: bash exec: no such file or directory\n".to_string()
+        )
+    );
+}

@@ -20,17 +20,22 @@ impl Fixture {
 
     /// A buildpack whose `bin/build` runs `script` (`$1` its layers dir, `$3` its plan).
     fn buildpack(&self, id: &str, script: &str) -> GroupElement {
+        self.buildpack_of(id, "0.10", script)
+    }
+
+    /// [`Fixture::buildpack`] of Buildpack API `api`.
+    fn buildpack_of(&self, id: &str, api: &str, script: &str) -> GroupElement {
         crate::testing::write_buildpack(
             &self.path("buildpacks"),
             id,
-            "0.10",
+            api,
             "build",
             &format!("set -e\n{script}"),
         );
         GroupElement {
             id: id.into(),
             version: "1.0.0".into(),
-            api: "0.10".into(),
+            api: api.into(),
             homepage: None,
         }
     }
@@ -202,4 +207,186 @@ fn failures_and_malformed_outputs_have_their_exit_codes() {
         assert_eq!(err.code, exit::BUILD_ERROR, "{id}: {err}");
         assert!(err.message.contains(message), "{id}: {err}");
     }
+}
+
+#[test]
+fn processes_of_apis_below_0_9_have_a_string_command_and_may_be_shell_processes() {
+    let f = Fixture::new();
+    let seven = f.buildpack_of(
+        "old/seven",
+        "0.7",
+        r#"cat > "$1/launch.toml" <<'TOML'
+[[processes]]
+type = "script"
+command = "echo $GREETING && echo done"
+working-dir = "sub"
+[[processes]]
+type = "hello"
+command = "echo"
+args = ["hello", "world"]
+direct = true
+default = true
+TOML"#,
+    );
+    let eight = f.buildpack_of(
+        "old/eight",
+        "0.8",
+        r#"cat > "$1/launch.toml" <<'TOML'
+[[processes]]
+type = "wd"
+command = "pwd"
+direct = false
+working-dir = "sub"
+unknown-key = "ignored"
+TOML"#,
+    );
+    let metadata = f.build(&[seven, eight], &PlanToml::default()).unwrap();
+    let process = |kind: &str| {
+        metadata
+            .processes
+            .iter()
+            .find(|p| p.kind == kind)
+            .unwrap()
+            .clone()
+    };
+    let script = process("script");
+    assert_eq!(script.command, ["echo $GREETING && echo done"]);
+    assert!(!script.direct, "direct defaults to false below 0.9");
+    assert_eq!(script.working_dir, None, "working-dir is ignored below 0.8");
+    let hello = process("hello");
+    assert_eq!(
+        (hello.command.as_slice(), hello.direct),
+        (&["echo".to_string()][..], true)
+    );
+    assert_eq!(hello.args, ["hello", "world"]);
+    assert!(!hello.default);
+    assert_eq!(metadata.default_process_type.as_deref(), Some("hello"));
+    let wd = process("wd");
+    assert_eq!(wd.working_dir.as_deref(), Some("sub"), "kept from 0.8");
+    assert_eq!(wd.buildpack_id, "old/eight");
+    let text = fs_err::read_to_string(f.path("layers/config/metadata.toml")).unwrap();
+    assert!(
+        text.contains("command = [\"echo $GREETING && echo done\"]"),
+        "{text}"
+    );
+    assert!(text.contains("direct = false"), "{text}");
+}
+
+#[test]
+fn command_and_direct_are_checked_by_the_buildpack_api() {
+    let f = Fixture::new();
+    let cases = [
+        (
+            "list-on-0.8",
+            "0.8",
+            "command = [\"x\"]",
+            "incompatible types",
+        ),
+        (
+            "string-on-0.9",
+            "0.9",
+            "command = \"x\"",
+            "incompatible types",
+        ),
+        (
+            "direct-on-0.9",
+            "0.9",
+            "command = [\"x\"]\ndirect = false",
+            "process.direct is not supported on this buildpack version",
+        ),
+    ];
+    for (id, api, process, message) in cases {
+        let bp = f.buildpack_of(
+            id,
+            api,
+            &format!(
+                "printf '[[processes]]\\ntype = \"a\"\\n{}\\n' > \"$1/launch.toml\"",
+                process.replace('\n', "\\n")
+            ),
+        );
+        let err = f.build(&[bp], &PlanToml::default()).unwrap_err();
+        assert_eq!(err.code, exit::BUILD_ERROR, "{id}: {err}");
+        assert!(err.message.contains(message), "{id}: {err}");
+    }
+}
+
+#[test]
+fn buildpacks_of_api_0_7_get_no_layers_platform_or_plan_variables() {
+    let f = Fixture::new();
+    let seven = f.buildpack_of(
+        "seven",
+        "0.7",
+        r#"[ -z "${CNB_LAYERS_DIR+x}${CNB_BP_PLAN_PATH+x}${CNB_PLATFORM_DIR+x}" ] || exit 9
+[ -n "$CNB_BUILDPACK_DIR" ] || exit 8"#,
+    );
+    let eight = f.buildpack_of(
+        "eight",
+        "0.8",
+        r#"[ "$CNB_LAYERS_DIR" = "$1" ] || exit 9
+[ "$CNB_PLATFORM_DIR" = "$2" ] || exit 8
+[ "$CNB_BP_PLAN_PATH" = "$3" ] || exit 7"#,
+    );
+    f.build(&[seven, eight], &PlanToml::default()).unwrap();
+}
+
+#[test]
+fn the_legacy_bom_goes_to_sbom_legacy_json() {
+    let f = Fixture::new();
+    let first = f.buildpack_of(
+        "old/first",
+        "0.7",
+        r#"cat > "$1/launch.toml" <<'TOML'
+[[bom]]
+name = "ruby"
+[bom.metadata]
+version = "3.1"
+zeta = 1
+alpha = { nested = "<&>" }
+[[bom]]
+name = "bare"
+TOML
+cat > "$1/build.toml" <<'TOML'
+[[bom]]
+name = "compiler"
+[bom.metadata]
+version = "12"
+TOML"#,
+    );
+    let second = f.buildpack(
+        "second",
+        "printf '[[bom]]\\nname = \"late\"\\n' > \"$1/launch.toml\"",
+    );
+    f.build(&[first, second], &PlanToml::default()).unwrap();
+    assert_eq!(
+        fs_err::read_to_string(f.path("layers/sbom/launch/sbom.legacy.json")).unwrap(),
+        concat!(
+            r#"[{"name":"ruby","metadata":{"alpha":{"nested":"\u003c\u0026\u003e"},"version":"3.1","zeta":1},"buildpack":{"id":"old/first","version":"1.0.0"}},"#,
+            r#"{"name":"bare","metadata":null,"buildpack":{"id":"old/first","version":"1.0.0"}},"#,
+            r#"{"name":"late","metadata":null,"buildpack":{"id":"second","version":"1.0.0"}}]"#,
+            "\n"
+        )
+    );
+    assert_eq!(
+        fs_err::read_to_string(f.path("layers/sbom/build/sbom.legacy.json")).unwrap(),
+        "[{\"name\":\"compiler\",\"metadata\":{\"version\":\"12\"},\"buildpack\":{\"id\":\"old/first\",\"version\":\"1.0.0\"}}]\n"
+    );
+
+    let g = Fixture::new();
+    let none = g.buildpack("none", "true");
+    g.build(&[none], &PlanToml::default()).unwrap();
+    assert_eq!(
+        fs_err::read_to_string(g.path("layers/sbom/launch/sbom.legacy.json")).unwrap(),
+        "null\n"
+    );
+    let versioned = g.buildpack(
+        "versioned",
+        "printf '[[bom]]\\nname = \"x\"\\nversion = \"1\"\\n' > \"$1/launch.toml\"",
+    );
+    let err = g.build(&[versioned], &PlanToml::default()).unwrap_err();
+    assert_eq!(err.code, exit::BUILD_ERROR);
+    assert!(
+        err.message
+            .contains("bom entry 'x' has a top level version which is not allowed"),
+        "{err}"
+    );
 }

@@ -16,8 +16,8 @@ use crate::api::Version;
 use crate::buildpack::{self, Descriptor, ExecInputs, Store};
 use crate::exit::{self, Error};
 use crate::files::{
-    self, DetectPlan, Group, GroupElement, PlanEntry, PlanSections, PlanToml, Provider, Require,
-    TargetMetadata,
+    self, DetectPlan, Distro, Group, GroupElement, PlanEntry, PlanSections, PlanToml, Provider,
+    Require, Target, TargetMetadata,
 };
 use crate::log;
 
@@ -174,8 +174,11 @@ impl<'a> Detector<'a> {
                 && !self.target_matches(&descriptor)
             {
                 let error = format!(
-                    "unable to satisfy target os/arch constraints of {}",
-                    el.key()
+                    "unable to satisfy target os/arch constraints; run image: {}, buildpack: {}",
+                    self.target
+                        .and_then(|t| serde_json::to_string(t).ok())
+                        .unwrap_or_else(|| "null".into()),
+                    targets_json(&targets(&descriptor))
                 );
                 self.runs.insert(
                     el.key(),
@@ -195,24 +198,27 @@ impl<'a> Detector<'a> {
         Ok(self.resolve(&done))
     }
 
+    /// Whether a target of the buildpack ([`targets`]) is the run image's
+    /// (`TargetSatisfiedForBuild` of the reference): an empty field on either side matches;
+    /// distributions are checked only when the target names some.
     fn target_matches(&self, descriptor: &Descriptor) -> bool {
-        let (Some(run), targets) = (self.target, &descriptor.toml.targets) else {
+        let Some(run) = self.target else {
             return true;
         };
-        let field = |want: &Option<String>, have: &str| {
-            want.as_deref()
-                .is_none_or(|w| w.is_empty() || w == "*" || w == have)
-        };
+        let matches = |a: &str, b: &str| a.is_empty() || b.is_empty() || a == b;
+        let targets = targets(descriptor);
         targets.is_empty()
             || targets.iter().any(|t| {
-                field(&t.os, &run.os)
-                    && field(&t.arch, &run.arch)
-                    && field(&t.variant, run.arch_variant.as_deref().unwrap_or(""))
+                matches(t.os.as_deref().unwrap_or(""), &run.os)
+                    && matches(t.arch.as_deref().unwrap_or(""), &run.arch)
+                    && matches(
+                        t.variant.as_deref().unwrap_or(""),
+                        run.arch_variant.as_deref().unwrap_or(""),
+                    )
                     && (t.distros.is_empty()
                         || run.distro.as_ref().is_some_and(|d| {
                             t.distros.iter().any(|td| {
-                                td.name == d.name
-                                    && (td.version.is_empty() || td.version == d.version)
+                                matches(&td.name, &d.name) && matches(&td.version, &d.version)
                             })
                         }))
             })
@@ -355,6 +361,65 @@ impl<'a> Detector<'a> {
         }
         Outcome::Found(trial.into_iter().map(|o| o.el).collect(), entries)
     }
+}
+
+/// The targets of a buildpack as the reference reads them (`ReadBpDescriptor`): its
+/// `[[targets]]`; else those of its deprecated `[[stacks]]`: `io.buildpacks.stacks.bionic` is
+/// linux/amd64 Ubuntu 18.04 when the buildpack's API is 0.10 or later or it is the only stack,
+/// `*` is any target, other stacks are nothing; else linux when it has a `bin/build`.
+pub fn targets(descriptor: &Descriptor) -> Vec<Target> {
+    let toml = &descriptor.toml;
+    if !toml.targets.is_empty() {
+        return toml.targets.clone();
+    }
+    let mut targets = Vec::new();
+    for stack in &toml.stacks {
+        if stack.id == "io.buildpacks.stacks.bionic" {
+            if descriptor.api.at_least(Version(0, 10)) || toml.stacks.len() == 1 {
+                targets.push(Target {
+                    os: Some("linux".into()),
+                    arch: Some("amd64".into()),
+                    variant: None,
+                    distros: vec![Distro {
+                        name: "ubuntu".into(),
+                        version: "18.04".into(),
+                    }],
+                });
+            }
+        } else if stack.id == "*" {
+            targets.push(Target::default());
+        }
+    }
+    if targets.is_empty() && descriptor.dir.join("bin").join("build").exists() {
+        targets.push(Target {
+            os: Some("linux".into()),
+            ..Target::default()
+        });
+    }
+    targets
+}
+
+/// Targets as Go's JSON of the reference's `[]buildpack.TargetMetadata`.
+fn targets_json(targets: &[Target]) -> String {
+    #[derive(serde::Serialize)]
+    struct GoTarget<'a> {
+        os: &'a str,
+        arch: &'a str,
+        #[serde(rename = "arch-variant", skip_serializing_if = "str::is_empty")]
+        arch_variant: &'a str,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        distros: &'a [Distro],
+    }
+    let list: Vec<GoTarget<'_>> = targets
+        .iter()
+        .map(|t| GoTarget {
+            os: t.os.as_deref().unwrap_or(""),
+            arch: t.arch.as_deref().unwrap_or(""),
+            arch_variant: t.variant.as_deref().unwrap_or(""),
+            distros: &t.distros,
+        })
+        .collect();
+    serde_json::to_string(&list).unwrap_or_default()
 }
 
 fn read_plan(path: &Path, id: &str) -> Result<DetectPlan, String> {

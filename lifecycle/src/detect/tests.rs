@@ -196,7 +196,7 @@ fn composite_buildpacks_expand_to_their_order() {
 #[test]
 fn unsupported_buildpack_apis_exit_12() {
     let f = Fixture::new();
-    f.buildpack("old", "0.8", "exit 0");
+    f.buildpack("old", "0.6", "exit 0");
     assert_eq!(
         f.detect(&[&[("old", false)]]).unwrap_err().code,
         exit::INCOMPATIBLE_BUILDPACK_API
@@ -224,4 +224,130 @@ fn detect_runs_in_the_app_directory_with_the_spec_environment() {
         "test -f marker || exit 1\n[ \"$USER_VAR\" = from-platform ] || exit 2\n[ -n \"$CNB_BUILDPACK_DIR\" ] || exit 3\n[ \"$CNB_BUILD_PLAN_PATH\" = \"$2\" ] || exit 4\n[ \"$CNB_PLATFORM_DIR\" = \"$1\" ] || exit 5\nexit 0",
     );
     assert_eq!(ids(&f.detect(&[&[("env", false)]]).unwrap()), ["env"]);
+}
+
+#[test]
+fn buildpacks_of_api_0_7_get_no_platform_or_plan_variables() {
+    let f = Fixture::new();
+    let unset = "[ -z \"${CNB_PLATFORM_DIR+x}${CNB_BUILD_PLAN_PATH+x}\" ] || exit 1\n[ -n \"$CNB_BUILDPACK_DIR\" ] || exit 2\nexit 0";
+    f.buildpack("old", "0.7", unset);
+    assert_eq!(ids(&f.detect(&[&[("old", false)]]).unwrap()), ["old"]);
+    let set = "[ \"$CNB_BUILD_PLAN_PATH\" = \"$2\" ] || exit 1\n[ \"$CNB_PLATFORM_DIR\" = \"$1\" ] || exit 2\n[ -z \"${CNB_TARGET_OS+x}\" ] || exit 3\nexit 0";
+    f.buildpack("eight", "0.8", set);
+    assert_eq!(ids(&f.detect(&[&[("eight", false)]]).unwrap()), ["eight"]);
+}
+
+/// A buildpack `id` of `api` whose `buildpack.toml` ends with `extra`, passing detection.
+fn buildpack_with(f: &Fixture, id: &str, api: &str, extra: &str) {
+    f.buildpack(id, api, "exit 0");
+    let path = f.path(&format!("buildpacks/{id}/1.0.0/buildpack.toml"));
+    let mut text = fs_err::read_to_string(&path).unwrap();
+    text.push_str(extra);
+    fs_err::write(&path, text).unwrap();
+}
+
+fn detect_on(f: &Fixture, target: &TargetMetadata, ids: &[&str]) -> Result<Detected, Error> {
+    let order = vec![Group {
+        group: ids
+            .iter()
+            .map(|id| GroupEntry {
+                id: (*id).into(),
+                version: "1.0.0".into(),
+                optional: false,
+            })
+            .collect(),
+    }];
+    let store = Store {
+        dir: f.path("buildpacks"),
+    };
+    let env = Env::build(std::env::vars());
+    let (app, platform) = (f.path("app"), f.path("platform"));
+    let exec = ExecInputs {
+        app_dir: &app,
+        platform_dir: &platform,
+        build_config_dir: None,
+        env: &env,
+        target_env: &[],
+        exec_env: None,
+    };
+    Detector::new(&store, exec, Version(0, 13), Some(target)).detect(&order)
+}
+
+#[test]
+fn stacks_of_old_buildpacks_become_targets() {
+    let busybox = TargetMetadata {
+        os: "linux".into(),
+        arch: "amd64".into(),
+        ..TargetMetadata::default()
+    };
+    let bionic = TargetMetadata {
+        distro: Some(files::Distro {
+            name: "ubuntu".into(),
+            version: "18.04".into(),
+        }),
+        ..busybox.clone()
+    };
+    let f = Fixture::new();
+    let only_bionic = "[[stacks]]\nid = \"io.buildpacks.stacks.bionic\"\n";
+    let bionic_and_more = "[[stacks]]\nid = \"io.buildpacks.stacks.bionic\"\n[[stacks]]\nid = \"io.buildpacks.stacks.jammy\"\n";
+    buildpack_with(&f, "seven-bionic", "0.7", only_bionic);
+    buildpack_with(&f, "seven-bionic-jammy", "0.7", bionic_and_more);
+    buildpack_with(&f, "ten-bionic-jammy", "0.10", bionic_and_more);
+    buildpack_with(&f, "any", "0.8", "[[stacks]]\nid = \"*\"\n");
+    buildpack_with(
+        &f,
+        "other-stack",
+        "0.8",
+        "[[stacks]]\nid = \"io.example.stack\"\nmixins = [\"curl\"]\n",
+    );
+
+    // The only stack, bionic: Ubuntu 18.04 on amd64, which a busybox run image is not.
+    assert_eq!(
+        detect_on(&f, &busybox, &["seven-bionic"]).unwrap_err().code,
+        exit::FAILED_DETECT_WITH_ERRORS
+    );
+    assert!(detect_on(&f, &bionic, &["seven-bionic"]).is_ok());
+    let arm = TargetMetadata {
+        arch: "arm64".into(),
+        ..bionic.clone()
+    };
+    assert!(detect_on(&f, &arm, &["seven-bionic"]).is_err());
+    // Bionic among others, below 0.10: no target from it, so no constraint.
+    assert!(detect_on(&f, &busybox, &["seven-bionic-jammy"]).is_ok());
+    // From 0.10 bionic always counts.
+    assert!(detect_on(&f, &busybox, &["ten-bionic-jammy"]).is_err());
+    assert!(detect_on(&f, &busybox, &["any", "other-stack"]).is_ok());
+
+    let store = Store {
+        dir: f.path("buildpacks"),
+    };
+    let seven = store.lookup("seven-bionic", "1.0.0", 1).unwrap();
+    assert_eq!(
+        targets_json(&targets(&seven)),
+        r#"[{"os":"linux","arch":"amd64","distros":[{"name":"ubuntu","version":"18.04"}]}]"#
+    );
+}
+
+#[test]
+fn an_empty_target_field_matches_anything_on_either_side() {
+    let f = Fixture::new();
+    buildpack_with(
+        &f,
+        "distro",
+        "0.10",
+        "[[targets]]\nos = \"linux\"\n[[targets.distros]]\nname = \"ubuntu\"\n",
+    );
+    let run = |distro: Option<(&str, &str)>| TargetMetadata {
+        os: "linux".into(),
+        arch: "amd64".into(),
+        distro: distro.map(|(name, version)| files::Distro {
+            name: name.into(),
+            version: version.into(),
+        }),
+        ..TargetMetadata::default()
+    };
+    assert!(detect_on(&f, &run(Some(("ubuntu", "22.04"))), &["distro"]).is_ok());
+    assert!(detect_on(&f, &run(Some(("", "22.04"))), &["distro"]).is_ok());
+    assert!(detect_on(&f, &run(Some(("alpine", "3"))), &["distro"]).is_err());
+    assert!(detect_on(&f, &run(None), &["distro"]).is_err());
 }

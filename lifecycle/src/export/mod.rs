@@ -29,6 +29,15 @@ use crate::log;
 use op_oci::archive::Layer;
 use op_oci::{self as oci, ConfigEditor, Descriptor, LayerSource, Registry};
 
+/// `data` of a layer in the lifecycle and cache metadata: `null` for a layer without
+/// `[metadata]`, as the reference writes Go's nil.
+fn layer_data(metadata: &crate::files::Metadata) -> Value {
+    if metadata.is_empty() {
+        return Value::Null;
+    }
+    serde_json::to_value(metadata).unwrap_or(Value::Null)
+}
+
 /// `created` of the image and of its history when `SOURCE_DATE_EPOCH` is not set.
 pub const NORMALIZED_CREATED: &str = "1980-01-01T00:00:01Z";
 
@@ -215,7 +224,7 @@ fn buildpack_layers(
             });
             sha
         };
-        let data = serde_json::to_value(&layer.metadata).unwrap_or(Value::Null);
+        let data = layer_data(&layer.metadata);
         bp_meta.layers.insert(
             name,
             LayerMetadata {
@@ -409,6 +418,7 @@ fn build_metadata_label(inputs: &ExportInputs<'_>) -> BuildMetadataLabel {
                 default: false,
                 buildpack_id: p.buildpack_id.clone(),
                 working_dir: p.working_dir.clone(),
+                exec_env: p.exec_env.clone(),
             })
             .collect(),
         launcher: LauncherInfo {
@@ -560,7 +570,7 @@ pub fn write_cache(
                     .map_err(|e| format!("{}:{name}: {e}", bp.id))?,
             };
             log::info(&format!("Adding cache layer '{}:{name}'", bp.id));
-            let data = serde_json::to_value(&layer.metadata).unwrap_or(Value::Null);
+            let data = layer_data(&layer.metadata);
             bp_meta.layers.insert(
                 name,
                 LayerMetadata {

@@ -17,6 +17,7 @@ fn process(kind: &str, command: &[&str], args: &[&str]) -> Process {
         command: command.iter().map(|s| (*s).to_string()).collect(),
         args: args.iter().map(|s| (*s).to_string()).collect(),
         buildpack_id: "example/web".into(),
+        direct: true,
         ..Process::default()
     }
 }
@@ -204,38 +205,117 @@ fn direct_processes_are_found_on_the_launch_path_and_shell_processes_source_prof
     );
     write(
         &layers.join("example_web/runtime/profile.d/10-name.sh"),
-        "NAME=profile\n",
+        "export NAME=profile\n",
     );
-    write(&app.join(".profile"), "NAME=\"$NAME+app\"\n");
+    // Variables reach the process only when exported: it runs in a nested bash.
+    write(&app.join(".profile"), "NAME=\"$NAME+app\"\nexport NAME\n");
     let mut md = metadata();
     md.processes = vec![process("greet", &["greet"], &["a", "b"])];
     let environ = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
 
     let launch = process_for(Some("greet"), &md, &[], &app).unwrap();
     let env = launch_env(environ.clone(), &layers, &md, Some("greet")).unwrap();
-    let output = command(&launch, &env, &[]).unwrap().output().unwrap();
+    let output = command(&launch, &env, &[], "launcher")
+        .unwrap()
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
         stdout.trim(),
         format!("hello from greet in {} with a b", app.display())
     );
 
-    let launch = process_for(None, &md, &strings(&["echo \"$NAME\"", "said"]), &app).unwrap();
+    // A user command without `--` and without arguments is a bash script.
+    let launch = process_for(
+        None,
+        &md,
+        &strings(&["echo \"$NAME\" said | tr a-z A-Z"]),
+        &app,
+    )
+    .unwrap();
     let scripts = profile_scripts(&layers, &md, None, &app).unwrap();
-    let output = command(&launch, &env, &scripts).unwrap().output().unwrap();
+    assert_eq!(scripts.last().unwrap(), Path::new(".profile"));
+    let output = command(&launch, &env, &scripts, "launcher")
+        .unwrap()
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        "profile+app said\n"
+        "PROFILE+APP SAID\n"
     );
 
     let missing = process_for(None, &md, &strings(&["--", "no-such-program"]), &app).unwrap();
-    let error = command(&missing, &env, &[]).unwrap_err();
+    let error = command(&missing, &env, &[], "launcher").unwrap_err();
     assert!(
         error
             .message
             .contains("\"no-such-program\": executable file not found in $PATH"),
         "{}",
         error.message
+    );
+}
+
+#[test]
+fn shell_processes_of_old_buildpacks_run_through_bash_as_the_reference_runs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers");
+    let app = dir.path().join("app");
+    fs_err::create_dir_all(app.join("sub")).unwrap();
+    write(
+        &layers.join("example_web/runtime/profile.d/web/10-who.sh"),
+        "export WHO=\"web profile of $0\"\n",
+    );
+    write(
+        &layers.join("example_web/runtime/env.launch/GREETING"),
+        "hello there",
+    );
+    let mut md = metadata();
+    md.buildpacks[0].api = "0.7".into();
+    let mut web = process("web", &["echo $GREETING: $WHO in $(pwd)"], &[]);
+    web.direct = false;
+    let mut tokens = process("tokens", &["printf"], &["%s|", "$GREETING", "$(echo a b)"]);
+    tokens.direct = false;
+    tokens.working_dir = Some("sub".into());
+    md.processes = vec![web, tokens];
+    let environ = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+    let run = |kind: &str, user_args: &[&str]| {
+        let launch = process_for(Some(kind), &md, &strings(user_args), &app).unwrap();
+        assert!(!launch.direct);
+        let env = launch_env(environ.clone(), &layers, &md, Some(kind)).unwrap();
+        let scripts = profile_scripts(&layers, &md, Some(kind), &app).unwrap();
+        let output = command(&launch, &env, &scripts, "/cnb/process/web")
+            .unwrap()
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(
+        run("web", &[]),
+        format!(
+            "hello there: web profile of /cnb/process/web in {}\n",
+            app.display()
+        ),
+        "script mode: no arguments"
+    );
+    assert_eq!(
+        run("tokens", &["$GREETING"]),
+        "hello there|a b|hello there|",
+        "token mode: each argument one word, user arguments appended below 0.9"
+    );
+    assert_eq!(
+        bash_script(&[PathBuf::from("/l/p.sh")], Path::new("/w"), 2),
+        "source \"/l/p.sh\"\ncd \"/w\"\nexec bash -c '\"$(eval echo \\\"$0\\\")\" \"$(eval echo \\\"${1}\\\")\" \"$(eval echo \\\"${2}\\\")\"' \"${@:1}\""
+    );
+    let launch = process_for(Some("web"), &md, &[], &app).unwrap();
+    let env = launch_env(environ.clone(), &layers, &md, Some("web")).unwrap();
+    let error = command_with_shell(&launch, &env, &[], "launcher", Path::new("/no/bash"))
+        .unwrap()
+        .spawn()
+        .unwrap_err();
+    assert_eq!(
+        exec_error(false, &error).message,
+        "failed to launch: bash exec: no such file or directory"
     );
 }
 
