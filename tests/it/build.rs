@@ -14,6 +14,7 @@ on_each_engine_and_builder!(
 );
 on_each_engine!(
     op_build_without_push_leaves_the_images_in_the_engine,
+    skaffold_s_tag_policy_tags_what_it_builds_unless_a_version_is_set,
     a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result,
     the_action_s_command_lines_work_as_it_runs_them,
     op_push_publishes_to_the_ci_registries_of_the_registry_file,
@@ -652,4 +653,79 @@ fn ctrl_c_stops_skaffold_and_the_build_script_it_runs() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(!context.path().join("build_result.json").exists());
+}
+
+/// Without a version, skaffold.yaml's `tagPolicy` tags what skaffold builds (upstream's rule:
+/// op forces skaffold's tag only with a version); buildpacks artifacts keep op's `latest`, and
+/// the app still runs on the base by digest. With a version, every artifact gets it.
+fn skaffold_s_tag_policy_tags_what_it_builds_unless_a_version_is_set() {
+    let Hybrid {
+        stack: _stack,
+        repo,
+        context,
+        _images,
+    } = Hybrid::start(Lifecycle::Op);
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace(
+            "build:\n  local:",
+            "build:\n  tagPolicy:\n    envTemplate:\n      template: \"{{.HYBRID_TAG}}\"\n  local:",
+        ),
+    )
+    .unwrap();
+    let context = context.env("HYBRID_TAG", "policy-7");
+    let plan = context.op(&["build", "--repo", &repo, "--push", "--dry-run"]);
+    plan.success();
+    assert!(
+        plan.stdout
+            .contains("tagged as skaffold.yaml's tagPolicy says")
+            || plan
+                .stderr
+                .contains("tagged as skaffold.yaml's tagPolicy says"),
+        "{}",
+        plan.report()
+    );
+    let run = context.op(&["build", "--repo", &repo, "--push"]);
+    run.success();
+    let result = build_result(&context);
+    for image in ["op-base", "tool", "cli"] {
+        let tag = tag_of(&result, image);
+        let (reference, digest) = tag.split_once('@').unwrap();
+        assert_eq!(
+            reference,
+            format!("{repo}/{image}:policy-7"),
+            "{}",
+            run.report()
+        );
+        assert_eq!(verify_published(reference), digest);
+    }
+    let app = tag_of(&result, "op");
+    assert!(
+        app.starts_with(&format!("{repo}/op:latest@sha256:")),
+        "{app}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "Resolving runImage op-base to built artifact {}",
+            tag_of(&result, "op-base")
+        )),
+        "{}",
+        run.report()
+    );
+
+    let versioned = context.env("DOCKER_METADATA_OUTPUT_VERSION", "2.0.0");
+    let run = versioned.op(&["build", "--repo", &repo, "--push"]);
+    run.success();
+    let result = build_result(&versioned);
+    for image in ["op-base", "tool", "cli", "op"] {
+        let tag = tag_of(&result, image);
+        assert!(
+            tag.starts_with(&format!("{repo}/{image}:2.0.0@sha256:")),
+            "{image}: {tag}\n{}",
+            run.report()
+        );
+    }
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
 }

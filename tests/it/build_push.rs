@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use crate::common::TestContext;
 use crate::common::cnb::{
     CNB_IDS, Lifecycle, Stack, apps_in, leftovers, run_to_end, serve_and_get, verify_published,
     verify_published_as, write_docker_config,
 };
 use crate::common::docker::docker;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
+use crate::common::{TestContext, copy_dir, fixtures};
 
 on_each_engine_and_builder!(
     every_artifact_is_built_published_and_recorded_in_skaffold_order,
@@ -984,4 +984,92 @@ fn a_registry_cache_survives_a_runner_that_starts_empty(lifecycle: Lifecycle) {
         "{}",
         refused.report()
     );
+}
+
+/// The seeds' per-artifact layout (procfile.md §7, `fixtures/two-contexts`): two contexts, each
+/// with its own Procfile, and two builders (op's, with op-lifecycle, and the real pack's, with
+/// the real lifecycle), in one `op build --push`. Each image has the processes of its own
+/// Procfile, `web` the default: it serves its own page, and its other process runs by name.
+#[test]
+fn two_contexts_with_their_own_procfiles_and_builders_build_in_one_push() {
+    let stack = Stack::start(Lifecycle::Op);
+    let real = stack.another_builder(Lifecycle::Reference, "pack-builder", None);
+    let repo = stack.registry.addr();
+    let context = TestContext::new();
+    copy_dir(&fixtures().join("two-contexts"), context.path());
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace("localhost:5001/op/builder:latest", &stack.builder)
+            .replace("localhost:5001/op/pack-builder:latest", &real),
+    )
+    .unwrap();
+    let run = context.op(&["build", "--repo", &repo, "--push"]);
+    run.success();
+    let result = build_result(&context);
+    for (image, page, other, says) in [
+        (
+            "api",
+            "<h1>api</h1>",
+            "worker",
+            "api worker: draining the queue",
+        ),
+        (
+            "admin",
+            "<h1>admin</h1>",
+            "report",
+            "admin report: all green",
+        ),
+    ] {
+        let tag = result["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["imageName"] == image)
+            .and_then(|b| b["tag"].as_str())
+            .unwrap_or_else(|| panic!("{image} in {result}"))
+            .to_string();
+        let (reference, digest) = tag.split_once('@').unwrap();
+        assert_eq!(reference, format!("{repo}/{image}:latest"));
+        assert_eq!(verify_published(reference), digest);
+        let labels = labels_of(reference);
+        let metadata: serde_json::Value =
+            serde_json::from_str(labels["io.buildpacks.build.metadata"].as_str().unwrap()).unwrap();
+        let mut types: Vec<&str> = metadata["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["type"].as_str().unwrap())
+            .collect();
+        types.sort_unstable();
+        let mut expected = vec!["web", other];
+        expected.sort_unstable();
+        assert_eq!(types, expected, "{image}: its own Procfile's processes");
+        assert!(
+            serve_and_get(&tag, "/index.html").contains(page),
+            "{image}: the default process is web, serving its own page"
+        );
+        let ran = run_to_end(&["--entrypoint", &format!("/cnb/process/{other}"), &tag]);
+        assert_eq!(ran.trim(), says, "{image}: its {other} process");
+    }
+    let launchers: Vec<String> = ["api", "admin"]
+        .iter()
+        .map(|image| {
+            let labels = labels_of(&format!("{repo}/{image}:latest"));
+            let metadata: serde_json::Value =
+                serde_json::from_str(labels["io.buildpacks.build.metadata"].as_str().unwrap())
+                    .unwrap();
+            metadata["launcher"]["source"]["git"]["repository"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        launchers,
+        [op_lifecycle::REPOSITORY, "github.com/buildpacks/lifecycle"],
+        "op-lifecycle made api, the real lifecycle admin"
+    );
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
 }

@@ -281,7 +281,7 @@ fn stacks_of_old_buildpacks_become_targets() {
         ..TargetMetadata::default()
     };
     let bionic = TargetMetadata {
-        distro: Some(files::Distro {
+        distro: Some(Distro {
             name: "ubuntu".into(),
             version: "18.04".into(),
         }),
@@ -340,7 +340,7 @@ fn an_empty_target_field_matches_anything_on_either_side() {
     let run = |distro: Option<(&str, &str)>| TargetMetadata {
         os: "linux".into(),
         arch: "amd64".into(),
-        distro: distro.map(|(name, version)| files::Distro {
+        distro: distro.map(|(name, version)| Distro {
             name: name.into(),
             version: version.into(),
         }),
