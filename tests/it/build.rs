@@ -7,7 +7,7 @@
 use crate::common::cnb::{Lifecycle, Stack, leftovers, run_to_end, skaffold, verify_published};
 use crate::common::docker::{Engine, ImagesOf, docker, id_and_repo_digests};
 use crate::common::registry::Registry;
-use crate::common::{Run, TestContext, copy_dir, fixtures};
+use crate::common::{Run, TestContext, build_result, copy_dir, fixtures, tag_of};
 
 on_each_engine_and_builder!(
     op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base
@@ -62,11 +62,6 @@ fn hybrid(stack: &Stack) -> TestContext {
     context
 }
 
-fn build_result(context: &TestContext) -> serde_json::Value {
-    serde_json::from_str(&fs_err::read_to_string(context.path().join("build_result.json")).unwrap())
-        .unwrap()
-}
-
 fn names(result: &serde_json::Value) -> Vec<&str> {
     result["builds"]
         .as_array()
@@ -74,16 +69,6 @@ fn names(result: &serde_json::Value) -> Vec<&str> {
         .iter()
         .map(|b| b["imageName"].as_str().unwrap())
         .collect()
-}
-
-fn tag_of<'a>(result: &'a serde_json::Value, image: &str) -> &'a str {
-    result["builds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["imageName"] == image)
-        .and_then(|b| b["tag"].as_str())
-        .unwrap_or_else(|| panic!("{image} is not in {result}"))
 }
 
 fn op_build_push_builds_every_artifact_and_the_app_runs_on_the_dockerfile_base(

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::common::cnb::{Lifecycle, Stack, crane, crane_validate, leftovers, skopeo_raw};
-use crate::common::{TestContext, copy_dir, fixtures};
+use crate::common::{TestContext, build_result_in, copy_dir, fixtures, tag_of};
 
 /// A copy of `fixtures/charts` (and the app it borrows from `fixtures/apps`) built with the
 /// stack's builder, its other `localhost:5001` references on the stack's registry.
@@ -39,10 +39,7 @@ fn the_action_s_push_publishes_the_chart_and_records_it(lifecycle: Lifecycle) {
     let repo = stack.registry.addr();
     let run = context.op_in("charts", &["build", "--repo", &repo, "--push"]);
     run.success();
-    let result: Value = serde_json::from_str(
-        &fs_err::read_to_string(context.path().join("charts/build_result.json")).unwrap(),
-    )
-    .unwrap();
+    let result = build_result_in(&context, "charts");
     let charts: Vec<&Value> = result["builds"]
         .as_array()
         .unwrap()
@@ -71,17 +68,8 @@ fn the_action_s_push_publishes_the_chart_and_records_it(lifecycle: Lifecycle) {
     served_chart(reference, digest);
 
     // The ordinary artifact beside it is an image, as always.
-    let greeting = result["builds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["imageName"] == "greeting")
-        .unwrap();
     assert!(
-        greeting["tag"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("{repo}/greeting:")),
+        tag_of(&result, "greeting").starts_with(&format!("{repo}/greeting:")),
         "{result}"
     );
     assert_eq!(leftovers(&repo), Vec::<String>::new());

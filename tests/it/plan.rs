@@ -108,7 +108,8 @@ fn other_kinds_go_to_skaffold_and_build_push_skips_them() {
         run.stdout.contains("  svc (jib, built by skaffold)")
             && run
                 .stdout
-                .contains("skaffold builds (one `skaffold build` each)\n  svc (pushed)"),
+                .contains("skaffold builds (one `skaffold build` each)\n  tagged as skaffold.yaml's tagPolicy says")
+            && run.stdout.contains("\n  svc (pushed)"),
         "{}",
         run.report()
     );

@@ -234,3 +234,26 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The `build_result.json` op wrote in `dir` (a directory of the test directory, `.` for it).
+pub fn build_result_in(context: &TestContext, dir: &str) -> serde_json::Value {
+    let path = context.path().join(dir).join("build_result.json");
+    serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The `build_result.json` op wrote in the test directory.
+pub fn build_result(context: &TestContext) -> serde_json::Value {
+    build_result_in(context, ".")
+}
+
+/// The `tag` `result` (a `build_result.json`) records for artifact `image`.
+#[track_caller]
+pub fn tag_of<'a>(result: &'a serde_json::Value, image: &str) -> &'a str {
+    result["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["imageName"] == image)
+        .and_then(|b| b["tag"].as_str())
+        .unwrap_or_else(|| panic!("{image} is not in {result}"))
+}
