@@ -187,14 +187,13 @@ async fn pull_one(
         }
         tracing::debug!(builder = %reference, "{line}");
     };
-    let pulled = engine
-        .ensure_image(reference, pull, auth, &mut progress)
+    let (pulled, config) = engine
+        .ensure_image_config(reference, pull, auth, &mut progress)
         .await?;
     if pulled {
         let seconds = started.elapsed().as_secs_f64();
         reporter.note(&format!("Pulled builder {reference} in {seconds:.1}s"));
     }
-    let config = engine.image_config(reference).await?;
     if let Some(platform) = platform
         && !platform.matches(&config.os, &config.architecture)
     {

@@ -23,6 +23,20 @@ pub trait Containers: Send + Sync {
         progress: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<bool, Error>>;
 
+    /// [`Containers::ensure_image`], then the image's config: whether it pulled, and the config.
+    fn ensure_image_config<'a>(
+        &'a self,
+        image: &'a str,
+        policy: PullPolicy,
+        auth: Option<&'a PullAuth>,
+        progress: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<(bool, ImageConfig), Error>> {
+        Box::pin(async move {
+            let pulled = self.ensure_image(image, policy, auth, progress).await?;
+            Ok((pulled, self.image_config(image).await?))
+        })
+    }
+
     /// Pulls `image` for `platform` (`os/arch[/variant]`).
     fn pull_platform<'a>(
         &'a self,
@@ -101,6 +115,18 @@ impl Containers for Engine {
         progress: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(Engine::ensure_image(self, image, policy, auth, progress))
+    }
+
+    fn ensure_image_config<'a>(
+        &'a self,
+        image: &'a str,
+        policy: PullPolicy,
+        auth: Option<&'a PullAuth>,
+        progress: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<(bool, ImageConfig), Error>> {
+        Box::pin(Engine::ensure_image_config(
+            self, image, policy, auth, progress,
+        ))
     }
 
     fn pull_platform<'a>(

@@ -703,15 +703,33 @@ impl Engine {
             .inspect_image(image)
             .await
             .map_err(|source| api(&format!("inspect image `{image}`"), source))?;
-        let config = inspected.config.unwrap_or_default();
-        Ok(ImageConfig {
-            id: inspected.id.unwrap_or_default(),
-            repo_digests: inspected.repo_digests.unwrap_or_default(),
-            env: config.env.unwrap_or_default(),
-            labels: config.labels.unwrap_or_default().into_iter().collect(),
-            os: inspected.os.unwrap_or_default(),
-            architecture: inspected.architecture.unwrap_or_default(),
-        })
+        Ok(image_config_of(inspected))
+    }
+
+    /// [`Engine::ensure_image`], then the image's config, with one inspect when the engine has
+    /// the image (containerd's image store takes about 50 ms for each).
+    pub async fn ensure_image_config(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        auth: Option<&PullAuth>,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(bool, ImageConfig), Error> {
+        if policy != PullPolicy::Always {
+            match self.docker.inspect_image(image).await {
+                Ok(inspected) => return Ok((false, image_config_of(inspected))),
+                Err(e) if status(&e) == Some(404) => {
+                    if policy == PullPolicy::Never {
+                        return Err(Error::NotPulled {
+                            image: image.to_string(),
+                        });
+                    }
+                }
+                Err(source) => return Err(api(&format!("inspect image `{image}`"), source)),
+            }
+        }
+        self.pull(image, auth, progress).await?;
+        Ok((true, self.image_config(image).await?))
     }
 
     /// Tags the engine's `image` as `reference` (`repository:tag`).
@@ -906,6 +924,19 @@ fn rfc3339_seconds(text: &str) -> Option<f64> {
 /// The short form of a container id, as `docker ps` shows it.
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
+}
+
+/// What op reads of an inspected image.
+fn image_config_of(inspected: bollard::models::ImageInspect) -> ImageConfig {
+    let config = inspected.config.unwrap_or_default();
+    ImageConfig {
+        id: inspected.id.unwrap_or_default(),
+        repo_digests: inspected.repo_digests.unwrap_or_default(),
+        env: config.env.unwrap_or_default(),
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        os: inspected.os.unwrap_or_default(),
+        architecture: inspected.architecture.unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

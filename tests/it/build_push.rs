@@ -1060,3 +1060,34 @@ fn two_contexts_with_their_own_procfiles_and_builders_build_in_one_push() {
     );
     assert_eq!(leftovers(&repo), Vec::<String>::new());
 }
+
+/// A builder the engine lacks: `--pull never` refuses it before anything is created; the
+/// default policy (`if-not-present`) pulls it, with one inspect of the image.
+#[test]
+fn pull_never_refuses_a_missing_builder_and_the_default_pulls_it() {
+    let stack = Stack::start(Lifecycle::Op);
+    let context = apps(&stack);
+    let repo = stack.registry.addr();
+    docker(&["rmi", "-f", &stack.builder]);
+    let args = ["build-push", "--repo", &repo, "--artifact", "static-site"];
+    let never = context.op(&[&args[..], &["--pull", "never"]].concat());
+    never.failure(1);
+    assert!(
+        never.stderr.contains(&format!(
+            "Image `{}` is not in the Docker Engine, and `--pull never` forbids pulling it",
+            stack.builder
+        )),
+        "{}",
+        never.report()
+    );
+    let pulled = context.op(&args);
+    pulled.success();
+    assert!(
+        pulled
+            .stderr
+            .contains(&format!("Pulled builder {}", stack.builder)),
+        "{}",
+        pulled.report()
+    );
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+}
