@@ -437,7 +437,7 @@ fn report(f: &Figures, rounds: usize) -> String {
     let _ = writeln!(
         r,
         "\nop's default concurrency ({}) against `--concurrency {cpus}` (the number of CPUs), four artifacts: {} against {}, ratio {}.",
-        op::build::default_concurrency(),
+        op::execute::default_concurrency(),
         f.op_four.show(1.0, " s"),
         f.op_four_at_cpus.show(1.0, " s"),
         f.default_over_cpus.show(1.0, "")

@@ -65,8 +65,8 @@ pub fn status_of(err: &anyhow::Error) -> ExitStatus {
     if err.downcast_ref::<UsageError>().is_some() {
         ExitStatus::Usage
     } else if matches!(
-        err.downcast_ref::<crate::build::Error>(),
-        Some(crate::build::Error::Interrupted)
+        err.downcast_ref::<crate::execute::Error>(),
+        Some(crate::execute::Error::Interrupted)
     ) {
         // 128 + SIGINT, as shells report an interrupted command.
         ExitStatus::Code(130)
@@ -101,10 +101,10 @@ pub(crate) fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<Strin
     if let Some(e) = cause.downcast_ref::<crate::registry::Error>() {
         return e.hint();
     }
-    if let Some(e) = cause.downcast_ref::<crate::build::Error>() {
+    if let Some(e) = cause.downcast_ref::<crate::execute::Error>() {
         return e.hint();
     }
-    if let Some(e) = cause.downcast_ref::<crate::build::ArtifactError>() {
+    if let Some(e) = cause.downcast_ref::<crate::execute::ArtifactError>() {
         return e.hint();
     }
     if let Some(e) = cause.downcast_ref::<crate::cnb::Error>() {

@@ -9,7 +9,7 @@
 //! - [`config`], everything read from a repository (`skaffold.yaml`, `.registry`, settings
 //!   files, the environment) and the precedence between them;
 //! - [`plan`], the build plan derived from it;
-//! - [`build`], running the buildpacks builds of a plan (`op build-push`);
+//! - [`execute`], running the builds of a plan (`op build`, `op build-push`, `op push`);
 //! - [`build_result`], the `build_result.json` file;
 //! - [`local_run`], the contexts `op run` knows and how it runs them;
 //! - [`engine`], the Docker Engine API (the only module that imports bollard);
@@ -19,7 +19,6 @@
 //!   container, the tars it gets), as plain values;
 //! - [`error`] and [`output`], how op fails and what it prints.
 
-pub mod build;
 pub mod build_result;
 pub mod builder;
 pub mod cli;
@@ -28,6 +27,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod execute;
 pub mod hint;
 pub mod interrupt;
 pub mod local_run;

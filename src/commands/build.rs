@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::build::{self, Built, Reporter};
 use crate::build_result::{self, BuildResult};
 use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat, UpstreamArgs};
 use crate::config::{Config, Destination, Env};
 use crate::error::ExitStatus;
+use crate::execute::{self, Built, Reporter};
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
 use crate::output::{Printer, Verbosity};
@@ -172,7 +172,7 @@ pub(super) fn build(
         .block_on(async { Interrupt::install() })
         .context("Failed to handle Ctrl-C and SIGTERM")?;
     let outcome = runtime.block_on(async {
-        let built = build::run(
+        let built = execute::run(
             &plan,
             options,
             config.env(),
@@ -181,10 +181,10 @@ pub(super) fn build(
         )
         .await?;
         if !copy_to.is_empty() {
-            build::copy_to_registries(&plan, &built, &copy_to, config.env(), reporter.as_ref())
+            execute::copy_to_registries(&plan, &built, &copy_to, config.env(), reporter.as_ref())
                 .await?;
         }
-        Ok::<_, build::Error>(built)
+        Ok::<_, execute::Error>(built)
     });
     drop(reporter);
     let built = match outcome {
@@ -271,7 +271,7 @@ fn push_all_registries(
 }
 
 /// `--cache-image`, else `$OP_CACHE_IMAGE`, checked.
-fn cache_image(run: &BuildRunArgs, config: &Config) -> Result<Option<String>, build::Error> {
+fn cache_image(run: &BuildRunArgs, config: &Config) -> Result<Option<String>, execute::Error> {
     let (value, origin) = match &run.cache_image {
         Some(value) => (value.trim().to_string(), "--cache-image"),
         None => match config.env().get("OP_CACHE_IMAGE") {
@@ -282,7 +282,7 @@ fn cache_image(run: &BuildRunArgs, config: &Config) -> Result<Option<String>, bu
     if value.is_empty() {
         return Ok(None);
     }
-    build::check_cache_image(&value).map_err(|problem| build::Error::CacheImage {
+    execute::check_cache_image(&value).map_err(|problem| execute::Error::CacheImage {
         problem,
         origin: origin.to_string(),
     })?;
@@ -295,7 +295,7 @@ fn build_options(
     config: &Config,
     global: &GlobalArgs,
     request: &Request<'_>,
-) -> anyhow::Result<build::Options> {
+) -> anyhow::Result<execute::Options> {
     let run = request.run;
     let delegation = if plan.skaffold_runs.is_empty() {
         None
@@ -310,7 +310,7 @@ fn build_options(
             config.env(),
             &delegated,
         )?;
-        Some(build::Delegation {
+        Some(execute::Delegation {
             skaffold,
             skaffold_file: plan.skaffold_files.first().cloned().unwrap_or_default(),
             profiles: plan.requested_profiles.value.clone(),
@@ -322,10 +322,10 @@ fn build_options(
             cwd: plan.cwd.clone(),
         })
     };
-    Ok(build::Options {
+    Ok(execute::Options {
         concurrency: run
             .concurrency
-            .map_or_else(build::default_concurrency, usize::from),
+            .map_or_else(execute::default_concurrency, usize::from),
         pull: run.pull.into(),
         trust_builders: run.trust_builder,
         keep: run.keep,
@@ -387,8 +387,8 @@ fn print_results(built: &[Built], output: OutputFormat, printer: &Printer) -> an
 }
 
 /// With `-q` nothing of the builds was shown: the last lines of each failed creator are.
-fn print_tails(error: &build::Error, printer: &Printer) {
-    let build::Error::Failed { failures, .. } = error else {
+fn print_tails(error: &execute::Error, printer: &Printer) {
+    let execute::Error::Failed { failures, .. } = error else {
         return;
     };
     for failure in failures {

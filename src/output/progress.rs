@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::build::{Phase, Reporter};
+use crate::execute::{Phase, Reporter};
 
 /// The width the artifact names are padded to in prefixes.
 fn prefix_width(names: &[String]) -> usize {
