@@ -96,3 +96,4 @@ mod promote;
 mod registry;
 mod remote;
 mod run;
+mod snapshots;
