@@ -20,7 +20,7 @@ use op_oci::archive::{LayerBuilder, Owner, Select};
 use regex::Regex;
 
 use super::Error;
-use super::project::{Added, Order};
+use super::project::{Added, Inline, Order};
 use crate::plan::EnvVar;
 
 /// Which files of the context go into the app.
@@ -237,7 +237,7 @@ impl Inputs {
 
     fn buildpack(&mut self, added: &Added) -> Result<(), Error> {
         let (id, version) = match added {
-            Added::Directory { id, version, .. } | Added::Inline { id, version, .. } => {
+            Added::Directory { id, version, .. } | Added::Inline(Inline { id, version, .. }) => {
                 (id, version)
             }
         };
@@ -250,9 +250,9 @@ impl Inputs {
                 .tar
                 .selected_tree(path, &dir, Owner::Fixed(0, 0), &|_, _| Select::Keep)
                 .map_err(io_error(path)),
-            Added::Inline {
+            Added::Inline(Inline {
                 api, inline, shell, ..
-            } => {
+            }) => {
                 let descriptor =
                     format!("api = {api:?}\n\n[buildpack]\nid = {id:?}\nversion = {version:?}\n");
                 let files = [

@@ -151,11 +151,8 @@ impl BuilderInfo {
         wanted
             .iter()
             .map(|entry| {
-                let bare = entry.strip_prefix("urn:cnb:builder:").unwrap_or(entry);
-                match bare.split_once('@') {
-                    Some((id, version)) => self.resolve_buildpack(id, Some(version)),
-                    None => self.resolve_buildpack(bare, None),
-                }
+                let (id, version) = buildpack_id(entry);
+                self.resolve_buildpack(id, version)
             })
             .collect()
     }
@@ -203,6 +200,19 @@ impl BuilderInfo {
             .iter()
             .map(|b| format!("{}@{}", b.id, b.version))
             .collect()
+    }
+}
+
+/// The id and version a builder's buildpack is named by: `id`, `id@version`, either after
+/// `urn:cnb:builder:` or `from=builder:` (pack's forms).
+pub fn buildpack_id(entry: &str) -> (&str, Option<&str>) {
+    let bare = entry
+        .strip_prefix("urn:cnb:builder:")
+        .or_else(|| entry.strip_prefix("from=builder:"))
+        .unwrap_or(entry);
+    match bare.split_once('@') {
+        Some((id, version)) => (id, Some(version)),
+        None => (bare, None),
     }
 }
 

@@ -146,14 +146,21 @@ pub enum Buildpack {
     FromBuilder,
     /// A buildpack directory (a `uri` that is a path, relative to project.toml, or `file://`).
     Directory(PathBuf),
-    /// An inline buildpack: `bin/build` is the script, `bin/detect` passes.
-    Inline {
-        id: String,
-        version: String,
-        api: String,
-        inline: String,
-        shell: String,
-    },
+    /// An inline buildpack.
+    Inline(Inline),
+}
+
+/// An inline buildpack (`script`): `bin/build` is the script, `bin/detect` passes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inline {
+    pub id: String,
+    pub version: String,
+    /// Its Buildpack API.
+    pub api: String,
+    /// The script.
+    pub inline: String,
+    /// Its interpreter (`/bin/sh` unless told).
+    pub shell: String,
 }
 
 /// What op reads of a project descriptor.
@@ -176,13 +183,7 @@ pub enum Added {
         id: String,
         version: String,
     },
-    Inline {
-        id: String,
-        version: String,
-        api: String,
-        inline: String,
-        shell: String,
-    },
+    Inline(Inline),
 }
 
 /// The order of one build, when it is not the builder's own: its groups (`id`, `version`,
@@ -496,21 +497,9 @@ fn resolve(
                     version,
                 });
             }
-            Buildpack::Inline {
-                id,
-                version,
-                api,
-                inline,
-                shell,
-            } => {
-                group.push(entry(id.clone(), version.clone()));
-                added.push(Added::Inline {
-                    id: id.clone(),
-                    version: version.clone(),
-                    api: api.clone(),
-                    inline: inline.clone(),
-                    shell: shell.clone(),
-                });
+            Buildpack::Inline(inline) => {
+                group.push(entry(inline.id.clone(), inline.version.clone()));
+                added.push(Added::Inline(inline.clone()));
             }
         }
     }
@@ -573,13 +562,13 @@ fn buildpack(e: Entry, base: &Path) -> Result<Buildpack, String> {
         let api = script.api.clone().filter(|a| !a.is_empty()).ok_or_else(|| {
             format!("inline buildpack `{id}` has no `script.api` (the Buildpack API of the script, e.g. \"0.10\")")
         })?;
-        return Ok(Buildpack::Inline {
+        return Ok(Buildpack::Inline(Inline {
             id: id.clone(),
             version: e.version.clone().unwrap_or_else(|| "0.0.0".into()),
             api,
             inline: inline.clone(),
             shell: script.shell.clone().unwrap_or_else(|| "/bin/sh".into()),
-        });
+        }));
     }
     if let Some(uri) = e.uri {
         return locate(&uri, base);
@@ -602,15 +591,8 @@ fn locate(uri: &str, base: &Path) -> Result<Buildpack, String> {
     if uri == "from=builder" {
         return Ok(Buildpack::FromBuilder);
     }
-    if let Some(bare) = uri
-        .strip_prefix("urn:cnb:builder:")
-        .or_else(|| uri.strip_prefix("from=builder:"))
-    {
-        let (id, version) = match bare.split_once('@') {
-            Some((id, version)) => (id.to_string(), Some(version.to_string())),
-            None => (bare.to_string(), None),
-        };
-        return Ok(Buildpack::Builder { id, version });
+    if uri.starts_with("urn:cnb:builder:") || uri.starts_with("from=builder:") {
+        return Ok(builder_buildpack(uri));
     }
     let local = match uri.strip_prefix("file://") {
         Some(path) => Some(PathBuf::from(path)),
@@ -630,17 +612,22 @@ fn locate(uri: &str, base: &Path) -> Result<Buildpack, String> {
             return Err(format!("`{uri}` does not exist"));
         }
         // A bare name that is no path: a buildpack of the builder, as pack tries next.
-        let (id, version) = match uri.split_once('@') {
-            Some((id, version)) => (id.to_string(), Some(version.to_string())),
-            None => (uri.to_string(), None),
-        };
-        return Ok(Buildpack::Builder { id, version });
+        return Ok(builder_buildpack(uri));
     }
     Err(format!(
         "`{uri}`: op builds with the builder's buildpacks, local buildpack directories and inline scripts, and does not \
          fetch buildpacks (docker://, urn:cnb:registry:, http(s)://); add it to the builder (`op builder create`, \
          `pack builder create`) and name it by `id`"
     ))
+}
+
+/// The builder's buildpack `entry` names ([`super::builder::buildpack_id`]).
+fn builder_buildpack(entry: &str) -> Buildpack {
+    let (id, version) = super::builder::buildpack_id(entry);
+    Buildpack::Builder {
+        id: id.to_string(),
+        version: version.map(str::to_string),
+    }
 }
 
 /// Whether `uri` starts with a scheme (`docker://`, `https://`, `urn:cnb:registry:`).

@@ -444,11 +444,11 @@ impl Engine {
         &self.host
     }
 
-    /// Whether the engine has `image`.
-    pub async fn has_image(&self, image: &str) -> Result<bool, Error> {
+    /// The config of `image` when the engine has it.
+    async fn inspected(&self, image: &str) -> Result<Option<ImageConfig>, Error> {
         match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(e) if status(&e) == Some(404) => Ok(false),
+            Ok(inspected) => Ok(Some(image_config_of(inspected))),
+            Err(e) if status(&e) == Some(404) => Ok(None),
             Err(source) => Err(api(&format!("inspect image `{image}`"), source)),
         }
     }
@@ -462,16 +462,47 @@ impl Engine {
         auth: Option<&PullAuth>,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, Error> {
+        let (pulled, _) = self.ensure(image, policy, auth, progress).await?;
+        Ok(pulled)
+    }
+
+    /// [`Engine::ensure_image`], then the image's config, with one inspect when the engine has
+    /// the image (containerd's image store takes about 50 ms for each).
+    pub async fn ensure_image_config(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        auth: Option<&PullAuth>,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(bool, ImageConfig), Error> {
+        match self.ensure(image, policy, auth, progress).await? {
+            (pulled, Some(config)) => Ok((pulled, config)),
+            (pulled, None) => Ok((pulled, self.image_config(image).await?)),
+        }
+    }
+
+    /// The pull policy, once: whether it pulled, and the image's config when the inspect that
+    /// found it present gave it.
+    async fn ensure(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        auth: Option<&PullAuth>,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(bool, Option<ImageConfig>), Error> {
         let present = match policy {
-            PullPolicy::Always => false,
-            PullPolicy::Missing | PullPolicy::Never => self.has_image(image).await?,
+            PullPolicy::Always => None,
+            PullPolicy::Missing | PullPolicy::Never => self.inspected(image).await?,
         };
         match (present, policy) {
-            (true, _) => Ok(false),
-            (false, PullPolicy::Never) => Err(Error::NotPulled {
+            (Some(config), _) => Ok((false, Some(config))),
+            (None, PullPolicy::Never) => Err(Error::NotPulled {
                 image: image.to_string(),
             }),
-            (false, _) => self.pull(image, auth, progress).await.map(|()| true),
+            (None, _) => self
+                .pull(image, auth, progress)
+                .await
+                .map(|()| (true, None)),
         }
     }
 
@@ -704,32 +735,6 @@ impl Engine {
             .await
             .map_err(|source| api(&format!("inspect image `{image}`"), source))?;
         Ok(image_config_of(inspected))
-    }
-
-    /// [`Engine::ensure_image`], then the image's config, with one inspect when the engine has
-    /// the image (containerd's image store takes about 50 ms for each).
-    pub async fn ensure_image_config(
-        &self,
-        image: &str,
-        policy: PullPolicy,
-        auth: Option<&PullAuth>,
-        progress: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(bool, ImageConfig), Error> {
-        if policy != PullPolicy::Always {
-            match self.docker.inspect_image(image).await {
-                Ok(inspected) => return Ok((false, image_config_of(inspected))),
-                Err(e) if status(&e) == Some(404) => {
-                    if policy == PullPolicy::Never {
-                        return Err(Error::NotPulled {
-                            image: image.to_string(),
-                        });
-                    }
-                }
-                Err(source) => return Err(api(&format!("inspect image `{image}`"), source)),
-            }
-        }
-        self.pull(image, auth, progress).await?;
-        Ok((true, self.image_config(image).await?))
     }
 
     /// Tags the engine's `image` as `reference` (`repository:tag`).

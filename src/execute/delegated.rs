@@ -82,10 +82,7 @@ pub(super) async fn build_run(
                     .tag
                     .split('@')
                     .next()
-                    .filter(|name| {
-                        name.strip_prefix(repository.as_str())
-                            .is_some_and(|rest| rest.starts_with(':'))
-                    })
+                    .filter(|name| is_tag_of(name, &repository))
                     .ok_or_else(|| Error::SkaffoldNaming {
                         reported: result.tag.clone(),
                         target: format!("{repository}:<tag>"),
@@ -170,6 +167,13 @@ async fn pushed(
     Ok((format!("{}@{digest}", artifact.target), digest.to_string()))
 }
 
+/// Whether `reference` is `<repository>:<some tag>`.
+fn is_tag_of(reference: &str, repository: &str) -> bool {
+    reference
+        .strip_prefix(repository)
+        .is_some_and(|rest| rest.starts_with(':'))
+}
+
 /// With several `platforms`, what skaffold pushed as `named` must be an index with an image of
 /// each (skaffold itself accepts a single-platform image from a `custom` script, or from a
 /// Dockerfile built without `BuildKit`).
@@ -215,10 +219,7 @@ async fn local(
     tag: &str,
 ) -> Result<(String, String), Error> {
     let repository = crate::registry::repository_of(&artifact.target);
-    let in_repository = tag
-        .strip_prefix(repository)
-        .is_some_and(|rest| rest.starts_with(':'));
-    if !in_repository {
+    if !is_tag_of(tag, repository) {
         return Err(Error::SkaffoldNaming {
             reported: tag.to_string(),
             target: artifact.target.clone(),

@@ -223,11 +223,7 @@ fn loopback_reachable(
     if engine_machine.is_empty() || this_machine.is_empty() || engine_machine == this_machine {
         return Ok(());
     }
-    match references
-        .iter()
-        .filter_map(|r| registry::host_of(r))
-        .find(|h| op_oci::is_loopback(h))
-    {
+    match names::loopback_registry(references) {
         Some(registry) => Err(Error::LoopbackOfAnotherMachine {
             engine: engine.host().to_string(),
             engine_machine: engine_machine.to_string(),

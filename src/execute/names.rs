@@ -109,10 +109,15 @@ pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> 
     if let Some(network) = chosen.filter(|n| !n.is_empty()) {
         return Some(network.to_string());
     }
-    let loopback = references
+    loopback_registry(references).map(|_| "host".to_string())
+}
+
+/// The first registry of `references` on a loopback address.
+pub(super) fn loopback_registry(references: &[&str]) -> Option<String> {
+    references
         .iter()
-        .any(|r| registry::host_of(r).is_some_and(|h| op_oci::is_loopback(&h)));
-    loopback.then(|| "host".to_string())
+        .filter_map(|r| registry::host_of(r))
+        .find(|h| op_oci::is_loopback(h))
 }
 
 #[cfg(test)]

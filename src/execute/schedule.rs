@@ -520,18 +520,17 @@ async fn build_one(
     if let Some(note) = note {
         shared.reporter.line(&artifact.image, &note);
     }
-    if plan.chart.is_some()
-        && let Some((first, _)) = per_platform.first()
-    {
-        shared.reporter.line(
-            &artifact.image,
-            &format!("A chart has no platform: it is built once, with the builder for {first}"),
-        );
-    }
-    match per_platform {
-        _ if plan.chart.is_some() => {
-            artifact::build(shared, artifact, plan, builder, &run_image, None).await
+    let per_platform = match (&plan.chart, per_platform.first()) {
+        (Some(_), Some((first, _))) => {
+            shared.reporter.line(
+                &artifact.image,
+                &format!("A chart has no platform: it is built once, with the builder for {first}"),
+            );
+            &[]
         }
+        _ => per_platform,
+    };
+    match per_platform {
         [] => artifact::build(shared, artifact, plan, builder, &run_image, None).await,
         // One platform of an index: that platform's builder, published as the image itself.
         [(platform, builder)] => {

@@ -991,14 +991,13 @@ fn two_contexts_with_their_own_procfiles_and_builders_build_in_one_push() {
     let repo = stack.registry.addr();
     let context = TestContext::new();
     copy_dir(&fixtures().join("two-contexts"), context.path());
-    let skaffold = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace("localhost:5001/op/builder:latest", &stack.builder)
-            .replace("localhost:5001/op/pack-builder:latest", &real),
-    )
-    .unwrap();
+    context.replace_in(
+        "skaffold.yaml",
+        &[
+            ("localhost:5001/op/builder:latest", &stack.builder),
+            ("localhost:5001/op/pack-builder:latest", &real),
+        ],
+    );
     let run = context.op(&["build", "--repo", &repo, "--push"]);
     run.success();
     let result = build_result(&context);

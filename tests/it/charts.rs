@@ -22,14 +22,13 @@ fn charts(stack: &Stack) -> TestContext {
         &fixtures().join("apps/greeting"),
         &context.path().join("apps/greeting"),
     );
-    let skaffold = context.path().join("charts/skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace("localhost:5001/op/builder:latest", &stack.builder)
-            .replace("localhost:5001", &stack.registry.addr()),
-    )
-    .unwrap();
+    context.replace_in(
+        "charts/skaffold.yaml",
+        &[
+            ("localhost:5001/op/builder:latest", &stack.builder),
+            ("localhost:5001", &stack.registry.addr()),
+        ],
+    );
     context
 }
 
@@ -142,13 +141,10 @@ fn crane_output(args: &[&str]) -> String {
 fn a_chart_artifact_without_a_chart_is_refused_before_building() {
     let context = TestContext::new();
     copy_dir(&fixtures().join("apps"), context.path());
-    let skaffold = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace("image: procfile", "image: procfile-chart"),
-    )
-    .unwrap();
+    context.replace_in(
+        "skaffold.yaml",
+        &[("image: procfile", "image: procfile-chart")],
+    );
     let run = context.op(&["build", "--push", "--repo", "127.0.0.1:9", "--dry-run"]);
     run.failure(1);
     for expected in [

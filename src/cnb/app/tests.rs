@@ -209,13 +209,13 @@ fn added_buildpacks_go_under_cnb_buildpacks_root_owned() {
                     id: "me/dir".into(),
                     version: "1.0.0".into(),
                 },
-                Added::Inline {
+                Added::Inline(Inline {
                     id: "me/inline".into(),
                     version: "0.0.0".into(),
                     api: "0.10".into(),
                     inline: "echo hi".into(),
                     shell: "/bin/sh".into(),
-                },
+                }),
             ],
         })
         .unwrap();

@@ -313,13 +313,13 @@ fn local_directories_and_inline_scripts_are_added_to_the_build() {
                 id: "me/mine".into(),
                 version: "0.3.0".into()
             },
-            Added::Inline {
+            Added::Inline(Inline {
                 id: "me/hello".into(),
                 version: "0.0.0".into(),
                 api: "0.10".into(),
                 inline: "echo hello".into(),
                 shell: "/bin/sh".into()
-            }
+            })
         ]
     );
 }

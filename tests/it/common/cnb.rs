@@ -302,14 +302,13 @@ impl Drop for Stack {
 /// references on `registry`.
 pub fn apps_in(context: &TestContext, builder: &str, registry: &str) {
     copy_dir(&fixtures().join("apps"), context.path());
-    let skaffold = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace("localhost:5001/op/builder:latest", builder)
-            .replace("localhost:5001", registry),
-    )
-    .unwrap();
+    context.replace_in(
+        "skaffold.yaml",
+        &[
+            ("localhost:5001/op/builder:latest", builder),
+            ("localhost:5001", registry),
+        ],
+    );
 }
 
 /// Removes the cache volumes op keeps between builds for the repositories of `registry`.

@@ -65,6 +65,17 @@ impl TestContext {
         self
     }
 
+    /// Replaces, in the file `relative` of the test directory, each `(from, to)` in order.
+    pub fn replace_in(&self, relative: &str, replacements: &[(&str, &str)]) -> &Self {
+        let path = self.path().join(relative);
+        let text = fs_err::read_to_string(&path).expect("the file is read");
+        let text = replacements
+            .iter()
+            .fold(text, |text, (from, to)| text.replace(from, to));
+        fs_err::write(path, text).expect("the file is written");
+        self
+    }
+
     /// The `HOME` of `op` runs: the test's, or the one it set.
     pub fn home(&self) -> PathBuf {
         self.env
