@@ -1,7 +1,32 @@
 //! Every configuration mistake ends with exit code 1 and an `error:` that names the file, the
-//! field or the value, with a `hint:` where there is something to do, and never a panic.
+//! field or the value, with a `hint:` where there is something to do, and never a panic. The
+//! whole message is the contract: each is kept as an insta snapshot (`tests/it/snapshots/`,
+//! named `error-<test>-<n>`, the test directory written `[dir]`), beside the checks of its parts.
+
+use std::cell::Cell;
 
 use crate::common::{Run, TestContext};
+
+thread_local! {
+    /// How many errors the running test has checked (each test runs on a thread of its own).
+    static ERRORS_CHECKED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The whole of what a failed run printed, as the snapshot `error-<test>-<n>` (the `n`th error
+/// the test checks).
+#[track_caller]
+fn assert_error_snapshot(run: &Run) {
+    let n = ERRORS_CHECKED.with(|count| {
+        count.set(count.get() + 1);
+        count.get()
+    });
+    let thread = std::thread::current();
+    let test = thread
+        .name()
+        .and_then(|name| name.rsplit("::").next())
+        .unwrap_or("unnamed");
+    insta::assert_snapshot!(format!("error-{test}-{n}"), run.stderr_in_dir());
+}
 
 #[track_caller]
 fn assert_error(run: &Run, message: &str, hint: Option<&str>) {
@@ -25,6 +50,7 @@ fn assert_error(run: &Run, message: &str, hint: Option<&str>) {
         ),
         None => assert!(!run.stderr.contains("hint:"), "{}", run.report()),
     }
+    assert_error_snapshot(run);
 }
 
 /// No skaffold.yaml where op runs.
@@ -263,4 +289,5 @@ fn bad_build_inputs_are_clear_errors_before_anything_is_built() {
         "--artifact-key needs ttl mode\n{}",
         run.report()
     );
+    assert_error_snapshot(&run);
 }

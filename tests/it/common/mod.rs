@@ -180,6 +180,12 @@ impl Run {
         out
     }
 
+    /// What op printed on stderr, the directory it ran in written `[dir]` (for snapshots).
+    pub fn stderr_in_dir(&self) -> String {
+        self.stderr
+            .replace(&self.dir.display().to_string(), "[dir]")
+    }
+
     /// Asserts that op exited 0, and returns the run.
     #[track_caller]
     pub fn success(&self) -> &Self {
