@@ -1,7 +1,8 @@
 //! What users read, as whole texts: the `--help` of every command and the dry-run plan, kept as
-//! insta snapshots (`tests/it/snapshots/`; the error messages are kept by `errors.rs`). A change to one shows as a diff of its snapshot;
-//! accept it with `INSTA_UPDATE=always cargo test --test it -- snapshots errors` (or `cargo insta
-//! review`) and commit the file. On CI (`CI=true`) a missing or different snapshot fails.
+//! insta snapshots (`tests/it/snapshots/`; the error messages are kept by `errors.rs`). A change
+//! to one shows as a diff of its snapshot; accept it with `INSTA_UPDATE=always cargo test --test
+//! it -- snapshots errors` (or `cargo insta review`) and commit the file. On CI (`CI=true`) a
+//! missing or different snapshot fails.
 
 use crate::common::TestContext;
 
