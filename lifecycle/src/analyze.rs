@@ -59,7 +59,7 @@ pub fn choose_run_image(
                     "-run-image is required when there is no run metadata available",
                 )
             })?
-            .for_output(output)
+            .for_output(output, |r| op_oci::registry_of(r).ok())
             .to_string(),
     };
     let names_it = |entry: &RunImageRef| {

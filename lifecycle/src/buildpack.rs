@@ -8,12 +8,8 @@ use std::process::{Command, Stdio};
 use crate::api::{self, Version};
 use crate::env::Env;
 use crate::exit::{self, Error};
+pub use crate::files::escape_id;
 use crate::files::{self, BuildpackToml, TargetMetadata};
-
-/// `id` as a directory name.
-pub fn escape_id(id: &str) -> String {
-    id.replace('/', "_")
-}
 
 /// A buildpack found on disk.
 #[derive(Clone, Debug)]

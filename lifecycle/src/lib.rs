@@ -1,15 +1,13 @@
 //! op-lifecycle: a Cloud Native Buildpacks lifecycle written in Rust.
 pub mod analyze;
-pub mod api;
+pub use cnb_data::{api, exit, files};
 pub mod build;
 pub mod buildpack;
 pub mod cache;
 pub mod creator;
 pub mod detect;
 pub mod env;
-pub mod exit;
 pub mod export;
-pub mod files;
 pub mod flags;
 pub mod launcher;
 pub mod log;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use op_lifecycle::files::{BuildpackToml, Group, GroupEntry, OrderToml, RunImageRef};
+use cnb_data::files::{BuildpackToml, Group, GroupEntry, OrderToml, RunImageRef};
 use serde::Deserialize;
 
 use super::{Error, elf};
@@ -357,7 +357,7 @@ fn read_buildpacks(
         let text = fs_err::read_to_string(&toml_path).map_err(|source| Error::Read { source })?;
         let descriptor: BuildpackToml = toml::from_str(&text)
             .map_err(|e| invalid(&toml_path, e.to_string().trim_end().to_string(), None))?;
-        op_lifecycle::api::buildpack_api(&descriptor.buildpack.id, &descriptor.api)
+        cnb_data::api::buildpack_api(&descriptor.buildpack.id, &descriptor.api)
             .map_err(|e| invalid(&toml_path, e.message, None))?;
         let found = (&descriptor.buildpack.id, &descriptor.buildpack.version);
         if let Some(id) = entry.id.as_ref().filter(|id| *id != found.0) {

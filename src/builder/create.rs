@@ -12,10 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use op_lifecycle::buildpack::escape_id;
-use op_lifecycle::files::{
+use cnb_data::files::{
     BuilderLifecycle, BuilderMetadata, BuilderStack, BuildpackLayerInfo, BuildpackLayersLabel,
-    CreatedBy, LabelBuildpack, LifecycleToml, RunToml, StackToml,
+    CreatedBy, LabelBuildpack, LifecycleToml, RunToml, StackToml, escape_id,
 };
 use op_oci::archive::{Layer, LayerBuilder, Owner};
 use serde_json::{Value, json};
@@ -23,6 +22,10 @@ use serde_json::{Value, json};
 use super::Error;
 use super::config::{BuilderSpec, Buildpack, LifecycleFiles};
 use crate::registry::{ConfigEditor, Image, LayerSource, Registry, Written};
+
+/// The version of the op-lifecycle op packages: it is built from this workspace, whose crates
+/// share one version.
+const LIFECYCLE_VERSION: &str = crate::VERSION;
 
 /// The `created` time of the builder and its history (as pack writes it).
 pub const CREATED: &str = "1980-01-01T00:00:01Z";
@@ -145,7 +148,7 @@ fn lifecycle_layer(files: &LifecycleFiles) -> Result<Layer, Error> {
     let read = |path: &std::path::Path| fs_err::read(path).map_err(|source| Error::Read { source });
     let lifecycle = read(&files.lifecycle)?;
     let launcher = read(&files.launcher)?;
-    let descriptor = toml_text(&LifecycleToml::current());
+    let descriptor = toml_text(&LifecycleToml::describing(LIFECYCLE_VERSION));
     let mut layer = LayerBuilder::new();
     let e = io("the lifecycle layer");
     layer.dir("/cnb", 0o755, 0, 0).map_err(&e)?;
@@ -222,7 +225,7 @@ fn build_config_layer(spec: &BuilderSpec) -> Result<Layer, Error> {
 
 /// The labels op sets on the builder.
 pub fn labels(spec: &BuilderSpec, layers: &[NewLayer]) -> BTreeMap<String, String> {
-    let lifecycle = LifecycleToml::current();
+    let lifecycle = LifecycleToml::describing(LIFECYCLE_VERSION);
     let metadata = BuilderMetadata {
         description: spec.description.clone(),
         buildpacks: spec

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use op_lifecycle::files::{OrderToml, Report};
+use cnb_data::files::{OrderToml, Report};
 use op_oci::archive::{LayerBuilder, Owner, Select};
 use regex::Regex;
 

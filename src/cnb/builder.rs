@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use op_lifecycle::api::Version;
-use op_lifecycle::files::{BuilderMetadata, Group};
+use cnb_data::api::Version;
+use cnb_data::files::{BuilderMetadata, Group};
 
 use super::Error;
 use crate::reference::Reference;
@@ -128,7 +128,12 @@ impl BuilderInfo {
     /// The default run image for an image published to `target`: the builder's first run image,
     /// or its mirror in the registry of `target` (pack's preference), as op names it.
     pub fn run_image_for(&self, target: &str) -> Option<String> {
-        Some(self.metadata.run_image()?.for_output(target).to_string())
+        Some(
+            self.metadata
+                .run_image()?
+                .for_output(target, crate::registry::host_of)
+                .to_string(),
+        )
     }
 
     /// The builder's default run image and its mirrors: what the lifecycle may read for an
@@ -230,7 +235,7 @@ pub fn is_trusted(builder: &str, trusted_by_user: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use op_lifecycle::files::LabelBuildpack;
+    use cnb_data::files::LabelBuildpack;
 
     fn labels(metadata: &str) -> BTreeMap<String, String> {
         BTreeMap::from([(METADATA_LABEL.to_string(), metadata.to_string())])

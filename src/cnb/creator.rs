@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use op_lifecycle::api::Version;
+use cnb_data::api::Version;
 
 use super::builder::BuilderInfo;
 use crate::engine::ContainerSpec;
@@ -155,7 +155,7 @@ pub fn redacted(spec: &ContainerSpec) -> ContainerSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use op_lifecycle::files::BuilderMetadata;
+    use cnb_data::files::BuilderMetadata;
 
     fn builder() -> BuilderInfo {
         BuilderInfo {

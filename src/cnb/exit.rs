@@ -1,9 +1,9 @@
-//! Why a creator failed, from its exit code (the lifecycle's named codes, `op_lifecycle::exit`,
+//! Why a creator failed, from its exit code (the lifecycle's named codes, `cnb_data::exit`,
 //! and the spec's ranges: `docs/cnb-platform.md` section 1.7), and what to do about it.
 
 use std::fmt;
 
-use op_lifecycle::exit as code;
+use cnb_data::exit as code;
 
 /// A creator's failure, by its exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
-use op_lifecycle::files::{Group, GroupEntry};
+use cnb_data::files::{Group, GroupEntry};
 use serde::Deserialize;
 
 use super::Error;

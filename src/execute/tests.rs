@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use op_lifecycle::files::{BuilderMetadata, RunImageRef};
+use cnb_data::files::{BuilderMetadata, RunImageRef};
 
 use super::creator_output::{LineBuffer, announced_digest, without_ansi};
 use super::names::{cache_volume_for, slug};
@@ -121,7 +121,7 @@ fn builder_info() -> BuilderInfo {
             }],
             ..BuilderMetadata::default()
         },
-        platform_apis: vec![op_lifecycle::api::Version(0, 12)],
+        platform_apis: vec![cnb_data::api::Version(0, 12)],
     }
 }
 

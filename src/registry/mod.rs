@@ -1,6 +1,6 @@
 //! Container registries, over the OCI distribution API. This is the only module of op that talks
-//! to registries; it builds on the client of `op-lifecycle` (`op_lifecycle::oci`, over
-//! oci-client), so op and the lifecycle in its builders read and write images the same way:
+//! to registries; it builds on the client of `op-oci` (over oci-client), which op-lifecycle uses
+//! too, so op and the lifecycle in its builders read and write images the same way:
 //!
 //! - registries on a loopback address, and those named insecure, are reached over plain HTTP
 //!   (as go-containerregistry does), every other one over HTTPS;

@@ -257,3 +257,34 @@ fn the_cycle_check_finds_cycles() {
         BTreeSet::from(["build".into(), "engine".into(), "hint".into()])
     );
 }
+
+/// op reads the CNB files through `cnb-data`, which op-lifecycle shares; it does not link the
+/// lifecycle itself.
+#[test]
+fn op_depends_on_the_cnb_data_not_on_the_lifecycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Table =
+        toml::from_str(&fs_err::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
+    for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        let names: Vec<&String> = manifest
+            .get(table)
+            .and_then(toml::Value::as_table)
+            .map(|deps| deps.keys().collect())
+            .unwrap_or_default();
+        assert!(
+            !names.iter().any(|n| *n == "op-lifecycle"),
+            "op's [{table}] names op-lifecycle: {names:?}"
+        );
+        if table == "dependencies" {
+            assert!(names.iter().any(|n| *n == "cnb-data"), "{names:?}");
+        }
+    }
+    // (Written in two parts, so that this file does not name it.)
+    let path = ["op_lifecycle", "::"].concat();
+    let users: Vec<PathBuf> = sources(&root.join("src"))
+        .into_iter()
+        .chain(sources(&root.join("tests/it")))
+        .filter(|f| code(f).contains(&path))
+        .collect();
+    assert_eq!(users, Vec::<PathBuf>::new(), "op's code names op_lifecycle");
+}

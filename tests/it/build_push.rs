@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 
 use crate::common::cnb::{
-    CNB_IDS, Lifecycle, Stack, apps_in, leftovers, run_to_end, serve_and_get, verify_published,
-    verify_published_as, write_docker_config,
+    CNB_IDS, Lifecycle, OP_LIFECYCLE_REPOSITORY, Stack, apps_in, leftovers, run_to_end,
+    serve_and_get, verify_published, verify_published_as, write_docker_config,
 };
 use crate::common::docker::docker;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
@@ -1054,7 +1054,7 @@ fn two_contexts_with_their_own_procfiles_and_builders_build_in_one_push() {
         .collect();
     assert_eq!(
         launchers,
-        [op_lifecycle::REPOSITORY, "github.com/buildpacks/lifecycle"],
+        [OP_LIFECYCLE_REPOSITORY, "github.com/buildpacks/lifecycle"],
         "op-lifecycle made api, the real lifecycle admin"
     );
     assert_eq!(leftovers(&repo), Vec::<String>::new());

@@ -17,7 +17,8 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::common::cnb::{
-    Lifecycle, Platform, Stack, Volume, run_to_end, skopeo_raw, verify_published,
+    Lifecycle, OP_LIFECYCLE_REPOSITORY, Platform, Stack, Volume, run_to_end, skopeo_raw,
+    verify_published,
 };
 use crate::common::docker::docker_command;
 use crate::common::fixtures;
@@ -318,7 +319,7 @@ fn same_labels(op: &Build, reference: &Build) {
             "io.buildpacks.build.metadata" => {
                 assert_eq!(
                     op_value["launcher"]["source"]["git"]["repository"],
-                    op_lifecycle::REPOSITORY
+                    OP_LIFECYCLE_REPOSITORY
                 );
                 op_value["launcher"] = Value::Null;
                 reference_value["launcher"] = Value::Null;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::cnb::project::ProjectDescriptor;
-use op_lifecycle::files::{Group, GroupEntry};
+use cnb_data::files::{Group, GroupEntry};
 
 /// (path, uid, gid, kind) of every entry.
 fn entries(tar: &[u8]) -> Vec<(String, u64, u64, tar::EntryType)> {

@@ -19,6 +19,11 @@ use super::docker::{docker, docker_command, remove_images_of, require_engine};
 use super::registry::{Registry, TEST_PASSWORD, TEST_USER, http_get, which};
 use super::{TestContext, copy_dir, fixtures};
 
+/// The repository op-lifecycle names as the source of its launcher (the launcher's
+/// `source.git.repository` in `io.buildpacks.build.metadata`; the reference lifecycle writes
+/// `github.com/buildpacks/lifecycle`).
+pub const OP_LIFECYCLE_REPOSITORY: &str = "github.com/octopilot/op";
+
 /// What everything a test creates in the engine is labelled with (`scripts/test` checks that
 /// none is left).
 pub const TEST_LABEL: &str = "io.octopilot.op.kind=test";

@@ -19,6 +19,11 @@ use serde::{Deserialize, Serialize};
 /// Free-form TOML metadata (`[metadata]`).
 pub type Metadata = toml::Table;
 
+/// A buildpack's `id` as the name of its directory (under `/cnb/buildpacks` and `/layers`).
+pub fn escape_id(id: &str) -> String {
+    id.replace('/', "_")
+}
+
 /// Reads a TOML file; `Ok(None)` when it does not exist.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
     match fs_err::read_to_string(path) {
@@ -666,14 +671,15 @@ pub struct RunImageRef {
 
 impl RunImageRef {
     /// The image, or its mirror in the registry of `output` (pack's and the lifecycle's
-    /// preference: the app image is published where its run image is).
-    pub fn for_output(&self, output: &str) -> &str {
-        let Ok(registry) = op_oci::registry_of(output) else {
+    /// preference: the app image is published where its run image is), the registry of a
+    /// reference being `registry_of`'s (`None` for a reference that does not parse).
+    pub fn for_output(&self, output: &str, registry_of: impl Fn(&str) -> Option<String>) -> &str {
+        let Some(registry) = registry_of(output) else {
             return &self.image;
         };
         std::iter::once(&self.image)
             .chain(&self.mirrors)
-            .find(|candidate| op_oci::registry_of(candidate).ok().as_ref() == Some(&registry))
+            .find(|candidate| registry_of(candidate).as_ref() == Some(&registry))
             .unwrap_or(&self.image)
     }
 }
@@ -769,8 +775,8 @@ pub struct LifecycleInfo {
 }
 
 impl LifecycleToml {
-    /// The descriptor of this lifecycle.
-    pub fn current() -> Self {
+    /// The descriptor of op-lifecycle at `version`, with the APIs it implements ([`crate::api`]).
+    pub fn describing(version: &str) -> Self {
         let versions =
             |list: &[crate::api::Version]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
         Self {
@@ -789,7 +795,7 @@ impl LifecycleToml {
                 platform: crate::api::PLATFORM_APIS[0].to_string(),
             },
             lifecycle: LifecycleInfo {
-                version: crate::VERSION.to_string(),
+                version: version.to_string(),
             },
         }
     }
