@@ -28,15 +28,14 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod execute;
+pub mod failure;
 pub mod hint;
 pub mod interrupt;
 pub mod local_run;
 pub mod output;
 pub mod paths;
 pub mod plan;
-pub mod platform;
 pub mod promote;
-pub mod reference;
 pub mod registry;
 pub mod skaffold;
 

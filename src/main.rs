@@ -25,10 +25,10 @@ fn main() -> ExitCode {
     let printer = Printer::new(verbosity);
     match op::commands::run(cli, &printer) {
         Ok(status) => status.into(),
-        Err(err) if error::is_broken_pipe(&err) => ExitCode::SUCCESS,
-        Err(err) => {
-            printer.error(&error::render(&err, printer.styles()));
-            error::status_of(&err).into()
+        Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(failure) => {
+            printer.error(&error::render(&failure, printer.styles()));
+            failure.status().into()
         }
     }
 }

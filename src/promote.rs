@@ -131,8 +131,7 @@ pub fn repository(
     {
         return Err(bad("it names a tag or a digest".into()));
     }
-    crate::reference::Reference::parse(&format!("{value}/image"))
-        .map_err(|e| bad(e.to_string()))?;
+    op_oci::Reference::parse(&format!("{value}/image")).map_err(|e| bad(e.to_string()))?;
     Ok(Resolved {
         value,
         origin: found.origin,
@@ -150,11 +149,10 @@ pub fn destination_reference(source: &str, source_repo: &str, destination_repo: 
 
 /// A build result's reference split: (`registry/repository:tag`, the digest), each checked.
 pub fn split_reference(reference: &str) -> Result<(String, Option<String>), Error> {
-    let parsed =
-        crate::reference::Reference::parse(reference).map_err(|e| Error::BadReference {
-            reference: reference.to_string(),
-            problem: e.to_string(),
-        })?;
+    let parsed = op_oci::Reference::parse(reference).map_err(|e| Error::BadReference {
+        reference: reference.to_string(),
+        problem: e.to_string(),
+    })?;
     let tagged = match &parsed.tag {
         Some(tag) => format!("{}:{tag}", parsed.name()),
         None => parsed.name(),

@@ -177,7 +177,7 @@ fn target_of(image: &Image, os_release: &Path) -> TargetMetadata {
     TargetMetadata {
         id: image.label("io.buildpacks.base.id").map(str::to_string),
         os: config_field("os").unwrap_or_else(|| "linux".into()),
-        arch: config_field("architecture").unwrap_or_else(|| oci::host_platform().1.into()),
+        arch: config_field("architecture").unwrap_or_else(|| oci::Platform::host().architecture),
         arch_variant: config_field("variant"),
         distro,
     }

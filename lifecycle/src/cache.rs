@@ -171,7 +171,9 @@ impl ImageCache {
             .map_err(|e| e.to_string())?;
             sources.push(op_oci::LayerSource::Upload { gzip, digest });
         }
-        let (os, architecture) = op_oci::host_platform();
+        let op_oci::Platform {
+            os, architecture, ..
+        } = op_oci::Platform::host();
         let label = serde_json::to_string(&metadata).map_err(|e| e.to_string())?;
         let config = serde_json::json!({
             "architecture": architecture,

@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::error::not_found;
 use crate::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, Error, Image,
-    Keychain, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, has_system_roots,
-    host_platform, is_loopback, parse, registry_of, repository_of, sha256, system_roots,
+    Keychain, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Platform, has_system_roots,
+    is_loopback, parse, registry_of, repository_of, sha256, system_roots,
 };
 
 /// A client for any number of registries.
@@ -192,18 +192,18 @@ impl Registry {
     /// The image `reference` names, resolved to this machine's platform when it is an index;
     /// `None` when the registry does not have it.
     pub async fn image(&self, reference: &str) -> Result<Option<Image>, Error> {
-        let (os, arch) = host_platform();
-        self.image_for(reference, os, arch).await
+        self.image_for(reference, &Platform::host()).await
     }
 
-    /// The image `reference` names, resolved to platform `os`/`arch` when it is an index (an
-    /// index without that platform is an error); `None` when the registry does not have it.
+    /// The image `reference` names, resolved to `platform` when it is an index (its os and
+    /// architecture; an index without that platform is an error); `None` when the registry does
+    /// not have it.
     pub async fn image_for(
         &self,
         reference: &str,
-        os: &str,
-        arch: &str,
+        platform: &Platform,
     ) -> Result<Option<Image>, Error> {
+        let (os, arch) = (&platform.os, &platform.architecture);
         let Some(mut manifest) = self.manifest(reference).await? else {
             return Ok(None);
         };
@@ -212,7 +212,8 @@ impl Registry {
                 .as_array()
                 .and_then(|list| {
                     list.iter().find(|m| {
-                        m["platform"]["os"] == os && m["platform"]["architecture"] == arch
+                        m["platform"]["os"] == os.as_str()
+                            && m["platform"]["architecture"] == arch.as_str()
                     })
                 })
                 .and_then(|m| m["digest"].as_str().map(str::to_string))

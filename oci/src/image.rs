@@ -158,17 +158,6 @@ impl Image {
     }
 }
 
-/// The platform a multi-platform image is resolved for: this machine's.
-pub fn host_platform() -> (&'static str, &'static str) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "arm",
-        other => other,
-    };
-    ("linux", arch)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

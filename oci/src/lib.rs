@@ -1,6 +1,7 @@
 //! op-oci: the OCI layer op and op-lifecycle share, and the only code that uses oci-client:
 //! registries over the OCI distribution API (manifests, configs and blobs, read and written as
-//! raw bytes so that digests never change on the way), image references, the image model, the
+//! raw bytes so that digests never change on the way), image references and platforms (the one
+//! type of each that op and the lifecycle use), the image model, the
 //! config editor, credentials, CA certificates and deterministic tar layers.
 //!
 //! - Credentials come from a [`Keychain`]: the `CNB_REGISTRY_AUTH` JSON (`{"host": "Basic …"}`),
@@ -28,7 +29,8 @@ mod config;
 mod error;
 mod image;
 mod keychain;
-mod reference;
+mod platform;
+pub mod reference;
 mod tls;
 
 use sha2::{Digest as _, Sha256};
@@ -36,9 +38,10 @@ use sha2::{Digest as _, Sha256};
 pub use client::{IndexEntry, LayerSource, Registry, Written};
 pub use config::ConfigEditor;
 pub use error::Error;
-pub use image::{Descriptor, Image, Manifest, host_platform};
+pub use image::{Descriptor, Image, Manifest};
 pub use keychain::Keychain;
-pub use reference::{is_loopback, parse, registry_of, repository_of};
+pub use platform::{Error as PlatformError, Platform};
+pub use reference::{Reference, ReferenceError, is_loopback, parse, registry_of, repository_of};
 pub use tls::{SSL_CERT_FILE, has_system_roots, system_roots, write_builtin_roots};
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";

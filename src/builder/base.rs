@@ -60,7 +60,7 @@ pub fn read_busybox(path: &Path) -> Result<Busybox, Error> {
     }
     let architecture = elf::architecture(&data).map_err(|problem| busybox_error(path, problem))?;
     let does_not_run = |e: std::io::Error| {
-        let emulation = if architecture == crate::registry::host_platform().1 {
+        let emulation = if architecture == op_oci::Platform::host().architecture {
             String::new()
         } else {
             format!(

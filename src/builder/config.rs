@@ -210,7 +210,7 @@ impl BuilderSpec {
 }
 
 /// Where op looks for its own lifecycle when `[lifecycle] uri` is not set.
-pub const LIFECYCLE_DIR_ENV: &str = "OP_LIFECYCLE_DIR";
+pub const LIFECYCLE_DIR_ENV: &str = crate::config::op_settings::LIFECYCLE_DIR.var;
 
 const ENV_SUFFIXES: [&str; 4] = ["override", "default", "prepend", "append"];
 
@@ -518,9 +518,7 @@ fn find_lifecycle(
         }
     } else {
         let mut dirs = Vec::new();
-        if let Some(dir) = env.get(LIFECYCLE_DIR_ENV) {
-            dirs.push(PathBuf::from(dir));
-        }
+        dirs.extend(crate::config::op_settings::lifecycle_dir(env));
         if let Some(dir) = std::env::current_exe()
             .ok()
             .and_then(|e| e.parent().map(Path::to_path_buf))
@@ -529,7 +527,7 @@ fn find_lifecycle(
         }
         LifecycleSearch::Dirs(dirs)
     };
-    let searched = search.candidates(crate::registry::host_platform().1);
+    let searched = search.candidates(&op_oci::Platform::host().architecture);
     let Some(lifecycle) = searched.iter().find(|c| c.is_file()).cloned() else {
         return Err(Error::LifecycleNotFound { searched });
     };

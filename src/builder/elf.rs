@@ -125,7 +125,7 @@ mod tests {
         assert_eq!(interpreter(&data).unwrap(), None);
         assert_eq!(
             architecture(&data).unwrap(),
-            crate::registry::host_platform().1
+            op_oci::Platform::host().architecture
         );
     }
 

@@ -7,7 +7,7 @@ use cnb_data::api::Version;
 use cnb_data::files::{BuilderMetadata, Group};
 
 use super::Error;
-use crate::reference::Reference;
+use op_oci::Reference;
 
 /// The Platform APIs op drives, oldest first (as the production builder's lifecycle 0.21).
 pub const PLATFORM_APIS: [Version; 9] = [
@@ -127,24 +127,26 @@ impl BuilderInfo {
 
     /// The default run image for an image published to `target`: the builder's first run image,
     /// or its mirror in the registry of `target` (pack's preference), as op names it.
-    pub fn run_image_for(&self, target: &str) -> Option<String> {
-        Some(
-            self.metadata
-                .run_image()?
-                .for_output(target, crate::registry::host_of)
-                .to_string(),
-        )
+    pub fn run_image_for(&self, target: &Reference) -> Option<Reference> {
+        let registry_of = |r: &str| Reference::parse(r).ok().map(|r| r.registry().to_string());
+        let image = self
+            .metadata
+            .run_image()?
+            .for_output(&target.to_string(), registry_of);
+        Reference::parse(image).ok()
     }
 
     /// The builder's default run image and its mirrors: what the lifecycle may read for an
     /// artifact that names no run image.
-    pub fn default_run_images(&self) -> Vec<&str> {
+    /// (Those the builder's label names that are not references are left out: the lifecycle
+    /// cannot read them either.)
+    pub fn default_run_images(&self) -> Vec<Reference> {
         self.metadata
             .run_image()
             .map(|run| {
                 std::iter::once(&run.image)
                     .chain(&run.mirrors)
-                    .map(String::as_str)
+                    .filter_map(|r| Reference::parse(r).ok())
                     .collect()
             })
             .unwrap_or_default()
@@ -222,19 +224,20 @@ pub fn buildpack_id(entry: &str) -> (&str, Option<&str>) {
 }
 
 /// Whether op runs `builder`'s creator: it is one of [`TRUSTED_BUILDERS`] or the user trusts it.
-pub fn is_trusted(builder: &str, trusted_by_user: bool) -> bool {
+pub fn is_trusted(builder: &Reference, trusted_by_user: bool) -> bool {
     if trusted_by_user {
         return true;
     }
-    let Ok(reference) = Reference::parse(builder) else {
-        return false;
-    };
-    TRUSTED_BUILDERS.contains(&reference.name().as_str())
+    TRUSTED_BUILDERS.contains(&builder.name().as_str())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn r(text: &str) -> Reference {
+        Reference::parse(text).unwrap()
+    }
     use cnb_data::files::LabelBuildpack;
 
     fn labels(metadata: &str) -> BTreeMap<String, String> {
@@ -345,12 +348,12 @@ mod tests {
     fn the_run_image_mirror_in_the_target_registry_is_preferred() {
         let builder = BuilderInfo::from_config("b", &env(), &labels(JAMMY)).unwrap();
         assert_eq!(
-            builder.run_image_for("mirror.example/app:1").as_deref(),
-            Some("mirror.example/run:latest")
+            builder.run_image_for(&r("mirror.example/app:1")),
+            Some(r("mirror.example/run:latest"))
         );
         assert_eq!(
-            builder.run_image_for("localhost:5001/app:1").as_deref(),
-            Some("ghcr.io/octopilot/run-jammy-base:latest")
+            builder.run_image_for(&r("localhost:5001/app:1")),
+            Some(r("ghcr.io/octopilot/run-jammy-base:latest"))
         );
     }
 
@@ -401,23 +404,26 @@ mod tests {
 
     #[test]
     fn op_trusts_its_own_builder_in_any_version_and_others_when_told() {
-        assert!(is_trusted("ghcr.io/octopilot/builder-jammy-base", false));
         assert!(is_trusted(
-            "ghcr.io/octopilot/builder-jammy-base:0.3.1",
+            &r("ghcr.io/octopilot/builder-jammy-base"),
             false
         ));
         assert!(is_trusted(
-            &format!(
+            &r("ghcr.io/octopilot/builder-jammy-base:0.3.1"),
+            false
+        ));
+        assert!(is_trusted(
+            &r(&format!(
                 "ghcr.io/octopilot/builder-jammy-base@sha256:{}",
                 "a".repeat(64)
-            ),
+            )),
             false
         ));
         assert!(!is_trusted(
-            "ghcr.io/octopilot/builder-jammy-base-evil:latest",
+            &r("ghcr.io/octopilot/builder-jammy-base-evil:latest"),
             false
         ));
-        assert!(!is_trusted("localhost:5001/op/builder:latest", false));
-        assert!(is_trusted("localhost:5001/op/builder:latest", true));
+        assert!(!is_trusted(&r("localhost:5001/op/builder:latest"), false));
+        assert!(is_trusted(&r("localhost:5001/op/builder:latest"), true));
     }
 }

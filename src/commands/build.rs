@@ -5,42 +5,36 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use crate::failure::{Context as _, Failure};
 
 use crate::build_result::{self, BuildResult};
 use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat, UpstreamArgs};
-use crate::config::{Config, Destination, Env};
-use crate::error::ExitStatus;
+use crate::config::{Config, Destination, Env, op_settings};
 use crate::execute::{self, Built, Reporter};
+use crate::failure::ExitStatus;
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
 use crate::output::{Printer, Verbosity};
 use crate::plan::{BuildPlan, Command, PlanOptions, Ttl, Work};
-use crate::platform::Platform;
 use crate::skaffold::Skaffold;
+use op_oci::Platform;
 
 /// The plan of a build command.
 fn load_plan(
     cwd: &Path,
-    mut env: Env,
+    env: Env,
     global: &GlobalArgs,
     request: &Request<'_>,
-) -> anyhow::Result<(Config, BuildPlan)> {
+) -> Result<(Config, BuildPlan), Failure> {
     let args = request.common;
     let upstream = request.upstream;
-    // The mirror reaches skaffold (and Dockerfiles, through `buildArgs` templates) as a variable.
-    if let Some(mirror) = &upstream.image_registry {
-        env.set("OP_IMAGE_REGISTRY", mirror.trim());
+    let mut config = Config::load(cwd, env, global.config.as_deref())?;
+    if let Some(push) = &request.push_options {
+        config.use_registry_file(&push.registry_file, push.destination);
     }
-    let image_registry = env
-        .get("OP_IMAGE_REGISTRY")
-        .map(|r| r.trim().trim_end_matches('/').to_string())
-        .filter(|r| !r.is_empty());
+    let image_registry = config.image_registry(upstream.image_registry.as_deref())?;
     let ttl = upstream.ttl_uuid.as_ref().map(|uuid| Ttl {
-        registry: env
-            .get("OP_TTL_REGISTRY")
-            .unwrap_or(crate::plan::TTL_REGISTRY)
-            .to_string(),
+        registry: config.ttl_registry(crate::plan::TTL_REGISTRY),
         uuid: uuid.trim().to_string(),
         tag: Some(upstream.ttl_tag.trim())
             .filter(|t| !t.is_empty())
@@ -48,10 +42,6 @@ fn load_plan(
             .to_string(),
         key: upstream.artifact_key.clone(),
     });
-    let mut config = Config::load(cwd, env, global.config.as_deref())?;
-    if let Some(push) = &request.push_options {
-        config.use_registry_file(&push.registry_file, push.destination);
-    }
     let options = PlanOptions {
         command: request.command,
         // ttl.sh is a registry: ttl mode publishes.
@@ -82,7 +72,7 @@ fn print_plan(
     output: OutputFormat,
     cwd: &Path,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     match output {
         OutputFormat::Text => printer.result(&plan.render_text(cwd))?,
         OutputFormat::Json => printer.result(&serde_json::to_string_pretty(plan)?)?,
@@ -121,7 +111,7 @@ pub(super) fn build(
     global: &GlobalArgs,
     request: &Request<'_>,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     let args = request.common;
     let (config, plan) = load_plan(cwd, env, global, request)?;
     for warning in &plan.warnings {
@@ -208,7 +198,7 @@ fn report(
     request: &Request<'_>,
     started: std::time::Instant,
     printer: &Printer,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     let write = !request
         .push_options
         .as_ref()
@@ -251,7 +241,7 @@ fn push_all_registries(
     config: &Config,
     request: &Request<'_>,
     printer: &Printer,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, Failure> {
     if !request.push_options.as_ref().is_some_and(|p| p.push_all) {
         return Ok(Vec::new());
     }
@@ -272,21 +262,14 @@ fn push_all_registries(
 
 /// `--cache-image`, else `$OP_CACHE_IMAGE`, checked.
 fn cache_image(run: &BuildRunArgs, config: &Config) -> Result<Option<String>, execute::Error> {
-    let (value, origin) = match &run.cache_image {
-        Some(value) => (value.trim().to_string(), "--cache-image"),
-        None => match config.env().get("OP_CACHE_IMAGE") {
-            Some(value) => (value.trim().to_string(), "$OP_CACHE_IMAGE"),
-            None => return Ok(None),
-        },
-    };
-    if value.is_empty() {
+    let Some(found) = config.cache_image(run.cache_image.as_deref()) else {
         return Ok(None);
-    }
-    execute::check_cache_image(&value).map_err(|problem| execute::Error::CacheImage {
+    };
+    execute::check_cache_image(&found.value).map_err(|problem| execute::Error::CacheImage {
         problem,
-        origin: origin.to_string(),
+        origin: found.origin.to_string(),
     })?;
-    Ok(Some(value))
+    Ok(Some(found.value))
 }
 
 /// How the builds of `plan` run, skaffold found when the plan needs it.
@@ -295,9 +278,9 @@ fn build_options(
     config: &Config,
     global: &GlobalArgs,
     request: &Request<'_>,
-) -> anyhow::Result<execute::Options> {
+) -> Result<execute::Knobs, Failure> {
     let run = request.run;
-    let delegation = if plan.skaffold_runs.is_empty() {
+    let skaffold = if plan.skaffold_runs.is_empty() {
         None
     } else {
         let delegated: Vec<String> = plan
@@ -305,39 +288,23 @@ fn build_options(
             .iter()
             .flat_map(|r| r.artifacts.iter().cloned())
             .collect();
-        let skaffold = Skaffold::find(
+        let named = op_settings::skaffold_binary(
             request.delegate.and_then(|d| d.skaffold.as_deref()),
             config.env(),
-            &delegated,
-        )?;
-        Some(execute::Delegation {
-            skaffold,
-            skaffold_file: plan.skaffold_files.first().cloned().unwrap_or_default(),
-            profiles: plan.requested_profiles.value.clone(),
-            // skaffold's tagPolicy tags them unless a version is set (upstream's CustomTag rule).
-            tag: (plan.tags.origin != crate::config::Origin::Default)
-                .then(|| plan.tags.value.first().cloned())
-                .flatten(),
-            platforms: plan.platforms.iter().map(ToString::to_string).collect(),
-            cwd: plan.cwd.clone(),
-        })
+        );
+        Some(Skaffold::find(named, config.env(), &delegated)?)
     };
-    Ok(execute::Options {
+    Ok(execute::Knobs {
         concurrency: run
             .concurrency
             .map_or_else(execute::default_concurrency, usize::from),
         pull: run.pull.into(),
         trust_builders: run.trust_builder,
         keep: run.keep,
-        network: run
-            .network
-            .clone()
-            .or_else(|| config.env().get("OP_PACK_NETWORK").map(str::to_string)),
+        network: config.pack_network(run.network.as_deref()),
         debug: global.verbose >= 2,
         propagation_timeout: run.propagation_timeout,
-        delegation,
-        platforms: plan.platforms.clone(),
-        image_registry: plan.image_registry.clone(),
+        skaffold,
         sbom_output: request
             .upstream
             .sbom_output
@@ -349,7 +316,7 @@ fn build_options(
 
 /// The results on stdout: one reference per line, or JSON (the build result's shape, with
 /// timings).
-fn print_results(built: &[Built], output: OutputFormat, printer: &Printer) -> anyhow::Result<()> {
+fn print_results(built: &[Built], output: OutputFormat, printer: &Printer) -> Result<(), Failure> {
     match output {
         OutputFormat::Text => {
             for b in built {

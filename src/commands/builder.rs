@@ -1,22 +1,22 @@
 //! `op builder create` and `op builder base`.
 
-use anyhow::Context as _;
+use crate::failure::{Context as _, Failure};
 
 use crate::builder::{self, base, create};
 use crate::cli::{BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 use crate::config::Env;
-use crate::error::{ExitStatus, UsageError};
+use crate::failure::{ExitStatus, UsageError};
 use crate::hint::Hint as _;
 use crate::output::Printer;
-use crate::platform::Platform;
-use crate::reference::Reference;
 use crate::registry::{IndexEntry, Registry};
+use op_oci::Platform;
+use op_oci::Reference;
 
 pub(super) fn run(
     command: &BuilderCommand,
     env: &Env,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,7 +36,7 @@ fn parse_platforms<S: AsRef<str>>(values: &[S]) -> Result<Vec<Platform>, UsageEr
 }
 
 /// Checks that every image name is a full reference op can publish to.
-fn check_names(names: &[String]) -> anyhow::Result<()> {
+fn check_names(names: &[String]) -> Result<(), Failure> {
     for name in names {
         Reference::parse(name).map_err(|e| UsageError {
             message: format!("`{name}` is not an image reference: {e}"),
@@ -50,7 +50,7 @@ async fn create_builder(
     args: &BuilderCreateArgs,
     env: &Env,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     let names = vec![args.image.clone()];
     check_names(&names)?;
     let path = args
@@ -72,11 +72,12 @@ async fn create_builder(
         ));
     }
     let platforms = parse_platforms(&args.platforms)?;
-    let references: Vec<&str> = names
+    let references = names
         .iter()
         .chain(std::iter::once(&spec.build_image))
-        .map(String::as_str)
-        .collect();
+        .map(|r| Reference::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let references: Vec<&Reference> = references.iter().collect();
     let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
     if platforms.len() <= 1 {
         let base = match platforms.first() {
@@ -142,13 +143,13 @@ async fn create_builder(
 fn lifecycle_of(
     spec: &builder::config::BuilderSpec,
     base: &crate::registry::Image,
-) -> anyhow::Result<builder::config::LifecycleFiles> {
+) -> Result<builder::config::LifecycleFiles, Failure> {
     let (os, architecture) = base.platform();
     if os != "linux" {
-        anyhow::bail!(
+        return Err(Failure::msg(format!(
             "The build image `{}` is a {os}/{architecture} image; builders are linux images",
             base.reference
-        );
+        )));
     }
     Ok(spec.lifecycle_for(architecture)?)
 }
@@ -165,7 +166,7 @@ async fn publish_builder(
     base: &crate::registry::Image,
     tagged: bool,
     printer: &Printer,
-) -> anyhow::Result<crate::registry::Written> {
+) -> Result<crate::registry::Written, Failure> {
     let architecture = base.platform().1;
     printer.info(&format!(
         "Using lifecycle {} for linux/{architecture}",
@@ -202,7 +203,7 @@ async fn create_base(
     args: &BuilderBaseArgs,
     env: &Env,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     check_names(&args.images)?;
     let platforms = parse_platforms(&args.platforms)?;
     let busyboxes = base_busyboxes(&args.busybox, &platforms)?;
@@ -212,7 +213,12 @@ async fn create_base(
         gid: args.gid,
         stack_id: args.stack_id.clone(),
     };
-    let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
+    let references = args
+        .images
+        .iter()
+        .map(|r| Reference::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let references: Vec<&Reference> = references.iter().collect();
     let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
     let index = busyboxes.len() > 1;
     let mut entries = Vec::new();
@@ -254,7 +260,7 @@ async fn create_base(
 fn base_busyboxes(
     values: &[String],
     platforms: &[Platform],
-) -> anyhow::Result<Vec<(Platform, base::Busybox)>> {
+) -> Result<Vec<(Platform, base::Busybox)>, Failure> {
     let mut found: Vec<(Platform, base::Busybox)> = Vec::new();
     for value in values {
         let (named, path) = match value.split_once('=') {

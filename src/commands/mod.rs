@@ -8,17 +8,18 @@ mod promote;
 mod run;
 mod version;
 
-use anyhow::Context as _;
+use crate::failure::{Context as _, Failure};
 
 use crate::cli::{Cli, Command, PushDestination};
-use crate::config::{Destination, Env};
-use crate::error::ExitStatus;
+use crate::config::Destination;
+use crate::config::env::Invocation;
+use crate::failure::ExitStatus;
 use crate::output::Printer;
 
 /// Runs the command of `cli` in the current directory and environment.
-pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let cwd = std::env::current_dir().context("Failed to read the current directory")?;
-    let env = Env::from_process();
+pub fn run(cli: Cli, printer: &Printer) -> Result<ExitStatus, Failure> {
+    let Invocation { cwd, env } =
+        Invocation::capture().context("Failed to read the current directory")?;
     let global = &cli.global;
     match cli.command {
         Command::Build(args) => build::build(

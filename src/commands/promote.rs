@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::failure::{Context as _, Failure};
+use op_oci::Reference;
 
 use crate::build_result::{self, BuildResult};
 use crate::cli::{GlobalArgs, OutputFormat, PromoteArgs};
 use crate::config::{Config, Env};
-use crate::error::ExitStatus;
+use crate::failure::ExitStatus;
 use crate::output::Printer;
 use crate::promote::{self, Side};
 use crate::registry::Registry;
@@ -18,7 +19,7 @@ pub(super) fn run(
     global: &GlobalArgs,
     args: &PromoteArgs,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     let config = Config::load(cwd, env, global.config.as_deref())?;
     for warning in config.warnings() {
         printer.warn(warning);
@@ -46,7 +47,7 @@ pub(super) fn run(
     let destination =
         promote::destination_reference(&tagged, &source_repo.value, &destination_repo.value);
     let source = match &digest {
-        Some(digest) => format!("{}@{digest}", crate::registry::repository_of(&tagged)),
+        Some(digest) => format!("{}@{digest}", Reference::parse(&tagged)?.name()),
         None => tagged.clone(),
     };
     printer.info(&format!("Promoting {}", build.tag));
@@ -96,9 +97,13 @@ async fn copy(
     mut promotion: Promotion,
     args: &PromoteArgs,
     env: &Env,
-) -> anyhow::Result<Promotion> {
-    let references = [promotion.source.as_str(), promotion.destination.as_str()];
-    let (registry, _) = Registry::connect(env, &references, &args.insecure_registries)?;
+) -> Result<Promotion, Failure> {
+    let (source, destination) = (
+        Reference::parse(&promotion.source)?,
+        Reference::parse(&promotion.destination)?,
+    );
+    let (registry, _) =
+        Registry::connect(env, &[&source, &destination], &args.insecure_registries)?;
     let copied = registry
         .copy(&promotion.source, &promotion.destination)
         .await
@@ -111,29 +116,27 @@ async fn copy(
     if let Some(digest) = &promotion.digest
         && *digest != copied
     {
-        anyhow::bail!(
+        return Err(Failure::msg(format!(
             "The destination `{}` has digest {copied}, not the source's {digest}",
             promotion.destination
-        );
+        )));
     }
     promotion.digest = Some(copied.clone());
     if args.all_tags {
-        let source_repo = crate::registry::repository_of(&promotion.source).to_string();
-        let destination_repo = crate::registry::repository_of(&promotion.destination).to_string();
+        let destination_repo = destination.name();
         let own = promotion
             .destination
             .rsplit_once(':')
             .map(|(_, t)| t.to_string())
             .unwrap_or_default();
         for tag in registry.tags(&promotion.source).await? {
-            if tag == own
-                || registry.digest(&format!("{source_repo}:{tag}")).await? != Some(copied.clone())
+            if tag == own || registry.digest(&source.with_tag(&tag)).await? != Some(copied.clone())
             {
                 continue;
             }
             let alias = format!("{destination_repo}:{tag}");
             registry
-                .copy(&format!("{source_repo}@{copied}"), &alias)
+                .copy(&source.with_digest(&copied).to_string(), &alias)
                 .await
                 .with_context(|| format!("Failed to tag `{alias}`"))?;
             promotion.tags.push(alias);
@@ -146,7 +149,7 @@ fn print(
     promotion: &Promotion,
     format: OutputFormat,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     match format {
         OutputFormat::Json => printer.result(&serde_json::to_string(promotion)?)?,
         OutputFormat::Text => {

@@ -7,7 +7,7 @@ use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::skaffold;
 use crate::config::{Config, Env};
 use crate::engine::{Engine, Output};
-use crate::error::{ExitStatus, UsageError};
+use crate::failure::{ExitStatus, Failure, UsageError};
 use crate::interrupt::Interrupt;
 use crate::local_run::{self, RunContext, RunOptions};
 use crate::output::{Printer, Verbosity};
@@ -18,7 +18,7 @@ pub(super) fn run(
     global: &GlobalArgs,
     args: &RunArgs,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, Failure> {
     let config = Config::load(cwd, env, global.config.as_deref())?;
     for warning in config.warnings() {
         printer.warn(warning);
@@ -58,7 +58,9 @@ pub(super) fn run(
                 // because a signal came early.
                 let interrupt = Interrupt::install()?;
                 let engine = Engine::connect(config.env()).await?;
-                anyhow::Ok(local_run::run(&engine, &config, request, &interrupt, &monitor).await?)
+                Ok::<_, Failure>(
+                    local_run::run(&engine, &config, request, &interrupt, &monitor).await?,
+                )
             })?;
             Ok(ExitStatus::Code(code))
         }
@@ -76,7 +78,7 @@ pub(super) fn run(
 }
 
 /// `op run context list`: the contexts with their images and container ports.
-fn list(contexts: &[RunContext], printer: &Printer) -> anyhow::Result<ExitStatus> {
+fn list(contexts: &[RunContext], printer: &Printer) -> Result<ExitStatus, Failure> {
     let name_width = contexts.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let image_width = contexts.iter().map(|c| c.image.len()).max().unwrap_or(0);
     let mut out = String::from("Contexts (use: op run <context>):\n");

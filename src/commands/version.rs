@@ -1,13 +1,13 @@
 //! `op version`; with `-v`, also the Docker Engine op finds: its version, API and image store.
 
-use anyhow::Context as _;
+use crate::failure::{Context as _, Failure};
 
 use crate::config::Env;
 use crate::engine::Engine;
-use crate::error::ExitStatus;
+use crate::failure::ExitStatus;
 use crate::output::{Printer, Verbosity};
 
-pub(super) fn run(env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub(super) fn run(env: &Env, printer: &Printer) -> Result<ExitStatus, Failure> {
     printer.result(&format!("op version {}", crate::VERSION))?;
     if printer.verbosity() != Verbosity::Verbose {
         return Ok(ExitStatus::Success);

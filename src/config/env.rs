@@ -4,6 +4,25 @@
 //! describe the environment they need without mutating the process (tests run in parallel).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What a command runs in: the working directory and the environment, read from the process
+/// once, at start-up (commands never read the process themselves).
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub cwd: PathBuf,
+    pub env: Env,
+}
+
+impl Invocation {
+    /// This process's working directory and environment.
+    pub fn capture() -> std::io::Result<Self> {
+        Ok(Self {
+            cwd: std::env::current_dir()?,
+            env: Env::from_process(),
+        })
+    }
+}
 
 /// Environment variables, captured once at start-up.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,19 +76,19 @@ impl Env {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// Whether `GITHUB_ACTIONS` is `true`, which selects the `ci` registries of `.registry`.
     /// op's cache directory: `$XDG_CACHE_HOME/op`, else `~/.cache/op`, else one in the
     /// temporary directory.
-    pub fn cache_dir(&self) -> std::path::PathBuf {
+    pub fn cache_dir(&self) -> PathBuf {
         if let Some(dir) = self.get("XDG_CACHE_HOME") {
-            return std::path::PathBuf::from(dir).join("op");
+            return PathBuf::from(dir).join("op");
         }
         if let Some(home) = self.get("HOME") {
-            return std::path::PathBuf::from(home).join(".cache").join("op");
+            return PathBuf::from(home).join(".cache").join("op");
         }
         std::env::temp_dir().join("op-cache")
     }
 
+    /// Whether `GITHUB_ACTIONS` is `true`, which selects the `ci` registries of `.registry`.
     pub fn in_github_actions(&self) -> bool {
         self.get("GITHUB_ACTIONS") == Some("true")
     }

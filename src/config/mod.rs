@@ -15,6 +15,7 @@
 
 pub mod env;
 pub mod interpolate;
+pub mod op_settings;
 pub mod registry_file;
 pub mod settings_file;
 pub mod skaffold;
@@ -30,7 +31,7 @@ pub use registry_file::{Destination, RegistryFile};
 pub use settings_file::{ContextOptions, Setting, SettingsFile};
 
 use crate::hint::Hint;
-use crate::reference;
+use op_oci::reference;
 use yaml::{Located, display_path};
 
 /// The repository images go to when nothing else says where: the local registry that
@@ -92,14 +93,14 @@ pub enum Error {
         value: String,
         origin: Origin,
         #[source]
-        source: reference::Error,
+        source: op_oci::ReferenceError,
     },
     #[error("`{value}` (from {origin}) is not a valid repository")]
     InvalidRepository {
         value: String,
         origin: Origin,
         #[source]
-        source: reference::Error,
+        source: op_oci::ReferenceError,
     },
 }
 

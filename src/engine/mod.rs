@@ -35,7 +35,7 @@ pub use spec::{ContainerSpec, PortMapping, PullAuth};
 
 use crate::config::Env;
 use crate::hint::Hint;
-use crate::reference::Reference;
+use op_oci::Reference;
 
 /// The oldest Engine API op speaks (Docker Engine 20.10's): creating a container for a platform
 /// needs it.

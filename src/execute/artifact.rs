@@ -17,9 +17,9 @@ use crate::engine::runner::{self, Created, Exit};
 use crate::engine::{self, ContainerSpec, LABEL_KIND, Output};
 use crate::hint::Hint;
 use crate::plan::{BuildpacksPlan, EnvVar, PlannedArtifact};
-use crate::platform::Platform;
-use crate::reference::Reference;
 use crate::registry;
+use op_oci::Platform;
+use op_oci::Reference;
 
 /// How many of the last lines of a failed build are kept for its error.
 const TAIL_LINES: usize = 30;
@@ -53,7 +53,7 @@ impl Built {
     /// `digest`.
     fn published_as(
         artifact: &PlannedArtifact,
-        reference: &str,
+        reference: &impl std::fmt::Display,
         digest: String,
         started: Instant,
         creator_seconds: Option<f64>,
@@ -253,7 +253,7 @@ pub(super) async fn build(
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-    run_image: &str,
+    run_image: &Reference,
     platform: Option<(&Platform, bool)>,
 ) -> Result<Built, Error> {
     let started = Instant::now();
@@ -327,13 +327,20 @@ pub(super) async fn build_platforms(
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builders: &[(Platform, BuilderInfo)],
-    run_image: &str,
+    run_image: &Reference,
 ) -> Result<Built, Error> {
     let started = Instant::now();
     let name = &artifact.image;
     let builds = builders.iter().map(|(platform, builder)| {
         let mut one = artifact.clone();
-        one.target = format!("{}-{}", artifact.target, platform_slug(platform));
+        let tag = artifact
+            .target
+            .tag
+            .as_deref()
+            .unwrap_or(crate::config::DEFAULT_TAG);
+        one.target = artifact
+            .target
+            .with_tag(&format!("{tag}-{}", platform_slug(platform)));
         one.extra_tags = Vec::new();
         let how = how_it_runs(shared, platform);
         shared.reporter.line(
@@ -374,9 +381,7 @@ pub(super) async fn build_platforms(
     if let Some(failed) = failed {
         return Err(failed);
     }
-    let names: Vec<String> = std::iter::once(artifact.target.clone())
-        .chain(artifact.extra_tags.iter().cloned())
-        .collect();
+    let names: Vec<String> = artifact.references().map(ToString::to_string).collect();
     let digest = shared.registry.platform_index(&names, &images).await?;
     let platforms: Vec<String> = images.iter().map(|(p, _)| p.to_string()).collect();
     shared.reporter.line(
@@ -463,7 +468,7 @@ async fn run(
     (artifact, target): (&PlannedArtifact, &PlatformTarget<'_>),
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-    run_image: &str,
+    run_image: &Reference,
     cache: &str,
     resources: &mut Created,
 ) -> Result<(String, String, Option<f64>), Error> {
@@ -481,7 +486,7 @@ async fn run(
         (LABEL_KIND.to_string(), "build".to_string()),
         (LABEL_BUILD_ID.to_string(), shared.build_id.clone()),
         (LABEL_ARTIFACT.to_string(), name.clone()),
-        (LABEL_TARGET.to_string(), artifact.target.clone()),
+        (LABEL_TARGET.to_string(), artifact.target.to_string()),
     ]);
     let volumes = creator::Volumes {
         layers: format!("op-layers-{base}"),
@@ -591,7 +596,7 @@ async fn published(
             let (reference, digest) = chart::published(shared, name, plan, container).await?;
             Ok((reference, digest, seconds))
         }
-        None => Ok((artifact.target.clone(), digest, seconds)),
+        None => Ok((artifact.target.to_string(), digest, seconds)),
     }
 }
 
@@ -668,8 +673,7 @@ async fn prepare_volumes(
         );
         engine.remove_volume(cache).await?;
     }
-    let repository =
-        Reference::parse(&artifact.target).map_or_else(|_| artifact.target.clone(), |r| r.name());
+    let repository = artifact.target.name();
     let cache_labels = BTreeMap::from([(LABEL_CACHE_FOR.to_string(), repository)]);
     let (layers, workspace, cached) = tokio::join!(
         engine.create_volume(&volumes.layers, labels),
@@ -722,23 +726,22 @@ fn creator_spec(
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-    (run_image, cache_image): (&str, Option<&str>),
+    (run_image, cache_image): (&Reference, Option<&str>),
     (volumes, base, platform): (&creator::Volumes, &str, Option<&Platform>),
     mut labels: BTreeMap<String, String>,
 ) -> Result<ContainerSpec, Error> {
     let platform_api = builder.platform_api()?;
-    let mut involved: Vec<&str> = artifact.references().collect();
+    let cache_reference = cache_image.and_then(|c| Reference::parse(c).ok());
+    let default_run_images = builder.default_run_images();
+    let mut involved: Vec<&Reference> = artifact.references().collect();
     involved.push(run_image);
-    involved.extend(cache_image);
+    involved.extend(&cache_reference);
     let network = network_for(shared.options.network.as_deref(), &involved);
     // The builder's default run image comes with mirrors the lifecycle may read instead.
     if b.run_image.is_none() {
-        involved.extend(builder.default_run_images());
+        involved.extend(&default_run_images);
     }
-    let hosts: Vec<String> = involved
-        .iter()
-        .filter_map(|r| registry::host_of(r))
-        .collect();
+    let hosts: Vec<String> = involved.iter().map(|r| r.registry().to_string()).collect();
     let auth = shared.credentials.only(&hosts).cnb_registry_auth();
     let proxies: Vec<(String, String)> = creator::PROXY_VARIABLES
         .iter()
@@ -760,12 +763,17 @@ fn creator_spec(
         "io.octopilot.op.platform-api".into(),
         platform_api.to_string(),
     );
+    let tags: Vec<String> = artifact
+        .extra_tags
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     Ok(creator::container(&creator::CreatorInputs {
         builder,
         platform_api,
-        image: &artifact.target,
-        tags: &artifact.extra_tags,
-        run_image,
+        image: &artifact.target.to_string(),
+        tags: &tags,
+        run_image: &run_image.to_string(),
         insecure_registries: &shared.insecure_registries,
         registry_auth: auth.as_deref(),
         volumes,

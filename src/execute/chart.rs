@@ -11,6 +11,8 @@ use super::Shared;
 use super::artifact::Error;
 use super::publish::served_digest;
 use crate::plan::{ChartPlan, EnvVar};
+#[cfg(test)]
+use op_oci::Reference;
 
 /// Where the chart buildpack writes `ref` (`BP_HELM_OCI_OUTPUT`).
 pub(super) const OUT_DIR: &str = "/out";
@@ -24,11 +26,11 @@ pub(super) fn env(chart: &ChartPlan, insecure_registries: &[String]) -> Vec<EnvV
         value: value.to_string(),
     };
     let mut env = vec![
-        var("BP_HELM_OCI_REF", &chart.repository),
+        var("BP_HELM_OCI_REF", &chart.repository.to_string()),
         var("BP_HELM_OCI_OUTPUT", OUT_DIR),
     ];
-    let host = crate::registry::host_of(&chart.repository).unwrap_or_default();
-    if insecure_registries.contains(&host) || op_oci::is_loopback(&host) {
+    let host = chart.repository.registry();
+    if insecure_registries.iter().any(|r| r == host) || chart.repository.is_loopback() {
         env.push(var("BP_HELM_OCI_PLAIN_HTTP", "true"));
     }
     env
@@ -79,7 +81,7 @@ pub(super) async fn published(
     let digest = match (served, written) {
         (Some(served), Some(written)) if served != written => {
             return Err(Error::DigestMismatch {
-                target: reference,
+                target: reference.to_string(),
                 reported: written,
                 served,
             });
@@ -96,7 +98,7 @@ pub(super) async fn published(
         name,
         &format!("Chart artifact {name} -> {reference}@{digest}"),
     );
-    Ok((reference, digest))
+    Ok((reference.to_string(), digest))
 }
 
 #[cfg(test)]
@@ -107,7 +109,7 @@ mod tests {
         ChartPlan {
             name: "hello".into(),
             version: "0.1.0+build.1".into(),
-            repository: "127.0.0.1:5000/team/hello-chart".into(),
+            repository: Reference::parse("127.0.0.1:5000/team/hello-chart").unwrap(),
         }
     }
 
@@ -127,7 +129,7 @@ mod tests {
             ]
         );
         let remote = ChartPlan {
-            repository: "ghcr.io/team/hello-chart".into(),
+            repository: Reference::parse("ghcr.io/team/hello-chart").unwrap(),
             ..chart()
         };
         assert_eq!(env(&remote, &[]).len(), 2, "TLS unless insecure");

@@ -4,7 +4,8 @@
 use super::{Built, Error, Reporter};
 use crate::config::Env;
 use crate::plan::{BuildPlan, target_name};
-use crate::registry::{self, Registry};
+use crate::registry::Registry;
+use op_oci::Reference;
 
 /// Copies each of `built` (published under `plan`'s default repository) to each of
 /// `registries`: `<registry>/<image>:<tag>` for every tag of the plan. Returns the references
@@ -19,7 +20,9 @@ pub async fn copy_to_registries(
     let copies: Vec<(String, String)> = built
         .iter()
         .flat_map(|b| {
-            let source = format!("{}@{}", registry::repository_of(&b.tag), b.digest);
+            // What was published, by digest (`<repository>@<digest>`).
+            let source = Reference::parse(&b.tag)
+                .map_or_else(|_| b.tag.clone(), |r| r.with_digest(&b.digest).to_string());
             registries.iter().flat_map(move |other| {
                 let name = target_name(other, &b.image);
                 let source = source.clone();
@@ -30,10 +33,12 @@ pub async fn copy_to_registries(
             })
         })
         .collect();
-    let references: Vec<&str> = copies
+    let references: Vec<Reference> = copies
         .iter()
-        .flat_map(|(s, t)| [s.as_str(), t.as_str()])
+        .flat_map(|(s, t)| [s, t])
+        .filter_map(|r| Reference::parse(r).ok())
         .collect();
+    let references: Vec<&Reference> = references.iter().collect();
     let (registry, _) = Registry::connect(env, &references, &plan.insecure_registries)?;
     let mut written = Vec::new();
     for (source, target) in &copies {

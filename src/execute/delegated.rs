@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use op_oci::{Platform, Reference};
+
 use super::artifact::{Built, Error};
 use super::{Phase, Shared, publish};
 use crate::plan::{PlannedArtifact, SkaffoldRun};
 use crate::skaffold::{self, Skaffold};
 
-/// What every `skaffold build` of one op build shares.
+/// What every `skaffold build` of one op build shares: the binary, and what the plan tells it.
 #[derive(Clone, Debug)]
 pub struct Delegation {
     pub skaffold: Skaffold,
@@ -23,9 +25,29 @@ pub struct Delegation {
     /// forces skaffold's tag only with a version).
     pub tag: Option<String>,
     /// `--platform` values.
-    pub platforms: Vec<String>,
+    pub platforms: Vec<Platform>,
     /// Where op runs.
     pub cwd: PathBuf,
+    /// The mirror (`--image-registry`), which skaffold sees as `$OP_IMAGE_REGISTRY`.
+    pub image_registry: Option<String>,
+}
+
+impl Delegation {
+    /// What `plan` tells skaffold, run with `skaffold`.
+    pub fn of(plan: &crate::plan::BuildPlan, skaffold: Skaffold) -> Self {
+        Self {
+            skaffold,
+            skaffold_file: plan.skaffold_file.clone(),
+            profiles: plan.requested_profiles.value.clone(),
+            // skaffold's tagPolicy tags them unless a version is set (upstream's CustomTag rule).
+            tag: (plan.tags.origin != crate::config::Origin::Default)
+                .then(|| plan.tags.value.first().cloned())
+                .flatten(),
+            platforms: plan.platforms.clone(),
+            cwd: plan.cwd.clone(),
+            image_registry: plan.image_registry.clone(),
+        }
+    }
 }
 
 /// Builds `run` (whose artifacts are `artifacts`, in its order) with skaffold; what it built.
@@ -53,6 +75,7 @@ pub(super) async fn build_run(
         push: run.push,
         insecure_registries: &shared.insecure_registries,
         platforms: &delegation.platforms,
+        image_registry: delegation.image_registry.as_deref(),
         concurrency: shared.options.concurrency,
         cwd: &delegation.cwd,
         cache_file: &cache_file,
@@ -134,7 +157,7 @@ async fn pushed(
     shared: &Shared,
     artifact: &PlannedArtifact,
     (named, tag, own_tag): (&str, &str, bool),
-    platforms: &[String],
+    platforms: &[Platform],
 ) -> Result<(String, String), Error> {
     let unexpected = || Error::SkaffoldNaming {
         reported: tag.to_string(),
@@ -144,7 +167,8 @@ async fn pushed(
     if name != named || !digest.starts_with("sha256:") {
         return Err(unexpected());
     }
-    if let Some(served) = publish::served_digest(shared, named).await?
+    let named_reference = Reference::parse(named).map_err(|_| unexpected())?;
+    if let Some(served) = publish::served_digest(shared, &named_reference).await?
         && served != digest
     {
         return Err(Error::DigestMismatch {
@@ -157,9 +181,12 @@ async fn pushed(
     if own_tag {
         return Ok((tag.to_string(), digest.to_string()));
     }
-    let by_digest = format!("{}@{digest}", crate::registry::repository_of(named));
-    for reference in artifact.references().filter(|r| *r != named) {
-        shared.registry.copy(&by_digest, reference).await?;
+    let by_digest = named_reference.with_digest(digest).to_string();
+    for reference in artifact.references().filter(|r| **r != named_reference) {
+        shared
+            .registry
+            .copy(&by_digest, &reference.to_string())
+            .await?;
         shared
             .reporter
             .line(&artifact.image, &format!("Tagged {reference}"));
@@ -181,18 +208,15 @@ async fn check_platforms(
     shared: &Shared,
     artifact: &PlannedArtifact,
     named: &str,
-    platforms: &[String],
+    platforms: &[Platform],
 ) -> Result<(), Error> {
     if platforms.len() < 2 {
         return Ok(());
     }
     let (index, found) = shared.registry.platforms_of(named).await?;
-    let missing: Vec<&String> = platforms
+    let missing: Vec<&Platform> = platforms
         .iter()
-        .filter(|wanted| {
-            !crate::platform::Platform::parse(wanted)
-                .is_ok_and(|w| found.iter().any(|f| w.matches(&f.os, &f.architecture)))
-        })
+        .filter(|wanted| !found.iter().any(|f| wanted.matches(&f.os, &f.architecture)))
         .collect();
     if index && missing.is_empty() {
         return Ok(());
@@ -206,7 +230,11 @@ async fn check_platforms(
         } else {
             format!("a single {} image", shown.join(", "))
         },
-        wanted: platforms.join(","),
+        wanted: platforms
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
     })
 }
 
@@ -218,11 +246,11 @@ async fn local(
     artifact: &PlannedArtifact,
     tag: &str,
 ) -> Result<(String, String), Error> {
-    let repository = crate::registry::repository_of(&artifact.target);
+    let repository = &artifact.target.name();
     if !is_tag_of(tag, repository) {
         return Err(Error::SkaffoldNaming {
             reported: tag.to_string(),
-            target: artifact.target.clone(),
+            target: artifact.target.to_string(),
         });
     }
     let config = shared.engine.image_config(tag).await?;
@@ -238,7 +266,7 @@ async fn local(
         );
     }
     for extra in &artifact.extra_tags {
-        shared.engine.tag(tag, extra).await?;
+        shared.engine.tag(tag, &extra.to_string()).await?;
         shared
             .reporter
             .line(&artifact.image, &format!("Tagged {extra}"));

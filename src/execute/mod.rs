@@ -43,11 +43,11 @@ pub use names::{
 use crate::cnb;
 use crate::config::Env;
 use crate::engine::{self, Containers, Engine, PullPolicy};
-use crate::hint::Hint;
+use crate::hint::{ExitStatus, Hint};
 use crate::interrupt::Interrupt;
 use crate::plan::{BuildPlan, PlannedArtifact, Work};
-use crate::platform::Platform;
 use crate::registry::{self, Digests, Registry};
+use op_oci::{Platform, Reference};
 
 /// How many artifacts build at once unless told: the number of CPUs, and at least 4. A build
 /// spends much of its time waiting (on registries, downloads and the engine), so more builds
@@ -58,9 +58,11 @@ pub fn default_concurrency() -> usize {
         .max(4)
 }
 
-/// How the builds run.
+/// How the builds run: what the command line says that the plan does not hold (the plan holds
+/// the artifacts, their references, the platforms, the mirror, the profiles, the skaffold
+/// file).
 #[derive(Clone, Debug)]
-pub struct Options {
+pub struct Knobs {
     /// How many artifacts build at once.
     pub concurrency: usize,
     pub pull: PullPolicy,
@@ -74,14 +76,8 @@ pub struct Options {
     pub debug: bool,
     /// How long a registry may take to serve a pushed image (`--propagation-timeout`).
     pub propagation_timeout: Duration,
-    /// skaffold, and what it is told, when the plan hands artifacts to it.
-    pub delegation: Option<Delegation>,
-    /// The platforms of the buildpacks builds (`--platform`): with one, the builders must be
-    /// images of it; with several, indexes with an image of each, and every artifact is built
-    /// once per platform and published as an index.
-    pub platforms: Vec<Platform>,
-    /// `--image-registry`: the mirror of the builders' default run images.
-    pub image_registry: Option<String>,
+    /// The skaffold binary, when the plan hands artifacts to skaffold.
+    pub skaffold: Option<crate::skaffold::Skaffold>,
     /// `--sbom-output`: where each buildpacks artifact's SBOMs are copied (`<dir>/<artifact>/`).
     pub sbom_output: Option<std::path::PathBuf>,
     /// `--cache-image` / `$OP_CACHE_IMAGE`: the builds cache in images derived from it
@@ -162,6 +158,14 @@ fn failed_message(failures: &[Failure], total: usize) -> String {
 }
 
 impl Hint for Error {
+    /// 130 (128 + SIGINT) when interrupted, as shells report an interrupted command.
+    fn status(&self) -> ExitStatus {
+        match self {
+            Error::Interrupted => ExitStatus::Code(130),
+            _ => ExitStatus::Failure,
+        }
+    }
+
     fn hint(&self) -> Option<String> {
         match self {
             Error::Failed { failures, .. } => {
@@ -200,8 +204,8 @@ impl Hint for Error {
 /// op will set their network up.
 async fn connect_engine(
     env: &Env,
-    options: &Options,
-    references: &[&str],
+    options: &Knobs,
+    references: &[&Reference],
 ) -> Result<Engine, Error> {
     let engine = Engine::connect(env).await?;
     if options.network.is_none() {
@@ -216,7 +220,7 @@ async fn connect_engine(
 /// into this container) would look for the registry on its own loopback.
 fn loopback_reachable(
     engine: &Engine,
-    references: &[&str],
+    references: &[&Reference],
     this_machine: &str,
 ) -> Result<(), Error> {
     let engine_machine = engine.machine();
@@ -239,7 +243,15 @@ pub(crate) struct Shared {
     pub(crate) engine: Arc<dyn Containers>,
     pub(crate) registry: Arc<dyn Digests>,
     pub(crate) credentials: registry::auth::Credentials,
-    pub(crate) options: Options,
+    pub(crate) options: Knobs,
+    /// skaffold, and what the plan tells it, when the plan hands artifacts to it.
+    pub(crate) delegation: Option<Delegation>,
+    /// The plan's platforms (`--platform`): with one, the builders must be images of it; with
+    /// several, indexes with an image of each, and every artifact is built once per platform
+    /// and published as an index.
+    pub(crate) platforms: Vec<Platform>,
+    /// The plan's mirror of the builders' default run images (`--image-registry`).
+    pub(crate) image_registry: Option<String>,
     pub(crate) env: Env,
     pub(crate) insecure_registries: Vec<String>,
     pub(crate) build_id: String,
@@ -255,11 +267,11 @@ pub(crate) struct Shared {
 const STOP_GRACE_SECONDS: i32 = 1;
 
 /// Builds the artifacts of `plan`: the buildpacks artifacts with the lifecycle, the others
-/// with skaffold (`options.delegation`); returns what was built, in plan (skaffold.yaml) order.
+/// with skaffold (`options.skaffold`); returns what was built, in plan (skaffold.yaml) order.
 /// `interrupt` (installed by the caller) stops the builds.
 pub async fn run(
     plan: &BuildPlan,
-    options: Options,
+    options: Knobs,
     env: &Env,
     reporter: Arc<dyn Reporter>,
     interrupt: &Interrupt,
@@ -272,11 +284,7 @@ pub async fn run(
     if artifacts.is_empty() {
         return Ok(Vec::new());
     }
-    if !plan.skaffold_runs.is_empty() && options.delegation.is_none() {
-        return Err(Error::Task(
-            "no skaffold was given for the artifacts it builds".into(),
-        ));
-    }
+    let delegation = delegation(plan, &options)?;
     let buildpacks: Vec<&PlannedArtifact> = artifacts
         .iter()
         .copied()
@@ -285,13 +293,13 @@ pub async fn run(
     for b in buildpacks.iter().filter_map(|a| a.buildpacks()) {
         if !cnb::builder::is_trusted(&b.builder, options.trust_builders || b.trust_builder) {
             return Err(cnb::Error::Untrusted {
-                builder: b.builder.clone(),
+                builder: b.builder.to_string(),
             }
             .into());
         }
     }
     let references = registry_references(&artifacts, options.cache_image.as_deref());
-    let references: Vec<&str> = references.iter().map(String::as_str).collect();
+    let references: Vec<&Reference> = references.iter().collect();
     let engine: Arc<dyn Containers> = Arc::new(connect_engine(env, &options, &references).await?);
     let (registry, mut credentials) =
         Registry::connect(env, &references, &plan.insecure_registries)?;
@@ -304,7 +312,7 @@ pub async fn run(
         reporter: &reporter,
     };
     let builders = tokio::select! {
-        pulled = schedule::pull_builders(&pulling, &buildpacks, &options.platforms) => pulled?,
+        pulled = schedule::pull_builders(&pulling, &buildpacks, &plan.platforms) => pulled?,
         _ = interrupt.wait() => return Err(Error::Interrupted),
     };
     let run_hosts: Vec<String> = schedule::default_run_image_hosts(&buildpacks, &builders.default)
@@ -320,6 +328,9 @@ pub async fn run(
         registry: Arc::new(registry),
         credentials,
         options,
+        delegation,
+        platforms: plan.platforms.clone(),
+        image_registry: plan.image_registry.clone(),
         env: env.clone(),
         insecure_registries: plan.insecure_registries.clone(),
         build_id: engine::unique_name("b")
@@ -364,17 +375,31 @@ pub async fn run(
     Ok(built)
 }
 
+/// What skaffold is told, when the plan hands it artifacts (and then it must have been given).
+fn delegation(plan: &BuildPlan, options: &Knobs) -> Result<Option<Delegation>, Error> {
+    match (&options.skaffold, plan.skaffold_runs.is_empty()) {
+        (_, true) => Ok(None),
+        (Some(skaffold), false) => Ok(Some(Delegation::of(plan, skaffold.clone()))),
+        (None, false) => Err(Error::Task(
+            "no skaffold was given for the artifacts it builds".into(),
+        )),
+    }
+}
+
 /// Every registry reference the builds touch, for credentials and checks: the artifacts,
 /// their builders and run images (the engine pulls them with the same credentials) and the
 /// cache images derived from `cache_base`.
-fn registry_references(artifacts: &[&PlannedArtifact], cache_base: Option<&str>) -> Vec<String> {
+fn registry_references(artifacts: &[&PlannedArtifact], cache_base: Option<&str>) -> Vec<Reference> {
     let mut references = Vec::new();
     for artifact in artifacts {
-        references.extend(artifact.references().map(str::to_string));
+        references.extend(artifact.references().cloned());
         if let Some(b) = artifact.buildpacks() {
             references.push(b.builder.clone());
             references.extend(b.run_image.as_ref().map(|run| run.image.clone()));
-            references.extend(cache_base.map(|base| cache_image(base, &artifact.image)));
+            references.extend(
+                cache_base
+                    .and_then(|base| Reference::parse(&cache_image(base, &artifact.image)).ok()),
+            );
         }
     }
     references
@@ -389,7 +414,7 @@ async fn check_registries(
 ) -> Result<(), Error> {
     let mut checked: Vec<String> = Vec::new();
     for artifact in artifacts.iter().filter(|a| is_published(plan, a)) {
-        let host = registry::host_of(&artifact.target).unwrap_or_default();
+        let host = artifact.target.registry().to_string();
         if !checked.contains(&host) {
             match registry.digest(&artifact.target).await {
                 Err(e) if !e.is_unauthorized() => return Err(e.into()),

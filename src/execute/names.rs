@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::reference::Reference;
-use crate::registry;
+use op_oci::Reference;
 
 /// Labels every per-build container and volume carries, besides [`LABEL_KIND`] = `build`.
 pub const LABEL_BUILD_ID: &str = "io.octopilot.op.build-id";
@@ -76,14 +75,14 @@ pub(super) fn short_hash(text: &str, bytes: usize) -> String {
 
 /// The cache volume of artifact `image` published to `target`: stable across runs, one per
 /// artifact and target repository (as pack's `pack-cache-<name>-<hash>.build`).
-pub fn cache_volume(image: &str, target: &str) -> String {
+pub fn cache_volume(image: &str, target: &Reference) -> String {
     cache_volume_for(image, target, None)
 }
 
 /// [`cache_volume`] for one platform of a multi-platform build (`variant`, e.g.
 /// `linux-arm64`): each platform's layers are its own.
-pub(super) fn cache_volume_for(image: &str, target: &str, variant: Option<&str>) -> String {
-    let repository = Reference::parse(target).map_or_else(|_| target.to_string(), |r| r.name());
+pub(super) fn cache_volume_for(image: &str, target: &Reference, variant: Option<&str>) -> String {
+    let repository = target.name();
     let hex = match variant {
         Some(variant) => short_hash(&format!("{repository}\n{image}\n{variant}"), 6),
         None => short_hash(&format!("{repository}\n{image}"), 6),
@@ -105,7 +104,7 @@ pub(super) fn cache_volume_for(image: &str, target: &str, variant: Option<&str>)
 
 /// The network of the creator: the user's choice, else `host` when a registry it talks to is
 /// on a loopback address (so `localhost:5001` means the same inside and out).
-pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> {
+pub fn network_for(chosen: Option<&str>, references: &[&Reference]) -> Option<String> {
     if let Some(network) = chosen.filter(|n| !n.is_empty()) {
         return Some(network.to_string());
     }
@@ -113,11 +112,11 @@ pub fn network_for(chosen: Option<&str>, references: &[&str]) -> Option<String> 
 }
 
 /// The first registry of `references` on a loopback address.
-pub(super) fn loopback_registry(references: &[&str]) -> Option<String> {
+pub(super) fn loopback_registry(references: &[&Reference]) -> Option<String> {
     references
         .iter()
-        .filter_map(|r| registry::host_of(r))
-        .find(|h| op_oci::is_loopback(h))
+        .find(|r| r.is_loopback())
+        .map(|r| r.registry().to_string())
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use op_oci::Reference;
+
 use super::Shared;
 use super::artifact::Error;
 use crate::cnb::{app, creator};
@@ -14,7 +16,7 @@ use crate::cnb::{app, creator};
 pub(super) async fn published_digest(
     shared: &Shared,
     container: &str,
-    target: &str,
+    target: &Reference,
     announced: Option<String>,
 ) -> Result<String, Error> {
     let from_report = || report_digest(shared, container);
@@ -49,7 +51,10 @@ pub(super) async fn published_digest(
 /// pushed image only after a while (upstream's propagation wait), so op asks every 3 seconds
 /// for up to `--propagation-timeout`. `None` when the registry refuses op's credentials (with a
 /// warning: the digest cannot be checked).
-pub(super) async fn served_digest(shared: &Shared, target: &str) -> Result<Option<String>, Error> {
+pub(super) async fn served_digest(
+    shared: &Shared,
+    target: &Reference,
+) -> Result<Option<String>, Error> {
     let started = Instant::now();
     let mut waiting = false;
     loop {

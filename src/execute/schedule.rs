@@ -12,8 +12,8 @@ use super::{Error, Failure, Phase, Reporter, Shared, delegated};
 use crate::cnb::builder::BuilderInfo;
 use crate::engine::{Containers, PullPolicy};
 use crate::plan::{PlannedArtifact, SkaffoldRun, mirrored};
-use crate::platform::Platform;
 use crate::registry::auth::Credentials;
+use op_oci::{Platform, Reference};
 
 /// The builders of the build, read.
 #[derive(Clone, Debug, Default)]
@@ -34,7 +34,7 @@ pub(super) async fn pull_builders(
     artifacts: &[&PlannedArtifact],
     platforms: &[Platform],
 ) -> Result<Builders, Error> {
-    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut users: BTreeMap<Reference, Vec<String>> = BTreeMap::new();
     for artifact in artifacts {
         if let Some(b) = artifact.buildpacks() {
             users
@@ -44,10 +44,10 @@ pub(super) async fn pull_builders(
         }
     }
     let mut pulls = JoinSet::new();
-    for (builder, images) in users {
+    for (reference, images) in users {
         let (engine, reporter) = (Arc::clone(shared.engine), Arc::clone(shared.reporter));
-        let host = crate::registry::host_of(&builder).unwrap_or_default();
-        let auth = shared.credentials.pull_auth(&host);
+        let auth = shared.credentials.pull_auth(reference.registry());
+        let builder = reference.to_string();
         let pull = shared.pull;
         let platforms = platforms.to_vec();
         // With platforms asked for and a builder that is an index, its image for each (resolved
@@ -219,9 +219,9 @@ pub(super) fn default_run_image_hosts(
         .iter()
         .filter_map(|a| a.buildpacks())
         .filter(|b| b.run_image.is_none())
-        .filter_map(|b| builders.get(&b.builder))
+        .filter_map(|b| builders.get(&b.builder.to_string()))
         .flat_map(BuilderInfo::default_run_images)
-        .filter_map(crate::registry::host_of)
+        .map(|r| r.registry().to_string())
         .collect();
     hosts.sort();
     hosts.dedup();
@@ -235,7 +235,7 @@ pub(super) fn run_image(
     builder: &BuilderInfo,
     built: &BTreeMap<String, Built>,
     image_registry: Option<&str>,
-) -> Result<(String, Option<String>), crate::cnb::Error> {
+) -> Result<(Reference, Option<String>), crate::cnb::Error> {
     let b = artifact.buildpacks();
     match b.and_then(|b| b.run_image.as_ref()) {
         Some(run) => match run.artifact.as_ref().and_then(|dep| built.get(dep)) {
@@ -244,7 +244,13 @@ pub(super) fn run_image(
                     "Resolving runImage {} to built artifact {}",
                     dep.image, dep.tag
                 );
-                Ok((dep.tag.clone(), Some(note)))
+                // What it was published as: its target (the run image the plan names), with
+                // the digest.
+                let published = Reference {
+                    digest: Some(dep.digest.clone()),
+                    ..run.image.clone()
+                };
+                Ok((published, Some(note)))
             }
             None => Ok((run.image.clone(), None)),
         },
@@ -317,7 +323,7 @@ pub(super) async fn run_all(
         };
         let builder_name = members
             .first()
-            .and_then(|a| Some(a.buildpacks()?.builder.clone()));
+            .and_then(|a| Some(a.buildpacks()?.builder.to_string()));
         let builder = builder_name
             .as_ref()
             .and_then(|b| builders.default.get(b).cloned());
@@ -326,7 +332,7 @@ pub(super) async fn run_all(
             .and_then(|b| builders.platforms.get(b).cloned())
             .unwrap_or_default();
         async move {
-            let result = match (&run, members.first(), &shared.options.delegation) {
+            let result = match (&run, members.first(), &shared.delegation) {
                 (Some(run), _, Some(delegation)) => {
                     delegated::build_run(&shared, delegation, run, &members).await
                 }
@@ -455,13 +461,12 @@ pub(super) async fn load_into_engine(
     buildpacks: &[&PlannedArtifact],
     built: &[Built],
 ) -> Result<(), Error> {
-    let platforms = &shared.options.platforms;
+    let platforms = &shared.platforms;
     for artifact in buildpacks {
         let Some(b) = built.iter().find(|b| b.image == artifact.image) else {
             continue;
         };
-        let host = crate::registry::host_of(&artifact.target).unwrap_or_default();
-        let auth = shared.credentials.pull_auth(&host);
+        let auth = shared.credentials.pull_auth(artifact.target.registry());
         let mut loaded = String::new();
         if platforms.len() > 1 && shared.engine.containerd_store() {
             for platform in platforms {
@@ -490,13 +495,14 @@ pub(super) async fn load_into_engine(
                 );
             }
         }
-        for reference in artifact.references() {
+        let references: Vec<String> = artifact.references().map(ToString::to_string).collect();
+        for reference in &references {
             shared.engine.tag(&b.tag, reference).await?;
         }
         shared.reporter.note(&format!(
             "Loaded {} into the Docker Engine as {}{loaded}",
             b.tag,
-            artifact.references().collect::<Vec<_>>().join(", ")
+            references.join(", ")
         ));
     }
     Ok(())
@@ -515,7 +521,7 @@ async fn build_one(
         artifact,
         builder,
         dependencies,
-        shared.options.image_registry.as_deref(),
+        shared.image_registry.as_deref(),
     )?;
     if let Some(note) = note {
         shared.reporter.line(&artifact.image, &note);

@@ -10,23 +10,31 @@ use super::*;
 use crate::cnb::builder::BuilderInfo;
 use crate::plan::{BuildpacksPlan, Dependency, RunImage, Via, Work};
 
+fn r(text: &str) -> Reference {
+    Reference::parse(text).unwrap()
+}
+
 #[test]
 fn cache_volumes_are_stable_per_artifact_and_repository() {
-    let a = cache_volume("api", "localhost:5001/team/api:latest");
+    let a = cache_volume("api", &r("localhost:5001/team/api:latest"));
     assert!(a.starts_with("op-cache-localhost-5001-team-api-"), "{a}");
     assert_eq!(
         a,
-        cache_volume("api", "localhost:5001/team/api:v2"),
+        cache_volume("api", &r("localhost:5001/team/api:v2")),
         "the tag does not matter"
     );
     assert_ne!(
         a,
-        cache_volume("api", "ghcr.io/team/api:latest"),
+        cache_volume("api", &r("ghcr.io/team/api:latest")),
         "another repository is another cache"
     );
-    assert_ne!(a, cache_volume("web", "localhost:5001/team/api:latest"));
+    assert_ne!(a, cache_volume("web", &r("localhost:5001/team/api:latest")));
     assert!(a.len() < 64, "{a}");
-    let arm64 = cache_volume_for("api", "localhost:5001/team/api:latest", Some("linux-arm64"));
+    let arm64 = cache_volume_for(
+        "api",
+        &r("localhost:5001/team/api:latest"),
+        Some("linux-arm64"),
+    );
     assert!(
         arm64.starts_with("op-cache-localhost-5001-team-api-linux-arm64-"),
         "{arm64}"
@@ -38,19 +46,19 @@ fn cache_volumes_are_stable_per_artifact_and_repository() {
 #[test]
 fn loopback_registries_get_host_networking_unless_told_otherwise() {
     assert_eq!(
-        network_for(None, &["localhost:5001/a:latest"]).as_deref(),
+        network_for(None, &[&r("localhost:5001/a:latest")]).as_deref(),
         Some("host")
     );
     assert_eq!(
-        network_for(None, &["ghcr.io/a:latest", "127.0.0.1:5000/run"]).as_deref(),
+        network_for(None, &[&r("ghcr.io/a:latest"), &r("127.0.0.1:5000/run")]).as_deref(),
         Some("host")
     );
-    assert_eq!(network_for(None, &["ghcr.io/a:latest"]), None);
+    assert_eq!(network_for(None, &[&r("ghcr.io/a:latest")]), None);
     assert_eq!(
-        network_for(Some("ci-net"), &["localhost:5001/a"]).as_deref(),
+        network_for(Some("ci-net"), &[&r("localhost:5001/a")]).as_deref(),
         Some("ci-net")
     );
-    assert_eq!(network_for(Some(""), &["ghcr.io/a"]), None);
+    assert_eq!(network_for(Some(""), &[&r("ghcr.io/a")]), None);
 }
 
 #[test]
@@ -130,7 +138,7 @@ fn artifact(image: &str, run: Option<RunImage>) -> PlannedArtifact {
         image: image.into(),
         context: PathBuf::from("/src"),
         location: "build.artifacts[0]".into(),
-        target: format!("localhost:5001/{image}:latest"),
+        target: r(&format!("localhost:5001/{image}:latest")),
         extra_tags: Vec::new(),
         depends_on: run
             .as_ref()
@@ -143,8 +151,8 @@ fn artifact(image: &str, run: Option<RunImage>) -> PlannedArtifact {
             })
             .into_iter()
             .collect(),
-        work: Work::Buildpacks(BuildpacksPlan {
-            builder: "localhost:5001/op/builder:latest".into(),
+        work: Work::Buildpacks(Box::new(BuildpacksPlan {
+            builder: r("localhost:5001/op/builder:latest"),
             run_image: run,
             env: vec![],
             buildpacks: vec![],
@@ -153,7 +161,7 @@ fn artifact(image: &str, run: Option<RunImage>) -> PlannedArtifact {
             project_descriptor: None,
             volumes: vec![],
             chart: None,
-        }),
+        })),
     }
 }
 
@@ -171,7 +179,7 @@ fn run_images_come_from_built_artifacts_then_the_plan_then_the_builder() {
     let app = artifact(
         "app",
         Some(RunImage {
-            image: "localhost:5001/base:latest".into(),
+            image: r("localhost:5001/base:latest"),
             artifact: Some("base".into()),
         }),
     );
@@ -184,7 +192,7 @@ fn run_images_come_from_built_artifacts_then_the_plan_then_the_builder() {
 
     let (image, note) = run_image(&app, &builder, &BTreeMap::new(), None).unwrap();
     assert_eq!(
-        (image.as_str(), note),
+        (image.to_string().as_str(), note),
         ("localhost:5001/base:latest", None),
         "a dependency not built now is used as named"
     );
@@ -230,7 +238,7 @@ fn default_run_images_and_their_mirrors_are_registries_that_need_credentials() {
     let named = artifact(
         "named",
         Some(RunImage {
-            image: "localhost:5001/base:latest".into(),
+            image: r("localhost:5001/base:latest"),
             artifact: None,
         }),
     );
@@ -308,8 +316,9 @@ mod against_a_fake_engine {
     impl Digests for Served {
         fn digest<'a>(
             &'a self,
-            reference: &'a str,
+            reference: &'a Reference,
         ) -> BoxFuture<'a, Result<Option<String>, registry::Error>> {
+            let reference = reference.to_string();
             let image = reference.rsplit('/').next().unwrap_or_default();
             let name = image.split(':').next().unwrap_or_default().to_string();
             let served = self.0.clone().unwrap_or_else(|| digest_of(&name));
@@ -399,7 +408,7 @@ mod against_a_fake_engine {
             engine: Arc::clone(&engine) as Arc<dyn Containers>,
             registry: Arc::new(Served(served)),
             credentials: registry::auth::Credentials::default(),
-            options: Options {
+            options: Knobs {
                 concurrency: 2,
                 pull: PullPolicy::Never,
                 trust_builders: true,
@@ -407,12 +416,13 @@ mod against_a_fake_engine {
                 network: None,
                 debug: false,
                 propagation_timeout: Duration::from_secs(1),
-                delegation: None,
-                platforms: Vec::new(),
-                image_registry: None,
+                skaffold: None,
                 sbom_output: None,
                 cache_image: None,
             },
+            delegation: None,
+            platforms: Vec::new(),
+            image_registry: None,
             env: Env::from_pairs([("HOME", home.path().display().to_string())]),
             insecure_registries: Vec::new(),
             build_id: "t".into(),
@@ -439,7 +449,7 @@ mod against_a_fake_engine {
             let mut planned = artifact(
                 name,
                 on.map(|base| RunImage {
-                    image: format!("localhost:5001/{base}:latest"),
+                    image: r(&format!("localhost:5001/{base}:latest")),
                     artifact: Some(base.to_string()),
                 }),
             );

@@ -43,7 +43,9 @@ pub async fn run(
     monitor: &dyn Monitor,
 ) -> Result<u8, Error> {
     let image = request.image;
-    let host = registry::host_of(image).unwrap_or_default();
+    let host = op_oci::Reference::parse(image)
+        .map(|r| r.registry().to_string())
+        .unwrap_or_default();
     let credentials =
         registry::auth::Credentials::resolve(config.env(), std::slice::from_ref(&host))?;
     let auth = credentials.pull_auth(&host);

@@ -8,7 +8,7 @@ use super::{
 use crate::config::skaffold::{self, Artifact, Kind};
 use crate::config::{self as cfg, Config};
 use crate::paths::normalize;
-use crate::reference::{self, Reference};
+use op_oci::reference::{self, Reference};
 
 /// What planning one artifact needs to know about the others.
 pub(super) struct Context<'a> {
@@ -19,7 +19,7 @@ pub(super) struct Context<'a> {
     /// Their dependencies, by index.
     pub(super) edges: &'a [Vec<Edge>],
     /// Their target references, by index.
-    pub(super) targets: &'a [Vec<String>],
+    pub(super) targets: &'a [Vec<Reference>],
     pub(super) command: Command,
     pub(super) config: &'a Config,
     /// `--from-build-result` and `--run-image-override`, by runImage value.
@@ -66,7 +66,7 @@ pub(super) fn plan(
             }
             let mut plan = buildpacks_plan(ctx, i, b)?;
             plan.chart = chart_plan(ctx, i, warnings)?;
-            Work::Buildpacks(plan)
+            Work::Buildpacks(Box::new(plan))
         }
         (Kind::Docker(d), None) => {
             check_context(artifact, ctx.config)?;
@@ -80,7 +80,7 @@ pub(super) fn plan(
     let (target, extra_tags) = ctx.targets[i]
         .split_first()
         .map(|(target, extra)| (target.clone(), extra.to_vec()))
-        .unwrap_or_default();
+        .expect("every selected artifact has a target (one per tag, and there is always one)");
     Ok(PlannedArtifact {
         image: artifact.image.clone(),
         context: artifact.context.clone(),
@@ -128,7 +128,7 @@ pub(super) fn target_references(
     artifact: &Artifact,
     repo: &str,
     tags: &[String],
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<Reference>, Error> {
     if reference::names_a_version(&artifact.image) {
         return Err(Error::ImageWithVersion {
             image: artifact.image.clone(),
@@ -147,9 +147,7 @@ pub(super) fn target_references(
     tags.iter()
         .map(|tag| {
             let full = format!("{name}:{tag}");
-            Reference::parse(&full)
-                .map(|_| full.clone())
-                .map_err(|e| invalid(&full, e))
+            Reference::parse(&full).map_err(|e| invalid(&full, e))
         })
         .collect()
 }
@@ -162,7 +160,7 @@ pub(super) fn ttl_targets(
     selected: &[usize],
     keyed: Option<usize>,
     ttl: &super::Ttl,
-) -> Result<Vec<(usize, String)>, Error> {
+) -> Result<Vec<(usize, Reference)>, Error> {
     let keyed = match (&ttl.key, keyed, selected) {
         (None, _, _) => None,
         (Some(_), Some(i), _) => Some(i),
@@ -174,7 +172,7 @@ pub(super) fn ttl_targets(
             });
         }
     };
-    let mut targets: Vec<(usize, String)> = Vec::new();
+    let mut targets: Vec<(usize, Reference)> = Vec::new();
     for &i in selected {
         let artifact = all[i];
         let key = match (&ttl.key, keyed == Some(i)) {
@@ -187,7 +185,7 @@ pub(super) fn ttl_targets(
                 .to_string(),
         };
         let target = format!("{}/{}-{key}:{}", ttl.registry, ttl.uuid, ttl.tag);
-        Reference::parse(&target).map_err(|source| Error::InvalidReference {
+        let target = Reference::parse(&target).map_err(|source| Error::InvalidReference {
             image: artifact.image.clone(),
             location: artifact.location.clone(),
             field: "--ttl-uuid/--artifact-key",
@@ -198,7 +196,7 @@ pub(super) fn ttl_targets(
             return Err(Error::TtlKeyCollision {
                 first: all[*j].image.clone(),
                 second: artifact.image.clone(),
-                target,
+                target: target.to_string(),
             });
         }
         targets.push((i, target));
@@ -209,21 +207,19 @@ pub(super) fn ttl_targets(
 /// `reference` pulled through the mirror `registry`, keeping its repository path
 /// (`ubuntu:jammy` → `<registry>/library/ubuntu:jammy`); references on a loopback registry,
 /// `host.docker.internal` or ttl.sh are left alone.
-pub fn mirrored(reference: &str, registry: Option<&str>) -> String {
+pub fn mirrored(reference: &Reference, registry: Option<&str>) -> Reference {
     let Some(registry) = registry else {
-        return reference.to_string();
+        return reference.clone();
     };
-    let Ok(parsed) = Reference::parse(reference) else {
-        return reference.to_string();
-    };
-    let host = crate::registry::host_of(reference).unwrap_or_default();
+    let parsed = reference;
+    let host = reference.registry();
     let name = host.split(':').next().unwrap_or_default();
-    if op_oci::is_loopback(&host)
+    if reference.is_loopback()
         || name == "host.docker.internal"
         || name == super::TTL_REGISTRY
         || host == registry
     {
-        return reference.to_string();
+        return reference.clone();
     }
     let path = if parsed.domain.is_none() && !parsed.path.contains('/') {
         format!("library/{}", parsed.path)
@@ -239,7 +235,8 @@ pub fn mirrored(reference: &str, registry: Option<&str>) -> String {
         out.push('@');
         out.push_str(digest);
     }
-    out
+    // The mirror is checked as a repository prefix when it is read, so this parses.
+    Reference::parse(&out).unwrap_or_else(|_| reference.clone())
 }
 
 /// `value` checked as an image reference, with `:latest` added when it names no version.
@@ -247,7 +244,7 @@ fn checked_reference(
     artifact: &Artifact,
     field: &'static str,
     value: &str,
-) -> Result<String, Error> {
+) -> Result<Reference, Error> {
     let parsed = Reference::parse(value).map_err(|source| Error::InvalidReference {
         image: artifact.image.clone(),
         location: artifact.location.clone(),
@@ -256,9 +253,12 @@ fn checked_reference(
         source,
     })?;
     Ok(if parsed.is_qualified() {
-        value.to_string()
+        parsed
     } else {
-        format!("{value}:{}", cfg::DEFAULT_TAG)
+        Reference {
+            tag: Some(cfg::DEFAULT_TAG.to_string()),
+            ..parsed
+        }
     })
 }
 
@@ -306,7 +306,7 @@ fn buildpacks_plan(
     let artifact = ctx.all[i];
     let builder = match &b.builder {
         Some(builder) => checked_reference(artifact, "buildpacks.builder", builder)?,
-        None => DEFAULT_BUILDER.to_string(),
+        None => Reference::parse(DEFAULT_BUILDER).expect("the default builder is a reference"),
     };
     let builder = mirrored(&builder, ctx.image_registry);
     let run_artifact = ctx.edges[i]
@@ -437,7 +437,11 @@ fn chart_plan(
         ));
     };
     let target = &ctx.targets[i][0];
-    let repository = Reference::parse(target).map_or_else(|_| target.clone(), |r| r.name());
+    let repository = Reference {
+        tag: None,
+        digest: None,
+        ..target.clone()
+    };
     Ok(Some(super::ChartPlan {
         name,
         version,

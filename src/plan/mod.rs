@@ -22,8 +22,7 @@ use serde::Serialize;
 use crate::config::skaffold::{self, Artifact, Project};
 use crate::config::{Config, Resolved};
 use crate::hint::Hint;
-use crate::platform::Platform;
-use crate::reference;
+use op_oci::{Platform, Reference};
 
 /// The builder op uses when an artifact names none.
 pub const DEFAULT_BUILDER: &str = "ghcr.io/octopilot/builder-jammy-base:latest";
@@ -214,7 +213,7 @@ pub enum Error {
         field: &'static str,
         value: String,
         #[source]
-        source: reference::Error,
+        source: op_oci::ReferenceError,
     },
     #[error("Artifact `{image}` ({location}): `{field}` {problem}")]
     InvalidField {
@@ -349,7 +348,7 @@ pub struct Dependency {
 pub struct RunImage {
     /// The reference handed to the lifecycle. For an artifact of the build, its target; the
     /// build replaces it with the pushed digest.
-    pub image: String,
+    pub image: Reference,
     /// The artifact it names, when it names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact: Option<String>,
@@ -379,7 +378,7 @@ pub struct Mount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildpacksPlan {
-    pub builder: String,
+    pub builder: Reference,
     /// `None`: the builder's default run image.
     pub run_image: Option<RunImage>,
     pub env: Vec<EnvVar>,
@@ -406,19 +405,19 @@ pub struct ChartPlan {
     /// `version` of its Chart.yaml.
     pub version: String,
     /// `BP_HELM_OCI_REF`: the artifact's target without its tag.
-    pub repository: String,
+    pub repository: Reference,
 }
 
 impl ChartPlan {
     /// Where `helm push` puts the chart: `<repository>/<name>:<version>` (`+` in the version
     /// becomes `_`, as OCI tags cannot hold it).
-    pub fn reference(&self) -> String {
-        format!(
-            "{}/{}:{}",
-            self.repository,
-            self.name,
-            self.version.replace('+', "_")
-        )
+    pub fn reference(&self) -> Reference {
+        Reference {
+            path: format!("{}/{}", self.repository.path, self.name),
+            tag: Some(self.version.replace('+', "_")),
+            digest: None,
+            ..self.repository.clone()
+        }
     }
 }
 
@@ -446,7 +445,7 @@ pub struct SkaffoldPlan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Work {
     /// op builds it with the CNB lifecycle and publishes it.
-    Buildpacks(BuildpacksPlan),
+    Buildpacks(Box<BuildpacksPlan>),
     /// op hands it to `skaffold build` (every kind but buildpacks).
     Skaffold(SkaffoldPlan),
     /// This command does not build it.
@@ -502,9 +501,9 @@ pub struct PlannedArtifact {
     /// Where the artifact is defined.
     pub location: String,
     /// `<repo>/<image>:<tag>`: the reference recorded in `build_result.json` (with its digest).
-    pub target: String,
+    pub target: Reference,
     /// The other references pushed (one per extra tag).
-    pub extra_tags: Vec<String>,
+    pub extra_tags: Vec<Reference>,
     pub depends_on: Vec<Dependency>,
     pub work: Work,
 }
@@ -513,14 +512,14 @@ impl PlannedArtifact {
     /// How op builds it, when op builds it.
     pub fn buildpacks(&self) -> Option<&BuildpacksPlan> {
         match &self.work {
-            Work::Buildpacks(b) => Some(b),
+            Work::Buildpacks(b) => Some(b.as_ref()),
             _ => None,
         }
     }
 
     /// Every reference pushed: the target, then the extra tags.
-    pub fn references(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.target.as_str()).chain(self.extra_tags.iter().map(String::as_str))
+    pub fn references(&self) -> impl Iterator<Item = &Reference> {
+        std::iter::once(&self.target).chain(&self.extra_tags)
     }
 }
 
@@ -535,8 +534,8 @@ impl Serialize for PlannedArtifact {
             kind: &'static str,
             context: &'a PathBuf,
             location: &'a str,
-            target: &'a str,
-            tags: Vec<&'a str>,
+            target: &'a Reference,
+            tags: Vec<&'a Reference>,
             action: Action,
             #[serde(skip_serializing_if = "Option::is_none")]
             skip_reason: Option<&'a str>,
@@ -577,6 +576,9 @@ pub struct BuildPlan {
     pub push: bool,
     /// The skaffold files read, main file first.
     pub skaffold_files: Vec<PathBuf>,
+    /// The main skaffold file, absolute (the first of `skaffold_files`).
+    #[serde(skip)]
+    pub skaffold_file: PathBuf,
     /// The settings files read (`--config`, `.github/octopilot.yaml`).
     pub settings_files: Vec<PathBuf>,
     /// The profiles requested, and where the request came from.
@@ -721,7 +723,7 @@ impl BuildPlan {
         };
 
         let mut warnings = config.warnings().to_vec();
-        let mut targets: Vec<Vec<String>> = all
+        let mut targets: Vec<Vec<Reference>> = all
             .iter()
             .map(|a| artifact::target_references(a, &default_repo.value, &tags.value))
             .collect::<Result<_, _>>()?;
@@ -765,6 +767,7 @@ impl BuildPlan {
             command: options.command,
             push: options.push,
             skaffold_files: project.files.clone(),
+            skaffold_file: project.file.clone(),
             settings_files: config.files().map(Path::to_path_buf).collect(),
             requested_profiles,
             applied_profiles: project.applied_profiles(),

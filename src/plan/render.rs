@@ -127,19 +127,19 @@ fn render_artifact(out: &mut String, a: &PlannedArtifact, show: &dyn Fn(&Path) -
         detail(out, "why skipped", reason);
         return;
     }
-    detail(out, "target", &a.target);
+    detail(out, "target", &a.target.to_string());
     for extra in &a.extra_tags {
-        detail(out, "also tagged", extra);
+        detail(out, "also tagged", &extra.to_string());
     }
     if let Some(b) = a.buildpacks() {
-        detail(out, "builder", &b.builder);
+        detail(out, "builder", &b.builder.to_string());
         let run_image = match &b.run_image {
             None => "the builder's default".to_string(),
             Some(r) => match &r.artifact {
                 Some(artifact) => {
                     format!("artifact `{artifact}` ({}, by digest once built)", r.image)
                 }
-                None => r.image.clone(),
+                None => r.image.to_string(),
             },
         };
         detail(out, "run image", &run_image);

@@ -1,6 +1,10 @@
 use super::*;
 use crate::config::Env;
 
+fn r(text: &str) -> Reference {
+    Reference::parse(text).unwrap()
+}
+
 struct Repo {
     dir: tempfile::TempDir,
 }
@@ -27,9 +31,9 @@ impl Repo {
         command: Command,
         artifact: Option<&str>,
         env: &[(&str, &str)],
-    ) -> anyhow::Result<BuildPlan> {
+    ) -> Result<BuildPlan, Error> {
         let config = Config::load(self.dir.path(), Env::from_pairs(env.iter().copied()), None)?;
-        Ok(BuildPlan::load(&config, &options(command, true, artifact))?)
+        BuildPlan::load(&config, &options(command, true, artifact))
     }
 
     fn config(&self) -> Config {
@@ -41,7 +45,7 @@ impl Repo {
         .unwrap()
     }
 
-    fn plan(&self, command: Command) -> anyhow::Result<BuildPlan> {
+    fn plan(&self, command: Command) -> Result<BuildPlan, Error> {
         self.plan_with(command, None, &[])
     }
 }
@@ -65,11 +69,8 @@ fn options(command: Command, push: bool, artifact: Option<&str>) -> PlanOptions 
     }
 }
 
-fn plan_error(result: anyhow::Result<BuildPlan>) -> Error {
-    result
-        .unwrap_err()
-        .downcast::<Error>()
-        .expect("a plan error")
+fn plan_error(result: Result<BuildPlan, Error>) -> Error {
+    result.unwrap_err()
 }
 
 const HEADER: &str = "apiVersion: skaffold/v4beta13\nkind: Config\n";
@@ -117,7 +118,7 @@ fn plans_every_artifact_with_its_target_and_level() {
     assert_eq!(
         bp.run_image,
         Some(RunImage {
-            image: "localhost:5001/app-base:latest".into(),
+            image: r("localhost:5001/app-base:latest"),
             artifact: Some("app-base".into())
         })
     );
@@ -208,7 +209,9 @@ fn versions_from_the_environment_tag_every_artifact_twice() {
         .unwrap();
     let web = plan.artifact("web").unwrap();
     assert_eq!(
-        web.references().collect::<Vec<_>>(),
+        web.references()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         ["localhost:5001/web:1.4.0", "localhost:5001/web:latest"]
     );
     assert_eq!(web.target, "localhost:5001/web:1.4.0");
@@ -533,7 +536,11 @@ fn ttl_mode_names_images_by_uuid_and_key_and_skaffold_builds_under_the_uuid() {
     let mut options = options(Command::Build, true, None);
     options.ttl = Some(ttl(None));
     let plan = BuildPlan::load(&config, &options).unwrap();
-    let targets: Vec<&str> = plan.artifacts.iter().map(|a| a.target.as_str()).collect();
+    let targets: Vec<String> = plan
+        .artifacts
+        .iter()
+        .map(|a| a.target.to_string())
+        .collect();
     assert_eq!(targets, ["ttl.sh/f00d-app-base:2h", "ttl.sh/f00d-app:2h"]);
     assert!(plan.artifacts.iter().all(|a| a.extra_tags.is_empty()));
     assert_eq!(plan.skaffold_runs[0].default_repo, "ttl.sh/f00d");
@@ -541,11 +548,15 @@ fn ttl_mode_names_images_by_uuid_and_key_and_skaffold_builds_under_the_uuid() {
     options.ttl = Some(ttl(Some("svc")));
     options.artifact = Some("app".into());
     let plan = BuildPlan::load(&config, &options).unwrap();
-    let targets: Vec<&str> = plan.artifacts.iter().map(|a| a.target.as_str()).collect();
+    let targets: Vec<String> = plan
+        .artifacts
+        .iter()
+        .map(|a| a.target.to_string())
+        .collect();
     assert_eq!(targets, ["ttl.sh/f00d-app-base:2h", "ttl.sh/f00d-svc:2h"]);
 
     options.artifact = None;
-    let error = plan_error(BuildPlan::load(&config, &options).map_err(Into::into));
+    let error = plan_error(BuildPlan::load(&config, &options));
     assert_eq!(
         error.to_string(),
         "--artifact-key names one artifact, and 2 are built: `app-base`, `app`"
@@ -618,12 +629,12 @@ fn given_run_images_replace_the_artifact_they_name_which_is_then_not_built() {
 #[test]
 fn the_mirror_serves_builders_and_run_images_but_never_the_build_s_own() {
     assert_eq!(
-        mirrored("ubuntu:jammy", Some("mirror.test")),
+        mirrored(&r("ubuntu:jammy"), Some("mirror.test")),
         "mirror.test/library/ubuntu:jammy"
     );
     assert_eq!(
         mirrored(
-            "ghcr.io/octopilot/builder-jammy-base:latest",
+            &r("ghcr.io/octopilot/builder-jammy-base:latest"),
             Some("mirror.test/")
         ),
         "mirror.test/octopilot/builder-jammy-base:latest"
@@ -634,9 +645,9 @@ fn the_mirror_serves_builders_and_run_images_but_never_the_build_s_own() {
         "host.docker.internal:5001/x:1",
         "ttl.sh/abc-app:1h",
     ] {
-        assert_eq!(mirrored(kept, Some("mirror.test")), kept);
+        assert_eq!(mirrored(&r(kept), Some("mirror.test")), kept);
     }
-    assert_eq!(mirrored("ubuntu:jammy", None), "ubuntu:jammy");
+    assert_eq!(mirrored(&r("ubuntu:jammy"), None), "ubuntu:jammy");
 
     let repo = Repo::new(
         &format!(

@@ -10,6 +10,7 @@
 pub mod auth;
 
 use op_oci as oci;
+use op_oci::Reference;
 
 pub use op_oci::{ConfigEditor, Image, IndexEntry, LayerSource, Written};
 
@@ -108,14 +109,18 @@ impl Registry {
     /// for their registries (returned too, for the lifecycle).
     pub fn connect(
         env: &crate::config::Env,
-        references: &[&str],
+        references: &[&Reference],
         insecure: &[String],
     ) -> Result<(Self, auth::Credentials), Error> {
-        let mut hosts: Vec<String> = references.iter().filter_map(|r| host_of(r)).collect();
+        let mut hosts: Vec<String> = references
+            .iter()
+            .map(|r| r.registry().to_string())
+            .collect();
         hosts.sort();
         hosts.dedup();
         let credentials = auth::Credentials::resolve(env, &hosts)?;
-        let registry = Self::new(references.iter().copied(), insecure, &credentials)?;
+        let texts: Vec<String> = references.iter().map(ToString::to_string).collect();
+        let registry = Self::new(texts.iter().map(String::as_str), insecure, &credentials)?;
         Ok((registry, credentials))
     }
 
@@ -146,10 +151,10 @@ impl Registry {
     pub async fn image_for(
         &self,
         reference: &str,
-        platform: &crate::platform::Platform,
+        platform: &op_oci::Platform,
     ) -> Result<Image, Error> {
         self.client
-            .image_for(reference, &platform.os, &platform.architecture)
+            .image_for(reference, platform)
             .await
             .map_err(|e| Self::fail(reference, e))?
             .ok_or_else(|| Error::NotFound {
@@ -159,7 +164,8 @@ impl Registry {
 
     /// The digest the registry serves for `reference` (its manifest or index); `None` when it
     /// does not have it.
-    pub async fn digest(&self, reference: &str) -> Result<Option<String>, Error> {
+    pub async fn digest(&self, reference: &Reference) -> Result<Option<String>, Error> {
+        let reference = &reference.to_string();
         let manifest = self
             .client
             .manifest(reference)
@@ -303,7 +309,7 @@ impl Registry {
     pub async fn index_images(
         &self,
         reference: &str,
-    ) -> Result<Option<Vec<(crate::platform::Platform, String)>>, Error> {
+    ) -> Result<Option<Vec<(op_oci::Platform, String)>>, Error> {
         let Some(manifest) = self
             .client
             .manifest(reference)
@@ -319,7 +325,7 @@ impl Registry {
         Ok(Some(
             list.iter()
                 .filter_map(|m| {
-                    let platform = crate::platform::Platform {
+                    let platform = op_oci::Platform {
                         os: m["platform"]["os"].as_str()?.to_string(),
                         architecture: m["platform"]["architecture"].as_str()?.to_string(),
                         variant: m["platform"]["variant"].as_str().map(str::to_string),
@@ -335,7 +341,7 @@ impl Registry {
     pub async fn platforms_of(
         &self,
         reference: &str,
-    ) -> Result<(bool, Vec<crate::platform::Platform>), Error> {
+    ) -> Result<(bool, Vec<op_oci::Platform>), Error> {
         if let Some(images) = self.index_images(reference).await? {
             return Ok((true, images.into_iter().map(|(p, _)| p).collect()));
         }
@@ -343,7 +349,7 @@ impl Registry {
         let (os, architecture) = image.platform();
         Ok((
             false,
-            vec![crate::platform::Platform {
+            vec![op_oci::Platform {
                 os: os.to_string(),
                 architecture: architecture.to_string(),
                 variant: None,
@@ -358,7 +364,7 @@ impl Registry {
     pub async fn platform_index(
         &self,
         names: &[String],
-        images: &[(crate::platform::Platform, String)],
+        images: &[(op_oci::Platform, String)],
     ) -> Result<String, Error> {
         let mut entries = Vec::with_capacity(images.len());
         let mut docker = true;
@@ -386,7 +392,7 @@ impl Registry {
 pub trait Digests: Send + Sync {
     fn digest<'a>(
         &'a self,
-        reference: &'a str,
+        reference: &'a Reference,
     ) -> futures::future::BoxFuture<'a, Result<Option<String>, Error>>;
 
     /// See [`Registry::copy`].
@@ -400,20 +406,20 @@ pub trait Digests: Send + Sync {
     fn platform_index<'a>(
         &'a self,
         names: &'a [String],
-        images: &'a [(crate::platform::Platform, String)],
+        images: &'a [(op_oci::Platform, String)],
     ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
 
     /// See [`Registry::platforms_of`].
     fn platforms_of<'a>(
         &'a self,
         reference: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<crate::platform::Platform>), Error>>;
+    ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<op_oci::Platform>), Error>>;
 }
 
 impl Digests for Registry {
     fn digest<'a>(
         &'a self,
-        reference: &'a str,
+        reference: &'a Reference,
     ) -> futures::future::BoxFuture<'a, Result<Option<String>, Error>> {
         Box::pin(Registry::digest(self, reference))
     }
@@ -429,7 +435,7 @@ impl Digests for Registry {
     fn platform_index<'a>(
         &'a self,
         names: &'a [String],
-        images: &'a [(crate::platform::Platform, String)],
+        images: &'a [(op_oci::Platform, String)],
     ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
         Box::pin(Registry::platform_index(self, names, images))
     }
@@ -437,22 +443,7 @@ impl Digests for Registry {
     fn platforms_of<'a>(
         &'a self,
         reference: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<crate::platform::Platform>), Error>> {
+    ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<op_oci::Platform>), Error>> {
         Box::pin(Registry::platforms_of(self, reference))
     }
-}
-
-/// The registry host of `reference` (`docker.io` for Docker Hub names).
-pub fn host_of(reference: &str) -> Option<String> {
-    oci::registry_of(reference).ok()
-}
-
-/// `registry/repository` of `reference`, without its tag or digest.
-pub fn repository_of(reference: &str) -> &str {
-    oci::repository_of(reference)
-}
-
-/// This machine's platform as an image config names it: (`os`, `architecture`).
-pub fn host_platform() -> (&'static str, &'static str) {
-    oci::host_platform()
 }

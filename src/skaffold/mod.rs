@@ -18,12 +18,13 @@ use std::process::Stdio;
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use crate::config::Env;
+use crate::config::{Env, Origin};
 use crate::hint::Hint;
 use crate::interrupt::Interrupt;
 
-/// The environment variable that names the skaffold binary (as `--skaffold` does).
-pub const ENV_VAR: &str = "OP_SKAFFOLD";
+/// The mirror op was given, as skaffold sees it (op's decision: `--image-registry` wins over
+/// the variable op itself was started with).
+const IMAGE_REGISTRY_VAR: &str = crate::config::op_settings::IMAGE_REGISTRY.var;
 
 /// How many of skaffold's last lines a failure keeps.
 const TAIL_LINES: usize = 30;
@@ -34,6 +35,7 @@ const NO_ATTESTATIONS: &str = "BUILDX_NO_DEFAULT_ATTESTATIONS";
 /// Variables skaffold reads as flags that op sets itself (or must not leak into its build): they
 /// are removed from skaffold's environment.
 const DECIDED_BY_OP: &[&str] = &[
+    IMAGE_REGISTRY_VAR,
     "SKAFFOLD_BUILD_CONCURRENCY",
     "SKAFFOLD_BUILD_IMAGE",
     "SKAFFOLD_CONFIG",
@@ -106,8 +108,9 @@ impl Hint for Error {
         match self {
             Error::NotFound { .. } => Some(format!(
                 "install skaffold v2 (scripts/reference-tools builds the version op is tested with), \
-                 or name the binary with --skaffold PATH or {ENV_VAR}=PATH; `op build-push` builds \
-                 the buildpacks artifacts alone, without skaffold"
+                 or name the binary with --skaffold PATH or {}=PATH; `op build-push` builds \
+                 the buildpacks artifacts alone, without skaffold",
+                crate::config::op_settings::SKAFFOLD.var
             )),
             Error::Failed { .. } => {
                 Some("skaffold's output is above, each line prefixed with its artifact".into())
@@ -134,17 +137,23 @@ pub struct Skaffold {
 }
 
 impl Skaffold {
-    /// The binary `--skaffold` names, else `$OP_SKAFFOLD`, else `skaffold` on `PATH`; checked to
-    /// exist. `artifacts` (those that need it) are named when it does not.
-    pub fn find(flag: Option<&Path>, env: &Env, artifacts: &[String]) -> Result<Self, Error> {
+    /// The binary `named` (by `--skaffold` or `$OP_SKAFFOLD`, as `config::op_settings` resolves
+    /// them), else `skaffold` on `PATH`; checked to exist. `artifacts` (those that need it) are
+    /// named when it does not.
+    pub fn find(
+        named: Option<(PathBuf, Origin)>,
+        env: &Env,
+        artifacts: &[String],
+    ) -> Result<Self, Error> {
         let not_found = |problem: String| Error::NotFound {
             artifacts: artifacts.to_vec(),
             problem,
         };
-        let named = flag
-            .map(|p| (p.to_path_buf(), "--skaffold"))
-            .or_else(|| env.get(ENV_VAR).map(|p| (PathBuf::from(p), ENV_VAR)));
-        if let Some((path, from)) = named {
+        if let Some((path, origin)) = named {
+            let from = match origin {
+                Origin::Env(var) => var,
+                other => other.to_string(),
+            };
             // A bare name is looked up on PATH, as a shell would.
             let found = if path.components().count() == 1 {
                 on_path(&path, env)
@@ -188,7 +197,8 @@ impl Skaffold {
             flag("insecure-registry", host);
         }
         if !run.platforms.is_empty() {
-            flag("platform", &run.platforms.join(","));
+            let platforms: Vec<String> = run.platforms.iter().map(ToString::to_string).collect();
+            flag("platform", &platforms.join(","));
         }
         flag("build-concurrency", &run.concurrency.to_string());
         flag("file-output", &file_output.display().to_string());
@@ -224,6 +234,7 @@ impl Skaffold {
             .current_dir(run.cwd)
             .env_clear()
             .envs(env.iter().filter(|(k, _)| !DECIDED_BY_OP.contains(k)))
+            .envs(run.image_registry.map(|r| (IMAGE_REGISTRY_VAR, r)))
             // No provenance attestations from the docker builds skaffold starts, unless the
             // user asks: docker buildx would make every image an index with an attestation
             // manifest, which breaks such an image as a run image (upstream §11.3).
@@ -358,7 +369,10 @@ pub struct Run<'a> {
     pub push: bool,
     pub insecure_registries: &'a [String],
     /// `--platform` values; none: skaffold's default (the engine's platform).
-    pub platforms: &'a [String],
+    pub platforms: &'a [op_oci::Platform],
+    /// The mirror of builders and base images, for skaffold.yaml's templates
+    /// (`$OP_IMAGE_REGISTRY`).
+    pub image_registry: Option<&'a str>,
     /// How many of them skaffold builds at once.
     pub concurrency: usize,
     /// Where skaffold runs (where op runs).

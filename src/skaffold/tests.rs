@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::op_settings::skaffold_binary;
 
 fn run<'a>(artifacts: &'a [String], profiles: &'a [String], insecure: &'a [String]) -> Run<'a> {
     Run {
@@ -10,6 +11,7 @@ fn run<'a>(artifacts: &'a [String], profiles: &'a [String], insecure: &'a [Strin
         push: true,
         insecure_registries: insecure,
         platforms: &[],
+        image_registry: None,
         concurrency: 4,
         cwd: Path::new("/repo"),
         cache_file: Path::new("/cache/skaffold/cache-1"),
@@ -49,7 +51,7 @@ fn skaffold_is_told_everything_op_decided() {
             "--detect-minikube=false",
         ]
     );
-    let platforms = vec!["linux/amd64".to_string(), "linux/arm64".to_string()];
+    let platforms = op_oci::Platform::parse_list(&["linux/amd64,linux/arm64"]).unwrap();
     let mut with_platforms = run(&artifacts, &[], &[]);
     with_platforms.platforms = &platforms;
     with_platforms.push = false;
@@ -123,22 +125,28 @@ fn the_binary_is_found_by_flag_variable_or_path_and_its_absence_names_the_artifa
 
     let on_path = Env::from_pairs([("PATH", path.as_str())]);
     assert_eq!(
-        Skaffold::find(None, &on_path, &artifacts).unwrap().binary(),
-        binary
-    );
-    let by_variable = Env::from_pairs([
-        ("PATH", "/nonexistent"),
-        (ENV_VAR, binary.to_str().unwrap()),
-    ]);
-    assert_eq!(
-        Skaffold::find(None, &by_variable, &artifacts)
+        Skaffold::find(skaffold_binary(None, &on_path), &on_path, &artifacts)
             .unwrap()
             .binary(),
         binary
     );
+    let by_variable = Env::from_pairs([
+        ("PATH", "/nonexistent"),
+        ("OP_SKAFFOLD", binary.to_str().unwrap()),
+    ]);
+    assert_eq!(
+        Skaffold::find(
+            skaffold_binary(None, &by_variable),
+            &by_variable,
+            &artifacts
+        )
+        .unwrap()
+        .binary(),
+        binary
+    );
 
     let nowhere = Env::from_pairs([("PATH", "/nonexistent")]);
-    let error = Skaffold::find(None, &nowhere, &artifacts).unwrap_err();
+    let error = Skaffold::find(skaffold_binary(None, &nowhere), &nowhere, &artifacts).unwrap_err();
     assert_eq!(
         error.to_string(),
         "Artifacts `web`, `base` are built by skaffold, and `skaffold` is not on PATH"
@@ -149,8 +157,8 @@ fn the_binary_is_found_by_flag_variable_or_path_and_its_absence_names_the_artifa
             .unwrap()
             .contains("--skaffold PATH or OP_SKAFFOLD=PATH")
     );
-    let error =
-        Skaffold::find(Some(Path::new("/no/skaffold")), &on_path, &artifacts[..1]).unwrap_err();
+    let flag = skaffold_binary(Some(Path::new("/no/skaffold")), &on_path);
+    let error = Skaffold::find(flag, &on_path, &artifacts[..1]).unwrap_err();
     assert_eq!(
         error.to_string(),
         "Artifact `web` is built by skaffold, and --skaffold names `/no/skaffold`, which is not an executable file"

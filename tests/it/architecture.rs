@@ -157,16 +157,16 @@ fn the_modules_of_src_form_no_import_cycle() {
         edges.entry(module).or_default().extend(used);
     }
     assert!(
-        edges.get("error").is_some_and(|e| e.contains("execute"))
+        edges.get("commands").is_some_and(|e| e.contains("execute"))
             && edges.get("engine").is_some_and(|e| e.contains("config")),
-        "the check reads the imports (error reads execute's errors, engine the environment): {edges:?}"
+        "the check reads the imports (commands call execute, engine reads the environment): {edges:?}"
     );
     assert_eq!(
         cycle(&edges),
         None,
         "an import cycle between modules of src/"
     );
-    for leaf in ["hint", "paths", "reference"] {
+    for leaf in ["hint", "paths"] {
         assert!(
             edges.get(leaf).is_none_or(BTreeSet::is_empty),
             "`{leaf}` is a leaf: {:?}",
@@ -180,8 +180,15 @@ fn the_modules_of_src_form_no_import_cycle() {
         .collect();
     assert_eq!(
         users_of_error,
-        ["commands"],
-        "only the top (commands, and main) renders errors"
+        Vec::<&String>::new(),
+        "only main renders errors"
+    );
+    // `error` only renders: it knows no module's errors (each error knows its own hint and
+    // exit status, read when it becomes a command's `failure::Failure`).
+    assert_eq!(
+        edges.get("error"),
+        Some(&BTreeSet::from(["failure".to_string(), "output".to_string()])),
+        "`error` renders a Failure and nothing else"
     );
 }
 
@@ -287,4 +294,61 @@ fn op_depends_on_the_cnb_data_not_on_the_lifecycle() {
         .filter(|f| code(f).contains(&path))
         .collect();
     assert_eq!(users, Vec::<PathBuf>::new(), "op's code names op_lifecycle");
+}
+
+/// One image reference type and one platform type, both op-oci's, made where input enters and
+/// carried as values: no other definition, no string helpers that parse a reference again for
+/// its host or repository, and `plan` (which makes the references) does not import `registry`.
+#[test]
+fn references_and_platforms_have_one_type() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files: Vec<PathBuf> = sources(&root.join("src"))
+        .into_iter()
+        .chain(sources(&root.join("lifecycle/src")))
+        .chain(sources(&root.join("cnb-data/src")))
+        .collect();
+    for (what, needle) in [
+        ("a reference type", "struct Reference {"),
+        ("a platform type", "struct Platform {"),
+        ("a host-of-a-reference helper", "fn host_of("),
+        ("a repository-of-a-reference helper", "fn repository_of("),
+    ] {
+        let defined: Vec<&PathBuf> = files.iter().filter(|f| code(f).contains(needle)).collect();
+        assert_eq!(
+            defined,
+            Vec::<&PathBuf>::new(),
+            "{what} outside op-oci (`{needle}`)"
+        );
+    }
+    let oci = code(&root.join("oci/src/reference.rs"));
+    assert!(oci.contains("pub struct Reference {"), "op-oci defines it");
+    let plan: BTreeSet<String> = sources(&root.join("src/plan"))
+        .iter()
+        .filter(|f| !f.ends_with("tests.rs"))
+        .flat_map(|f| names(&code(f)))
+        .collect();
+    assert!(
+        !plan.contains("registry"),
+        "`plan` imports `registry`: {plan:?}"
+    );
+}
+
+/// Commands parse, call and print: the process's environment and directory are read once, by
+/// `config` (`config::env::Invocation`), and every `OP_*` setting is resolved there.
+#[test]
+fn commands_do_not_read_the_environment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readers: Vec<PathBuf> = sources(&root.join("src/commands"))
+        .into_iter()
+        .chain(sources(&root.join("src/cli")))
+        .filter(|f| {
+            let code = code(f);
+            code.contains("std::env") || code.contains("env.get(\"OP_") || code.contains("env.set(")
+        })
+        .collect();
+    assert_eq!(
+        readers,
+        Vec::<PathBuf>::new(),
+        "commands read the environment"
+    );
 }

@@ -291,3 +291,28 @@ fn bad_build_inputs_are_clear_errors_before_anything_is_built() {
     );
     assert_error_snapshot(&run);
 }
+
+/// A mirror that is not a registry, from the flag or the variable (op used to hand it on and
+/// fail later, or rewrite references into ones no registry serves).
+#[test]
+fn invalid_image_registry() {
+    let ctx = TestContext::fixture("base-and-app");
+    let run = ctx.op(&[
+        "build",
+        "--dry-run",
+        "--image-registry",
+        "https://mirror.example",
+    ]);
+    assert_error(
+        &run,
+        "`https://mirror.example` (from --image-registry) is not a valid repository",
+        Some("a repository looks like `localhost:5001`"),
+    );
+    let ctx = ctx.env("OP_IMAGE_REGISTRY", "Mirror.Example/Cache");
+    let run = ctx.op(&["build", "--dry-run"]);
+    assert_error(
+        &run,
+        "`Mirror.Example/Cache` (from $OP_IMAGE_REGISTRY) is not a valid repository",
+        Some("a repository looks like `localhost:5001`"),
+    );
+}

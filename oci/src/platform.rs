@@ -1,5 +1,6 @@
-//! Platforms as `--platform` takes them (`os/arch[/variant]`, comma-separated), and as image
-//! configs name them.
+//! Platforms as `--platform` takes them (`os/arch[/variant]`, comma-separated), as image
+//! configs and indexes name them, and as skaffold's `--platform` is given them: one type from
+//! where a platform enters (a flag, an index, an image config) to where it leaves.
 
 use std::fmt;
 
@@ -19,16 +20,27 @@ pub struct Error {
     pub value: String,
 }
 
-impl crate::hint::Hint for Error {
-    fn hint(&self) -> Option<String> {
-        Some(
-            "separate platforms with commas: --platform linux/amd64,linux/arm64 (lower case, no spaces inside one)"
-                .into(),
-        )
-    }
-}
-
 impl Platform {
+    /// `os`/`architecture` without a variant.
+    pub fn new(os: impl Into<String>, architecture: impl Into<String>) -> Self {
+        Self {
+            os: os.into(),
+            architecture: architecture.into(),
+            variant: None,
+        }
+    }
+
+    /// This machine's platform, as image configs name it (`linux/amd64`, `linux/arm64`): the
+    /// one a multi-platform image is resolved for.
+    pub fn host() -> Self {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        Self::new("linux", architecture)
+    }
+
     /// `os/arch[/variant]`, trimmed.
     pub fn parse(value: &str) -> Result<Self, Error> {
         let bad = || Error {
