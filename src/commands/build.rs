@@ -261,15 +261,19 @@ fn push_all_registries(
 }
 
 /// `--cache-image`, else `$OP_CACHE_IMAGE`, checked.
-fn cache_image(run: &BuildRunArgs, config: &Config) -> Result<Option<String>, execute::Error> {
+fn cache_image(
+    run: &BuildRunArgs,
+    config: &Config,
+) -> Result<Option<op_oci::Reference>, execute::Error> {
     let Some(found) = config.cache_image(run.cache_image.as_deref()) else {
         return Ok(None);
     };
-    execute::check_cache_image(&found.value).map_err(|problem| execute::Error::CacheImage {
-        problem,
-        origin: found.origin.to_string(),
-    })?;
-    Ok(Some(found.value))
+    execute::check_cache_image(&found.value)
+        .map(Some)
+        .map_err(|problem| execute::Error::CacheImage {
+            problem,
+            origin: found.origin.to_string(),
+        })
 }
 
 /// How the builds of `plan` run, skaffold found when the plan needs it.

@@ -493,7 +493,7 @@ async fn run(
         workspace: format!("op-workspace-{base}"),
         cache: cache.to_string(),
     };
-    let cache_image = shared.options.cache_image.as_deref().map(|base| {
+    let cache_image = shared.options.cache_image.as_ref().map(|base| {
         let key = variant
             .as_ref()
             .map_or_else(|| name.clone(), |v| format!("{name}-{v}"));
@@ -515,7 +515,7 @@ async fn run(
         artifact,
         b,
         builder,
-        (run_image, cache_image.as_deref()),
+        (run_image, cache_image.as_ref()),
         (&volumes, &base, platform),
         labels,
     )?;
@@ -726,16 +726,15 @@ fn creator_spec(
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-    (run_image, cache_image): (&Reference, Option<&str>),
+    (run_image, cache_image): (&Reference, Option<&Reference>),
     (volumes, base, platform): (&creator::Volumes, &str, Option<&Platform>),
     mut labels: BTreeMap<String, String>,
 ) -> Result<ContainerSpec, Error> {
     let platform_api = builder.platform_api()?;
-    let cache_reference = cache_image.and_then(|c| Reference::parse(c).ok());
     let default_run_images = builder.default_run_images();
     let mut involved: Vec<&Reference> = artifact.references().collect();
     involved.push(run_image);
-    involved.extend(&cache_reference);
+    involved.extend(cache_image);
     let network = network_for(shared.options.network.as_deref(), &involved);
     // The builder's default run image comes with mirrors the lifecycle may read instead.
     if b.run_image.is_none() {
@@ -780,7 +779,7 @@ fn creator_spec(
         extra_binds: &binds,
         network: network.as_deref(),
         skip_restore: b.clear_cache,
-        cache_image,
+        cache_image: cache_image.map(ToString::to_string).as_deref(),
         debug: shared.options.debug,
         proxies: &proxies,
         labels: &labels,

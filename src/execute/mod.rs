@@ -82,7 +82,7 @@ pub struct Knobs {
     pub sbom_output: Option<std::path::PathBuf>,
     /// `--cache-image` / `$OP_CACHE_IMAGE`: the builds cache in images derived from it
     /// ([`cache_image`]) instead of cache volumes.
-    pub cache_image: Option<String>,
+    pub cache_image: Option<Reference>,
 }
 
 /// What the builds tell whoever shows them.
@@ -298,7 +298,7 @@ pub async fn run(
             .into());
         }
     }
-    let references = registry_references(&artifacts, options.cache_image.as_deref());
+    let references = registry_references(&artifacts, options.cache_image.as_ref());
     let references: Vec<&Reference> = references.iter().collect();
     let engine: Arc<dyn Containers> = Arc::new(connect_engine(env, &options, &references).await?);
     let (registry, mut credentials) =
@@ -389,17 +389,17 @@ fn delegation(plan: &BuildPlan, options: &Knobs) -> Result<Option<Delegation>, E
 /// Every registry reference the builds touch, for credentials and checks: the artifacts,
 /// their builders and run images (the engine pulls them with the same credentials) and the
 /// cache images derived from `cache_base`.
-fn registry_references(artifacts: &[&PlannedArtifact], cache_base: Option<&str>) -> Vec<Reference> {
+fn registry_references(
+    artifacts: &[&PlannedArtifact],
+    cache_base: Option<&Reference>,
+) -> Vec<Reference> {
     let mut references = Vec::new();
     for artifact in artifacts {
         references.extend(artifact.references().cloned());
         if let Some(b) = artifact.buildpacks() {
             references.push(b.builder.clone());
             references.extend(b.run_image.as_ref().map(|run| run.image.clone()));
-            references.extend(
-                cache_base
-                    .and_then(|base| Reference::parse(&cache_image(base, &artifact.image)).ok()),
-            );
+            references.extend(cache_base.map(|base| cache_image(base, &artifact.image)));
         }
     }
     references

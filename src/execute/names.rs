@@ -36,28 +36,24 @@ pub(super) fn slug(text: &str) -> String {
 /// `BASE`'s repository, tagged with the artifact (`<BASE's tag>-<artifact>` when `BASE` has a
 /// tag), so that the artifacts of one build do not overwrite each other's cache. `BASE` is
 /// checked by [`check_cache_image`].
-pub fn cache_image(base: &str, image: &str) -> String {
-    let parsed = Reference::parse(base).ok();
-    let repository = parsed
-        .as_ref()
-        .map_or_else(|| base.to_string(), Reference::name);
+pub fn cache_image(base: &Reference, image: &str) -> Reference {
     let artifact = slug(image);
-    let tag = match parsed.and_then(|p| p.tag) {
+    let tag = match &base.tag {
         Some(tag) => format!("{tag}-{artifact}"),
         None => artifact,
     };
     let tag: String = tag.chars().take(128).collect();
-    format!("{repository}:{tag}")
+    base.with_tag(&tag)
 }
 
 /// `--cache-image` must name a repository (and may name a tag), not a digest: the builds write
-/// it.
-pub fn check_cache_image(base: &str) -> Result<(), String> {
+/// it. The reference, parsed.
+pub fn check_cache_image(base: &str) -> Result<Reference, String> {
     match Reference::parse(base) {
         Ok(parsed) if parsed.digest.is_some() => Err(format!(
             "`{base}` names a digest; the cache image is written, so it needs a repository (and maybe a tag)"
         )),
-        Ok(_) => Ok(()),
+        Ok(parsed) => Ok(parsed),
         Err(e) => Err(format!("`{base}` is not an image reference: {e}")),
     }
 }
@@ -126,11 +122,14 @@ mod tests {
     #[test]
     fn each_artifact_has_its_own_cache_image_and_a_digest_is_refused() {
         assert_eq!(
-            cache_image("ghcr.io/acme/cache", "api"),
+            cache_image(&Reference::parse("ghcr.io/acme/cache").unwrap(), "api"),
             "ghcr.io/acme/cache:api"
         );
         assert_eq!(
-            cache_image("127.0.0.1:5000/cache:ci", "ghcr.io/acme/Web"),
+            cache_image(
+                &Reference::parse("127.0.0.1:5000/cache:ci").unwrap(),
+                "ghcr.io/acme/Web"
+            ),
             "127.0.0.1:5000/cache:ci-ghcr-io-acme-web"
         );
         assert!(check_cache_image("ghcr.io/acme/cache:ci").is_ok());

@@ -187,7 +187,10 @@ fn the_modules_of_src_form_no_import_cycle() {
     // exit status, read when it becomes a command's `failure::Failure`).
     assert_eq!(
         edges.get("error"),
-        Some(&BTreeSet::from(["failure".to_string(), "output".to_string()])),
+        Some(&BTreeSet::from([
+            "failure".to_string(),
+            "output".to_string()
+        ])),
         "`error` renders a Failure and nothing else"
     );
 }
