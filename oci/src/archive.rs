@@ -10,9 +10,10 @@
 //!
 //! A copy ([`LayerBuilder::copy`], what the Engine API's archive upload extracts) is written the
 //! same way but for two things, as pack's and `docker cp`'s are: names are relative to where it
-//! is extracted, and files walked from disk keep their modification times.
+//! is extracted, and files walked from disk keep their modification times. A copy can be
+//! written to any writer as it is made ([`LayerBuilder::copy_to`]), so that it is never held whole.
 
-use std::io::{Read, Write as _};
+use std::io::{Read, Write};
 use std::path::Path;
 
 use flate2::Compression;
@@ -76,9 +77,9 @@ enum Flavor {
     Copy,
 }
 
-/// Builds a tar entry by entry.
-pub struct LayerBuilder {
-    builder: tar::Builder<Vec<u8>>,
+/// Builds a tar entry by entry, in memory or into a writer.
+pub struct LayerBuilder<W: Write = Vec<u8>> {
+    builder: tar::Builder<W>,
     flavor: Flavor,
 }
 
@@ -158,19 +159,38 @@ impl<R: Read> Read for Exactly<R> {
 impl LayerBuilder {
     /// An image layer.
     pub fn new() -> Self {
-        Self::of(Flavor::Layer)
+        Self::of(Flavor::Layer, Vec::new())
     }
 
     /// A tar for the Engine API's archive upload: names relative to where it is extracted,
     /// the modification times of the files [`tree`](Self::tree) walks kept.
     pub fn copy() -> Self {
-        Self::of(Flavor::Copy)
+        Self::of(Flavor::Copy, Vec::new())
     }
 
-    fn of(flavor: Flavor) -> Self {
-        let mut builder = tar::Builder::new(Vec::new());
+    /// The finished tar.
+    pub fn finish(self) -> std::io::Result<Layer> {
+        let tar = self.into_inner()?;
+        let diff_id = sha256(&tar);
+        Ok(Layer { tar, diff_id })
+    }
+}
+
+impl<W: Write> LayerBuilder<W> {
+    /// [`copy`](LayerBuilder::copy), written to `out` entry by entry as it is made.
+    pub fn copy_to(out: W) -> Self {
+        Self::of(Flavor::Copy, out)
+    }
+
+    fn of(flavor: Flavor, out: W) -> Self {
+        let mut builder = tar::Builder::new(out);
         builder.preserve_absolute(flavor == Flavor::Layer);
         Self { builder, flavor }
+    }
+
+    /// The end of the tar written; the writer.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        self.builder.into_inner()
     }
 
     /// A ustar header (with the device numbers Go writes), or a GNU one for a path, link
@@ -332,13 +352,6 @@ impl LayerBuilder {
         };
         walk.entry(self, source, at, None)
     }
-
-    /// The finished tar.
-    pub fn finish(self) -> std::io::Result<Layer> {
-        let tar = self.builder.into_inner()?;
-        let diff_id = sha256(&tar);
-        Ok(Layer { tar, diff_id })
-    }
 }
 
 /// A walk of one tree.
@@ -351,9 +364,9 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// The entry at `source`, stored at `at`; `relative` is `None` for the root.
-    fn entry(
+    fn entry<W: Write>(
         &mut self,
-        out: &mut LayerBuilder,
+        out: &mut LayerBuilder<W>,
         source: &Path,
         at: &str,
         relative: Option<&str>,
@@ -418,7 +431,7 @@ impl Walk<'_> {
     }
 
     /// Writes the directories waiting above the entry about to be written.
-    fn flush(&mut self, out: &mut LayerBuilder) -> std::io::Result<()> {
+    fn flush<W: Write>(&mut self, out: &mut LayerBuilder<W>) -> std::io::Result<()> {
         for (at, mode, uid, gid, mtime) in self.pending.drain(..) {
             out.dir_at(&at, mode, uid, gid, mtime)?;
         }

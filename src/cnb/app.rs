@@ -12,8 +12,17 @@
 //!
 //! Symlinks are kept, special files (sockets, fifos) are left out. Modification times are kept,
 //! as pack does: the lifecycle normalises them in the layers it exports.
+//!
+//! The builds [`stream`] that tar: it is written on a blocking thread into a bounded channel of
+//! chunks, which the engine's upload reads as they come, so a context of any size is never held
+//! whole (about a MiB of it at most).
 
+use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt as _;
 
 use cnb_data::files::{OrderToml, Report};
 use op_oci::archive::{LayerBuilder, Owner, Select};
@@ -21,6 +30,7 @@ use regex::Regex;
 
 use super::Error;
 use super::project::{Added, Inline, Order};
+use crate::engine::Archive;
 use crate::plan::EnvVar;
 
 /// Which files of the context go into the app.
@@ -155,9 +165,9 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 /// Everything copied into the creator container before it starts, as one tar (one call to the
-/// engine), written by `op_oci::archive`.
-pub struct Inputs {
-    tar: LayerBuilder,
+/// engine), written by `op_oci::archive` in memory or, [`stream`]ed, into [`Chunks`].
+pub struct Inputs<W: Write = Vec<u8>> {
+    tar: LayerBuilder<W>,
 }
 
 impl Default for Inputs {
@@ -173,6 +183,16 @@ impl Inputs {
         }
     }
 
+    /// The tar, to extract at `/`.
+    pub fn finish(self) -> Result<Vec<u8>, Error> {
+        self.tar
+            .finish()
+            .map(|layer| layer.tar)
+            .map_err(io_error(Path::new("/")))
+    }
+}
+
+impl<W: Write> Inputs<W> {
     /// The app: `context` as `workspace/…`, owned by `uid:gid`.
     pub fn app(
         &mut self,
@@ -273,13 +293,116 @@ impl Inputs {
             }
         }
     }
+}
 
-    /// The tar, to extract at `/`.
-    pub fn finish(self) -> Result<Vec<u8>, Error> {
-        self.tar
-            .finish()
-            .map(|layer| layer.tar)
-            .map_err(io_error(Path::new("/")))
+/// The size of the chunks a streamed tar is sent in.
+const CHUNK: usize = 256 * 1024;
+/// How many chunks may wait for the engine.
+const CHUNKS: usize = 4;
+
+/// The inputs, tarred as the engine reads them: `archive` is what the engine uploads, and
+/// `tarred` (the thread that writes them) says how tarring ended.
+pub struct Streamed {
+    pub archive: Archive,
+    pub tarred: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+/// Tars what `fill` writes, on a blocking thread, into a bounded channel of chunks: the
+/// engine's upload reads them as they come, and the thread waits while the engine is behind.
+/// `tarred` is an error when tarring failed (a file that cannot be read, named), and the
+/// archive then ends in an error rather than as a tar, so that the upload fails; when the
+/// upload stops reading first, tarring stops, and the upload's own error says why.
+pub fn stream(
+    fill: impl FnOnce(&mut Inputs<Chunks>) -> Result<(), Error> + Send + 'static,
+) -> Streamed {
+    let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS);
+    let finished = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::new(AtomicBool::new(false));
+    let chunks = Chunks {
+        sender,
+        buffer: Vec::with_capacity(CHUNK),
+        finished: Arc::clone(&finished),
+        stopped: Arc::clone(&stopped),
+    };
+    let tarred = tokio::task::spawn_blocking(move || {
+        let mut inputs = Inputs {
+            tar: LayerBuilder::copy_to(chunks),
+        };
+        let tarred = fill(&mut inputs).and_then(|()| {
+            inputs
+                .tar
+                .into_inner()
+                .and_then(Chunks::end)
+                .map_err(io_error(Path::new("/")))
+        });
+        match tarred {
+            Err(_) if stopped.load(Ordering::Acquire) => Ok(()),
+            tarred => tarred,
+        }
+    });
+    let archive = futures::stream::unfold(Some(receiver), move |receiver| {
+        let finished = Arc::clone(&finished);
+        async move {
+            let mut receiver = receiver?;
+            match receiver.recv().await {
+                Some(chunk) => Some((Ok(chunk), Some(receiver))),
+                None if finished.load(Ordering::Acquire) => None,
+                None => Some((
+                    Err(std::io::Error::other("the inputs were not tarred whole")),
+                    None,
+                )),
+            }
+        }
+    })
+    .boxed();
+    Streamed { archive, tarred }
+}
+
+/// Where a [`stream`]ed tar is written: chunks of [`CHUNK`] bytes, sent into a channel that
+/// holds [`CHUNKS`] of them.
+pub struct Chunks {
+    sender: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buffer: Vec<u8>,
+    /// Set once the tar is whole, before the channel closes.
+    finished: Arc<AtomicBool>,
+    /// Set when the reader has gone.
+    stopped: Arc<AtomicBool>,
+}
+
+impl Chunks {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.sender.blocking_send(chunk).map_err(|_| {
+            self.stopped.store(true, Ordering::Release);
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the upload stopped reading the inputs",
+            )
+        })
+    }
+
+    /// Sends what is left, and says the tar is whole.
+    fn end(mut self) -> std::io::Result<()> {
+        if !self.buffer.is_empty() {
+            self.send()?;
+        }
+        self.finished.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Write for Chunks {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buffer.len());
+        self.buffer.extend_from_slice(&data[..n]);
+        if self.buffer.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{ContainerSpec, Engine, Error, ImageConfig, OutputStream, PullAuth, PullPolicy};
+use super::{
+    Archive, ContainerSpec, Engine, Error, ImageConfig, OutputStream, PullAuth, PullPolicy,
+};
 
 /// What op does with the engine's images, containers and volumes.
 pub trait Containers: Send + Sync {
@@ -61,12 +63,12 @@ pub trait Containers: Send + Sync {
     /// Creates a container; its id.
     fn create<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, Result<String, Error>>;
 
-    /// Extracts the tar `archive` at `path` in a created container.
+    /// Extracts the tar `archive` at `path` in a created container, as its chunks come.
     fn upload<'a>(
         &'a self,
         id: &'a str,
         path: &'a str,
-        archive: Vec<u8>,
+        archive: Archive,
     ) -> BoxFuture<'a, Result<(), Error>>;
 
     /// The output of a created container, from its start (attach before starting it).
@@ -164,7 +166,7 @@ impl Containers for Engine {
         &'a self,
         id: &'a str,
         path: &'a str,
-        archive: Vec<u8>,
+        archive: Archive,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(Engine::upload(self, id, path, archive))
     }

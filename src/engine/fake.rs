@@ -10,7 +10,8 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use super::{
-    ContainerSpec, Containers, Error, ImageConfig, Output, OutputStream, PullAuth, PullPolicy,
+    Archive, ContainerSpec, Containers, Error, ImageConfig, Output, OutputStream, PullAuth,
+    PullPolicy,
 };
 
 /// What a container does once started.
@@ -214,9 +215,21 @@ impl Containers for Fake {
         &'a self,
         id: &'a str,
         path: &'a str,
-        _archive: Vec<u8>,
+        mut archive: Archive,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { self.record("upload", &format!("{id}:{path}")) })
+        Box::pin(async move {
+            self.record("upload", &format!("{id}:{path}"))?;
+            // The engine reads the whole archive, and fails on one that ends in an error.
+            while let Some(chunk) = archive.next().await {
+                if let Err(err) = chunk {
+                    return Err(Error::Api {
+                        action: format!("upload {id}:{path}"),
+                        source: bollard::errors::Error::IOError { err },
+                    });
+                }
+            }
+            Ok(())
+        })
     }
 
     fn attach<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<OutputStream, Error>> {

@@ -28,7 +28,7 @@ use bollard::query_parameters::{
     RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder, TagImageOptionsBuilder,
     UploadToContainerOptionsBuilder, WaitContainerOptions,
 };
-use futures::{Stream, StreamExt as _};
+use futures::{Stream, StreamExt as _, TryStreamExt as _};
 
 pub use containers::Containers;
 pub use spec::{ContainerSpec, PortMapping, PullAuth};
@@ -44,6 +44,10 @@ pub const MIN_API_MAJOR: usize = 1;
 pub const MIN_API_MINOR: usize = 41;
 
 pub use endpoint::DEFAULT_HOST;
+
+/// A tar on its way into a container, chunk by chunk, as it is made; an error ends it unfinished,
+/// and the upload fails.
+pub type Archive = futures::stream::BoxStream<'static, std::io::Result<Vec<u8>>>;
 
 /// Every container and volume op creates carries this label; its value says what for (`run`,
 /// `build`), so that whatever op leaves behind can be found.
@@ -784,14 +788,15 @@ impl Engine {
         }
     }
 
-    /// Extracts the tar `archive` at `path` in a (created, not necessarily started) container.
-    /// The ownership in the tar's headers is kept.
-    pub async fn upload(&self, id: &str, path: &str, archive: Vec<u8>) -> Result<(), Error> {
+    /// Extracts the tar `archive` at `path` in a (created, not necessarily started) container,
+    /// streaming its chunks as they come. The ownership in the tar's headers is kept.
+    pub async fn upload(&self, id: &str, path: &str, archive: Archive) -> Result<(), Error> {
         let options = UploadToContainerOptionsBuilder::default()
             .path(path)
             .build();
+        let body = bollard::body_try_stream(archive.map_ok(Into::into));
         self.docker
-            .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
+            .upload_to_container(id, Some(options), body)
             .await
             .map_err(|source| {
                 api(

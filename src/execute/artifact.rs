@@ -414,13 +414,13 @@ async fn cleanup(shared: &Shared, resources: &Created) {
 }
 
 /// Starts tarring the creator's inputs (the app, the platform environment, the order of the
-/// buildpacks the artifact chose) on a blocking thread.
+/// buildpacks the artifact chose) on a blocking thread, streamed as the upload reads them.
 fn tar_inputs(
     shared: &Shared,
     artifact: &PlannedArtifact,
     b: &BuildpacksPlan,
     builder: &BuilderInfo,
-) -> tokio::task::JoinHandle<Result<Vec<u8>, cnb::Error>> {
+) -> app::Streamed {
     let mut env = platform_env(b, &shared.env);
     if let Some(plan) = &b.chart {
         env.extend(chart::env(plan, &shared.insecure_registries));
@@ -433,7 +433,7 @@ fn tar_inputs(
     let (builder, wanted) = (builder.clone(), b.buildpacks.clone());
     let (image, reporter) = (artifact.image.clone(), Arc::clone(&shared.reporter));
     let (uid, gid) = (builder.uid, builder.gid);
-    tokio::task::spawn_blocking(move || {
+    app::stream(move |inputs| {
         let mut project = ProjectDescriptor::read(descriptor.as_deref())?;
         let order = project
             .order(&wanted, &builder)
@@ -446,7 +446,6 @@ fn tar_inputs(
             reporter.line(&image, &format!("warning: {warning}"));
         }
         let env = project.env_with(&env);
-        let mut inputs = app::Inputs::new();
         inputs.app(&context, uid, gid, &project.filter)?;
         if chart {
             inputs.directory(chart::OUT_DIR, uid, gid)?;
@@ -457,7 +456,7 @@ fn tar_inputs(
         if let Some(order) = order {
             inputs.order(&order)?;
         }
-        inputs.finish()
+        Ok(())
     })
 }
 
@@ -533,11 +532,14 @@ async fn run(
     let container = engine.create(&spec).await?;
     resources.container = Some(container.clone());
     step(name, "container created", started);
-    let inputs = inputs
+    let uploaded = engine.upload(&container, "/", inputs.archive).await;
+    // A tar that failed (a file op cannot read) is why its upload failed.
+    inputs
+        .tarred
         .await
         .map_err(|e| Error::Task(e.to_string()))?
         .map_err(Error::App)?;
-    engine.upload(&container, "/", inputs).await?;
+    uploaded?;
     step(name, "inputs uploaded", started);
 
     let CreatorExit {

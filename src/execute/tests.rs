@@ -676,6 +676,26 @@ mod against_a_fake_engine {
         assert_eq!(removed, containers);
         assert_eq!(volumes_removed, volumes);
     }
+
+    #[tokio::test]
+    async fn an_app_op_cannot_read_fails_the_artifact_naming_it_not_the_upload() {
+        let setup = setup(|a| creator(a, 0), false);
+        let app = setup.artifact("app", None);
+        fs_err::remove_dir_all(&app.context).unwrap();
+        let (_, failures) = setup.build(std::slice::from_ref(&app)).await;
+        let error = &failures[0].error;
+        assert_eq!(error.to_string(), "failed to copy the app");
+        let source = std::error::Error::source(error).unwrap().to_string();
+        assert_eq!(
+            source,
+            format!("Failed to read `{}`", app.context.display())
+        );
+        assert_eq!(setup.engine.calls_of("upload"), ["c1:/"]);
+        assert!(setup.engine.calls_of("start").is_empty());
+        let [containers, removed, volumes, volumes_removed] = setup.created_and_removed();
+        assert_eq!(removed, containers);
+        assert_eq!(volumes_removed, volumes);
+    }
 }
 
 #[test]

@@ -1,3 +1,5 @@
+use futures::StreamExt as _;
+
 use super::*;
 use crate::cnb::project::ProjectDescriptor;
 use cnb_data::files::{Group, GroupEntry};
@@ -246,4 +248,99 @@ fn added_buildpacks_go_under_cnb_buildpacks_root_owned() {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut build, &mut text).unwrap();
     assert_eq!(text, "#!/bin/sh\n\necho hi\n");
+}
+
+/// What [`stream`] sent, chunk by chunk, read to its end, and how tarring ended.
+async fn streamed(
+    fill: impl FnOnce(&mut Inputs<Chunks>) -> Result<(), Error> + Send + 'static,
+) -> (Vec<std::io::Result<Vec<u8>>>, Result<(), Error>) {
+    let Streamed { archive, tarred } = stream(fill);
+    let chunks = archive.collect().await;
+    (chunks, tarred.await.unwrap())
+}
+
+/// An app with a file of several chunks (2.5 MiB of varied bytes) beside the small ones.
+fn app_with_a_large_file() -> tempfile::TempDir {
+    let dir = app();
+    let large: Vec<u8> = (0..CHUNK * 10 + 7)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    fs_err::write(dir.path().join("src/large.bin"), large).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_streamed_tar_is_the_tar_made_in_memory_sent_in_bounded_chunks() {
+    let dir = app_with_a_large_file();
+    let env = [EnvVar {
+        name: "BP_GO_TARGETS".into(),
+        value: "./cmd/api".into(),
+    }];
+    let mut inputs = Inputs::new();
+    inputs
+        .app(dir.path(), 1001, 1002, &Filter::default())
+        .unwrap();
+    inputs.platform_env(&env).unwrap();
+    let in_memory = inputs.finish().unwrap();
+
+    let context = dir.path().to_path_buf();
+    let (chunks, tarred) = streamed(move |inputs| {
+        inputs.app(&context, 1001, 1002, &Filter::default())?;
+        inputs.platform_env(&env)
+    })
+    .await;
+    tarred.unwrap();
+    let chunks: Vec<Vec<u8>> = chunks.into_iter().map(Result::unwrap).collect();
+    assert!(chunks.len() > CHUNKS, "{} chunks", chunks.len());
+    assert!(chunks.iter().all(|c| c.len() <= CHUNK));
+    let tar = chunks.concat();
+    assert!(
+        tar == in_memory,
+        "the same entries, in the same order, with the same owners and bytes"
+    );
+    assert_eq!(entries(&tar)[0].0, "workspace");
+    assert!(names(&tar).contains(&"workspace/src/large.bin".to_string()));
+}
+
+#[tokio::test]
+async fn a_failure_while_streaming_names_the_file_and_ends_the_archive_in_an_error() {
+    let dir = app_with_a_large_file();
+    let (context, missing) = (dir.path().to_path_buf(), dir.path().join("gone"));
+    let (chunks, tarred) = streamed(move |inputs| {
+        // Chunks are sent before the failure.
+        inputs.app(&context, 0, 0, &Filter::default())?;
+        inputs.app(&missing, 0, 0, &Filter::default())
+    })
+    .await;
+    let error = tarred.unwrap_err();
+    let chain = format!(
+        "{error}: {}",
+        std::error::Error::source(&error)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    );
+    let missing = dir.path().join("gone").display().to_string();
+    assert!(chain.contains(&missing), "{chain}");
+    assert!(chunks.len() > 1 && chunks[0].is_ok());
+    let last = chunks.last().unwrap();
+    assert!(
+        last.is_err(),
+        "an unfinished tar ends in an error, so the upload fails rather than extract part of it"
+    );
+}
+
+#[tokio::test]
+async fn tarring_stops_when_the_upload_stops_reading() {
+    let dir = app_with_a_large_file();
+    let context = dir.path().to_path_buf();
+    let Streamed {
+        mut archive,
+        tarred,
+    } = stream(move |inputs| inputs.app(&context, 0, 0, &Filter::default()));
+    assert!(archive.next().await.unwrap().is_ok());
+    drop(archive);
+    assert!(
+        tarred.await.unwrap().is_ok(),
+        "the upload's own error says why it stopped"
+    );
 }
