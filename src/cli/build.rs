@@ -15,7 +15,7 @@ pub struct SkaffoldArgs {
         long = "filename",
         visible_alias = "skaffold-file",
         value_name = "FILE",
-        default_value = "skaffold.yaml"
+        default_value = crate::config::skaffold::DEFAULT_FILE
     )]
     pub filename: PathBuf,
 
