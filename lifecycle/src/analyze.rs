@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
+use op_oci::{self as oci, Image, Registry};
+
 use crate::exit::{self, Error};
 use crate::files::{
     self, Analyzed, Distro, ImageIdentifier, LayersMetadata, RunImageInfo, RunImageRef, RunToml,
     TargetMetadata,
 };
 use crate::log;
-use op_oci::{self as oci, Image, Registry};
 
 /// The label of an app image that says where its layers came from.
 pub const LIFECYCLE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.metadata";

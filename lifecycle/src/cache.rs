@@ -12,8 +12,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::files::CacheMetadata;
 use op_oci::archive::Layer;
+
+use crate::files::CacheMetadata;
 
 const METADATA: &str = "io.buildpacks.lifecycle.cache.metadata";
 

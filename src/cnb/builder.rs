@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use cnb_data::api::Version;
 use cnb_data::files::{BuilderMetadata, Group};
+use op_oci::Reference;
 
 use super::Error;
-use op_oci::Reference;
 
 /// The Platform APIs op drives, oldest first (as the production builder's lifecycle 0.21).
 pub const PLATFORM_APIS: [Version; 9] = [

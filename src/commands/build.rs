@@ -5,19 +5,18 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::failure::{Context as _, Failure};
+use op_oci::Platform;
 
 use crate::build_result::{self, BuildResult};
 use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat, UpstreamArgs};
 use crate::config::{Config, Destination, Env, op_settings};
 use crate::execute::{self, Built, Reporter};
-use crate::failure::ExitStatus;
+use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
 use crate::output::{Printer, Verbosity};
 use crate::plan::{BuildPlan, Command, PlanOptions, Ttl, Work};
 use crate::skaffold::Skaffold;
-use op_oci::Platform;
 
 /// The plan of a build command.
 fn load_plan(

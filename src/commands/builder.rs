@@ -1,16 +1,15 @@
 //! `op builder create` and `op builder base`.
 
-use crate::failure::{Context as _, Failure};
+use op_oci::Platform;
+use op_oci::Reference;
 
 use crate::builder::{self, base, create};
 use crate::cli::{BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 use crate::config::Env;
-use crate::failure::{ExitStatus, UsageError};
+use crate::failure::{Context as _, ExitStatus, Failure, UsageError};
 use crate::hint::Hint as _;
 use crate::output::Printer;
 use crate::registry::{IndexEntry, Registry};
-use op_oci::Platform;
-use op_oci::Reference;
 
 pub(super) fn run(
     command: &BuilderCommand,

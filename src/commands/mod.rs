@@ -8,12 +8,11 @@ mod promote;
 mod run;
 mod version;
 
-use crate::failure::{Context as _, Failure};
+use crate::failure::{Context as _, ExitStatus, Failure};
 
 use crate::cli::{Cli, Command, PushDestination};
 use crate::config::Destination;
 use crate::config::env::Invocation;
-use crate::failure::ExitStatus;
 use crate::output::Printer;
 
 /// Runs the command of `cli` in the current directory and environment.

@@ -2,13 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::failure::{Context as _, Failure};
 use op_oci::Reference;
 
 use crate::build_result::{self, BuildResult};
 use crate::cli::{GlobalArgs, OutputFormat, PromoteArgs};
 use crate::config::{Config, Env};
-use crate::failure::ExitStatus;
+use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::output::Printer;
 use crate::promote::{self, Side};
 use crate::registry::Registry;

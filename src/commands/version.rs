@@ -1,10 +1,9 @@
 //! `op version`; with `-v`, also the Docker Engine op finds: its version, API and image store.
 
-use crate::failure::{Context as _, Failure};
+use crate::failure::{Context as _, ExitStatus, Failure};
 
 use crate::config::Env;
 use crate::engine::Engine;
-use crate::failure::ExitStatus;
 use crate::output::{Printer, Verbosity};
 
 pub(super) fn run(env: &Env, printer: &Printer) -> Result<ExitStatus, Failure> {

@@ -1,11 +1,12 @@
 //! `op push --push-all`: every published image copied to other registries under the same
 //! repository path and tags, digest kept (upstream's `crane copy` to each other `ci` registry).
 
+use op_oci::Reference;
+
 use super::{Built, Error, Reporter};
 use crate::config::Env;
 use crate::plan::{BuildPlan, target_name};
 use crate::registry::Registry;
-use op_oci::Reference;
 
 /// Copies each of `built` (published under `plan`'s default repository) to each of
 /// `registries`: `<registry>/<image>:<tag>` for every tag of the plan. Returns the references

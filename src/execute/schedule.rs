@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use op_oci::{Platform, Reference};
 use tokio::task::JoinSet;
 
 use super::artifact::{self, Built, Error as ArtifactError};
@@ -13,7 +14,6 @@ use crate::cnb::builder::BuilderInfo;
 use crate::engine::{Containers, PullPolicy};
 use crate::plan::{PlannedArtifact, SkaffoldRun, mirrored};
 use crate::registry::auth::Credentials;
-use op_oci::{Platform, Reference};
 
 /// The builders of the build, read.
 #[derive(Clone, Debug, Default)]

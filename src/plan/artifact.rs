@@ -1,5 +1,7 @@
 //! Planning one artifact: what happens to it, its references, and the details of its build.
 
+use op_oci::reference::{self, Reference};
+
 use super::graph::Edge;
 use super::{
     BuildpacksPlan, Command, DEFAULT_BUILDER, Dependency, DockerPlan, EnvVar, Error, Mount,
@@ -8,7 +10,6 @@ use super::{
 use crate::config::skaffold::{self, Artifact, Kind};
 use crate::config::{self as cfg, Config};
 use crate::paths::normalize;
-use op_oci::reference::{self, Reference};
 
 /// What planning one artifact needs to know about the others.
 pub(super) struct Context<'a> {

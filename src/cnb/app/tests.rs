@@ -1,8 +1,8 @@
+use cnb_data::files::{Group, GroupEntry};
 use futures::StreamExt as _;
 
 use super::*;
 use crate::cnb::project::ProjectDescriptor;
-use cnb_data::files::{Group, GroupEntry};
 
 /// (path, uid, gid, kind) of every entry.
 fn entries(tar: &[u8]) -> Vec<(String, u64, u64, tar::EntryType)> {
