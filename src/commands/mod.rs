@@ -8,11 +8,10 @@ mod promote;
 mod run;
 mod version;
 
-use crate::failure::{Context as _, ExitStatus, Failure};
-
 use crate::cli::{Cli, Command, PushDestination};
 use crate::config::Destination;
 use crate::config::env::Invocation;
+use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::output::Printer;
 
 /// Runs the command of `cli` in the current directory and environment.

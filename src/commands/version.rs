@@ -1,9 +1,8 @@
 //! `op version`; with `-v`, also the Docker Engine op finds: its version, API and image store.
 
-use crate::failure::{Context as _, ExitStatus, Failure};
-
 use crate::config::Env;
 use crate::engine::Engine;
+use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::output::{Printer, Verbosity};
 
 pub(super) fn run(env: &Env, printer: &Printer) -> Result<ExitStatus, Failure> {
