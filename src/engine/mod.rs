@@ -830,21 +830,32 @@ impl Engine {
 
     /// How long a stopped container ran, as the engine recorded it.
     pub async fn run_time(&self, id: &str) -> Result<Option<std::time::Duration>, Error> {
-        let inspected = self
-            .docker
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await
-            .map_err(|source| api(&format!("inspect container `{}`", short(id)), source))?;
-        let state = inspected.state.unwrap_or_default();
-        let seconds = |t: Option<String>| t.as_deref().and_then(rfc3339_seconds);
-        Ok(
-            match (seconds(state.started_at), seconds(state.finished_at)) {
-                (Some(start), Some(end)) if end >= start => {
-                    Some(std::time::Duration::from_secs_f64(end - start))
+        // Asked right after the wait: an engine may not have recorded the end yet (a state
+        // still running, or no `FinishedAt`); it is asked again, briefly.
+        for attempt in 0..5 {
+            let inspected = self
+                .docker
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await
+                .map_err(|source| api(&format!("inspect container `{}`", short(id)), source))?;
+            let state = inspected.state.unwrap_or_default();
+            let seconds = |t: Option<&str>| t.and_then(rfc3339_seconds);
+            let (start, end) = (
+                seconds(state.started_at.as_deref()),
+                seconds(state.finished_at.as_deref()),
+            );
+            match (start, end) {
+                (Some(start), Some(end)) if end >= start && state.running != Some(true) => {
+                    return Ok(Some(std::time::Duration::from_secs_f64(end - start)));
                 }
-                _ => None,
-            },
-        )
+                _ if attempt < 4 => {
+                    tracing::debug!(container = %short(id), started = ?state.started_at, finished = ?state.finished_at, running = ?state.running, "the engine has not recorded the end yet");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 
     /// The host ports the engine published for a running container: `(container port, host

@@ -437,7 +437,8 @@ fn every_artifact_is_built_published_and_recorded_in_skaffold_order(lifecycle: L
         json["builds"][1]["tag"], builds[1]["tag"],
         "an unchanged app publishes the same image"
     );
-    assert!(json["builds"][1]["creatorSeconds"].as_f64().unwrap() > 0.0);
+    let seconds = json["builds"][1]["creatorSeconds"].as_f64();
+    assert!(seconds.is_some_and(|s| s > 0.0), "{}", again.report());
 
     assert_eq!(leftovers(&repo), Vec::<String>::new());
 }
