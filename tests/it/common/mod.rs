@@ -4,6 +4,8 @@ pub mod cnb;
 pub mod docker;
 pub mod registry;
 pub mod remote;
+pub mod tls;
+pub mod token;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

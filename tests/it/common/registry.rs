@@ -20,11 +20,19 @@ pub struct Registry {
 }
 
 /// What a test registry asks of its clients.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Kind {
     Open,
     Auth,
     ReadOnly,
+    /// HTTPS with `cert` and `key`, and the token flow: tokens from `realm`, signed by the key
+    /// whose certificate is `bundle`.
+    Secure {
+        cert: PathBuf,
+        key: PathBuf,
+        realm: String,
+        bundle: PathBuf,
+    },
 }
 
 /// The account of registries started with [`Registry::start_with_auth`].
@@ -36,20 +44,36 @@ const TEST_PASSWORD_BCRYPT: &str = "$2b$04$F5YcjFGSMjWsD1.DndNzCuuFQR4/NJRuNMJuA
 impl Registry {
     /// Starts a registry and waits until it answers `GET /v2/`.
     pub fn start() -> Self {
-        Self::start_with(Kind::Open)
+        Self::start_with(&Kind::Open)
     }
 
     /// Starts a registry that wants HTTP basic credentials: [`TEST_USER`], [`TEST_PASSWORD`].
     pub fn start_with_auth() -> Self {
-        Self::start_with(Kind::Auth)
+        Self::start_with(&Kind::Auth)
     }
 
     /// Starts a registry in read-only maintenance mode: it serves, and refuses every write.
     pub fn start_read_only() -> Self {
-        Self::start_with(Kind::ReadOnly)
+        Self::start_with(&Kind::ReadOnly)
     }
 
-    fn start_with(kind: Kind) -> Self {
+    /// Starts a registry as production has them: HTTPS with a certificate of the test's CA
+    /// (`server`), and the token flow, its tokens issued by `issuer` and signed with `key`
+    /// (`super::token`).
+    pub fn start_secure(
+        server: &super::tls::ServerCert,
+        issuer: &super::token::TokenServer,
+        key: &super::tls::SigningKey,
+    ) -> Self {
+        Self::start_with(&Kind::Secure {
+            cert: server.cert.clone(),
+            key: server.key.clone(),
+            realm: issuer.realm(),
+            bundle: key.cert(),
+        })
+    }
+
+    fn start_with(kind: &Kind) -> Self {
         let binary = which("docker-registry").unwrap_or_else(|| {
             panic!(
                 "`docker-registry` is not installed, and this test needs a real registry. \
@@ -65,7 +89,7 @@ impl Registry {
             let addr = free_port();
             let config = dir.path().join("config.yml");
             let data = dir.path().join("data");
-            let maintenance = if kind == Kind::ReadOnly {
+            let maintenance = if *kind == Kind::ReadOnly {
                 "  maintenance:\n    readonly:\n      enabled: true\n"
             } else {
                 ""
@@ -74,7 +98,24 @@ impl Registry {
                 "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{maintenance}http:\n  addr: {addr}\n",
                 data.display()
             );
-            if kind == Kind::Auth {
+            if let Kind::Secure {
+                cert,
+                key,
+                realm,
+                bundle,
+            } = kind
+            {
+                let _ = write!(
+                    yaml,
+                    "  tls:\n    certificate: {}\n    key: {}\nauth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    cert.display(),
+                    key.display(),
+                    super::token::SERVICE,
+                    super::token::ISSUER,
+                    bundle.display()
+                );
+            }
+            if *kind == Kind::Auth {
                 let htpasswd = dir.path().join("htpasswd");
                 fs_err::write(&htpasswd, format!("{TEST_USER}:{TEST_PASSWORD_BCRYPT}\n"))
                     .expect("the htpasswd file is written");
@@ -152,8 +193,9 @@ impl Registry {
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
-            // 401: a registry that wants credentials answers too.
-            if let Ok((200 | 401, _)) = http_get(self.addr, "/v2/") {
+            // 401: a registry that wants credentials answers too; 400: one that speaks HTTPS
+            // only (Go's answer to plain HTTP on a TLS port).
+            if let Ok((200 | 400 | 401, _)) = http_get(self.addr, "/v2/") {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
