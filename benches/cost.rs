@@ -19,6 +19,8 @@
 //!    (its wall time for the artifact, from starting it to having cleaned up, minus its creator
 //!    container's run time as the engine recorded it; the median over the run's artifacts),
 //!    op's CPU time, op's wall time; op's peak RSS; requests to the registry and to the engine.
+//!    The same builds again with `--concurrency 1` (no build competes with another for the
+//!    CPUs) for op's own time alone.
 //! 2. **Context**: one static site with 1 MiB, 100 MiB and 1 GiB of random (incompressible)
 //!    bytes beside its page, in 16 files. From op's start: the first byte of the app at the
 //!    engine (through the proxy) and the creator's start (the engine's `start` event); the
@@ -197,7 +199,6 @@ struct Bench {
 /// One measured `op build-push`.
 struct OpRun {
     usage: Usage,
-    end: SystemTime,
     /// Per artifact: op's seconds for it, its creator's.
     builds: Vec<(f64, f64)>,
     engine: Vec<proxy::Request>,
@@ -223,10 +224,10 @@ impl Bench {
         }
     }
 
-    fn op(&self, dir: &Path, repo: &str) -> OpRun {
+    fn op(&self, dir: &Path, repo: &str, extra: &[&str]) -> OpRun {
         let measured = self.work.path().join("measured.json");
         let (engine_mark, registry_mark) = (self.proxy.mark(), self.settled_log().len());
-        let args = [
+        let mut args = vec![
             "build-push",
             "--repo",
             repo,
@@ -236,15 +237,15 @@ impl Bench {
             "--pull",
             "never",
         ];
+        args.extend(extra);
         let output = Command::new(std::env::current_exe().unwrap())
             .arg(env!("CARGO_BIN_EXE_op"))
-            .args(args)
+            .args(&args)
             .current_dir(dir)
             .env(MEASURE, &measured)
             .env("DOCKER_HOST", self.proxy.host())
             .output()
             .unwrap();
-        let end = SystemTime::now();
         assert!(
             output.status.success(),
             "op {} failed:\n{}{}",
@@ -267,7 +268,6 @@ impl Bench {
         let log = self.settled_log();
         OpRun {
             usage: read_usage(&measured),
-            end,
             builds,
             engine: self.proxy.since(engine_mark),
             registry: registry_requests(&log[registry_mark..]),
@@ -313,33 +313,51 @@ fn context_project(dir: &Path, size: u64, builder: &str) {
     buildpacks_skaffold(dir, builder, &[("app", None)]);
 }
 
-/// When the engine started the creator containers of the builds, between `since` and `until`
-/// (its `start` events).
-fn creator_starts(since: SystemTime, until: SystemTime) -> Vec<SystemTime> {
-    let stamp = |t: SystemTime| {
-        let d = t.duration_since(UNIX_EPOCH).unwrap();
-        format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
-    };
-    let output = docker_command()
-        .args(["events", "--since", &stamp(since), "--until"])
-        .arg(stamp(until + Duration::from_millis(10)))
-        .args([
-            "--filter",
-            "type=container",
-            "--filter",
-            "event=start",
-            "--filter",
-            "label=io.octopilot.op.kind=build",
-            "--format",
-            "{{.TimeNano}}",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "docker events failed");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| UNIX_EPOCH + Duration::from_nanos(l.trim().parse().unwrap()))
-        .collect()
+/// The engine's `start` events of the creator containers of the builds publishing to `repo`,
+/// watched from before op starts (the engine keeps only its last 256 events, and other builds
+/// may share it).
+struct CreatorStarts {
+    repo: String,
+    watch: std::process::Child,
+}
+
+impl CreatorStarts {
+    fn watch(repo: &str) -> Self {
+        let watch = docker_command()
+            .args([
+                "events",
+                "--filter",
+                "type=container",
+                "--filter",
+                "event=start",
+                "--filter",
+                "label=io.octopilot.op.kind=build",
+                "--format",
+                "{{.TimeNano}} {{index .Actor.Attributes \"io.octopilot.op.target\"}}",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `docker events` subscribes once it has reached the engine.
+        std::thread::sleep(Duration::from_millis(500));
+        Self {
+            repo: repo.to_string(),
+            watch,
+        }
+    }
+
+    /// When they started.
+    fn stop(mut self) -> Vec<SystemTime> {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = self.watch.kill();
+        let output = self.watch.wait_with_output().unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(_, target)| target.starts_with(&format!("{}/", self.repo)))
+            .map(|(nanos, _)| UNIX_EPOCH + Duration::from_nanos(nanos.parse().unwrap()))
+            .collect()
+    }
 }
 
 fn seconds_between(from: SystemTime, to: SystemTime) -> f64 {
@@ -352,6 +370,9 @@ fn seconds_between(from: SystemTime, to: SystemTime) -> f64 {
 struct ArtifactFigures {
     own_ms: Figure,
     own_ratio: Figure,
+    /// With `--concurrency 1`: no build competes with another for the CPUs.
+    alone_ms: Figure,
+    alone_ratio: Figure,
     cpu_ms: Figure,
     wall_ms: Figure,
     creator_ms: Figure,
@@ -398,10 +419,10 @@ fn count_by<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize>
 )]
 fn artifacts_round(bench: &Bench, figures: &mut [ArtifactFigures], id: usize) {
     let addr = bench.registry().addr();
-    let mut own_at_one = None;
+    let (mut own_at_one, mut alone_at_one) = (None, None);
     for (i, count) in COUNTS.into_iter().enumerate() {
         let dir = bench.work.path().join(format!("artifacts-{count}"));
-        let run = bench.op(&dir, &format!("{addr}/r{id}-n{count}"));
+        let run = bench.op(&dir, &format!("{addr}/r{id}-n{count}"), &[]);
         assert_eq!(run.builds.len(), count);
         let own = Figure(run.builds.iter().map(|(op, c)| op - c).collect()).median();
         let creator = Figure(run.builds.iter().map(|(_, c)| *c).collect()).median();
@@ -430,8 +451,17 @@ fn artifacts_round(bench: &Bench, figures: &mut [ArtifactFigures], id: usize) {
         for (kind, c) in count_by(run.registry.iter().map(String::as_str)) {
             f.registry_kinds.entry(kind).or_default().push(c as f64 / n);
         }
+        let alone = bench.op(
+            &dir,
+            &format!("{addr}/r{id}-one-at-a-time-{count}"),
+            &["--concurrency", "1"],
+        );
+        let alone = Figure(alone.builds.iter().map(|(op, c)| op - c).collect()).median();
+        let alone_at_one = *alone_at_one.get_or_insert(alone);
+        f.alone_ms.push(alone * 1000.0);
+        f.alone_ratio.push(alone / alone_at_one);
     }
-    // Each build keeps a cache volume per artifact: 85 a round.
+    // Each build keeps a cache volume per artifact: 170 a round.
     remove_cache_volumes(&addr);
 }
 
@@ -440,8 +470,10 @@ fn context_round(bench: &Bench, figures: &mut [ContextFigures], id: usize, sizes
     let addr = bench.registry().addr();
     for (i, (label, size)) in SIZES.into_iter().enumerate().take(sizes) {
         let dir = bench.work.path().join(format!("context-{i}"));
-        let run = bench.op(&dir, &format!("{addr}/r{id}-c{i}"));
-        let starts = creator_starts(run.usage.start, run.end);
+        let repo = format!("{addr}/r{id}-c{i}");
+        let watch = CreatorStarts::watch(&repo);
+        let run = bench.op(&dir, &repo, &[]);
+        let starts = watch.stop();
         assert_eq!(
             starts.len(),
             1,
@@ -509,7 +541,7 @@ fn report(f: &Figures, rounds: usize, engine: &str) -> String {
     );
     let _ = writeln!(
         r,
-        "### Artifacts in one `op build-push`\n\n| artifacts | op's own time per artifact | ÷ one artifact's (target 0.8 – 1.2) | op's CPU per artifact | op's wall ÷ artifacts | creator run (median) | op's peak RSS (target < 100 MiB at 64) | registry requests per artifact | engine requests per artifact |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "### Artifacts in one `op build-push`\n\n| artifacts | op's own time per artifact | ÷ one artifact's (target 0.8 – 1.2) | with `--concurrency 1` | ÷ one artifact's | op's CPU per artifact | op's wall ÷ artifacts | creator run (median) | op's peak RSS (target < 100 MiB at 64) | registry requests per artifact | engine requests per artifact |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for (count, a) in COUNTS.iter().zip(&f.artifacts) {
         let ratio = a.own_ratio.median();
@@ -520,9 +552,11 @@ fn report(f: &Figures, rounds: usize, engine: &str) -> String {
         };
         let _ = writeln!(
             r,
-            "| {count} | {} | {} ({verdict}) | {} | {} | {} | {} | {} | {} |",
+            "| {count} | {} | {} ({verdict}) | {} | {} | {} | {} | {} | {} | {} | {} |",
             a.own_ms.show(1.0, " ms"),
             a.own_ratio.show(1.0, ""),
+            a.alone_ms.show(1.0, " ms"),
+            a.alone_ratio.show(1.0, ""),
             a.cpu_ms.show(1.0, " ms"),
             a.wall_ms.show(1.0, " ms"),
             a.creator_ms.show(1.0, " ms"),
@@ -583,7 +617,10 @@ fn artifacts_chart(f: &Figures, subtitle: [&str; 2]) -> String {
         &[
             Panel {
                 title: "op's own time per artifact (ms)".into(),
-                series: vec![series("own", "#2e86c1", &|a| a.own_ms.clone())],
+                series: vec![
+                    series("default concurrency", "#2e86c1", &|a| a.own_ms.clone()),
+                    series("--concurrency 1", "#d35400", &|a| a.alone_ms.clone()),
+                ],
                 target: Some((
                     Target::Within(own_at_one * 0.8, own_at_one * 1.2),
                     "one artifact's ±20 %".into(),
