@@ -505,9 +505,11 @@ fn analyze_phase(
     let mut references: Vec<&str> = vec![&options.image, &run_image.image, &options.previous_image];
     references.extend(options.tags.iter().map(String::as_str));
     references.extend(options.cache_image.as_deref());
+    // Its CA certificates are the system's: the platform adds its own with SSL_CERT_FILE.
     let registry = Registry::new(
         Registry::plain_http_hosts(references, &options.insecure_registries),
         keychain,
+        &[],
     )
     .map_err(|e| Error::new(exit::ANALYZE_ERROR, analyze::chain(&e)))?;
     let analysis = runtime.block_on(analyze::analyze(

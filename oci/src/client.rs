@@ -29,30 +29,40 @@ pub struct Registry {
     /// Whether each registry needs no authentication, found out once.
     open: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     plain_http: Vec<String>,
+    /// The CA certificates (DER) trusted: the system's and those the caller added.
+    roots: Vec<Vec<u8>>,
     keychain: Keychain,
 }
 
 impl Registry {
     /// A client that uses plain HTTP for the hosts in `plain_http` (add [`is_loopback`] hosts and
     /// insecure registries there) and HTTPS elsewhere.
-    pub fn new(plain_http: Vec<String>, keychain: Keychain) -> Result<Self, Error> {
+    /// It trusts the system's CA certificates and `extra_roots` (DER).
+    pub fn new(
+        plain_http: Vec<String>,
+        keychain: Keychain,
+        extra_roots: &[Vec<u8>],
+    ) -> Result<Self, Error> {
         // oci-client always builds a default HTTP client too, which panics without CA
         // certificates: refuse first.
         if !has_system_roots() {
             return Err(Error::NoRoots);
         }
-        let client = Client::try_from(Self::config(&plain_http))
+        let mut roots = system_roots().to_vec();
+        roots.extend(extra_roots.iter().cloned());
+        let client = Client::try_from(Self::config(&plain_http, &roots))
             .map_err(|source| Error::Client { source })?;
         Ok(Self {
             client,
             anonymous: tokio::sync::OnceCell::new(),
             open: std::sync::Mutex::default(),
             plain_http,
+            roots,
             keychain,
         })
     }
 
-    fn config(plain_http: &[String]) -> ClientConfig {
+    fn config(plain_http: &[String], roots: &[Vec<u8>]) -> ClientConfig {
         ClientConfig {
             protocol: if plain_http.is_empty() {
                 ClientProtocol::Https
@@ -62,9 +72,9 @@ impl Registry {
             // One PUT per blob (as go-containerregistry streams one PATCH): chunked uploads
             // make the registry save and reload its hash state for every 4 MiB.
             use_monolithic_push: true,
-            // The system's roots as op read them once: reqwest would read them again for each
-            // client.
-            tls_certs_only: system_roots()
+            // The system's roots as op read them once (reqwest would read them again for each
+            // client), and the caller's.
+            tls_certs_only: roots
                 .iter()
                 .map(|der| Certificate {
                     encoding: CertificateEncoding::Der,
@@ -76,7 +86,7 @@ impl Registry {
     }
 
     /// The hosts of `references` that must be reached over plain HTTP: loopback ones, and those
-    /// in `insecure`.
+    /// in `insecure`, unless they speak HTTPS ([`speaks_https`]).
     pub fn plain_http_hosts<'a>(
         references: impl IntoIterator<Item = &'a str>,
         insecure: &[String],
@@ -90,6 +100,7 @@ impl Registry {
                 hosts.push(host);
             }
         }
+        hosts.retain(|host| !speaks_https(host));
         hosts
     }
 
@@ -123,7 +134,9 @@ impl Registry {
             return Ok(&self.client);
         }
         self.anonymous
-            .get_or_try_init(|| async { Client::try_from(Self::config(&self.plain_http)) })
+            .get_or_try_init(|| async {
+                Client::try_from(Self::config(&self.plain_http, &self.roots))
+            })
             .await
     }
 
@@ -624,4 +637,81 @@ pub struct IndexEntry {
     pub os: String,
     pub architecture: String,
     pub variant: Option<String>,
+}
+
+/// Whether `host` (`name:port`), a loopback or insecure registry, is an HTTPS server: asked
+/// `GET /v2/` in plain HTTP (no credentials), it answers as HTTPS servers answer plain HTTP (a
+/// TLS alert, or `400` saying the request was plain HTTP). A registry that answers in HTTP, one
+/// that does not answer, and a host without a port are taken as plain HTTP, as before (their
+/// errors come from the requests themselves).
+fn speaks_https(host: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    use std::net::ToSocketAddrs as _;
+    use std::time::Duration;
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    if !has_port {
+        return false;
+    }
+    let Some(addr) = host.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    // One write: an HTTPS server closes the connection as soon as it has read the start of it,
+    // and what arrived after that would reset the connection, losing its answer.
+    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    // The whole answer (a TLS server closes the connection after it), at most 1 KiB.
+    let mut answer = Vec::new();
+    let _ = stream.take(1024).read_to_end(&mut answer);
+    tls_answer(&answer)
+}
+
+/// Whether `answer`, a server's answer to a plain HTTP request, is an HTTPS server's.
+fn tls_answer(answer: &[u8]) -> bool {
+    // A TLS record (an alert, or a handshake message) instead of an HTTP status line.
+    if matches!(answer.first(), Some(0x15 | 0x16)) {
+        return true;
+    }
+    let text = String::from_utf8_lossy(answer).to_ascii_lowercase();
+    let bad_request = text.starts_with("http/1.0 400") || text.starts_with("http/1.1 400");
+    bad_request && text.contains("https")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_servers_are_told_from_their_answer_to_plain_http() {
+        // Go's (the distribution registry's) and nginx's answers, and a TLS alert.
+        assert!(tls_answer(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        ));
+        assert!(tls_answer(
+            b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n\r\n<center>The plain HTTP request was sent to HTTPS port</center>"
+        ));
+        assert!(tls_answer(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x32]));
+        // Plain HTTP registries, and nothing at all.
+        assert!(!tls_answer(b"HTTP/1.0 200 OK\r\n\r\n{}"));
+        assert!(!tls_answer(
+            b"HTTP/1.1 401 Unauthorized\r\nWww-Authenticate: Bearer realm=\"https://auth\"\r\n\r\n"
+        ));
+        assert!(!tls_answer(b""));
+        // A host without a port, or one nobody listens on, keeps plain HTTP.
+        assert!(!speaks_https("localhost"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert!(!speaks_https(&format!("127.0.0.1:{port}")));
+    }
 }

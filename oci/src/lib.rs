@@ -42,7 +42,10 @@ pub use image::{Descriptor, Image, Manifest};
 pub use keychain::Keychain;
 pub use platform::{Error as PlatformError, Platform};
 pub use reference::{Reference, ReferenceError, is_loopback, parse, registry_of, repository_of};
-pub use tls::{SSL_CERT_FILE, has_system_roots, system_roots, write_builtin_roots};
+pub use tls::{
+    SSL_CERT_FILE, has_system_roots, pem_bundle, pem_certificates, system_roots,
+    write_builtin_roots,
+};
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";

@@ -39,16 +39,11 @@ pub fn system_roots() -> &'static [Vec<u8>] {
 /// directory (once: the name is derived from the contents) and returns its path, for a process
 /// to run again with [`SSL_CERT_FILE`] naming it.
 pub fn write_builtin_roots() -> std::io::Result<std::path::PathBuf> {
-    let mut pem = String::new();
-    for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in encoded.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-    }
+    let pem = pem_bundle(
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(AsRef::as_ref),
+    );
     let digest = sha256(pem.as_bytes());
     let name = format!("op-lifecycle-ca-{}.pem", &digest["sha256:".len()..][..16]);
     let path = std::env::temp_dir().join(name);
@@ -67,6 +62,40 @@ pub fn write_builtin_roots() -> std::io::Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// Certificates (DER) as one PEM bundle, each a `CERTIFICATE` block.
+pub fn pem_bundle<'a>(ders: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut pem = String::new();
+    for der in ders {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem
+}
+
+/// The certificates (DER) of the `CERTIFICATE` blocks of a PEM text; `None` when it has none,
+/// or one does not decode.
+pub fn pem_certificates(text: &str) -> Option<Vec<Vec<u8>>> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let body = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
+        let end = body.find("-----END CERTIFICATE-----")?;
+        let encoded: String = body[..end].split_whitespace().collect();
+        found.push(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?,
+        );
+        rest = &body[end..];
+    }
+    (!found.is_empty()).then_some(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +110,7 @@ mod tests {
         assert!(std::ptr::eq(roots, system_roots()), "read once");
         assert!(roots.windows(2).all(|pair| pair[0] < pair[1]), "each once");
         // The registry client trusts exactly these: it refuses a list with any it cannot use.
-        crate::Registry::new(Vec::new(), crate::Keychain::default()).unwrap();
+        crate::Registry::new(Vec::new(), crate::Keychain::default(), &[]).unwrap();
     }
 
     #[test]
@@ -104,6 +133,8 @@ mod tests {
             .map(|d| d.to_vec())
             .collect();
         assert_eq!(decoded, expected);
+        assert_eq!(pem_certificates(&pem), Some(expected), "and read back");
+        assert_eq!(pem_certificates("no certificate"), None);
         assert_eq!(write_builtin_roots().unwrap(), path, "written once");
         assert_eq!(
             fs_err::metadata(&path).unwrap().permissions().mode() & 0o777,

@@ -224,6 +224,28 @@ impl<W: Write> Inputs<W> {
         Ok(())
     }
 
+    /// The CA certificates the lifecycle trusts ([`CA_FILE`], root-owned, readable by all): a
+    /// PEM bundle.
+    pub fn ca_certificates(&mut self, pem: &str) -> Result<(), Error> {
+        let fail = io_error(Path::new(CA_FILE));
+        let (dir, _) = CA_FILE
+            .trim_start_matches('/')
+            .rsplit_once('/')
+            .unwrap_or(("", ""));
+        let mut parent = String::new();
+        for part in dir.split('/') {
+            parent = if parent.is_empty() {
+                part.to_string()
+            } else {
+                format!("{parent}/{part}")
+            };
+            self.tar.dir(&parent, 0o755, 0, 0).map_err(&fail)?;
+        }
+        self.tar
+            .file(CA_FILE.trim_start_matches('/'), pem.as_bytes(), 0o644, 0, 0)
+            .map_err(&fail)
+    }
+
     /// An empty directory at `path` (absolute) owned by `uid:gid`, for the buildpacks to write
     /// in (a chart artifact's `/out`).
     pub fn directory(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
@@ -405,6 +427,10 @@ impl Write for Chunks {
         Ok(())
     }
 }
+
+/// Where the creator finds the CA certificates op hands it (`SSL_CERT_FILE`, which both the
+/// reference lifecycle and op-lifecycle read).
+pub const CA_FILE: &str = "/etc/op/ca-certificates.pem";
 
 /// `report.toml` out of the tar the engine returns for `/layers/report.toml`.
 pub fn read_report(tar: &[u8]) -> Result<Report, String> {

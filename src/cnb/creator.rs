@@ -60,6 +60,8 @@ pub struct CreatorInputs<'a> {
     /// `-log-level debug` (op's `-vv`).
     pub debug: bool,
     pub proxies: &'a [(String, String)],
+    /// The CA certificates were uploaded (`app::CA_FILE`): `SSL_CERT_FILE` names them.
+    pub ca_certificates: bool,
     pub labels: &'a BTreeMap<String, String>,
     pub name: &'a str,
     /// The platform of a multi-platform build (`os/arch`), for the engine.
@@ -114,6 +116,9 @@ pub fn container(inputs: &CreatorInputs<'_>) -> ContainerSpec {
         env.push((REGISTRY_AUTH_ENV.into(), auth.to_string()));
     }
     env.extend(inputs.proxies.iter().cloned());
+    if inputs.ca_certificates {
+        env.push(("SSL_CERT_FILE".into(), super::app::CA_FILE.into()));
+    }
     let v = inputs.volumes;
     let mut binds = vec![
         format!("{}:{LAYERS_DIR}", v.layers),
@@ -195,6 +200,7 @@ mod tests {
             cache_image: None,
             debug: false,
             proxies: &proxies,
+            ca_certificates: false,
             labels: &labels,
             name: "op-build-1-api",
             platform: None,

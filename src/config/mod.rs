@@ -88,6 +88,8 @@ pub enum Error {
     },
     #[error("The settings file `{path}` (from {origin}) does not exist")]
     SettingsFileNotFound { path: String, origin: Origin },
+    #[error("`{path}` (from $OP_REGISTRY_CA_PATH) holds no PEM certificate")]
+    RegistryCa { path: String },
     #[error("`{value}` (from {origin}) is not a valid image tag")]
     InvalidTag {
         value: String,
@@ -111,6 +113,11 @@ impl Hint for Error {
             Error::Properties { .. } => {
                 Some("a properties file holds one `KEY=VALUE` per line; `#` starts a comment".into())
             }
+            Error::RegistryCa { .. } => Some(
+                "OP_REGISTRY_CA_PATH names a PEM file of the CA certificates that signed your registries' \
+                 certificates (blocks of -----BEGIN CERTIFICATE-----)"
+                    .into(),
+            ),
             Error::SettingsFileNotFound { .. } => Some(
                 "pass an existing file with --config (or OCTOPILOT_PIPELINE_PROPERTIES), relative to \
                  the current directory"

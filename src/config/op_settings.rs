@@ -48,14 +48,21 @@ pub const LIFECYCLE_DIR: OpSetting = OpSetting {
     flag: None,
 };
 
+/// CA certificates (a PEM file) to trust for registries, besides the system's.
+pub const REGISTRY_CA_PATH: OpSetting = OpSetting {
+    var: "OP_REGISTRY_CA_PATH",
+    flag: None,
+};
+
 /// Every `OP_*` setting.
-pub const ALL: [OpSetting; 6] = [
+pub const ALL: [OpSetting; 7] = [
     SKAFFOLD,
     TTL_REGISTRY,
     IMAGE_REGISTRY,
     PACK_NETWORK,
     CACHE_IMAGE,
     LIFECYCLE_DIR,
+    REGISTRY_CA_PATH,
 ];
 
 impl OpSetting {
@@ -117,6 +124,31 @@ pub fn skaffold_binary(flag: Option<&std::path::Path>, env: &Env) -> Option<(Pat
     SKAFFOLD
         .resolve(flag.as_deref(), env)
         .map(|r| (PathBuf::from(r.value), r.origin))
+}
+
+/// The CA certificates of `$OP_REGISTRY_CA_PATH`: its path, and each certificate (DER).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryCa {
+    pub path: PathBuf,
+    pub certificates: Vec<Vec<u8>>,
+}
+
+/// `$OP_REGISTRY_CA_PATH`, read and checked: a PEM file of at least one certificate.
+pub fn registry_ca(env: &Env) -> Result<Option<RegistryCa>, Error> {
+    let Some(found) = REGISTRY_CA_PATH.resolve(None, env) else {
+        return Ok(None);
+    };
+    let text = fs_err::read_to_string(&found.value).map_err(|source| Error::Read {
+        path: found.value.clone(),
+        source,
+    })?;
+    let certificates = op_oci::pem_certificates(&text).ok_or_else(|| Error::RegistryCa {
+        path: found.value.clone(),
+    })?;
+    Ok(Some(RegistryCa {
+        path: PathBuf::from(found.value),
+        certificates,
+    }))
 }
 
 /// `$OP_LIFECYCLE_DIR`.

@@ -252,6 +252,9 @@ pub(crate) struct Shared {
     pub(crate) platforms: Vec<Platform>,
     /// The plan's mirror of the builders' default run images (`--image-registry`).
     pub(crate) image_registry: Option<String>,
+    /// With `$OP_REGISTRY_CA_PATH`: the CA certificates the creator trusts, as one PEM bundle
+    /// (the system's and those of the file), uploaded with its inputs.
+    pub(crate) ca_bundle: Option<Arc<str>>,
     pub(crate) env: Env,
     pub(crate) insecure_registries: Vec<String>,
     pub(crate) build_id: String,
@@ -331,6 +334,7 @@ pub async fn run(
         delegation,
         platforms: plan.platforms.clone(),
         image_registry: plan.image_registry.clone(),
+        ca_bundle: ca_bundle(env)?,
         env: env.clone(),
         insecure_registries: plan.insecure_registries.clone(),
         build_id: engine::unique_name("b")
@@ -373,6 +377,20 @@ pub async fn run(
         }
     }
     Ok(built)
+}
+
+/// With `$OP_REGISTRY_CA_PATH`, what the creator trusts: this system's CA certificates and
+/// the file's, as one PEM bundle.
+fn ca_bundle(env: &Env) -> Result<Option<Arc<str>>, Error> {
+    let Some(ca) = crate::config::op_settings::registry_ca(env).map_err(registry::Error::from)?
+    else {
+        return Ok(None);
+    };
+    let all = op_oci::system_roots()
+        .iter()
+        .chain(&ca.certificates)
+        .map(Vec::as_slice);
+    Ok(Some(Arc::from(op_oci::pem_bundle(all))))
 }
 
 /// What skaffold is told, when the plan hands it artifacts (and then it must have been given).

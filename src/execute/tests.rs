@@ -423,6 +423,7 @@ mod against_a_fake_engine {
             delegation: None,
             platforms: Vec::new(),
             image_registry: None,
+            ca_bundle: None,
             env: Env::from_pairs([("HOME", home.path().display().to_string())]),
             insecure_registries: Vec::new(),
             build_id: "t".into(),

@@ -26,6 +26,8 @@ pub enum Error {
     NotFound { reference: String },
     #[error(transparent)]
     Auth(#[from] auth::Error),
+    #[error(transparent)]
+    Ca(#[from] crate::config::Error),
     #[error("Unusable registry credentials: {0}")]
     Credentials(String),
     #[error("Failed to set up op's registry client")]
@@ -48,6 +50,7 @@ impl Hint for Error {
                 Some("check the reference, or publish the image there first".into())
             }
             Error::Auth(e) => e.hint(),
+            Error::Ca(e) => e.hint(),
             Error::Client { .. } | Error::Credentials(_) => None,
             Error::Registry { source, .. } if source.is_unauthorized() => Some(
                 "the registry refused op's credentials (or their absence); log in to it".into(),
@@ -86,11 +89,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A client for `references`: loopback registries and those in `insecure` over plain HTTP.
+    /// A client for `references`: loopback registries and those in `insecure` over plain HTTP
+    /// (unless they speak HTTPS); trusting the system's CA certificates and `ca`.
     pub fn new<'a>(
         references: impl IntoIterator<Item = &'a str>,
         insecure: &[String],
         credentials: &auth::Credentials,
+        ca: &[Vec<u8>],
     ) -> Result<Self, Error> {
         let plain_http = oci::Registry::plain_http_hosts(references, insecure);
         let keychain = match credentials.for_op_client() {
@@ -99,14 +104,16 @@ impl Registry {
             }
             None => oci::Keychain::default(),
         };
-        let client = oci::Registry::new(plain_http, keychain).map_err(|source| Error::Client {
-            source: Box::new(source),
-        })?;
+        let client =
+            oci::Registry::new(plain_http, keychain, ca).map_err(|source| Error::Client {
+                source: Box::new(source),
+            })?;
         Ok(Self { client })
     }
 
     /// A client for `references`, with the credentials the Docker configuration of `env` has
-    /// for their registries (returned too, for the lifecycle).
+    /// for their registries (returned too, for the lifecycle), trusting the CA certificates of
+    /// `$OP_REGISTRY_CA_PATH` too.
     pub fn connect(
         env: &crate::config::Env,
         references: &[&Reference],
@@ -120,7 +127,15 @@ impl Registry {
         hosts.dedup();
         let credentials = auth::Credentials::resolve(env, &hosts)?;
         let texts: Vec<String> = references.iter().map(ToString::to_string).collect();
-        let registry = Self::new(texts.iter().map(String::as_str), insecure, &credentials)?;
+        let ca = crate::config::op_settings::registry_ca(env)?
+            .map(|ca| ca.certificates)
+            .unwrap_or_default();
+        let registry = Self::new(
+            texts.iter().map(String::as_str),
+            insecure,
+            &credentials,
+            &ca,
+        )?;
         Ok((registry, credentials))
     }
 

@@ -96,4 +96,5 @@ mod promote;
 mod registry;
 mod remote;
 mod run;
+mod secure;
 mod snapshots;

@@ -122,6 +122,7 @@ impl Build<'_> {
             cache_image: cache_image.map(ToString::to_string).as_deref(),
             debug: shared.options.debug,
             proxies: &proxies,
+            ca_certificates: shared.ca_bundle.is_some(),
             labels: &labels,
             name: &format!("op-build-{base}"),
             platform: platform.map(ToString::to_string).as_deref(),

@@ -25,6 +25,7 @@ impl Build<'_> {
         let (builder, wanted) = (builder.clone(), b.buildpacks.clone());
         let (image, reporter) = (artifact.image.clone(), Arc::clone(&shared.reporter));
         let (uid, gid) = (builder.uid, builder.gid);
+        let ca_bundle = shared.ca_bundle.clone();
         app::stream(move |inputs| {
             let mut project = ProjectDescriptor::read(descriptor.as_deref())?;
             let order =
@@ -48,6 +49,9 @@ impl Build<'_> {
             }
             if let Some(order) = order {
                 inputs.order(&order)?;
+            }
+            if let Some(pem) = &ca_bundle {
+                inputs.ca_certificates(pem)?;
             }
             Ok(())
         })
