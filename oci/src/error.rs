@@ -32,6 +32,11 @@ pub enum Error {
 impl Error {
     /// Whether the registry refused the credentials (or their absence).
     pub fn is_unauthorized(&self) -> bool {
+        // oci-client reports a failed TLS handshake while authenticating as an authentication
+        // failure: the registry did not answer.
+        if self.is_untrusted_certificate() {
+            return false;
+        }
         match self {
             Error::Registry { source, .. } => match source {
                 OciDistributionError::UnauthorizedError { .. }
@@ -87,6 +92,23 @@ impl Error {
             },
             _ => false,
         }
+    }
+
+    /// Whether the registry's certificate is not one of a CA op trusts (the TLS handshake
+    /// failed on it).
+    pub fn is_untrusted_certificate(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if text.contains("UnknownIssuer")
+                || text.contains("invalid peer certificate")
+                || text.contains("certificate verify failed")
+            {
+                return true;
+            }
+            cause = error.source();
+        }
+        false
     }
 
     /// Whether the registry answered that it does not have what was asked for.

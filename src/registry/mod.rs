@@ -52,6 +52,10 @@ impl Hint for Error {
             Error::Auth(e) => e.hint(),
             Error::Ca(e) => e.hint(),
             Error::Client { .. } | Error::Credentials(_) => None,
+            Error::Registry { host, source } if source.is_untrusted_certificate() => Some(format!(
+                "{host}'s certificate is not signed by a CA op trusts: set OP_REGISTRY_CA_PATH to a \
+                 PEM file of the CA that signed it (or add the CA to the system's store)"
+            )),
             Error::Registry { source, .. } if source.is_unauthorized() => Some(
                 "the registry refused op's credentials (or their absence); log in to it".into(),
             ),

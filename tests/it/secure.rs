@@ -5,14 +5,59 @@
 use std::process::Command;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::build_push::apps;
 use crate::common::cnb::{Lifecycle, Stack, crane, leftovers, write_docker_config};
-use crate::common::registry::Registry;
+use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::tls::{SigningKey, TestCa};
 use crate::common::token::TokenServer;
-use crate::common::{build_result, tag_of};
+use crate::common::{TestContext, build_result, tag_of};
 
 on_each_builder!(op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow);
+
+/// A registry of a private CA that op was not told of is a clear error naming the registry,
+/// with the hint to give the CA, before anything is built; so is a CA file without a
+/// certificate.
+#[test]
+fn an_untrusted_ca_or_a_ca_file_without_certificates_is_a_clear_error_before_building() {
+    let ca = TestCa::new();
+    let key = Arc::new(SigningKey::new());
+    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &repo);
+    let context = TestContext::fixture("hybrid").env("HOME", &home.path().display().to_string());
+    let args = ["build-push", "--repo", repo.as_str(), "--pull", "never"];
+
+    let run = context.op(&args);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains(&format!("error: Registry `{repo}` failed"))
+            && run.stderr.contains(&format!(
+                "hint: {repo}'s certificate is not signed by a CA op trusts: set OP_REGISTRY_CA_PATH"
+            )),
+        "{}",
+        run.report()
+    );
+    assert!(!context.path().join("build_result.json").exists());
+
+    context.write("not-a-ca.pem", "just text\n");
+    let run = context.env("OP_REGISTRY_CA_PATH", "not-a-ca.pem").op(&args);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains("error: `not-a-ca.pem` (from $OP_REGISTRY_CA_PATH) holds no PEM certificate")
+            && run
+                .stderr
+                .contains("hint: OP_REGISTRY_CA_PATH names a PEM file"),
+        "{}",
+        run.report()
+    );
+}
 
 /// The build's image goes to an HTTPS registry on a loopback port whose certificate a CA of the
 /// test's own signed, and which wants tokens: op trusts the CA of `OP_REGISTRY_CA_PATH` for its
@@ -31,7 +76,15 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
     let context = apps(&stack)
         .env("HOME", &home.path().display().to_string())
         .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
-    let run = context.op(&["build-push", "--repo", &repo, "--artifact", "procfile"]);
+    // -vv: op's diagnostics and the lifecycle's debug output, where a leak would show.
+    let run = context.op(&[
+        "build-push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "procfile",
+        "-vv",
+    ]);
     run.success();
     let result = build_result(&context);
     let tag = tag_of(&result, "procfile");
@@ -51,5 +104,32 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
     );
     assert_eq!(String::from_utf8_lossy(&served.stdout).trim(), digest);
     assert!(issuer.requests() > 0, "tokens were asked for");
+
+    // Nothing secret in what op printed, the build result or the published image's config.
+    let config = Command::new(crane())
+        .args(["config", reference])
+        .env("SSL_CERT_FILE", ca.cert())
+        .env("DOCKER_CONFIG", home.path().join(".docker"))
+        .output()
+        .unwrap();
+    let written = [
+        run.stdout.clone(),
+        run.stderr.clone(),
+        result.to_string(),
+        String::from_utf8_lossy(&config.stdout).into_owned(),
+    ];
+    let mut secrets = vec![
+        TEST_PASSWORD.to_string(),
+        STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}")),
+    ];
+    secrets.extend(issuer.issued());
+    assert!(secrets.len() > 2, "the issuer issued tokens");
+    for secret in &secrets {
+        assert!(
+            written.iter().all(|text| !text.contains(secret.as_str())),
+            "a password or a token leaked\n{}",
+            run.report()
+        );
+    }
     assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
 }

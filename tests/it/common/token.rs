@@ -36,6 +36,8 @@ pub const READER_PASSWORD: &str = "reader-test-password";
 pub struct TokenServer {
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
+    /// Every token it issued.
+    issued: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -59,17 +61,24 @@ impl TokenServer {
             .expect("a non-blocking listener");
         let addr = listener.local_addr().expect("its address");
         let requests = Arc::new(AtomicUsize::new(0));
+        let issued = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
+            let issued = Arc::clone(&issued);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             requests.fetch_add(1, Ordering::Relaxed);
                             let (key, config) = (Arc::clone(&key), Arc::clone(&config));
+                            let issued = Arc::clone(&issued);
                             std::thread::spawn(move || {
-                                let _ = serve(stream, &config, &key);
+                                if let Ok(Some(token)) = serve(stream, &config, &key)
+                                    && let Ok(mut issued) = issued.lock()
+                                {
+                                    issued.push(token);
+                                }
                             });
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -80,6 +89,7 @@ impl TokenServer {
         Self {
             addr,
             requests,
+            issued,
             stop,
             thread: Some(thread),
         }
@@ -95,6 +105,11 @@ impl TokenServer {
     /// How many requests it has had.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Every token it issued so far.
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.lock().map(|t| t.clone()).unwrap_or_default()
     }
 }
 
@@ -116,11 +131,12 @@ fn allowed(account: Option<&str>) -> &'static [&'static str] {
     }
 }
 
+/// Answers one request; the token it issued, if it issued one.
 fn serve(
     stream: TcpStream,
     config: &Arc<rustls::ServerConfig>,
     key: &SigningKey,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<String>> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let connection =
@@ -146,7 +162,7 @@ fn serve(
     let target = request_line.split_whitespace().nth(1).unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if !request_line.starts_with("GET ") || path != "/token" {
-        return respond(&mut stream, 404, "{\"errors\":[{\"code\":\"NOT_FOUND\"}]}");
+        return respond(&mut stream, 404, "{\"errors\":[{\"code\":\"NOT_FOUND\"}]}").map(|()| None);
     }
     let account = match authorization.as_deref().and_then(basic) {
         None => None,
@@ -160,7 +176,8 @@ fn serve(
                     &mut stream,
                     401,
                     "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"wrong username or password\"}]}",
-                );
+                )
+                .map(|()| None);
             }
             Some(user)
         }
@@ -181,7 +198,8 @@ fn serve(
         "access_token": token,
         "expires_in": 300,
     });
-    respond(&mut stream, 200, &body.to_string())
+    respond(&mut stream, 200, &body.to_string())?;
+    Ok(Some(token))
 }
 
 /// `Basic base64(user:password)` → (user, password).
