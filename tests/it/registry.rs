@@ -49,14 +49,7 @@ fn a_secure_test_registry_speaks_https_and_the_token_flow() {
     // A layer of one file holding `text`.
     let layer = |text: &str| {
         let path = work.path().join(format!("{text}.tar"));
-        let mut tar = tar::Builder::new(fs_err::File::create(&path).unwrap());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, "hello.txt", text.as_bytes())
-            .unwrap();
-        tar.finish().unwrap();
+        crate::common::one_file_layer(&path, text);
         path.display().to_string()
     };
     let (first, second) = (layer("hello"), layer("other"));

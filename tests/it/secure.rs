@@ -13,7 +13,7 @@ use crate::common::cnb::{Lifecycle, Stack, crane, leftovers, write_docker_config
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::tls::{SigningKey, TestCa};
 use crate::common::token::TokenServer;
-use crate::common::{TestContext, build_result, tag_of};
+use crate::common::{TestContext, build_result, one_file_layer, tag_of};
 
 on_each_builder!(op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow);
 
@@ -132,4 +132,110 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
         );
     }
     assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
+}
+
+/// `op promote-image` between two HTTPS registries of a private CA with the token flow, the
+/// destination's credentials from a credential helper that really runs
+/// (`credHelpers`, `docker-credential-<name> get` on PATH): digest and tag kept.
+#[test]
+fn op_promotes_between_https_registries_with_a_credential_helper() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let ca = TestCa::new();
+    let key = Arc::new(SigningKey::new());
+    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let (dev, prod) = (
+        Registry::start_secure(&ca.server("dev"), &issuer, &key),
+        Registry::start_secure(&ca.server("prod"), &issuer, &key),
+    );
+    let context = TestContext::new();
+    let home = context.path().join(".home");
+    let bin = context.path().join("bin");
+    fs_err::create_dir_all(home.join(".docker")).unwrap();
+    fs_err::create_dir_all(&bin).unwrap();
+    let calls = context.path().join("helper-calls");
+    let helper = bin.join("docker-credential-optest");
+    fs_err::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho \"$server\" >> {}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{TEST_USER}\",\"Secret\":\"{TEST_PASSWORD}\"}}\\n' \"$server\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs_err::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let basic = STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
+    fs_err::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({
+            "auths": {dev.addr(): {"auth": basic}},
+            "credHelpers": {prod.addr(): "optest"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+
+    // An image in dev, pushed by crane.
+    let layer = context.path().join("layer.tar");
+    one_file_layer(&layer, "hello");
+    let source = format!("{}/team/app:v1", dev.addr());
+    let crane_with = |args: &[&str]| {
+        Command::new(crane())
+            .args(args)
+            .env("SSL_CERT_FILE", ca.cert())
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .output()
+            .unwrap()
+    };
+    let pushed = crane_with(&[
+        "append",
+        "--new_layer",
+        layer.to_str().unwrap(),
+        "--new_tag",
+        &source,
+    ]);
+    assert!(pushed.status.success(), "{pushed:?}");
+    let digest = String::from_utf8_lossy(&crane_with(&["digest", &source]).stdout)
+        .trim()
+        .to_string();
+    context.write(
+        "build_result.json",
+        &serde_json::json!({"builds": [{"imageName": "app", "tag": format!("{source}@{digest}")}]})
+            .to_string(),
+    );
+    let context = context
+        .env("HOME", &home.display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string())
+        .env(
+            "PATH",
+            &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        );
+    let destination = format!("{}/live", prod.addr());
+    let run = context.op(&[
+        "promote-image",
+        "--from",
+        &format!("{}/team", dev.addr()),
+        "--to",
+        &destination,
+    ]);
+    run.success();
+    assert_eq!(
+        run.stdout,
+        format!("{destination}/app:v1@{digest}\n"),
+        "{}",
+        run.report()
+    );
+    let promoted = crane_with(&["digest", &format!("{destination}/app:v1")]);
+    assert_eq!(String::from_utf8_lossy(&promoted.stdout).trim(), digest);
+    let asked = fs_err::read_to_string(&calls).unwrap_or_default();
+    assert!(
+        asked.contains(&prod.addr()),
+        "op ran the credential helper for the destination: {asked:?}\n{}",
+        run.report()
+    );
 }

@@ -276,3 +276,15 @@ pub fn tag_of<'a>(result: &'a serde_json::Value, image: &str) -> &'a str {
         .and_then(|b| b["tag"].as_str())
         .unwrap_or_else(|| panic!("{image} is not in {result}"))
 }
+
+/// A layer tar at `path` of one file, `hello.txt`, holding `text` (for images pushed by crane).
+pub fn one_file_layer(path: &Path, text: &str) {
+    let mut tar = tar::Builder::new(fs_err::File::create(path).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "hello.txt", text.as_bytes())
+        .unwrap();
+    tar.finish().unwrap();
+}
