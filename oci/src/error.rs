@@ -45,6 +45,12 @@ impl Error {
                     .errors
                     .iter()
                     .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+                // A 401 or 403 oci-client did not parse (an upload refused for want of the push
+                // scope, a request made without the token it could not get).
+                OciDistributionError::ServerError { code, .. } => matches!(code, 401 | 403),
+                OciDistributionError::RequestError(e) => {
+                    matches!(e.status().map(|s| s.as_u16()), Some(401 | 403))
+                }
                 _ => false,
             },
             _ => false,
@@ -94,21 +100,24 @@ impl Error {
         }
     }
 
-    /// Whether the registry's certificate is not one of a CA op trusts (the TLS handshake
-    /// failed on it).
-    pub fn is_untrusted_certificate(&self) -> bool {
+    /// Why the TLS handshake refused the registry's certificate, when it did: rustls's reason
+    /// (`UnknownIssuer`, `NotValidForName…`, `Expired…`).
+    pub fn certificate_problem(&self) -> Option<String> {
+        const REFUSED: &str = "invalid peer certificate: ";
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(error) = cause {
             let text = error.to_string();
-            if text.contains("UnknownIssuer")
-                || text.contains("invalid peer certificate")
-                || text.contains("certificate verify failed")
-            {
-                return true;
+            if let Some(at) = text.find(REFUSED) {
+                return Some(text[at + REFUSED.len()..].to_string());
             }
             cause = error.source();
         }
-        false
+        None
+    }
+
+    /// Whether the TLS handshake refused the registry's certificate.
+    pub fn is_untrusted_certificate(&self) -> bool {
+        self.certificate_problem().is_some()
     }
 
     /// Whether the registry answered that it does not have what was asked for.

@@ -52,12 +52,14 @@ impl Hint for Error {
             Error::Auth(e) => e.hint(),
             Error::Ca(e) => e.hint(),
             Error::Client { .. } | Error::Credentials(_) => None,
-            Error::Registry { host, source } if source.is_untrusted_certificate() => Some(format!(
-                "{host}'s certificate is not signed by a CA op trusts: set OP_REGISTRY_CA_PATH to a \
-                 PEM file of the CA that signed it (or add the CA to the system's store)"
-            )),
+            Error::Registry { host, source } if source.is_untrusted_certificate() => Some(
+                certificate_hint(host, &source.certificate_problem().unwrap_or_default()),
+            ),
             Error::Registry { source, .. } if source.is_unauthorized() => Some(
-                "the registry refused op's credentials (or their absence); log in to it".into(),
+                "the registry refused op's credentials (or their absence); log in to it with an \
+                 account that may read (and, to publish, push) there, and check that its token \
+                 service answers"
+                    .into(),
             ),
             Error::Registry { source, .. } if source.is_not_found() => Some(
                 "the registry answered without it: the image there is incomplete (a blob deleted \
@@ -77,6 +79,30 @@ impl Hint for Error {
                  must be named with --insecure-registry {host}"
             )),
         }
+    }
+}
+
+/// What to do about a certificate the TLS handshake refused for `problem` (rustls's reason).
+fn certificate_hint(host: &str, problem: &str) -> String {
+    if problem.contains("not valid for name") || problem.starts_with("NotValidForName") {
+        format!(
+            "{host}'s certificate is for other names than {host}: reach the registry by a name its \
+             certificate holds, or have it issued for this one"
+        )
+    } else if ["xpired", "not valid yet", "NotValidYet"]
+        .iter()
+        .any(|p| problem.contains(p))
+    {
+        format!(
+            "{host}'s certificate is out of its validity period ({problem}): renew it (or check this \
+             machine's clock)"
+        )
+    } else {
+        format!(
+            "{host}'s certificate is not signed by a CA op trusts ({problem}): set \
+             OP_REGISTRY_CA_PATH to a PEM file of the CA that signed it (or add the CA to the \
+             system's store)"
+        )
     }
 }
 

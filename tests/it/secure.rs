@@ -2,7 +2,8 @@
 //! flow, here a CA made per test and the test token issuer (`common::tls`, `common::token`), in
 //! front of the real distribution registry.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -12,7 +13,7 @@ use crate::build_push::apps;
 use crate::common::cnb::{Lifecycle, Stack, crane, leftovers, write_docker_config};
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::tls::{SigningKey, TestCa};
-use crate::common::token::TokenServer;
+use crate::common::token::{READER, READER_PASSWORD, TokenServer};
 use crate::common::{TestContext, build_result, one_file_layer, tag_of};
 
 on_each_builder!(op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow);
@@ -38,8 +39,9 @@ fn an_untrusted_ca_or_a_ca_file_without_certificates_is_a_clear_error_before_bui
         run.stderr
             .contains(&format!("error: Registry `{repo}` failed"))
             && run.stderr.contains(&format!(
-                "hint: {repo}'s certificate is not signed by a CA op trusts: set OP_REGISTRY_CA_PATH"
-            )),
+                "hint: {repo}'s certificate is not signed by a CA op trusts"
+            ))
+            && run.stderr.contains("set OP_REGISTRY_CA_PATH"),
         "{}",
         run.report()
     );
@@ -177,37 +179,7 @@ fn op_promotes_between_https_registries_with_a_credential_helper() {
     .unwrap();
 
     // An image in dev, pushed by crane.
-    let layer = context.path().join("layer.tar");
-    one_file_layer(&layer, "hello");
-    let source = format!("{}/team/app:v1", dev.addr());
-    let crane_with = |args: &[&str]| {
-        Command::new(crane())
-            .args(args)
-            .env("SSL_CERT_FILE", ca.cert())
-            .env("DOCKER_CONFIG", home.join(".docker"))
-            .env(
-                "PATH",
-                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-            )
-            .output()
-            .unwrap()
-    };
-    let pushed = crane_with(&[
-        "append",
-        "--new_layer",
-        layer.to_str().unwrap(),
-        "--new_tag",
-        &source,
-    ]);
-    assert!(pushed.status.success(), "{pushed:?}");
-    let digest = String::from_utf8_lossy(&crane_with(&["digest", &source]).stdout)
-        .trim()
-        .to_string();
-    context.write(
-        "build_result.json",
-        &serde_json::json!({"builds": [{"imageName": "app", "tag": format!("{source}@{digest}")}]})
-            .to_string(),
-    );
+    let (_, digest) = publish_app(&context, &ca, (&home, Some(&bin)), &dev);
     let context = context
         .env("HOME", &home.display().to_string())
         .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string())
@@ -230,7 +202,12 @@ fn op_promotes_between_https_registries_with_a_credential_helper() {
         "{}",
         run.report()
     );
-    let promoted = crane_with(&["digest", &format!("{destination}/app:v1")]);
+    let promoted = crane_in(
+        &ca,
+        &home,
+        Some(&bin),
+        &["digest", &format!("{destination}/app:v1")],
+    );
     assert_eq!(String::from_utf8_lossy(&promoted.stdout).trim(), digest);
     let asked = fs_err::read_to_string(&calls).unwrap_or_default();
     assert!(
@@ -238,4 +215,151 @@ fn op_promotes_between_https_registries_with_a_credential_helper() {
         "op ran the credential helper for the destination: {asked:?}\n{}",
         run.report()
     );
+}
+
+/// What an HTTPS registry with the token flow refuses is a clear error that names the registry
+/// and says what to do, nothing promoted, and no retry storm: a certificate for other names, a
+/// token service that is down, an account that may only pull, a wrong password, a credential
+/// helper that is not there.
+#[test]
+fn refusals_by_https_registries_are_clear_errors_and_few_requests() {
+    let ca = TestCa::new();
+    let key = Arc::new(SigningKey::new());
+    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let dev = Registry::start_secure(&ca.server("dev"), &issuer, &key);
+    let other_name =
+        Registry::start_secure(&ca.server_for("other", "DNS:other.example"), &issuer, &key);
+    let prod = Registry::start_secure(&ca.server("prod"), &issuer, &key);
+    let dead = TokenServer::start(Arc::clone(&key), &ca.server("dead"));
+    let no_issuer = Registry::start_secure(&ca.server("orphan"), &dead, &key);
+    drop(dead);
+    let context = TestContext::new();
+    let home = context.path().join(".home");
+    fs_err::create_dir_all(home.join(".docker")).unwrap();
+    let auth = |user: &str, password: &str| STANDARD.encode(format!("{user}:{password}"));
+    let config = |prod_entry: serde_json::Value| {
+        let mut auths = serde_json::json!({
+            dev.addr(): {"auth": auth(TEST_USER, TEST_PASSWORD)},
+            other_name.addr(): {"auth": auth(TEST_USER, TEST_PASSWORD)},
+            no_issuer.addr(): {"auth": auth(TEST_USER, TEST_PASSWORD)},
+        });
+        let mut config = serde_json::json!({});
+        if let Some(helper) = prod_entry.get("helper") {
+            config["credHelpers"] = serde_json::json!({prod.addr(): helper});
+        } else {
+            auths[prod.addr()] = prod_entry;
+        }
+        config["auths"] = auths;
+        fs_err::write(home.join(".docker/config.json"), config.to_string()).unwrap();
+    };
+    config(serde_json::json!({"auth": auth(TEST_USER, TEST_PASSWORD)}));
+    publish_app(&context, &ca, (&home, None), &dev);
+    let context = context
+        .env("HOME", &home.display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
+    let promote = |to: &str| {
+        context.op(&[
+            "promote-image",
+            "--from",
+            &format!("{}/team", dev.addr()),
+            "--to",
+            &format!("{to}/live"),
+        ])
+    };
+    let refused = |to: &str, message: &str, hint: &str| {
+        let run = promote(to);
+        run.failure(1);
+        assert!(
+            run.stderr.contains(message) && run.stderr.contains(&format!("hint: {hint}")),
+            "expected {message:?} and {hint:?}\n{}",
+            run.report()
+        );
+        let tagged = crane_in(&ca, &home, None, &["digest", &format!("{to}/live/app:v1")]);
+        assert!(!tagged.status.success(), "nothing was promoted to {to}");
+    };
+    let (other, orphan) = (other_name.addr(), no_issuer.addr());
+    refused(
+        &other,
+        &format!("Registry `{other}` failed"),
+        &format!("{other}'s certificate is for other names than {other}"),
+    );
+    refused(
+        &orphan,
+        &format!("Registry `{orphan}` failed"),
+        "the registry refused op's credentials",
+    );
+    let prod_host = prod.addr();
+    for (entry, what) in [
+        (
+            serde_json::json!({"auth": auth(READER, READER_PASSWORD)}),
+            "a reader",
+        ),
+        (
+            serde_json::json!({"auth": auth(TEST_USER, "wrong")}),
+            "a wrong password",
+        ),
+    ] {
+        config(entry);
+        let before = issuer.requests();
+        refused(
+            &prod_host,
+            &format!("Registry `{prod_host}` failed"),
+            "the registry refused op's credentials",
+        );
+        let asked = issuer.requests() - before;
+        assert!(asked <= 8, "{what}: {asked} token requests");
+    }
+    config(serde_json::json!({"helper": "absent"}));
+    refused(
+        &prod_host,
+        &format!("Credential helper `docker-credential-absent` failed for `{prod_host}`"),
+        "check that `docker-credential-absent` is on PATH",
+    );
+}
+
+/// crane, trusting the test CA, with the Docker configuration of `home` (and `path` first on
+/// PATH, for credential helpers).
+fn crane_in(ca: &TestCa, home: &Path, path: Option<&Path>, args: &[&str]) -> Output {
+    let mut command = Command::new(crane());
+    command
+        .args(args)
+        .env("SSL_CERT_FILE", ca.cert())
+        .env("DOCKER_CONFIG", home.join(".docker"));
+    if let Some(dir) = path {
+        command.env(
+            "PATH",
+            format!("{}:{}", dir.display(), std::env::var("PATH").unwrap()),
+        );
+    }
+    command.output().unwrap()
+}
+
+/// An image of one file pushed by crane to `registry` as `team/app:v1`, and a build result in
+/// `context` that names it: its reference and digest.
+fn publish_app(
+    context: &TestContext,
+    ca: &TestCa,
+    (home, path): (&Path, Option<&Path>),
+    registry: &Registry,
+) -> (String, String) {
+    let layer = context.path().join("layer.tar");
+    one_file_layer(&layer, "hello");
+    let source = format!("{}/team/app:v1", registry.addr());
+    let push = [
+        "append",
+        "--new_layer",
+        layer.to_str().unwrap(),
+        "--new_tag",
+        &source,
+    ];
+    let pushed = crane_in(ca, home, path, &push);
+    assert!(pushed.status.success(), "{pushed:?}");
+    let out = crane_in(ca, home, path, &["digest", &source]);
+    let digest = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let entry = serde_json::json!({"imageName": "app", "tag": format!("{source}@{digest}")});
+    context.write(
+        "build_result.json",
+        &serde_json::json!({ "builds": [entry] }).to_string(),
+    );
+    (source, digest)
 }

@@ -78,6 +78,12 @@ impl TestCa {
 
     /// A server certificate named `name` for `127.0.0.1` and `localhost`, signed by the CA.
     pub fn server(&self, name: &str) -> ServerCert {
+        self.server_for(name, "IP:127.0.0.1,DNS:localhost")
+    }
+
+    /// A server certificate named `name` for the subject alternative names `san`
+    /// (`DNS:other.example`), signed by the CA.
+    pub fn server_for(&self, name: &str, san: &str) -> ServerCert {
         let dir = self.dir.path();
         let (key, csr, cert, ext) = (
             format!("{name}.key"),
@@ -87,8 +93,10 @@ impl TestCa {
         );
         fs_err::write(
             dir.join(&ext),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+            format!(
+                "subjectAltName={san}\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+            ),
         )
         .unwrap();
         openssl(
