@@ -507,7 +507,7 @@ fn analyze_phase(
     references.extend(options.cache_image.as_deref());
     // Its CA certificates are the system's: the platform adds its own with SSL_CERT_FILE.
     let registry = Registry::new(
-        Registry::plain_http_hosts(references, &options.insecure_registries),
+        Registry::transports(references, &options.insecure_registries),
         keychain,
         &[],
     )

@@ -17,29 +17,82 @@ use crate::{
     is_loopback, parse, registry_of, repository_of, sha256, system_roots,
 };
 
-/// A client for any number of registries.
-pub struct Registry {
+/// How op reaches the registries of one client: those over plain HTTP, and those over HTTPS
+/// without verifying their certificate (insecure registries that speak HTTPS); every other
+/// one over HTTPS, verified.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transports {
+    pub plain_http: Vec<String>,
+    pub unverified: Vec<String>,
+}
+
+/// The clients of one kind of TLS verification.
+struct Clients {
     /// Manifest reads and tag lists, and every request to a registry that needs credentials.
-    client: Client,
+    credentialed: Client,
     /// Every other request to a registry that needs no authentication, made on first use. It
     /// holds no credentials: oci-client asks a registry it holds credentials for `GET /v2/`
     /// before every request for which it has no token, and an open registry gives none, which
     /// would double the requests of a copy (go-containerregistry asks once).
     anonymous: tokio::sync::OnceCell<Client>,
+    /// What their configuration is made of (oci-client's configuration is not `Clone`).
+    plain_http: Vec<String>,
+    roots: Arc<Vec<Vec<u8>>>,
+    accept_invalid_certificates: bool,
+}
+
+impl Clients {
+    fn new(
+        plain_http: Vec<String>,
+        roots: Arc<Vec<Vec<u8>>>,
+        accept_invalid_certificates: bool,
+    ) -> Result<Self, Error> {
+        let config = Self::config_of(&plain_http, &roots, accept_invalid_certificates);
+        Ok(Self {
+            credentialed: Client::try_from(config).map_err(|source| Error::Client { source })?,
+            anonymous: tokio::sync::OnceCell::new(),
+            plain_http,
+            roots,
+            accept_invalid_certificates,
+        })
+    }
+
+    fn config(&self) -> ClientConfig {
+        Self::config_of(
+            &self.plain_http,
+            &self.roots,
+            self.accept_invalid_certificates,
+        )
+    }
+
+    fn config_of(
+        plain_http: &[String],
+        roots: &[Vec<u8>],
+        accept_invalid_certificates: bool,
+    ) -> ClientConfig {
+        ClientConfig {
+            accept_invalid_certificates,
+            ..Registry::config(plain_http, roots)
+        }
+    }
+}
+
+/// A client for any number of registries.
+pub struct Registry {
+    verified: Clients,
+    /// For the registries of `unverified`, made when there are some.
+    unverified: Option<Clients>,
+    unverified_hosts: Vec<String>,
     /// Whether each registry needs no authentication, found out once.
     open: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
-    plain_http: Vec<String>,
-    /// The CA certificates (DER) trusted: the system's and those the caller added.
-    roots: Vec<Vec<u8>>,
     keychain: Keychain,
 }
 
 impl Registry {
-    /// A client that uses plain HTTP for the hosts in `plain_http` (add [`is_loopback`] hosts and
-    /// insecure registries there) and HTTPS elsewhere.
-    /// It trusts the system's CA certificates and `extra_roots` (DER).
+    /// A client that reaches registries as `transports` says ([`Registry::transports`]), HTTPS
+    /// verified elsewhere, trusting the system's CA certificates and `extra_roots` (DER).
     pub fn new(
-        plain_http: Vec<String>,
+        transports: Transports,
         keychain: Keychain,
         extra_roots: &[Vec<u8>],
     ) -> Result<Self, Error> {
@@ -50,16 +103,31 @@ impl Registry {
         }
         let mut roots = system_roots().to_vec();
         roots.extend(extra_roots.iter().cloned());
-        let client = Client::try_from(Self::config(&plain_http, &roots))
-            .map_err(|source| Error::Client { source })?;
+        let roots = Arc::new(roots);
+        let unverified = if transports.unverified.is_empty() {
+            None
+        } else {
+            Some(Clients::new(
+                transports.plain_http.clone(),
+                Arc::clone(&roots),
+                true,
+            )?)
+        };
         Ok(Self {
-            client,
-            anonymous: tokio::sync::OnceCell::new(),
+            verified: Clients::new(transports.plain_http, roots, false)?,
+            unverified,
+            unverified_hosts: transports.unverified,
             open: std::sync::Mutex::default(),
-            plain_http,
-            roots,
             keychain,
         })
+    }
+
+    /// The clients for `registry`.
+    fn clients(&self, registry: &str) -> &Clients {
+        match &self.unverified {
+            Some(unverified) if self.unverified_hosts.iter().any(|h| h == registry) => unverified,
+            _ => &self.verified,
+        }
     }
 
     fn config(plain_http: &[String], roots: &[Vec<u8>]) -> ClientConfig {
@@ -85,23 +153,34 @@ impl Registry {
         }
     }
 
-    /// The hosts of `references` that must be reached over plain HTTP: loopback ones, and those
-    /// in `insecure`, unless they speak HTTPS ([`speaks_https`]).
-    pub fn plain_http_hosts<'a>(
+    /// How to reach the registries of `references` and those in `insecure`: a loopback one over
+    /// plain HTTP unless it speaks HTTPS ([`speaks_https`]), then verified; an insecure one over
+    /// plain HTTP unless it speaks HTTPS, then without verifying its certificate (as
+    /// `--insecure-registry` means for docker and go-containerregistry); any other one over
+    /// HTTPS, verified.
+    pub fn transports<'a>(
         references: impl IntoIterator<Item = &'a str>,
         insecure: &[String],
-    ) -> Vec<String> {
-        let mut hosts: Vec<String> = insecure.to_vec();
+    ) -> Transports {
+        let mut transports = Transports::default();
+        for host in insecure {
+            if speaks_https(host) {
+                transports.unverified.push(host.clone());
+            } else {
+                transports.plain_http.push(host.clone());
+            }
+        }
         for reference in references {
             if let Ok(host) = registry_of(reference)
                 && is_loopback(&host)
-                && !hosts.contains(&host)
+                && !insecure.contains(&host)
+                && !transports.plain_http.contains(&host)
+                && !speaks_https(&host)
             {
-                hosts.push(host);
+                transports.plain_http.push(host);
             }
         }
-        hosts.retain(|host| !speaks_https(host));
-        hosts
+        transports
     }
 
     /// The client for a request to the registry of `reference` (other than a manifest read or
@@ -112,10 +191,14 @@ impl Registry {
     /// is valid).
     async fn client_for(&self, reference: &Reference) -> Result<&Client, OciDistributionError> {
         let registry = reference.resolve_registry();
+        let clients = self.clients(registry);
         let auth = self.keychain.auth_for(registry);
         if !matches!(auth, RegistryAuth::Anonymous) {
-            self.client.store_auth_if_needed(registry, &auth).await;
-            return Ok(&self.client);
+            clients
+                .credentialed
+                .store_auth_if_needed(registry, &auth)
+                .await;
+            return Ok(&clients.credentialed);
         }
         let known = match self.open.lock() {
             Ok(mut open) => Arc::clone(open.entry(registry.to_string()).or_default()),
@@ -123,20 +206,19 @@ impl Registry {
         };
         let open = *known
             .get_or_init(|| async {
-                let found = self
-                    .client
+                let found = clients
+                    .credentialed
                     .auth(reference, &auth, RegistryOperation::Pull)
                     .await;
                 matches!(found, Ok(None))
             })
             .await;
         if !open {
-            return Ok(&self.client);
+            return Ok(&clients.credentialed);
         }
-        self.anonymous
-            .get_or_try_init(|| async {
-                Client::try_from(Self::config(&self.plain_http, &self.roots))
-            })
+        clients
+            .anonymous
+            .get_or_try_init(|| async { Client::try_from(clients.config()) })
             .await
     }
 
@@ -176,7 +258,8 @@ impl Registry {
                 DOCKER_MANIFEST_LIST,
             ];
             let auth = self.keychain.auth_for(parsed.resolve_registry());
-            self.client
+            self.clients(parsed.resolve_registry())
+                .credentialed
                 .pull_manifest_raw(&parsed, &auth, &accepted)
                 .await
         };
@@ -287,7 +370,8 @@ impl Registry {
         let mut all: Vec<String> = Vec::new();
         loop {
             let list = async {
-                self.client
+                self.clients(parsed.resolve_registry())
+                    .credentialed
                     .list_tags(&parsed, &auth, Some(1000), all.last().map(String::as_str))
                     .await
             };

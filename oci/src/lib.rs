@@ -35,7 +35,7 @@ mod tls;
 
 use sha2::{Digest as _, Sha256};
 
-pub use client::{IndexEntry, LayerSource, Registry, Written};
+pub use client::{IndexEntry, LayerSource, Registry, Transports, Written};
 pub use config::ConfigEditor;
 pub use error::Error;
 pub use image::{Descriptor, Image, Manifest};

@@ -585,10 +585,15 @@ mod tests {
         for host in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com"] {
             assert!(!is_loopback(host), "{host}");
         }
-        let hosts = Registry::plain_http_hosts(
+        // Nothing listens there: plain HTTP, as before (their requests report the errors).
+        let transports = Registry::transports(
             ["127.0.0.1:5000/a:b", "ghcr.io/x/y"],
             &["insecure.example".into()],
         );
-        assert_eq!(hosts, ["insecure.example", "127.0.0.1:5000"]);
+        assert_eq!(
+            transports.plain_http,
+            ["insecure.example", "127.0.0.1:5000"]
+        );
+        assert!(transports.unverified.is_empty());
     }
 }

@@ -110,7 +110,12 @@ mod tests {
         assert!(std::ptr::eq(roots, system_roots()), "read once");
         assert!(roots.windows(2).all(|pair| pair[0] < pair[1]), "each once");
         // The registry client trusts exactly these: it refuses a list with any it cannot use.
-        crate::Registry::new(Vec::new(), crate::Keychain::default(), &[]).unwrap();
+        crate::Registry::new(
+            crate::Transports::default(),
+            crate::Keychain::default(),
+            &[],
+        )
+        .unwrap();
     }
 
     #[test]

@@ -119,15 +119,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A client for `references`: loopback registries and those in `insecure` over plain HTTP
-    /// (unless they speak HTTPS); trusting the system's CA certificates and `ca`.
+    /// A client for `references`: loopback registries and those in `insecure` over plain HTTP,
+    /// unless they speak HTTPS (an insecure one then without verifying its certificate);
+    /// trusting the system's CA certificates and `ca`.
     pub fn new<'a>(
         references: impl IntoIterator<Item = &'a str>,
         insecure: &[String],
         credentials: &auth::Credentials,
         ca: &[Vec<u8>],
     ) -> Result<Self, Error> {
-        let plain_http = oci::Registry::plain_http_hosts(references, insecure);
+        let transports = oci::Registry::transports(references, insecure);
         let keychain = match credentials.for_op_client() {
             Some(json) => {
                 oci::Keychain::from_cnb_registry_auth(&json).map_err(Error::Credentials)?
@@ -135,7 +136,7 @@ impl Registry {
             None => oci::Keychain::default(),
         };
         let client =
-            oci::Registry::new(plain_http, keychain, ca).map_err(|source| Error::Client {
+            oci::Registry::new(transports, keychain, ca).map_err(|source| Error::Client {
                 source: Box::new(source),
             })?;
         Ok(Self { client })

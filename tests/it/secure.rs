@@ -317,6 +317,52 @@ fn refusals_by_https_registries_are_clear_errors_and_few_requests() {
     );
 }
 
+/// `--insecure-registry HOST` for a registry that speaks HTTPS: op reaches it without
+/// verifying its certificate (as docker and go-containerregistry mean the flag); without the
+/// flag, the same certificate is refused.
+#[test]
+fn an_insecure_https_registry_is_reached_without_verifying_its_certificate() {
+    let ca = TestCa::new();
+    let key = Arc::new(SigningKey::new());
+    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let (dev, prod) = (
+        Registry::start_secure(&ca.server("dev"), &issuer, &key),
+        Registry::start_secure(&ca.server("prod"), &issuer, &key),
+    );
+    let context = TestContext::new();
+    let home = context.path().join(".home");
+    let (from, to) = (dev.addr(), prod.addr());
+    fs_err::create_dir_all(home.join(".docker")).unwrap();
+    let basic = STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
+    fs_err::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({"auths": {from.as_str(): {"auth": basic}, to.as_str(): {"auth": basic}}})
+            .to_string(),
+    )
+    .unwrap();
+    let (_, digest) = publish_app(&context, &ca, (&home, None), &dev);
+    let context = context.env("HOME", &home.display().to_string());
+    let (from_repo, to_repo) = (format!("{from}/team"), format!("{to}/live"));
+    let promote = ["promote-image", "--from", &from_repo, "--to", &to_repo];
+    let run = context.op(&promote);
+    run.failure(1);
+    assert!(
+        run.stderr.contains("is not signed by a CA op trusts"),
+        "{}",
+        run.report()
+    );
+    let mut insecure = promote.to_vec();
+    insecure.extend(["--insecure-registry", &from, "--insecure-registry", &to]);
+    let run = context.op(&insecure);
+    run.success();
+    assert_eq!(
+        run.stdout,
+        format!("{to_repo}/app:v1@{digest}\n"),
+        "{}",
+        run.report()
+    );
+}
+
 /// crane, trusting the test CA, with the Docker configuration of `home` (and `path` first on
 /// PATH, for credential helpers).
 fn crane_in(ca: &TestCa, home: &Path, path: Option<&Path>, args: &[&str]) -> Output {
