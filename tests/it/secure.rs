@@ -23,9 +23,7 @@ on_each_builder!(op_publishes_to_an_https_registry_of_a_private_ca_through_the_t
 /// certificate.
 #[test]
 fn an_untrusted_ca_or_a_ca_file_without_certificates_is_a_clear_error_before_building() {
-    let ca = TestCa::new();
-    let key = Arc::new(SigningKey::new());
-    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let Secure { ca, key, issuer } = Secure::new();
     let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
     let repo = secure.addr();
     let home = tempfile::tempdir().unwrap();
@@ -68,9 +66,7 @@ fn an_untrusted_ca_or_a_ca_file_without_certificates_is_a_clear_error_before_bui
 /// build. What was published is read back by crane, which trusts the CA too.
 fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(lifecycle: Lifecycle) {
     let stack = Stack::start(lifecycle);
-    let ca = TestCa::new();
-    let key = Arc::new(SigningKey::new());
-    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let Secure { ca, key, issuer } = Secure::new();
     let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
     let repo = secure.addr();
     let home = tempfile::tempdir().unwrap();
@@ -143,9 +139,7 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
 fn op_promotes_between_https_registries_with_a_credential_helper() {
     use std::os::unix::fs::PermissionsExt as _;
 
-    let ca = TestCa::new();
-    let key = Arc::new(SigningKey::new());
-    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let Secure { ca, key, issuer } = Secure::new();
     let (dev, prod) = (
         Registry::start_secure(&ca.server("dev"), &issuer, &key),
         Registry::start_secure(&ca.server("prod"), &issuer, &key),
@@ -223,9 +217,7 @@ fn op_promotes_between_https_registries_with_a_credential_helper() {
 /// helper that is not there.
 #[test]
 fn refusals_by_https_registries_are_clear_errors_and_few_requests() {
-    let ca = TestCa::new();
-    let key = Arc::new(SigningKey::new());
-    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let Secure { ca, key, issuer } = Secure::new();
     let dev = Registry::start_secure(&ca.server("dev"), &issuer, &key);
     let other_name =
         Registry::start_secure(&ca.server_for("other", "DNS:other.example"), &issuer, &key);
@@ -322,9 +314,7 @@ fn refusals_by_https_registries_are_clear_errors_and_few_requests() {
 /// flag, the same certificate is refused.
 #[test]
 fn an_insecure_https_registry_is_reached_without_verifying_its_certificate() {
-    let ca = TestCa::new();
-    let key = Arc::new(SigningKey::new());
-    let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+    let Secure { ca, key, issuer } = Secure::new();
     let (dev, prod) = (
         Registry::start_secure(&ca.server("dev"), &issuer, &key),
         Registry::start_secure(&ca.server("prod"), &issuer, &key),
@@ -361,6 +351,23 @@ fn an_insecure_https_registry_is_reached_without_verifying_its_certificate() {
         "{}",
         run.report()
     );
+}
+
+/// A CA of the test's own, the key its token issuer signs with, and the issuer (over HTTPS, with
+/// a certificate of the CA): what the registries of a test are started with.
+struct Secure {
+    ca: TestCa,
+    key: Arc<SigningKey>,
+    issuer: TokenServer,
+}
+
+impl Secure {
+    fn new() -> Self {
+        let ca = TestCa::new();
+        let key = Arc::new(SigningKey::new());
+        let issuer = TokenServer::start(Arc::clone(&key), &ca.server("issuer"));
+        Self { ca, key, issuer }
+    }
 }
 
 /// crane, trusting the test CA, with the Docker configuration of `home` (and `path` first on
