@@ -5,7 +5,7 @@
 //! `cli` (a Dockerfile that `requires` `op-base`, so skaffold builds the two together).
 
 use crate::common::cnb::{Lifecycle, Stack, leftovers, run_to_end, skaffold, verify_published};
-use crate::common::docker::{Engine, ImagesOf, docker, id_and_repo_digests};
+use crate::common::docker::{Engine, ImagesOf, docker, docker_command, id_and_repo_digests};
 use crate::common::registry::Registry;
 use crate::common::{Run, TestContext, build_result, copy_dir, fixtures, tag_of};
 
@@ -337,6 +337,25 @@ fn what_the_engine_lists_is_the_result(stack: &Stack, result: &serde_json::Value
 
 /// A Dockerfile that fails: skaffold's output is shown with the artifact's name, the artifact
 /// that runs on it is not built, the independent one is, and no build result is written.
+/// The containers of failed Dockerfile steps whose command holds these words, removed when
+/// dropped.
+struct FailedStep(String);
+
+impl Drop for FailedStep {
+    fn drop(&mut self) {
+        let listed = docker_command()
+            .args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for line in listed.lines().filter(|l| l.contains(&self.0)) {
+            if let Some((id, _)) = line.split_once(' ') {
+                let _ = docker_command().args(["rm", "-f", id]).output();
+            }
+        }
+    }
+}
+
 fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
     let Hybrid {
         stack: _stack,
@@ -346,9 +365,15 @@ fn a_failing_skaffold_build_is_reported_with_its_output_and_writes_no_result() {
     } = Hybrid::start(Lifecycle::Op);
     let dockerfile = context.path().join("base/Dockerfile");
     let text = fs_err::read_to_string(&dockerfile).unwrap();
+    // The engine's classic builder keeps the container of a failed step: it goes when the test
+    // ends, found by the step's own words.
+    let failed_step = FailedStep(op::engine::unique_name("broken"));
     fs_err::write(
         &dockerfile,
-        format!("{text}RUN echo the base is broken && exit 3\n"),
+        format!(
+            "{text}RUN echo the base is broken {} && exit 3\n",
+            failed_step.0
+        ),
     )
     .unwrap();
     let run = context.op(&["build", "--push", "--repo", &repo]);

@@ -215,6 +215,9 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The cache volumes op kept for this registry's repositories go with it: nothing of a
+        // test is left in the engine.
+        super::cnb::remove_cache_volumes(&self.addr());
     }
 }
 
