@@ -74,16 +74,32 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
     let context = apps(&stack)
         .env("HOME", &home.path().display().to_string())
         .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
-    // -vv: op's diagnostics and the lifecycle's debug output, where a leak would show.
+    // -vv: op's diagnostics and the lifecycle's debug output, where a leak would show. The build
+    // caches in an image of that registry too.
+    let cache = format!("{repo}/cache");
     let run = context.op(&[
         "build-push",
         "--repo",
         &repo,
         "--artifact",
         "procfile",
+        "--cache-image",
+        &cache,
         "-vv",
     ]);
     run.success();
+    let cached = crane_in(
+        &ca,
+        home.path(),
+        None,
+        &["config", &format!("{cache}:procfile")],
+    );
+    assert!(
+        cached.status.success(),
+        "the lifecycle wrote the cache image: {}\n{}",
+        String::from_utf8_lossy(&cached.stderr),
+        run.report()
+    );
     let result = build_result(&context);
     let tag = tag_of(&result, "procfile");
     let (reference, digest) = tag.split_once('@').unwrap();
@@ -103,7 +119,8 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
     assert_eq!(String::from_utf8_lossy(&served.stdout).trim(), digest);
     assert!(issuer.requests() > 0, "tokens were asked for");
 
-    // Nothing secret in what op printed, the build result or the published image's config.
+    // Nothing secret in what op printed, the build result, the published image's config or the
+    // cache image's.
     let config = Command::new(crane())
         .args(["config", reference])
         .env("SSL_CERT_FILE", ca.cert())
@@ -115,6 +132,7 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
         run.stderr.clone(),
         result.to_string(),
         String::from_utf8_lossy(&config.stdout).into_owned(),
+        String::from_utf8_lossy(&cached.stdout).into_owned(),
     ];
     let mut secrets = vec![
         TEST_PASSWORD.to_string(),
@@ -349,6 +367,28 @@ fn an_insecure_https_registry_is_reached_without_verifying_its_certificate() {
         run.stdout,
         format!("{to_repo}/app:v1@{digest}\n"),
         "{}",
+        run.report()
+    );
+}
+
+/// `op builder base` publishes to an HTTPS registry of a private CA through the token flow.
+#[test]
+fn op_makes_base_images_in_an_https_registry_of_a_private_ca() {
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &secure.addr());
+    let image = format!("{}/base/busybox:1", secure.addr());
+    let run = TestContext::new()
+        .env("HOME", &home.path().display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string())
+        .op(&["builder", "base", &image]);
+    run.success();
+    let served = crane_in(&ca, home.path(), None, &["digest", &image]);
+    let digest = String::from_utf8_lossy(&served.stdout).trim().to_string();
+    assert!(
+        run.stdout.contains(&digest) && digest.starts_with("sha256:"),
+        "{digest:?}\n{}",
         run.report()
     );
 }
