@@ -61,13 +61,8 @@ fn fails_clearly(env: &[(&str, String)], error: &str, hint: &str) {
         "the hint says `{hint}`\n{}",
         run.report()
     );
-    let created = crate::common::docker::containers_with_label("io.octopilot.op.context=web")
-        .into_iter()
-        .filter(|id| {
-            crate::common::docker::docker(&["inspect", "--format", "{{.Config.Image}}", id]).trim()
-                == image.name
-        })
-        .count();
+    let created =
+        crate::common::docker::containers_of("io.octopilot.op.context=web", &image.name).len();
     assert_eq!(created, 0, "nothing was created\n{}", run.report());
 }
 

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::common::TestContext;
-use crate::common::docker::{TestImage, containers_with_label, require_engine};
+use crate::common::docker::{TestImage, containers_of, require_engine};
 use crate::common::registry::http_get;
 
 /// `op run context list` shows each context with its image and the port op infers.
@@ -188,13 +188,7 @@ fn runs_the_container_and_passes_its_exit_code_through() {
         run.report()
     );
     let label = "io.octopilot.op.context=web";
-    let left: Vec<String> = containers_with_label(label)
-        .into_iter()
-        .filter(|id| {
-            crate::common::docker::docker(&["inspect", "--format", "{{.Config.Image}}", id]).trim()
-                == image.name
-        })
-        .collect();
+    let left = containers_of(label, &image.name);
     assert!(left.is_empty(), "op run left containers behind: {left:?}");
 }
 
@@ -267,13 +261,7 @@ fn serves_until_interrupted() {
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "op exits 130 after Ctrl-C");
-    let left: Vec<String> = containers_with_label("io.octopilot.op.kind=run")
-        .into_iter()
-        .filter(|id| {
-            crate::common::docker::docker(&["inspect", "--format", "{{.Config.Image}}", id]).trim()
-                == image.name
-        })
-        .collect();
+    let left = containers_of("io.octopilot.op.kind=run", &image.name);
     assert!(left.is_empty(), "op run left containers behind: {left:?}");
     assert!(
         http_get(addr, "/").is_err(),

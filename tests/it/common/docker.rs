@@ -207,6 +207,22 @@ pub fn containers_with_label(label: &str) -> Vec<String> {
         .collect()
 }
 
+/// The containers with `label` made from `image`. A container removed between the listing and
+/// its inspection (another test's: tests run in parallel) is not counted.
+pub fn containers_of(label: &str, image: &str) -> Vec<String> {
+    containers_with_label(label)
+        .into_iter()
+        .filter(|id| {
+            docker_command()
+                .args(["inspect", "--format", "{{.Config.Image}}", id])
+                .output()
+                .is_ok_and(|out| {
+                    out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == image
+                })
+        })
+        .collect()
+}
+
 /// Removes every image of the test's engine in a repository of `registry`, by tag and by digest
 /// (an image pulled by digest has no tag; with containerd's image store it is an image record of
 /// its own).
