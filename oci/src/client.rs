@@ -170,14 +170,18 @@ impl Registry {
                 transports.plain_http.push(host.clone());
             }
         }
+        // Each loopback host is asked once, however many references name it.
+        let mut asked: Vec<String> = Vec::new();
         for reference in references {
             if let Ok(host) = registry_of(reference)
                 && is_loopback(&host)
                 && !insecure.contains(&host)
-                && !transports.plain_http.contains(&host)
-                && !speaks_https(&host)
+                && !asked.contains(&host)
             {
-                transports.plain_http.push(host);
+                asked.push(host.clone());
+                if !speaks_https(&host) {
+                    transports.plain_http.push(host);
+                }
             }
         }
         transports

@@ -326,6 +326,7 @@ pub async fn run(
         registry::auth::Credentials::resolve(env, &run_hosts).map_err(registry::Error::from)?,
     );
     let concurrency = options.concurrency.max(1);
+    let ca_bundle = ca_bundle(registry.extra_roots());
     let shared = Arc::new(Shared {
         engine,
         registry: Arc::new(registry),
@@ -334,7 +335,7 @@ pub async fn run(
         delegation,
         platforms: plan.platforms.clone(),
         image_registry: plan.image_registry.clone(),
-        ca_bundle: ca_bundle(env)?,
+        ca_bundle,
         env: env.clone(),
         insecure_registries: plan.insecure_registries.clone(),
         build_id: engine::unique_name("b")
@@ -379,18 +380,17 @@ pub async fn run(
     Ok(built)
 }
 
-/// With `$OP_REGISTRY_CA_PATH`, what the creator trusts: this system's CA certificates and
-/// the file's, as one PEM bundle.
-fn ca_bundle(env: &Env) -> Result<Option<Arc<str>>, Error> {
-    let Some(ca) = crate::config::op_settings::registry_ca(env).map_err(registry::Error::from)?
-    else {
-        return Ok(None);
-    };
+/// With CA certificates of `$OP_REGISTRY_CA_PATH` (`extra`, as op's client trusts them), what
+/// the creator trusts: this system's CA certificates and those, as one PEM bundle.
+fn ca_bundle(extra: &[Vec<u8>]) -> Option<Arc<str>> {
+    if extra.is_empty() {
+        return None;
+    }
     let all = op_oci::system_roots()
         .iter()
-        .chain(&ca.certificates)
+        .chain(extra)
         .map(Vec::as_slice);
-    Ok(Some(Arc::from(op_oci::pem_bundle(all))))
+    Some(Arc::from(op_oci::pem_bundle(all)))
 }
 
 /// What skaffold is told, when the plan hands it artifacts (and then it must have been given).

@@ -116,6 +116,8 @@ impl Error {
 /// A client for the registries of one command.
 pub struct Registry {
     client: oci::Registry,
+    /// The CA certificates (DER) it trusts besides the system's.
+    ca: Vec<Vec<u8>>,
 }
 
 impl Registry {
@@ -139,7 +141,15 @@ impl Registry {
             oci::Registry::new(transports, keychain, ca).map_err(|source| Error::Client {
                 source: Box::new(source),
             })?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            ca: ca.to_vec(),
+        })
+    }
+
+    /// The CA certificates (DER) it trusts besides the system's (`$OP_REGISTRY_CA_PATH`'s).
+    pub fn extra_roots(&self) -> &[Vec<u8>] {
+        &self.ca
     }
 
     /// A client for `references`, with the credentials the Docker configuration of `env` has

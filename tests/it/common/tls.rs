@@ -39,29 +39,32 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A new temporary directory (named with `prefix`) holding an RSA 2048 key `<name>.key` and a
+/// certificate `<name>.crt` of `subject` it signs itself, valid for two days, with the `extra`
+/// arguments of `openssl req`.
+fn self_signed(prefix: &str, name: &str, subject: &str, extra: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("a temporary directory");
+    let (key, cert) = (format!("{name}.key"), format!("{name}.crt"));
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &cert, "-days",
+        "2", "-subj", subject,
+    ];
+    args.extend(extra);
+    openssl(dir.path(), &args);
+    dir
+}
+
 impl TestCa {
     /// A new CA (RSA 2048, valid for two days).
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("op-test-ca-")
-            .tempdir()
-            .expect("a temporary directory");
-        openssl(
-            dir.path(),
+        let dir = self_signed(
+            "op-test-ca-",
+            "ca",
+            "/CN=op test CA",
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=op test CA",
                 "-addext",
                 "basicConstraints=critical,CA:TRUE",
                 "-addext",
@@ -162,27 +165,11 @@ pub struct SigningKey {
 
 impl SigningKey {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("op-test-token-key-")
-            .tempdir()
-            .expect("a temporary directory");
-        openssl(
-            dir.path(),
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "token.key",
-                "-out",
-                "token.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=op test token issuer",
-            ],
+        let dir = self_signed(
+            "op-test-token-key-",
+            "token",
+            "/CN=op test token issuer",
+            &[],
         );
         openssl(
             dir.path(),
