@@ -79,6 +79,7 @@ pub(super) async fn build_run(
         concurrency: shared.options.concurrency,
         cwd: &delegation.cwd,
         cache_file: &cache_file,
+        ca_certificates: shared.ca_bundle.as_deref(),
     };
     let reporter = &shared.reporter;
     let results = delegation

@@ -326,7 +326,7 @@ pub async fn run(
         registry::auth::Credentials::resolve(env, &run_hosts).map_err(registry::Error::from)?,
     );
     let concurrency = options.concurrency.max(1);
-    let ca_bundle = ca_bundle(registry.extra_roots());
+    let ca_bundle = ca_bundle(registry.extra_roots(), chose_trust(env));
     let shared = Arc::new(Shared {
         engine,
         registry: Arc::new(registry),
@@ -380,10 +380,21 @@ pub async fn run(
     Ok(built)
 }
 
-/// With CA certificates of `$OP_REGISTRY_CA_PATH` (`extra`, as op's client trusts them), what
-/// the creator trusts: this system's CA certificates and those, as one PEM bundle.
-fn ca_bundle(extra: &[Vec<u8>]) -> Option<Arc<str>> {
-    if extra.is_empty() {
+/// Whether op's own trust was chosen in its environment (`SSL_CERT_FILE` or `SSL_CERT_DIR`,
+/// as OpenSSL and op's client read them), rather than being the system's store.
+fn chose_trust(env: &Env) -> bool {
+    ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|name| env.get(name).is_some())
+}
+
+/// What the creator and skaffold are told to trust, when op's trust is not the system's store
+/// alone: with CA certificates of `$OP_REGISTRY_CA_PATH` (`extra`, as op's client trusts them),
+/// or `chosen` (op's own trust comes from `SSL_CERT_FILE`/`SSL_CERT_DIR`), op's CA
+/// certificates and those, as one PEM bundle. Otherwise the creator keeps the builder image's
+/// and skaffold the system's.
+fn ca_bundle(extra: &[Vec<u8>], chosen: bool) -> Option<Arc<str>> {
+    if extra.is_empty() && !chosen {
         return None;
     }
     let all = op_oci::system_roots()

@@ -221,20 +221,15 @@ impl Skaffold {
         mut line: impl FnMut(&str, &str),
         interrupt: &Interrupt,
     ) -> Result<Vec<Built>, Error> {
-        let files = tempfile::Builder::new()
-            .prefix("op-skaffold-")
-            .tempdir()
-            .map_err(Error::Files)?;
-        let file_output = files.path().join("build_result.json");
-        let global_config = files.path().join("config");
-        fs_err::write(&global_config, GLOBAL_CONFIG).map_err(Error::Files)?;
+        let files = RunFiles::write(run)?;
         let mut command = tokio::process::Command::new(&self.binary);
         command
-            .args(Self::arguments(run, &file_output, &global_config))
+            .args(Self::arguments(run, &files.output, &files.global_config))
             .current_dir(run.cwd)
             .env_clear()
             .envs(env.iter().filter(|(k, _)| !DECIDED_BY_OP.contains(k)))
             .envs(run.image_registry.map(|r| (IMAGE_REGISTRY_VAR, r)))
+            .envs(files.ca.as_ref().map(|path| (op_oci::SSL_CERT_FILE, path)))
             // No provenance attestations from the docker builds skaffold starts, unless the
             // user asks: docker buildx would make every image an index with an attestation
             // manifest, which breaks such an image as a run image (upstream §11.3).
@@ -320,7 +315,7 @@ impl Skaffold {
                 tail: tail.into(),
             });
         }
-        read_results(&file_output, run.artifacts)
+        read_results(&files.output, run.artifacts)
     }
 }
 
@@ -331,6 +326,42 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Stops skaffold and everything it started: SIGINT to its process group (skaffold cancels its
 /// builds, as on Ctrl-C), then, after [`STOP_GRACE`] or once skaffold exited, SIGKILL to what is
 /// left of the group.
+/// The files of one `skaffold build`, in a temporary directory removed with them.
+struct RunFiles {
+    _dir: tempfile::TempDir,
+    /// `--file-output`, which skaffold writes.
+    output: PathBuf,
+    /// `--config`: [`GLOBAL_CONFIG`].
+    global_config: PathBuf,
+    /// `SSL_CERT_FILE`, when the run has CA certificates.
+    ca: Option<PathBuf>,
+}
+
+impl RunFiles {
+    fn write(run: &Run<'_>) -> Result<Self, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("op-skaffold-")
+            .tempdir()
+            .map_err(Error::Files)?;
+        let global_config = dir.path().join("config");
+        fs_err::write(&global_config, GLOBAL_CONFIG).map_err(Error::Files)?;
+        let ca = match run.ca_certificates {
+            Some(pem) => {
+                let path = dir.path().join("ca-certificates.pem");
+                fs_err::write(&path, pem).map_err(Error::Files)?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok(Self {
+            output: dir.path().join("build_result.json"),
+            global_config,
+            ca,
+            _dir: dir,
+        })
+    }
+}
+
 async fn stop(child: &mut tokio::process::Child) {
     use rustix::process::{Pid, Signal, kill_process_group};
     let group = child
@@ -380,6 +411,10 @@ pub struct Run<'a> {
     /// skaffold's artifact cache (`--cache-file`): one per run, since skaffold rewrites the whole
     /// file and two runs sharing one would lose each other's entries.
     pub cache_file: &'a Path,
+    /// The CA certificates skaffold trusts for its own registry requests (a PEM bundle: the
+    /// system's and `$OP_REGISTRY_CA_PATH`'s), when op was given some; written next to its
+    /// other files and named by `SSL_CERT_FILE`.
+    pub ca_certificates: Option<&'a str>,
 }
 
 /// What skaffold says it built.

@@ -15,6 +15,7 @@ fn run<'a>(artifacts: &'a [String], profiles: &'a [String], insecure: &'a [Strin
         concurrency: 4,
         cwd: Path::new("/repo"),
         cache_file: Path::new("/cache/skaffold/cache-1"),
+        ca_certificates: None,
     }
 }
 

@@ -46,7 +46,7 @@ impl Hybrid {
 }
 
 /// A copy of `fixtures/hybrid` on the stack's registry and builder, with the real skaffold.
-fn hybrid(stack: &Stack) -> TestContext {
+pub(crate) fn hybrid(stack: &Stack) -> TestContext {
     let context = TestContext::new().env("OP_SKAFFOLD", &skaffold().display().to_string());
     copy_dir(&fixtures().join("hybrid"), context.path());
     for file in ["skaffold.yaml", "base/Dockerfile", "tool/Dockerfile"] {

@@ -11,12 +11,16 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::build_push::apps;
 use crate::common::cnb::{Lifecycle, Stack, crane, leftovers, write_docker_config};
+use crate::common::docker::ImagesOf;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::tls::{SigningKey, TestCa};
 use crate::common::token::{READER, READER_PASSWORD, TokenServer};
 use crate::common::{TestContext, build_result, one_file_layer, tag_of};
 
-on_each_builder!(op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow);
+on_each_builder!(
+    op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow,
+    skaffold_publishes_the_delegated_artifacts_to_an_https_registry_of_a_private_ca,
+);
 
 /// A registry of a private CA that op was not told of is a clear error naming the registry,
 /// with the hint to give the CA, before anything is built; so is a CA file without a
@@ -143,6 +147,75 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
     for secret in &secrets {
         assert!(
             written.iter().all(|text| !text.contains(secret.as_str())),
+            "a password or a token leaked\n{}",
+            run.report()
+        );
+    }
+    assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
+}
+
+/// A CA op trusts through `SSL_CERT_FILE` (its own trust chosen in its environment, no
+/// `OP_REGISTRY_CA_PATH`) is trusted by the creator too: op hands it the same bundle.
+#[test]
+fn the_ca_of_ssl_cert_file_is_handed_to_the_creator() {
+    let stack = Stack::start(Lifecycle::Reference);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &repo);
+    let context = apps(&stack)
+        .env("HOME", &home.path().display().to_string())
+        .env("SSL_CERT_FILE", &ca.cert().display().to_string());
+    let run = context.op(&["build-push", "--repo", &repo, "--artifact", "procfile"]);
+    run.success();
+    let result = build_result(&context);
+    let (reference, digest) = tag_of(&result, "procfile").split_once('@').unwrap();
+    let served = crane_in(&ca, home.path(), None, &["digest", reference]);
+    assert_eq!(String::from_utf8_lossy(&served.stdout).trim(), digest);
+}
+
+/// `op build --push` of upstream's shape (a Dockerfile base image that skaffold builds, the
+/// buildpacks app on it, a `custom` artifact) to an HTTPS registry of a private CA with the
+/// token flow: skaffold gets the CA op was given (its own registry requests) and the
+/// credentials of the Docker configuration; op reads the base back from there as the app's run
+/// image, through the same CA and tokens.
+fn skaffold_publishes_the_delegated_artifacts_to_an_https_registry_of_a_private_ca(
+    lifecycle: Lifecycle,
+) {
+    let stack = Stack::start(lifecycle);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let _images = ImagesOf(repo.clone());
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &repo);
+    let context = crate::build::hybrid(&stack)
+        .env("HOME", &home.path().display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
+    let run = context.op(&["build", "--push", "--repo", &repo, "-vv"]);
+    run.success();
+    let result = build_result(&context);
+    for name in ["op-base", "tool", "cli", "op"] {
+        let tag = tag_of(&result, name);
+        let (reference, digest) = tag.split_once('@').unwrap();
+        assert!(reference.starts_with(&format!("{repo}/{name}:")), "{tag}");
+        let served = crane_in(&ca, home.path(), None, &["digest", reference]);
+        assert_eq!(
+            String::from_utf8_lossy(&served.stdout).trim(),
+            digest,
+            "{name} is in the registry: {}\n{}",
+            String::from_utf8_lossy(&served.stderr),
+            run.report()
+        );
+    }
+    let secrets = [
+        TEST_PASSWORD.to_string(),
+        STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}")),
+    ];
+    for secret in secrets.iter().chain(&issuer.issued()) {
+        assert!(
+            !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
             "a password or a token leaked\n{}",
             run.report()
         );

@@ -8,9 +8,12 @@
 //! `{"token": …, "access_token": …, "expires_in": 300}`: a JWT signed RS256 with
 //! the test key (`x5c` header), granting what the account may do of what was asked:
 //! [`super::registry::TEST_USER`] pulls and pushes, [`READER`] only pulls, anyone else nothing.
-//! A wrong password is refused with 401.
+//! A wrong password is refused with 401. `POST /token` is the OAuth 2 form of the same
+//! (`grant_type=password` or `refresh_token`), which the Docker Engine's containerd and an
+//! identity token (`identitytoken` of the Docker configuration) use; with
+//! `access_type=offline` it gives a refresh token ([`refresh_token_of`]) too.
 
-use std::io::{BufRead as _, BufReader, Write};
+use std::io::{BufRead as _, BufReader, Read as _, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -74,10 +77,10 @@ impl TokenServer {
                             let (key, config) = (Arc::clone(&key), Arc::clone(&config));
                             let issued = Arc::clone(&issued);
                             std::thread::spawn(move || {
-                                if let Ok(Some(token)) = serve(stream, &config, &key)
+                                if let Ok(tokens) = serve(stream, &config, &key)
                                     && let Ok(mut issued) = issued.lock()
                                 {
-                                    issued.push(token);
+                                    issued.extend(tokens);
                                 }
                             });
                         }
@@ -131,12 +134,12 @@ fn allowed(account: Option<&str>) -> &'static [&'static str] {
     }
 }
 
-/// Answers one request; the token it issued, if it issued one.
+/// Answers one request; the tokens it issued, if it issued some.
 fn serve(
     stream: TcpStream,
     config: &Arc<rustls::ServerConfig>,
     key: &SigningKey,
-) -> std::io::Result<Option<String>> {
+) -> std::io::Result<Vec<String>> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let connection =
@@ -145,61 +148,167 @@ fn serve(
     let mut reader = BufReader::new(&mut stream);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    let mut authorization = None;
+    let (mut authorization, mut length) = (None, 0);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            authorization = Some(value.trim().to_string());
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_string());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
         }
     }
-    // The request has no body (a GET): what is left is the answer.
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
     drop(reader);
     let target = request_line.split_whitespace().nth(1).unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if !request_line.starts_with("GET ") || path != "/token" {
-        return respond(&mut stream, 404, "{\"errors\":[{\"code\":\"NOT_FOUND\"}]}").map(|()| None);
-    }
-    let account = match authorization.as_deref().and_then(basic) {
-        None => None,
-        Some((user, password)) => {
-            let known = matches!(
-                (user.as_str(), password.as_str()),
-                (TEST_USER, TEST_PASSWORD) | (READER, READER_PASSWORD)
-            );
-            if !known {
-                return respond(
-                    &mut stream,
-                    401,
-                    "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"wrong username or password\"}]}",
-                )
-                .map(|()| None);
-            }
-            Some(user)
-        }
+    let answer = match (request_line.split_whitespace().next(), path) {
+        (Some("GET"), "/token") => get(query, authorization.as_deref()),
+        (Some("POST"), "/token") => post(&String::from_utf8_lossy(&body)),
+        _ => Err((404, "NOT_FOUND", "no such endpoint")),
     };
-    let mut service = String::new();
-    let mut access = Vec::new();
-    for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
-        let value = unescape(value);
-        match name {
+    match answer {
+        Ok(grant) => {
+            let (body, issued) = grant.answer(key);
+            respond(&mut stream, 200, &body.to_string())?;
+            Ok(issued)
+        }
+        Err((status, code, message)) => {
+            let body = serde_json::json!({"errors": [{"code": code, "message": message}]});
+            respond(&mut stream, status, &body.to_string()).map(|()| Vec::new())
+        }
+    }
+}
+
+/// A refused request: its status, error code and message.
+type Refusal = (u16, &'static str, &'static str);
+
+/// What a request is granted: an account (none: anonymous), the audience, the scopes asked,
+/// and whether a refresh token goes with the access token (an OAuth 2 `access_type=offline`).
+struct Grant {
+    account: Option<String>,
+    service: String,
+    scopes: Vec<String>,
+    refresh: bool,
+}
+
+impl Grant {
+    /// The answer's body, and the tokens in it.
+    fn answer(&self, key: &SigningKey) -> (serde_json::Value, Vec<String>) {
+        let allowed = allowed(self.account.as_deref());
+        let access: Vec<_> = self
+            .scopes
+            .iter()
+            .filter_map(|s| grant(s, allowed))
+            .collect();
+        let token = token(
+            key,
+            self.account.as_deref().unwrap_or(""),
+            &self.service,
+            &access,
+        );
+        let mut body = serde_json::json!({
+            "token": token,
+            "access_token": token,
+            "expires_in": 300,
+        });
+        let mut issued = vec![token];
+        if self.refresh
+            && let Some(account) = &self.account
+        {
+            let refresh = refresh_token_of(account);
+            body["refresh_token"] = refresh.clone().into();
+            issued.push(refresh);
+        }
+        (body, issued)
+    }
+}
+
+/// The refresh (identity) token of `account`: what `docker login` keeps as `identitytoken`.
+pub fn refresh_token_of(account: &str) -> String {
+    format!("op-test-refresh-{account}-{}", STANDARD.encode(account))
+}
+
+/// The account of a known user name and password; a wrong one is refused.
+fn account_of(user: &str, password: &str) -> Result<String, Refusal> {
+    match (user, password) {
+        (TEST_USER, TEST_PASSWORD) | (READER, READER_PASSWORD) => Ok(user.to_string()),
+        _ => Err((401, "UNAUTHORIZED", "wrong username or password")),
+    }
+}
+
+/// `GET /token?service=…&scope=…` with HTTP basic credentials or none (anonymous).
+fn get(query: &str, authorization: Option<&str>) -> Result<Grant, Refusal> {
+    let account = match authorization.and_then(basic) {
+        None => None,
+        Some((user, password)) => Some(account_of(&user, &password)?),
+    };
+    let (mut service, mut scopes) = (String::new(), Vec::new());
+    for (name, value) in form(query) {
+        match name.as_str() {
             "service" => service = value,
-            "scope" => access.extend(grant(&value, allowed(account.as_deref()))),
+            "scope" => scopes.push(value),
             _ => {}
         }
     }
-    let token = token(key, account.as_deref().unwrap_or(""), &service, &access);
-    let body = serde_json::json!({
-        "token": token,
-        "access_token": token,
-        "expires_in": 300,
-    });
-    respond(&mut stream, 200, &body.to_string())?;
-    Ok(Some(token))
+    Ok(Grant {
+        account,
+        service,
+        scopes,
+        refresh: false,
+    })
+}
+
+/// `POST /token`, the OAuth 2 form (`grant_type=password` with `username`/`password`, or
+/// `grant_type=refresh_token` with a refresh token this issuer gave), as containerd, the docker
+/// CLI's login and go-containerregistry with an identity token ask.
+fn post(body: &str) -> Result<Grant, Refusal> {
+    let fields = form(body);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let account = match field("grant_type") {
+        Some("password") => account_of(
+            field("username").unwrap_or_default(),
+            field("password").unwrap_or_default(),
+        )?,
+        Some("refresh_token") => {
+            let presented = field("refresh_token").unwrap_or_default();
+            [TEST_USER, READER]
+                .into_iter()
+                .find(|account| refresh_token_of(account) == presented)
+                .ok_or((401, "UNAUTHORIZED", "unknown refresh token"))?
+                .to_string()
+        }
+        _ => return Err((400, "UNSUPPORTED", "unsupported grant_type")),
+    };
+    Ok(Grant {
+        account: Some(account),
+        service: field("service").unwrap_or_default().to_string(),
+        // Several scopes are one field, separated by spaces, in the OAuth 2 form.
+        scopes: fields
+            .iter()
+            .filter(|(n, _)| n == "scope")
+            .flat_map(|(_, v)| v.split(' ').map(str::to_string))
+            .collect(),
+        refresh: field("access_type") == Some("offline"),
+    })
+}
+
+/// The `name=value` pairs of a query or form, decoded.
+fn form(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(n, v)| (unescape(n), unescape(v)))
+        .collect()
 }
 
 /// `Basic base64(user:password)` → (user, password).
@@ -289,6 +398,7 @@ fn unescape(value: &str) -> String {
 fn respond(stream: &mut impl Write, status: u16, body: &str) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        400 => "Bad Request",
         401 => "Unauthorized",
         _ => "Not Found",
     };
