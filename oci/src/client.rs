@@ -11,6 +11,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::Value;
 
 use crate::error::not_found;
+use crate::identity::Exchange;
 use crate::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, Error, Image,
     Keychain, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Platform, has_system_roots,
@@ -86,6 +87,8 @@ pub struct Registry {
     /// Whether each registry needs no authentication, found out once.
     open: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     keychain: Keychain,
+    /// Access tokens for the registries of identity tokens, when there are some.
+    identity: Option<Exchange>,
 }
 
 impl Registry {
@@ -113,12 +116,18 @@ impl Registry {
                 true,
             )?)
         };
+        let identity = if keychain.has_identities() {
+            Some(Exchange::new(&roots).map_err(|e| Error::Client { source: e.into() })?)
+        } else {
+            None
+        };
         Ok(Self {
             verified: Clients::new(transports.plain_http, roots, false)?,
             unverified,
             unverified_hosts: transports.unverified,
             open: std::sync::Mutex::default(),
             keychain,
+            identity,
         })
     }
 
@@ -187,16 +196,66 @@ impl Registry {
         transports
     }
 
+    /// The credentials for requests about `reference` (to pull, or to pull and push): the
+    /// keychain's, or, for a registry of an identity token, the access token of the repository,
+    /// which also goes into oci-client's token cache for the operations it serves.
+    async fn auth(
+        &self,
+        reference: &Reference,
+        push: bool,
+    ) -> Result<RegistryAuth, OciDistributionError> {
+        let registry = reference.resolve_registry();
+        let (Some(exchange), Some(refresh)) =
+            (&self.identity, self.keychain.identity_for(registry))
+        else {
+            return Ok(self.keychain.auth_for(registry));
+        };
+        let clients = self.clients(registry);
+        let scheme = if clients.plain_http.iter().any(|h| h == registry) {
+            "http"
+        } else {
+            "https"
+        };
+        let verify = !self.unverified_hosts.iter().any(|h| h == registry);
+        let base = format!("{scheme}://{registry}");
+        let token = exchange
+            .token(
+                (&base, verify),
+                registry,
+                reference.repository(),
+                push,
+                refresh,
+            )
+            .await?;
+        let bearer = RegistryAuth::Bearer(token);
+        let operations: &[RegistryOperation] = if push {
+            &[RegistryOperation::Pull, RegistryOperation::Push]
+        } else {
+            &[RegistryOperation::Pull]
+        };
+        for operation in operations {
+            clients
+                .credentialed
+                .auth(reference, &bearer, *operation)
+                .await?;
+        }
+        Ok(bearer)
+    }
+
     /// The client for a request to the registry of `reference` (other than a manifest read or
     /// a tag list, which take credentials with every call): the anonymous one when op has no
     /// credentials for the registry and it asks for none (oci-client's authentication finds no
     /// challenge), else the one that holds the credentials (given to it here; it gets a token
     /// per repository and operation on the first request that needs one and reuses it while it
     /// is valid).
-    async fn client_for(&self, reference: &Reference) -> Result<&Client, OciDistributionError> {
+    async fn client_for(
+        &self,
+        reference: &Reference,
+        push: bool,
+    ) -> Result<&Client, OciDistributionError> {
         let registry = reference.resolve_registry();
         let clients = self.clients(registry);
-        let auth = self.keychain.auth_for(registry);
+        let auth = self.auth(reference, push).await?;
         if !matches!(auth, RegistryAuth::Anonymous) {
             clients
                 .credentialed
@@ -240,7 +299,7 @@ impl Registry {
                 parsed.push(reference);
             }
         }
-        futures::future::join_all(parsed.iter().map(|r| self.client_for(r))).await;
+        futures::future::join_all(parsed.iter().map(|r| self.client_for(r, false))).await;
     }
 
     fn fail(action: &str, reference: &str, source: OciDistributionError) -> Error {
@@ -261,7 +320,7 @@ impl Registry {
                 OCI_INDEX,
                 DOCKER_MANIFEST_LIST,
             ];
-            let auth = self.keychain.auth_for(parsed.resolve_registry());
+            let auth = self.auth(&parsed, false).await?;
             self.clients(parsed.resolve_registry())
                 .credentialed
                 .pull_manifest_raw(&parsed, &auth, &accepted)
@@ -357,7 +416,7 @@ impl Registry {
         let parsed = parse(reference)?;
         let mut data = Vec::new();
         let read = async {
-            self.client_for(&parsed)
+            self.client_for(&parsed, false)
                 .await?
                 .pull_blob(&parsed, digest, &mut data)
                 .await
@@ -370,7 +429,10 @@ impl Registry {
     /// The tags of the repository of `reference` (every page of them).
     pub async fn tags(&self, reference: &str) -> Result<Vec<String>, Error> {
         let parsed = parse(reference)?;
-        let auth = self.keychain.auth_for(parsed.resolve_registry());
+        let auth = self
+            .auth(&parsed, false)
+            .await
+            .map_err(|e| Self::fail("list the tags of", reference, e))?;
         let mut all: Vec<String> = Vec::new();
         loop {
             let list = async {
@@ -398,7 +460,7 @@ impl Registry {
     pub async fn has_blob(&self, reference: &str, digest: &str) -> Result<bool, Error> {
         let parsed = parse(reference)?;
         let check = async {
-            self.client_for(&parsed)
+            self.client_for(&parsed, false)
                 .await?
                 .blob_exists(&parsed, digest)
                 .await
@@ -421,7 +483,7 @@ impl Registry {
         }
         let parsed = parse(reference)?;
         let push = async {
-            self.client_for(&parsed)
+            self.client_for(&parsed, true)
                 .await?
                 .push_blob(&parsed, data, digest)
                 .await
@@ -443,7 +505,7 @@ impl Registry {
         let (from, to) = (parse(source)?, parse(target)?);
         if from.resolve_registry() == to.resolve_registry() {
             let mount = async {
-                self.client_for(&to)
+                self.client_for(&to, true)
                     .await?
                     .mount_blob(&to, &from, &blob.digest)
                     .await
@@ -472,7 +534,11 @@ impl Registry {
         let (from, to) = (parse(source)?, parse(target)?);
         let digest = blob.digest.as_str();
         let read_failure = |e| Self::fail(&format!("read blob {digest} of"), source, e);
-        let reader = self.client_for(&from).await.map_err(read_failure)?.clone();
+        let reader = self
+            .client_for(&from, false)
+            .await
+            .map_err(read_failure)?
+            .clone();
         // Why the download failed, if it did (before its first byte or midway): the upload then
         // fails too, and the error is the download's.
         let failed: Arc<std::sync::Mutex<Option<OciDistributionError>>> = Arc::default();
@@ -507,7 +573,7 @@ impl Registry {
         .try_flatten()
         .boxed();
         let upload = async {
-            self.client_for(&to)
+            self.client_for(&to, true)
                 .await?
                 .push_blob_stream(&to, body, digest, Some(blob.size))
                 .await
@@ -535,7 +601,7 @@ impl Registry {
             problem: format!("`{media_type}` is not a media type"),
         })?;
         let push = async {
-            self.client_for(&parsed)
+            self.client_for(&parsed, true)
                 .await?
                 .push_manifest_raw(&parsed, bytes, header)
                 .await

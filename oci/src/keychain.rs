@@ -1,4 +1,5 @@
-//! Credentials by registry host, from `CNB_REGISTRY_AUTH` (`{"host": "Basic …"}`).
+//! Credentials by registry host, from `CNB_REGISTRY_AUTH` (`{"host": "Basic …"}`, `Bearer …`
+//! or `X-Identity …`, the lifecycle's forms).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,25 +11,35 @@ use oci_client::secrets::RegistryAuth;
 #[derive(Clone, Default)]
 pub struct Keychain {
     entries: BTreeMap<String, RegistryAuth>,
+    /// Identity (refresh) tokens, exchanged for access tokens ([`crate::identity`]).
+    identities: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Keychain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the secrets themselves.
         f.debug_struct("Keychain")
-            .field("registries", &self.entries.keys().collect::<Vec<_>>())
+            .field(
+                "registries",
+                &self
+                    .entries
+                    .keys()
+                    .chain(self.identities.keys())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
 impl Keychain {
     /// Parses `CNB_REGISTRY_AUTH`: a JSON object of registry → `Authorization` value
-    /// (`Basic <base64 user:pass>` or `Bearer <token>`). Keys may carry a scheme and a path,
-    /// which are ignored.
+    /// (`Basic <base64 user:pass>`, `Bearer <token>` or `X-Identity <refresh token>`). Keys may
+    /// carry a scheme and a path, which are ignored.
     pub fn from_cnb_registry_auth(json: &str) -> Result<Self, String> {
         let map: BTreeMap<String, String> = serde_json::from_str(json)
             .map_err(|e| format!("CNB_REGISTRY_AUTH is not a JSON object of strings: {e}"))?;
         let mut entries = BTreeMap::new();
+        let mut identities = BTreeMap::new();
         for (key, header) in map {
             let host = key
                 .trim_start_matches("https://")
@@ -47,27 +58,52 @@ impl Keychain {
                     RegistryAuth::Basic(user.to_string(), password.to_string())
                 }
                 "Bearer" => RegistryAuth::Bearer(value.trim().to_string()),
+                "X-Identity" => {
+                    identities.insert(host, value.trim().to_string());
+                    continue;
+                }
                 other => {
                     return Err(format!(
-                        "CNB_REGISTRY_AUTH: the `{other}` credentials of `{host}` are not supported (use Basic or Bearer)"
+                        "CNB_REGISTRY_AUTH: the `{other}` credentials of `{host}` are not supported (use Basic, Bearer or X-Identity)"
                     ));
                 }
             };
             entries.insert(host, auth);
         }
-        Ok(Self { entries })
+        Ok(Self {
+            entries,
+            identities,
+        })
+    }
+
+    /// The names `registry` is known by: Docker Hub's are one.
+    fn names_of(registry: &str) -> Vec<&str> {
+        let hub = ["index.docker.io", "docker.io", "registry-1.docker.io"];
+        if hub.contains(&registry) {
+            hub.to_vec()
+        } else {
+            vec![registry]
+        }
+    }
+
+    /// The identity token of `registry`, if it has one (then [`Keychain::auth_for`] gives
+    /// none).
+    pub(crate) fn identity_for(&self, registry: &str) -> Option<&str> {
+        Self::names_of(registry)
+            .iter()
+            .find_map(|r| self.identities.get(*r))
+            .map(String::as_str)
+    }
+
+    /// Whether some registry has an identity token.
+    pub(crate) fn has_identities(&self) -> bool {
+        !self.identities.is_empty()
     }
 
     /// The credentials for `registry` (anonymous when there are none). Docker Hub's names are
     /// treated as one.
     pub fn auth_for(&self, registry: &str) -> RegistryAuth {
-        let hub = ["index.docker.io", "docker.io", "registry-1.docker.io"];
-        let candidates: Vec<&str> = if hub.contains(&registry) {
-            hub.to_vec()
-        } else {
-            vec![registry]
-        };
-        candidates
+        Self::names_of(registry)
             .iter()
             .find_map(|r| self.entries.get(*r).cloned())
             .unwrap_or(RegistryAuth::Anonymous)
@@ -100,10 +136,18 @@ mod tests {
             "secrets are not printed"
         );
         assert!(Keychain::from_cnb_registry_auth("[]").is_err());
+        let identity = Keychain::from_cnb_registry_auth(
+            r#"{"r": "X-Identity refresh-r", "docker.io": "X-Identity h"}"#,
+        )
+        .unwrap();
+        assert_eq!(identity.identity_for("r"), Some("refresh-r"));
+        assert_eq!(identity.identity_for("index.docker.io"), Some("h"));
+        assert!(matches!(identity.auth_for("r"), RegistryAuth::Anonymous));
+        assert!(!format!("{identity:?}").contains("refresh-r"));
         assert!(
-            Keychain::from_cnb_registry_auth(r#"{"r": "X-Identity t"}"#)
+            Keychain::from_cnb_registry_auth(r#"{"r": "Digest t"}"#)
                 .unwrap_err()
-                .contains("X-Identity")
+                .contains("`Digest` credentials")
         );
         assert!(Keychain::from_cnb_registry_auth(r#"{"r": "Basic !!!"}"#).is_err());
     }

@@ -27,6 +27,7 @@ pub mod archive;
 mod client;
 mod config;
 mod error;
+mod identity;
 mod image;
 mod keychain;
 mod platform;

@@ -316,20 +316,6 @@ impl Credentials {
             .collect();
         serde_json::to_string(&map).ok()
     }
-
-    /// `CNB_REGISTRY_AUTH` without identity tokens, which op's own registry client cannot
-    /// exchange: those registries are anonymous to op.
-    pub(super) fn for_op_client(&self) -> Option<String> {
-        let usable = Self {
-            entries: self
-                .entries
-                .iter()
-                .filter(|(_, c)| !matches!(c, Credential::Identity(_)))
-                .map(|(k, c)| (k.clone(), c.clone()))
-                .collect(),
-        };
-        usable.cnb_registry_auth()
-    }
 }
 
 fn from_auths(config: &DockerConfig, host: &str) -> Option<Credential> {
@@ -404,8 +390,9 @@ fn run_helper(env: &Env, helper: &str, host: &str) -> Result<Option<Credential>,
     let output = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        // The helper protocol's "not found" is no credential, not an error.
-        if stdout.contains("credentials not found") {
+        // The helper protocol's "not found" is no credential, not an error (the docker CLI's
+        // test: that message alone).
+        if stdout.trim() == "credentials not found in native keychain" {
             return Ok(None);
         }
         let stderr = String::from_utf8_lossy(&output.stderr);

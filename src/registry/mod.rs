@@ -131,7 +131,7 @@ impl Registry {
         ca: &[Vec<u8>],
     ) -> Result<Self, Error> {
         let transports = oci::Registry::transports(references, insecure);
-        let keychain = match credentials.for_op_client() {
+        let keychain = match credentials.cnb_registry_auth() {
             Some(json) => {
                 oci::Keychain::from_cnb_registry_auth(&json).map_err(Error::Credentials)?
             }

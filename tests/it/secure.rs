@@ -14,11 +14,12 @@ use crate::common::cnb::{Lifecycle, Stack, crane, leftovers, write_docker_config
 use crate::common::docker::ImagesOf;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::tls::{SigningKey, TestCa};
-use crate::common::token::{READER, READER_PASSWORD, TokenServer};
-use crate::common::{TestContext, build_result, one_file_layer, tag_of};
+use crate::common::token::{READER, READER_PASSWORD, TokenServer, refresh_token_of};
+use crate::common::{TestContext, build_result, copy_dir, one_file_layer, tag_of};
 
 on_each_builder!(
     op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow,
+    an_identity_token_is_exchanged_for_access_tokens_by_op_and_the_creator,
     skaffold_publishes_the_delegated_artifacts_to_an_https_registry_of_a_private_ca,
 );
 
@@ -154,6 +155,53 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
     assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
 }
 
+/// With an identity token (`identitytoken`, what `docker login` keeps for registries that give
+/// refresh tokens) as the only credential of the target, op's client (its checks and the digest
+/// check) and the creator (`X-Identity` in `CNB_REGISTRY_AUTH`) exchange it for access tokens:
+/// the build publishes, the digest is checked, and neither token is printed.
+fn an_identity_token_is_exchanged_for_access_tokens_by_op_and_the_creator(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let home = tempfile::tempdir().unwrap();
+    let refresh = refresh_token_of(TEST_USER);
+    fs_err::create_dir_all(home.path().join(".docker")).unwrap();
+    fs_err::write(
+        home.path().join(".docker/config.json"),
+        serde_json::json!({"auths": {repo.as_str(): {"identitytoken": refresh}}}).to_string(),
+    )
+    .unwrap();
+    let context = apps(&stack)
+        .env("HOME", &home.path().display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
+    let run = context.op(&[
+        "build-push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "procfile",
+        "-vv",
+    ]);
+    run.success();
+    assert!(
+        !run.stderr.contains("is not checked"),
+        "op's client read what the creator pushed\n{}",
+        run.report()
+    );
+    let result = build_result(&context);
+    let (reference, digest) = tag_of(&result, "procfile").split_once('@').unwrap();
+    let served = crane_in(&ca, home.path(), None, &["digest", reference]);
+    assert_eq!(String::from_utf8_lossy(&served.stdout).trim(), digest);
+    for secret in std::iter::once(refresh).chain(issuer.issued()) {
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "a token leaked\n{}",
+            run.report()
+        );
+    }
+}
+
 /// A CA op trusts through `SSL_CERT_FILE` (its own trust chosen in its environment, no
 /// `OP_REGISTRY_CA_PATH`) is trusted by the creator too: op hands it the same bundle.
 #[test]
@@ -223,9 +271,11 @@ fn skaffold_publishes_the_delegated_artifacts_to_an_https_registry_of_a_private_
     assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
 }
 
-/// `op promote-image` between two HTTPS registries of a private CA with the token flow, the
-/// destination's credentials from a credential helper that really runs
-/// (`credHelpers`, `docker-credential-<name> get` on PATH): digest and tag kept.
+/// `op promote-image` between two HTTPS registries of a private CA with the token flow: the
+/// source's credential an identity token of the Docker configuration (`identitytoken`), the
+/// destination's one a credential helper gives (`credHelpers`, `docker-credential-<name> get` on
+/// PATH, which really runs) as an identity token too (the user name `<token>`); op exchanges
+/// them for access tokens (the OAuth 2 form of the token flow). Digest and tag kept.
 #[test]
 fn op_promotes_between_https_registries_with_a_credential_helper() {
     use std::os::unix::fs::PermissionsExt as _;
@@ -242,21 +292,21 @@ fn op_promotes_between_https_registries_with_a_credential_helper() {
     fs_err::create_dir_all(&bin).unwrap();
     let calls = context.path().join("helper-calls");
     let helper = bin.join("docker-credential-optest");
+    let refresh = refresh_token_of(TEST_USER);
     fs_err::write(
         &helper,
         format!(
             "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho \"$server\" >> {}\n\
-             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{TEST_USER}\",\"Secret\":\"{TEST_PASSWORD}\"}}\\n' \"$server\"\n",
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"{refresh}\"}}\\n' \"$server\"\n",
             calls.display()
         ),
     )
     .unwrap();
     fs_err::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let basic = STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
     fs_err::write(
         home.join(".docker/config.json"),
         serde_json::json!({
-            "auths": {dev.addr(): {"auth": basic}},
+            "auths": {dev.addr(): {"identitytoken": refresh}},
             "credHelpers": {prod.addr(): "optest"},
         })
         .to_string(),
@@ -337,6 +387,8 @@ fn refusals_by_https_registries_are_clear_errors_and_few_requests() {
     };
     config(serde_json::json!({"auth": auth(TEST_USER, TEST_PASSWORD)}));
     publish_app(&context, &ca, (&home, None), &dev);
+    let checker = context.path().join(".checker");
+    copy_dir(&home, &checker);
     let context = context
         .env("HOME", &home.display().to_string())
         .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
@@ -357,8 +409,6 @@ fn refusals_by_https_registries_are_clear_errors_and_few_requests() {
             "expected {message:?} and {hint:?}\n{}",
             run.report()
         );
-        let tagged = crane_in(&ca, &home, None, &["digest", &format!("{to}/live/app:v1")]);
-        assert!(!tagged.status.success(), "nothing was promoted to {to}");
     };
     let (other, orphan) = (other_name.addr(), no_issuer.addr());
     refused(
@@ -398,6 +448,99 @@ fn refusals_by_https_registries_are_clear_errors_and_few_requests() {
         &format!("Credential helper `docker-credential-absent` failed for `{prod_host}`"),
         "check that `docker-credential-absent` is on PATH",
     );
+    // Nothing was promoted to prod (read with credentials it takes; the other two registries
+    // cannot be read past their certificate or their token service).
+    assert_untagged(&ca, &checker, &format!("{prod_host}/live/app:v1"));
+}
+
+/// Credential helpers as the docker CLI runs them: the `credsStore` for every registry without a
+/// `credHelpers` entry; its answer `credentials not found in native keychain` (exit 1) means
+/// anonymous, which the registry then refuses (an error naming it); a helper that fails
+/// otherwise is an error naming the helper, the registry and what it said. Nothing promoted.
+#[test]
+fn credential_stores_and_failing_helpers_are_run_as_the_docker_cli_runs_them() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let Secure { ca, key, issuer } = Secure::new();
+    let (dev, prod) = (
+        Registry::start_secure(&ca.server("dev"), &issuer, &key),
+        Registry::start_secure(&ca.server("prod"), &issuer, &key),
+    );
+    let context = TestContext::new();
+    let home = context.path().join(".home");
+    let bin = context.path().join("bin");
+    fs_err::create_dir_all(home.join(".docker")).unwrap();
+    fs_err::create_dir_all(&bin).unwrap();
+    let helper = |name: &str, script: String| {
+        let path = bin.join(format!("docker-credential-{name}"));
+        fs_err::write(&path, script).unwrap();
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // The store knows dev only.
+    helper(
+        "store",
+        format!(
+            "#!/bin/sh\nread server\nif [ \"$server\" = {} ]; then\n\
+             printf '{{\"Username\":\"{TEST_USER}\",\"Secret\":\"{TEST_PASSWORD}\"}}\\n'\n\
+             else echo 'credentials not found in native keychain'; exit 1; fi\n",
+            dev.addr()
+        ),
+    );
+    helper(
+        "locked",
+        "#!/bin/sh\necho 'the keyring is locked' >&2\nexit 1\n".into(),
+    );
+    let write_config = |config: serde_json::Value| {
+        fs_err::write(home.join(".docker/config.json"), config.to_string()).unwrap();
+    };
+    write_config(serde_json::json!({"credsStore": "store"}));
+    publish_app(&context, &ca, (&home, Some(&bin)), &dev);
+    let context = context
+        .env("HOME", &home.display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string())
+        .env(
+            "PATH",
+            &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        );
+    let to = prod.addr();
+    let promote = || {
+        context.op(&[
+            "promote-image",
+            "--from",
+            &format!("{}/team", dev.addr()),
+            "--to",
+            &format!("{to}/live"),
+        ])
+    };
+    let run = promote();
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains(&format!("Caused by: Registry `{to}` failed"))
+            && run
+                .stderr
+                .contains("hint: the registry refused op's credentials"),
+        "the store had none for prod: anonymous, which prod refuses\n{}",
+        run.report()
+    );
+
+    write_config(
+        serde_json::json!({"credsStore": "store", "credHelpers": {to.as_str(): "locked"}}),
+    );
+    let run = promote();
+    run.failure(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: Credential helper `docker-credential-locked` failed for `{to}`: exit status: 1 (the keyring is locked)"
+        )) && run
+            .stderr
+            .contains("hint: check that `docker-credential-locked` is on PATH and logged in"),
+        "{}",
+        run.report()
+    );
+    let basic = STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
+    write_config(serde_json::json!({"auths": {to.as_str(): {"auth": basic}}}));
+    assert_untagged(&ca, &home, &format!("{to}/live/app:v1"));
 }
 
 /// `--insecure-registry HOST` for a registry that speaks HTTPS: op reaches it without
@@ -498,6 +641,16 @@ fn crane_in(ca: &TestCa, home: &Path, path: Option<&Path>, args: &[&str]) -> Out
         );
     }
     command.output().unwrap()
+}
+
+/// `reference` is not in its registry, as crane reads it with the credentials of `home`
+/// (which the registry takes: a refusal would say nothing).
+fn assert_untagged(ca: &TestCa, home: &Path, reference: &str) {
+    let read = crane_in(ca, home, None, &["digest", reference]);
+    assert!(
+        String::from_utf8_lossy(&read.stderr).contains("MANIFEST_UNKNOWN"),
+        "{reference} is not there: {read:?}"
+    );
 }
 
 /// An image of one file pushed by crane to `registry` as `team/app:v1`, and a build result in

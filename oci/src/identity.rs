@@ -1,0 +1,216 @@
+//! Identity tokens: the refresh tokens `docker login` keeps as `identitytoken` (and credential
+//! helpers give as the user name `<token>`), exchanged for an access token per repository and
+//! action with the OAuth 2 form of the token flow, as go-containerregistry (the reference
+//! lifecycle's client) and the Docker Engine do: `GET /v2/` for the registry's challenge
+//! (`WWW-Authenticate: Bearer realm=…,service=…`), then
+//! `POST <realm>` with `grant_type=refresh_token`, the refresh token, the service, the scope and
+//! a client id; the answer's `access_token` is the bearer token. oci-client knows basic
+//! credentials and bearer tokens only: op-oci hands it the access token of each repository and
+//! action before the requests that need it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use oci_client::errors::OciDistributionError;
+use serde::Deserialize;
+
+/// What op says it is (`client_id`), as go-containerregistry says `go-containerregistry`.
+const CLIENT_ID: &str = "op";
+
+/// How long before its end an access token is asked for again.
+const MARGIN: Duration = Duration::from_secs(30);
+
+/// A registry's answer to `GET /v2/` without credentials: where its tokens come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Challenge {
+    realm: String,
+    service: Option<String>,
+}
+
+/// What an access token is for: a registry, a repository, and whether it may push.
+type Scope = (String, String, bool);
+
+#[derive(Deserialize)]
+struct Answer {
+    access_token: Option<String>,
+    token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+/// The exchanges of one registry client: challenges by registry, access tokens by registry,
+/// repository and action, each asked for once while it is valid.
+pub(crate) struct Exchange {
+    verified: reqwest::Client,
+    /// For the registries reached without verifying their certificate.
+    unverified: reqwest::Client,
+    challenges: tokio::sync::Mutex<HashMap<String, Challenge>>,
+    tokens: tokio::sync::Mutex<HashMap<Scope, (String, Instant)>>,
+}
+
+impl Exchange {
+    /// Trusting `roots` (DER), as the registry client does.
+    pub(crate) fn new(roots: &[Vec<u8>]) -> Result<Self, reqwest::Error> {
+        let client = |verify: bool| {
+            let certificates = roots
+                .iter()
+                .filter_map(|der| reqwest::Certificate::from_der(der).ok());
+            reqwest::Client::builder()
+                .tls_certs_only(certificates)
+                .danger_accept_invalid_certs(!verify)
+                .timeout(Duration::from_secs(60))
+                .build()
+        };
+        Ok(Self {
+            verified: client(true)?,
+            unverified: client(false)?,
+            challenges: tokio::sync::Mutex::default(),
+            tokens: tokio::sync::Mutex::default(),
+        })
+    }
+
+    /// An access token for `repository` of `registry` (at `base`, its `scheme://host`), to
+    /// pull, or to pull and push, from the refresh token `refresh`.
+    pub(crate) async fn token(
+        &self,
+        (base, verify): (&str, bool),
+        registry: &str,
+        repository: &str,
+        push: bool,
+        refresh: &str,
+    ) -> Result<String, OciDistributionError> {
+        let key = (registry.to_string(), repository.to_string(), push);
+        let mut tokens = self.tokens.lock().await;
+        if let Some((token, until)) = tokens.get(&key)
+            && Instant::now() + MARGIN < *until
+        {
+            return Ok(token.clone());
+        }
+        let http = if verify {
+            &self.verified
+        } else {
+            &self.unverified
+        };
+        let challenge = self.challenge(http, base, registry).await?;
+        let actions = if push { "pull,push" } else { "pull" };
+        let scope = format!("repository:{repository}:{actions}");
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", CLIENT_ID),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(service) = &challenge.service {
+            form.push(("service", service.as_str()));
+        }
+        let answer = http.post(&challenge.realm).form(&form).send().await?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(OciDistributionError::AuthenticationFailure(format!(
+                "the token service {} refused the identity token ({status})",
+                challenge.realm
+            )));
+        }
+        let answer: Answer = answer.json().await?;
+        let token = answer.access_token.or(answer.token).ok_or_else(|| {
+            OciDistributionError::AuthenticationFailure(format!(
+                "the token service {} gave no access token",
+                challenge.realm
+            ))
+        })?;
+        // The token specification's default lifetime is 60 seconds.
+        let until = Instant::now() + Duration::from_secs(answer.expires_in.unwrap_or(60));
+        tokens.insert(key, (token.clone(), until));
+        Ok(token)
+    }
+
+    /// The challenge of `registry`, asked for once.
+    async fn challenge(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        registry: &str,
+    ) -> Result<Challenge, OciDistributionError> {
+        let mut challenges = self.challenges.lock().await;
+        if let Some(known) = challenges.get(registry) {
+            return Ok(known.clone());
+        }
+        let answer = http.get(format!("{base}/v2/")).send().await?;
+        let header = answer
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let challenge = parse_challenge(header).ok_or_else(|| {
+            OciDistributionError::AuthenticationFailure(format!(
+                "{registry} has an identity token but does not ask for bearer tokens \
+                 (its answer to GET /v2/ was {}{})",
+                answer.status(),
+                if header.is_empty() {
+                    String::new()
+                } else {
+                    format!(", `WWW-Authenticate: {header}`")
+                }
+            ))
+        })?;
+        challenges.insert(registry.to_string(), challenge.clone());
+        Ok(challenge)
+    }
+}
+
+/// `Bearer realm="…",service="…",…` → its realm and service.
+fn parse_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let (mut realm, mut service) = (None, None);
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            after.split_once(',').unwrap_or((after, ""))
+        };
+        match name.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value.to_string()),
+            "service" => service = Some(value.to_string()),
+            _ => {}
+        }
+        rest = remainder.trim_start_matches([',', ' ']);
+    }
+    Some(Challenge {
+        realm: realm?,
+        service,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_read_as_the_token_specification_writes_them() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#
+            ),
+            Some(Challenge {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"bearer service=reg, realm="https://a/t""#),
+            Some(Challenge {
+                realm: "https://a/t".into(),
+                service: Some("reg".into()),
+            })
+        );
+        assert_eq!(parse_challenge(r#"Basic realm="Registry""#), None);
+        assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
+        assert_eq!(parse_challenge(""), None);
+    }
+}
