@@ -213,15 +213,7 @@ impl Bench {
     /// The registry's log, once it has stopped growing (it writes a request's line as it
     /// answers it, so op can exit just before the last one is written).
     fn settled_log(&self) -> String {
-        let mut log = self.registry().log();
-        loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let again = self.registry().log();
-            if again.len() == log.len() {
-                return again;
-            }
-            log = again;
-        }
+        self.registry().settled_log()
     }
 
     fn op(&self, dir: &Path, repo: &str, extra: &[&str]) -> OpRun {

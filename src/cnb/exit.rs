@@ -125,12 +125,17 @@ impl fmt::Display for Failure {
 /// Forbidden`, `Not authorized`, `DENIED`): worth a hint of its own, whatever the exit code
 /// (the reference lifecycle exits 1 when it happens as the analyzer starts, op-lifecycle 32).
 pub fn refused_by(tail: &[String]) -> Option<String> {
-    const REFUSALS: [&str; 5] = [
+    const REFUSALS: [&str; 9] = [
         "401 unauthorized",
         "403 forbidden",
         "not authorized",
         "unauthorized:",
         "denied:",
+        // oci-client's, in op-lifecycle's errors: `code: 401, message: {"errors":[…]}`.
+        "code: 401",
+        "code: 403",
+        "\"unauthorized\"",
+        "\"denied\"",
     ];
     tail.iter().rev().find_map(|line| {
         let lower = line.to_ascii_lowercase();
@@ -141,12 +146,20 @@ pub fn refused_by(tail: &[String]) -> Option<String> {
     })
 }
 
-/// What to do about a registry that refused the lifecycle.
-pub fn refused_hint(registry: &str) -> String {
-    format!(
-        "the registry `{registry}` refused the lifecycle (the ERROR line above): give op credentials for it \
-         (`docker login {registry}`, or a credential helper in the Docker configuration)"
-    )
+/// What to do about a registry that refused the lifecycle, which had credentials for it or not.
+pub fn refused_hint(registry: &str, credentialed: bool) -> String {
+    if credentialed {
+        format!(
+            "the registry `{registry}` refused the account op has for it (the ERROR line above): the \
+             account may not push (or read) there, or its token service refused it; log in with one \
+             that may (`docker login {registry}`), or have it granted the right"
+        )
+    } else {
+        format!(
+            "the registry `{registry}` refused the lifecycle (the ERROR line above): give op credentials for it \
+             (`docker login {registry}`, or a credential helper in the Docker configuration)"
+        )
+    }
 }
 
 #[cfg(test)]
@@ -160,12 +173,19 @@ mod tests {
             "ERROR: failed to initialize analyzer: validating registry read access: failed to ensure registry read access to reg.example:5000/base/run:latest: HEAD http://reg.example:5000/v2/base/run/manifests/latest: unexpected status code 401 Unauthorized (HEAD responses have no body, use GET for details)".to_string(),
         ];
         assert_eq!(refused_by(&reference).as_deref(), Some("reg.example:5000"));
-        let hint = refused_hint("reg.example:5000");
+        let hint = refused_hint("reg.example:5000", false);
         assert!(
-            hint.contains("`reg.example:5000` refused")
+            hint.contains("`reg.example:5000` refused the lifecycle")
                 && hint.contains("docker login reg.example:5000"),
             "{hint}"
         );
+        let hint = refused_hint("reg.example:5000", true);
+        assert!(
+            hint.contains("refused the account op has for it") && hint.contains("may not push"),
+            "{hint}"
+        );
+        let push_scope = [r#"ERROR: failed to export: Failed to copy blob sha256:e18f to `127.0.0.1:37635/procfile:latest`: Server error: url https://127.0.0.1:37635/v2/procfile/blobs/uploads/, code: 401, message: {"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string()];
+        assert_eq!(refused_by(&push_scope).as_deref(), Some("127.0.0.1:37635"));
         let op_lifecycle = ["ERROR: failed to analyze: Failed to read the manifest of `127.0.0.1:5001/base/run:latest`: Not authorized: url http://127.0.0.1:5001/v2/base/run/manifests/latest".to_string()];
         assert_eq!(refused_by(&op_lifecycle).as_deref(), Some("127.0.0.1:5001"));
         assert_eq!(

@@ -398,6 +398,15 @@ mod against_a_fake_engine {
         keep: bool,
         served: Option<String>,
     ) -> Setup {
+        setup_with(script, keep, served, registry::auth::Credentials::default())
+    }
+
+    fn setup_with(
+        script: impl Fn(&str) -> Script + Send + Sync + 'static,
+        keep: bool,
+        served: Option<String>,
+        credentials: registry::auth::Credentials,
+    ) -> Setup {
         let engine = Arc::new(Fake::new(move |spec| {
             let artifact = spec.labels.get(LABEL_ARTIFACT).cloned().unwrap_or_default();
             script(&artifact)
@@ -407,7 +416,7 @@ mod against_a_fake_engine {
         let shared = Arc::new(Shared {
             engine: Arc::clone(&engine) as Arc<dyn Containers>,
             registry: Arc::new(Served(served)),
-            credentials: registry::auth::Credentials::default(),
+            credentials,
             options: Knobs {
                 concurrency: 2,
                 pull: PullPolicy::Never,
@@ -565,6 +574,48 @@ mod against_a_fake_engine {
                 "{expected}: {reported:#?}"
             );
         }
+    }
+
+    /// Each creator gets the credentials of its own registries (its target and tags, its run
+    /// image), and no others of the many op resolved for the whole build.
+    #[tokio::test]
+    async fn each_creator_gets_the_credentials_of_its_own_registries_only() {
+        let basic = |user: &str| registry::auth::Credential::Basic {
+            username: user.into(),
+            password: format!("{user}-secret"),
+        };
+        let credentials = registry::auth::Credentials::from_entries([
+            ("localhost:5001".to_string(), basic("local")),
+            ("ghcr.io".to_string(), basic("tags")),
+            ("reg.example".to_string(), basic("web")),
+            ("other.example".to_string(), basic("nobody")),
+        ]);
+        let setup = setup_with(|a| creator(a, 0), false, None, credentials);
+        let mut app = setup.artifact("app", None);
+        app.extra_tags = vec![r("ghcr.io/acme/app:v1")];
+        let mut web = setup.artifact("web", None);
+        web.target = r("reg.example/web:latest");
+        let (built, failures) = setup.build(&[app, web]).await;
+        assert!(failures.is_empty() && built.len() == 2, "{failures:?}");
+        let registries_of = |artifact: &str| {
+            let spec = (1..=2)
+                .filter_map(|i| setup.engine.spec(&format!("c{i}")))
+                .find(|s| s.labels[LABEL_ARTIFACT] == artifact)
+                .unwrap();
+            let (_, auth) = spec
+                .env
+                .iter()
+                .find(|(k, _)| k == "CNB_REGISTRY_AUTH")
+                .unwrap();
+            let auth: BTreeMap<String, String> = serde_json::from_str(auth).unwrap();
+            auth.into_keys().collect::<Vec<_>>()
+        };
+        assert_eq!(registries_of("app"), ["ghcr.io", "localhost:5001"]);
+        assert_eq!(
+            registries_of("web"),
+            ["localhost:5001", "reg.example"],
+            "its run image is the builder's, in localhost:5001"
+        );
     }
 
     #[tokio::test]

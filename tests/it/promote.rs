@@ -110,7 +110,7 @@ fn images_and_indexes_are_promoted_between_registries_digest_and_tag_kept() {
     promoted(&run, &format!("{prod_repo}/base:v2"), &base);
     // An open registry is asked once whether it needs authentication (`GET /v2/`), not before
     // every request of the copy (the checkers' requests follow op's in the log).
-    let log = &prod.log()[before..];
+    let log = &prod.settled_log()[before..];
     let requests: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("response completed") && l.contains("useragent=oci-client"))
@@ -204,7 +204,7 @@ fn within_one_registry_blobs_are_mounted_and_version_aliases_follow() {
         !exists(&format!("{addr}/pp/app:other")),
         "only aliases of the image"
     );
-    let log = &registry.log()[before..];
+    let log = &registry.settled_log()[before..];
     let uploads: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("/pp/app/blobs/uploads") && !l.contains("mount="))

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::build_push::apps;
-use crate::common::cnb::{Lifecycle, Stack, crane, leftovers, write_docker_config};
+use crate::common::cnb::{Lifecycle, Stack, crane, leftovers, lifecycle_dir, write_docker_config};
 use crate::common::docker::ImagesOf;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use crate::common::tls::{SigningKey, TestCa};
@@ -19,6 +19,8 @@ use crate::common::{TestContext, build_result, copy_dir, one_file_layer, tag_of}
 
 on_each_builder!(
     op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow,
+    a_build_publishes_to_an_insecure_https_registry_of_a_ca_nobody_was_given,
+    a_build_whose_account_may_not_push_fails_naming_the_registry,
     an_identity_token_is_exchanged_for_access_tokens_by_op_and_the_creator,
     skaffold_publishes_the_delegated_artifacts_to_an_https_registry_of_a_private_ca,
 );
@@ -62,6 +64,33 @@ fn an_untrusted_ca_or_a_ca_file_without_certificates_is_a_clear_error_before_bui
         "{}",
         run.report()
     );
+}
+
+/// A registry whose certificate (of a CA op trusts) has expired is a clear error naming the
+/// registry and the validity problem, before anything is built.
+#[test]
+fn an_expired_certificate_is_a_clear_error_before_building() {
+    let Secure { ca, key, issuer } = Secure::new();
+    let expired = Registry::start_secure(&ca.expired_server("registry"), &issuer, &key);
+    let repo = expired.addr();
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &repo);
+    let context = TestContext::fixture("hybrid")
+        .env("HOME", &home.path().display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
+    let run = context.op(&["build-push", "--repo", repo.as_str(), "--pull", "never"]);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains(&format!("error: Registry `{repo}` failed"))
+            && run.stderr.contains(&format!(
+                "hint: {repo}'s certificate is out of its validity period"
+            ))
+            && run.stderr.contains("renew it"),
+        "{}",
+        run.report()
+    );
+    assert!(!context.path().join("build_result.json").exists());
 }
 
 /// The build's image goes to an HTTPS registry on a loopback port whose certificate a CA of the
@@ -152,6 +181,68 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
             run.report()
         );
     }
+    assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
+}
+
+/// `--insecure-registry HOST` for an HTTPS registry of a CA neither op nor the creator was
+/// given: both lifecycles publish there without verifying its certificate, and op checks the
+/// digest the same way.
+fn a_build_publishes_to_an_insecure_https_registry_of_a_ca_nobody_was_given(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &repo);
+    let context = apps(&stack).env("HOME", &home.path().display().to_string());
+    let run = context.op(&[
+        "build-push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "procfile",
+        "--insecure-registry",
+        &repo,
+    ]);
+    run.success();
+    let result = build_result(&context);
+    let (reference, digest) = tag_of(&result, "procfile").split_once('@').unwrap();
+    let served = crane_in(&ca, home.path(), None, &["digest", reference]);
+    assert_eq!(String::from_utf8_lossy(&served.stdout).trim(), digest);
+}
+
+/// A build whose account may only pull from the target (its tokens lack the push scope) fails
+/// with a clear error that names the registry and says what to do; nothing is published and
+/// the creator is gone.
+fn a_build_whose_account_may_not_push_fails_naming_the_registry(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let home = tempfile::tempdir().unwrap();
+    fs_err::create_dir_all(home.path().join(".docker")).unwrap();
+    let reader = STANDARD.encode(format!("{READER}:{READER_PASSWORD}"));
+    fs_err::write(
+        home.path().join(".docker/config.json"),
+        serde_json::json!({"auths": {repo.as_str(): {"auth": reader}}}).to_string(),
+    )
+    .unwrap();
+    let context = apps(&stack)
+        .env("HOME", &home.path().display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
+    let run = context.op(&["build-push", "--repo", &repo, "--artifact", "procfile"]);
+    run.failure(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "hint: the registry `{repo}` refused the account op has for it"
+        )) && run.stderr.contains("may not push"),
+        "the error names the registry and the missing right\n{}",
+        run.report()
+    );
+    assert!(!context.path().join("build_result.json").exists());
+    let checker = tempfile::tempdir().unwrap();
+    write_docker_config(checker.path(), &repo);
+    assert_untagged(&ca, checker.path(), &format!("{repo}/procfile:latest"));
     assert_eq!(leftovers(&stack.registry.addr()), Vec::<String>::new());
 }
 
@@ -605,6 +696,46 @@ fn op_makes_base_images_in_an_https_registry_of_a_private_ca() {
     assert!(
         run.stdout.contains(&digest) && digest.starts_with("sha256:"),
         "{digest:?}\n{}",
+        run.report()
+    );
+}
+
+/// `op builder create` publishes a builder to an HTTPS registry of a private CA through the
+/// token flow, its base images read from a plain-HTTP registry.
+#[test]
+fn op_creates_builders_in_an_https_registry_of_a_private_ca() {
+    let stack = Stack::start(Lifecycle::Op);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &secure.addr());
+    let context = TestContext::new()
+        .env("OP_LIFECYCLE_DIR", &lifecycle_dir())
+        .env("HOME", &home.path().display().to_string())
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
+    copy_dir(
+        &crate::common::fixtures().join("builders/busybox"),
+        &context.path().join("builder"),
+    );
+    let toml = context.path().join("builder/builder.toml");
+    let text = fs_err::read_to_string(&toml)
+        .unwrap()
+        .replace("localhost:5001", &stack.registry.addr());
+    fs_err::write(&toml, text).unwrap();
+    let builder = format!("{}/op/builder:latest", secure.addr());
+    let run = context.op(&[
+        "builder",
+        "create",
+        &builder,
+        "--config",
+        toml.to_str().unwrap(),
+    ]);
+    run.success();
+    let served = crane_in(&ca, home.path(), None, &["config", &builder]);
+    let config = String::from_utf8_lossy(&served.stdout);
+    assert!(
+        served.status.success() && config.contains("io.buildpacks.builder.metadata"),
+        "{served:?}\n{}",
         run.report()
     );
 }

@@ -81,8 +81,8 @@ pub enum Error {
     #[error("{failure}{}", lifecycle_error(*.failure, .tail))]
     Creator {
         failure: cnb::exit::Failure,
-        /// A registry its output says refused it.
-        refused_by: Option<String>,
+        /// A registry its output says refused it, and whether op gave it credentials for it.
+        refused_by: Option<(String, bool)>,
         /// Its last lines.
         tail: Vec<String>,
     },
@@ -184,8 +184,8 @@ impl Hint for Error {
                 refused_by,
                 ..
             } => refused_by
-                .as_deref()
-                .map(cnb::exit::refused_hint)
+                .as_ref()
+                .map(|(registry, credentialed)| cnb::exit::refused_hint(registry, *credentialed))
                 .or_else(|| failure.hint().map(str::to_string)),
             Error::DigestMismatch { .. } => {
                 Some("another push to the same tag raced this one; build again".into())
@@ -361,7 +361,10 @@ impl<'a> Build<'a> {
         }
         Err(Error::Creator {
             failure: cnb::exit::Failure::from_code(code),
-            refused_by: cnb::exit::refused_by(&tail),
+            refused_by: cnb::exit::refused_by(&tail).map(|registry| {
+                let credentialed = self.shared.credentials.get(&registry).is_some();
+                (registry, credentialed)
+            }),
             tail,
         })
     }

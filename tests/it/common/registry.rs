@@ -190,6 +190,19 @@ impl Registry {
         fs_err::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Its log once it has stopped growing (the registry notes a request after answering it).
+    pub fn settled_log(&self) -> String {
+        let mut log = self.log();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let again = self.log();
+            if again.len() == log.len() {
+                return again;
+            }
+            log = again;
+        }
+    }
+
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {

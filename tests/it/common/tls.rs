@@ -87,6 +87,16 @@ impl TestCa {
     /// A server certificate named `name` for the subject alternative names `san`
     /// (`DNS:other.example`), signed by the CA.
     pub fn server_for(&self, name: &str, san: &str) -> ServerCert {
+        self.sign(name, san, false)
+    }
+
+    /// A server certificate named `name` for `127.0.0.1` and `localhost`, signed by the CA,
+    /// that expired years ago (valid in January 2020 only).
+    pub fn expired_server(&self, name: &str) -> ServerCert {
+        self.sign(name, "IP:127.0.0.1,DNS:localhost", true)
+    }
+
+    fn sign(&self, name: &str, san: &str, expired: bool) -> ServerCert {
         let dir = self.dir.path();
         let (key, csr, cert, ext) = (
             format!("{name}.key"),
@@ -117,26 +127,30 @@ impl TestCa {
                 "/CN=localhost",
             ],
         );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
+        if expired {
+            sign_expired(dir, name, (&csr, &cert, &ext));
+        } else {
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &cert,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &ext,
+                ],
+            );
+        }
         let (cert_der, key_der) = (format!("{name}.crt.der"), format!("{name}.key.der"));
         openssl(
             dir,
@@ -155,6 +169,50 @@ impl TestCa {
             key_der: dir.join(key_der),
         }
     }
+}
+
+/// Signs `csr` with the CA of `dir` as `cert` (extensions of `ext`), valid in January 2020
+/// only: `openssl x509 -req` (OpenSSL 3.0) cannot set a start date; `openssl ca` can, with a
+/// configuration and a database of its own.
+fn sign_expired(dir: &Path, name: &str, (csr, cert, ext): (&str, &str, &str)) {
+    let db = format!("{name}-db");
+    fs_err::create_dir_all(dir.join(&db)).unwrap();
+    fs_err::write(dir.join(&db).join("index.txt"), "").unwrap();
+    let config = format!("{name}-ca.cnf");
+    fs_err::write(
+        dir.join(&config),
+        format!(
+            "[ca]\ndefault_ca = test\n[test]\ndatabase = {db}/index.txt\n\
+                 new_certs_dir = {db}\nserial = {db}/serial\ndefault_md = sha256\n\
+                 policy = any\n[any]\ncommonName = supplied\n"
+        ),
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            &config,
+            "-cert",
+            "ca.crt",
+            "-keyfile",
+            "ca.key",
+            "-in",
+            csr,
+            "-out",
+            cert,
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200201000000Z",
+            "-extfile",
+            ext,
+            "-rand_serial",
+            "-notext",
+        ],
+    );
 }
 
 /// The key a token issuer signs with, and its self-signed certificate (which the registry is
