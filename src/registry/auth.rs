@@ -1,8 +1,9 @@
 //! Registry credentials, found as go-containerregistry's default keychain finds them (pack and
 //! the reference lifecycle use it; the docker CLI agrees on everything but podman's files):
 //!
-//! 1. the Docker configuration: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`;
-//!    without one, podman's: `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`,
+//! 1. the Docker configuration: `$DOCKER_CONFIG_CONTENT` (its JSON text, as the octopilot
+//!    action passes it to op's container), else `$DOCKER_CONFIG/config.json`, else
+//!    `~/.docker/config.json`; without one, podman's: `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`,
 //!    else `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`;
 //! 2. for each registry, under its key (its host, `https://index.docker.io/v1/` for Docker Hub):
 //!    its `credHelpers` entry, else the `credsStore`, both run as `docker-credential-<name> get`
@@ -53,6 +54,11 @@ pub enum Error {
 impl Hint for Error {
     fn hint(&self) -> Option<String> {
         match self {
+            Error::Invalid { path, .. } if path.as_os_str() == format!("${CONFIG_CONTENT}").as_str() => {
+                Some(format!(
+                    "{CONFIG_CONTENT} must hold a Docker configuration (the JSON of a config.json): fix it, or unset it to read DOCKER_CONFIG's file"
+                ))
+            }
             Error::Read { .. } | Error::Invalid { .. } => Some(
                 "fix or remove the file, or point DOCKER_CONFIG at a directory with a valid config.json".into(),
             ),
@@ -170,6 +176,27 @@ struct HelperOutput {
     secret: String,
 }
 
+/// The variable whose value is the Docker configuration itself (its JSON text).
+pub const CONFIG_CONTENT: &str = "DOCKER_CONFIG_CONTENT";
+
+/// The Docker configuration op reads, if there is one: its text and where it comes from.
+fn config_text(env: &Env) -> Result<Option<(String, PathBuf)>, Error> {
+    if let Some(content) = env.get(CONFIG_CONTENT) {
+        return Ok(Some((
+            content.to_string(),
+            PathBuf::from(format!("${CONFIG_CONTENT}")),
+        )));
+    }
+    let Some(path) = config_path(env) else {
+        return Ok(None);
+    };
+    let text = fs_err::read_to_string(&path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some((text, path)))
+}
+
 /// The Docker configuration file op reads, if there is one.
 fn config_path(env: &Env) -> Option<PathBuf> {
     let home = env.get("HOME").map(PathBuf::from);
@@ -196,12 +223,8 @@ fn config_path(env: &Env) -> Option<PathBuf> {
     .find(|path| path.is_file())
 }
 
-fn read_config(path: &Path) -> Result<DockerConfig, Error> {
-    let text = fs_err::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Invalid {
+fn parse_config(text: &str, path: &Path) -> Result<DockerConfig, Error> {
+    serde_json::from_str(text).map_err(|e| Error::Invalid {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
@@ -211,10 +234,10 @@ impl Credentials {
     /// The credentials of `hosts` (registry hosts), from the Docker configuration of `env`.
     /// Hosts without one are left out (anonymous).
     pub fn resolve(env: &Env, hosts: &[String]) -> Result<Self, Error> {
-        let Some(path) = config_path(env) else {
+        let Some((text, path)) = config_text(env)? else {
             return Ok(Self::default());
         };
-        let config = read_config(&path)?;
+        let config = parse_config(&text, &path)?;
         let mut entries = BTreeMap::new();
         for host in hosts {
             let key = cnb_key(host);

@@ -221,7 +221,7 @@ impl Skaffold {
         mut line: impl FnMut(&str, &str),
         interrupt: &Interrupt,
     ) -> Result<Vec<Built>, Error> {
-        let files = RunFiles::write(run)?;
+        let files = RunFiles::write(run, env)?;
         let mut command = tokio::process::Command::new(&self.binary);
         command
             .args(Self::arguments(run, &files.output, &files.global_config))
@@ -230,6 +230,12 @@ impl Skaffold {
             .envs(env.iter().filter(|(k, _)| !DECIDED_BY_OP.contains(k)))
             .envs(run.image_registry.map(|r| (IMAGE_REGISTRY_VAR, r)))
             .envs(files.ca.as_ref().map(|path| (op_oci::SSL_CERT_FILE, path)))
+            .envs(
+                files
+                    .docker_config
+                    .as_ref()
+                    .map(|dir| ("DOCKER_CONFIG", dir)),
+            )
             // No provenance attestations from the docker builds skaffold starts, unless the
             // user asks: docker buildx would make every image an index with an attestation
             // manifest, which breaks such an image as a run image (upstream §11.3).
@@ -335,10 +341,14 @@ struct RunFiles {
     global_config: PathBuf,
     /// `SSL_CERT_FILE`, when the run has CA certificates.
     ca: Option<PathBuf>,
+    /// `DOCKER_CONFIG`, when the Docker configuration is `$DOCKER_CONFIG_CONTENT`'s text: a
+    /// directory of the run with it as `config.json` (readable by op's user only), for skaffold
+    /// and what it runs (the docker CLI of a `custom` artifact).
+    docker_config: Option<PathBuf>,
 }
 
 impl RunFiles {
-    fn write(run: &Run<'_>) -> Result<Self, Error> {
+    fn write(run: &Run<'_>, env: &Env) -> Result<Self, Error> {
         let dir = tempfile::Builder::new()
             .prefix("op-skaffold-")
             .tempdir()
@@ -353,10 +363,24 @@ impl RunFiles {
             }
             None => None,
         };
+        let docker_config = match env.get(crate::registry::auth::CONFIG_CONTENT) {
+            Some(content) => {
+                use std::os::unix::fs::PermissionsExt as _;
+                let docker = dir.path().join("docker");
+                fs_err::create_dir(&docker).map_err(Error::Files)?;
+                let file = docker.join("config.json");
+                fs_err::write(&file, content).map_err(Error::Files)?;
+                fs_err::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(Error::Files)?;
+                Some(docker)
+            }
+            None => None,
+        };
         Ok(Self {
             output: dir.path().join("build_result.json"),
             global_config,
             ca,
+            docker_config,
             _dir: dir,
         })
     }

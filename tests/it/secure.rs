@@ -119,6 +119,8 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
         "procfile",
         "--cache-image",
         &cache,
+        "--sbom-output",
+        "dist/sbom",
         "-vv",
     ]);
     run.success();
@@ -161,13 +163,24 @@ fn op_publishes_to_an_https_registry_of_a_private_ca_through_the_token_flow(life
         .env("DOCKER_CONFIG", home.path().join(".docker"))
         .output()
         .unwrap();
-    let written = [
+    let mut written = vec![
         run.stdout.clone(),
         run.stderr.clone(),
         result.to_string(),
         String::from_utf8_lossy(&config.stdout).into_owned(),
         String::from_utf8_lossy(&cached.stdout).into_owned(),
     ];
+    let sboms = files_under(&context.path().join("dist/sbom"));
+    assert!(
+        !sboms.is_empty(),
+        "the SBOMs were copied out\n{}",
+        run.report()
+    );
+    written.extend(
+        sboms
+            .iter()
+            .map(|f| String::from_utf8_lossy(&fs_err::read(f).unwrap()).into_owned()),
+    );
     let mut secrets = vec![
         TEST_PASSWORD.to_string(),
         STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}")),
@@ -288,6 +301,41 @@ fn an_identity_token_is_exchanged_for_access_tokens_by_op_and_the_creator(lifecy
         assert!(
             !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
             "a token leaked\n{}",
+            run.report()
+        );
+    }
+}
+
+/// The octopilot action passes the Docker configuration to op's container as the text of
+/// `DOCKER_CONFIG_CONTENT` (credential files of the runner are not visible there): it is the
+/// configuration of the whole build, op's client, the creator, and skaffold with what it runs
+/// (the `custom` artifact's docker CLI pushes with it), with no config.json anywhere.
+#[test]
+fn the_action_s_docker_config_content_serves_the_whole_build() {
+    let stack = Stack::start(Lifecycle::Op);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let _images = ImagesOf(repo.clone());
+    let basic = STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
+    let content = serde_json::json!({"auths": {repo.as_str(): {"auth": basic}}}).to_string();
+    let context = crate::build::hybrid(&stack)
+        .env("DOCKER_CONFIG_CONTENT", &content)
+        .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
+    assert!(!context.home().join(".docker/config.json").exists());
+    let run = context.op(&["build", "--push", "--repo", &repo]);
+    run.success();
+    let result = build_result(&context);
+    let checker = tempfile::tempdir().unwrap();
+    write_docker_config(checker.path(), &repo);
+    for name in ["op-base", "tool", "cli", "op"] {
+        let tag = tag_of(&result, name);
+        let (reference, digest) = tag.split_once('@').unwrap();
+        let served = crane_in(&ca, checker.path(), None, &["digest", reference]);
+        assert_eq!(
+            String::from_utf8_lossy(&served.stdout).trim(),
+            digest,
+            "{name}\n{}",
             run.report()
         );
     }
@@ -772,6 +820,20 @@ fn crane_in(ca: &TestCa, home: &Path, path: Option<&Path>, args: &[&str]) -> Out
         );
     }
     command.output().unwrap()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs_err::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// `reference` is not in its registry, as crane reads it with the credentials of `home`

@@ -273,3 +273,37 @@ fn podman_configurations_are_read_when_there_is_no_docker_one() {
         Some(&basic("p", "q"))
     );
 }
+
+#[test]
+fn the_action_s_docker_config_content_wins_over_the_file() {
+    let home = Home::new(r#"{"auths": {"ghcr.io": {"username": "file", "password": "f"}}}"#);
+    let mut pairs: Vec<(String, String)> = home
+        .env()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    pairs.push((
+        CONFIG_CONTENT.into(),
+        r#"{"auths": {"ghcr.io": {"username": "content", "password": "c"}}}"#.into(),
+    ));
+    let env = Env::from_pairs(pairs.clone());
+    let creds = Credentials::resolve(&env, &["ghcr.io".to_string()]).unwrap();
+    assert_eq!(creds.get("ghcr.io"), Some(&basic("content", "c")));
+
+    pairs.pop();
+    pairs.push((CONFIG_CONTENT.into(), "{not json".into()));
+    let error =
+        Credentials::resolve(&Env::from_pairs(pairs), &["ghcr.io".to_string()]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`$DOCKER_CONFIG_CONTENT` is not valid JSON"),
+        "{error}"
+    );
+    assert!(
+        error
+            .hint()
+            .unwrap()
+            .contains("DOCKER_CONFIG_CONTENT must hold a Docker configuration")
+    );
+}
