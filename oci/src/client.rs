@@ -243,9 +243,9 @@ impl Registry {
     }
 
     /// The client for a request to the registry of `reference` (other than a manifest read or
-    /// a tag list, which take credentials with every call): the anonymous one when op has no
-    /// credentials for the registry and it asks for none (oci-client's authentication finds no
-    /// challenge), else the one that holds the credentials (given to it here; it gets a token
+    /// a tag list, which take credentials with every call): the anonymous one when the registry
+    /// asks for no credentials (oci-client's authentication finds no challenge), whether op has
+    /// some for it or not, else the one that holds the credentials (given to it here; it gets a token
     /// per repository and operation on the first request that needs one and reuses it while it
     /// is valid).
     async fn client_for(
@@ -256,13 +256,13 @@ impl Registry {
         let registry = reference.resolve_registry();
         let clients = self.clients(registry);
         let auth = self.auth(reference, push).await?;
-        if !matches!(auth, RegistryAuth::Anonymous) {
-            clients
-                .credentialed
-                .store_auth_if_needed(registry, &auth)
-                .await;
-            return Ok(&clients.credentialed);
-        }
+        clients
+            .credentialed
+            .store_auth_if_needed(registry, &auth)
+            .await;
+        // Whether the registry is open is asked once, with op's credentials or without (as
+        // go-containerregistry pings once): an open one gets no credentials, which would make
+        // oci-client ask `GET /v2/` again before every request.
         let known = match self.open.lock() {
             Ok(mut open) => Arc::clone(open.entry(registry.to_string()).or_default()),
             Err(_) => Arc::default(),

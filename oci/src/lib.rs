@@ -4,8 +4,8 @@
 //! type of each that op and the lifecycle use), the image model, the
 //! config editor, credentials, CA certificates and deterministic tar layers.
 //!
-//! - Credentials come from a [`Keychain`]: the `CNB_REGISTRY_AUTH` JSON (`{"host": "Basic …"}`),
-//!   which platforms build on the host.
+//! - Credentials come from a [`Keychain`]: the `CNB_REGISTRY_AUTH` JSON (`{"host": "Basic …"}`,
+//!   `Bearer …`, `X-Identity …`), which platforms build on the host.
 //! - Registries on a loopback address (`localhost`, `127.0.0.0/8`, `::1`) and those named
 //!   insecure are reached over plain HTTP, as go-containerregistry does for the reference
 //!   lifecycle; everything else over HTTPS.
@@ -15,9 +15,10 @@
 //!   they arrive, so memory does not grow with their size. New blobs go up in one request.
 //! - Credentials are handed to oci-client once per registry; it gets a token per repository and
 //!   operation on the first request that needs one and reuses it while it is valid. A registry
-//!   op has no credentials for and that asks for none is asked `GET /v2/` once, as
-//!   go-containerregistry does; its blob and manifest writes then go through a second client
-//!   that holds no credentials (oci-client would ask again before each of them).
+//!   that asks for no credentials (whether op has some for it or not) is asked `GET /v2/` once,
+//!   as go-containerregistry does; its blob and manifest writes then go through a second client
+//!   that holds no credentials (oci-client would ask again before each of them). Identity
+//!   tokens are exchanged for access tokens by op-oci itself (the `identity` module).
 //! - The system's CA certificates are read once per process ([`system_roots`]).
 //! - Indexes of platforms are written with a `platform` per entry ([`IndexEntry`]).
 //! - Layers are deterministic tars ([`archive`]), byte for byte as the reference lifecycle

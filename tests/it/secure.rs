@@ -318,9 +318,9 @@ fn the_action_s_docker_config_content_serves_the_whole_build() {
     let repo = secure.addr();
     let _images = ImagesOf(repo.clone());
     let basic = STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}"));
-    let content = serde_json::json!({"auths": {repo.as_str(): {"auth": basic}}}).to_string();
+    let configuration = serde_json::json!({"auths": {repo.as_str(): {"auth": basic}}}).to_string();
     let context = crate::build::hybrid(&stack)
-        .env("DOCKER_CONFIG_CONTENT", &content)
+        .env("DOCKER_CONFIG_CONTENT", &configuration)
         .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
     assert!(!context.home().join(".docker/config.json").exists());
     let run = context.op(&["build", "--push", "--repo", &repo]);
