@@ -14,6 +14,8 @@
 //! - [`local_run`], the contexts `op run` knows and how it runs them;
 //! - [`engine`], the Docker Engine API (the only module that imports bollard);
 //! - [`registry`], container registries (the only module that talks to them);
+//! - [`watch`], `op watch-deployment`'s wait for a rollout, and [`kubernetes`], the Kubernetes
+//!   API (the only module that imports kube-rs);
 //! - [`builder`], builder images (`op builder create`) and busybox base images;
 //! - [`cnb`], the platform side of the buildpacks contract (builder metadata, the creator
 //!   container, the tars it gets), as plain values;
@@ -31,6 +33,7 @@ pub mod execute;
 pub mod failure;
 pub mod hint;
 pub mod interrupt;
+pub mod kubernetes;
 pub mod local_run;
 pub mod output;
 pub mod paths;
@@ -38,6 +41,7 @@ pub mod plan;
 pub mod promote;
 pub mod registry;
 pub mod skaffold;
+pub mod watch;
 
 /// The version of op.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

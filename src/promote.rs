@@ -14,13 +14,17 @@ use crate::hint::Hint;
 pub enum Side {
     Source,
     Destination,
+    /// The repository `op watch-deployment` waits for (upstream resolves it, and uses it for
+    /// nothing else).
+    Watched,
 }
 
 impl Side {
-    fn flag(self) -> &'static str {
+    fn flag(self) -> Option<&'static str> {
         match self {
-            Side::Source => "--from",
-            Side::Destination => "--to",
+            Side::Source => Some("--from"),
+            Side::Destination => Some("--to"),
+            Side::Watched => None,
         }
     }
 
@@ -28,13 +32,14 @@ impl Side {
         match self {
             Side::Source => "PROMOTE_SOURCE_REPOSITORY",
             Side::Destination => "PROMOTE_DESTINATION_REPOSITORY",
+            Side::Watched => "WATCH_DESTINATION_REPOSITORY",
         }
     }
 
     fn name(self) -> &'static str {
         match self {
             Side::Source => "source",
-            Side::Destination => "destination",
+            Side::Destination | Side::Watched => "destination",
         }
     }
 }
@@ -47,7 +52,7 @@ pub enum Error {
         side: &'static str,
         environment: Option<String>,
         keys: Vec<String>,
-        flag: &'static str,
+        flag: Option<&'static str>,
     },
     #[error("The {side} repository `{value}` ({origin}) is not a repository: {problem}")]
     BadRepository {
@@ -64,8 +69,10 @@ impl Hint for Error {
     fn hint(&self) -> Option<String> {
         match self {
             Error::NoRepository { keys, flag, .. } => Some(format!(
-                "set {} (in the environment, or in .github/octopilot.yaml or pipeline.properties), or give {flag} REPO",
-                keys.join(" or ")
+                "set {} (in the environment, or in .github/octopilot.yaml or pipeline.properties){}",
+                keys.join(" or "),
+                flag.map(|f| format!(", or give {f} REPO"))
+                    .unwrap_or_default()
             )),
             Error::BadRepository { .. } => Some(
                 "a repository is registry/path, e.g. europe-west1-docker.pkg.dev/proj/reg".into(),
@@ -99,7 +106,7 @@ pub fn repository(
     let found = flag
         .map(|value| Resolved {
             value: value.to_string(),
-            origin: Origin::Flag(side.flag().to_string()),
+            origin: Origin::Flag(side.flag().unwrap_or_default().to_string()),
         })
         .or_else(|| key.and_then(|k| config.setting(k)))
         .or_else(|| config.setting(side.fallback()))

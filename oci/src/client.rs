@@ -11,7 +11,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::Value;
 
 use crate::error::not_found;
-use crate::identity::Exchange;
+use crate::identity::{Exchange, Http};
 use crate::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, Error, Image,
     Keychain, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Platform, has_system_roots,
@@ -87,8 +87,10 @@ pub struct Registry {
     /// Whether each registry needs no authentication, found out once.
     open: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     keychain: Keychain,
-    /// Access tokens for the registries of identity tokens, when there are some.
-    identity: Option<Exchange>,
+    /// op-oci's own requests: pings, token exchanges.
+    http: Http,
+    /// Access tokens for the registries of identity tokens.
+    identity: Exchange,
 }
 
 impl Registry {
@@ -116,18 +118,15 @@ impl Registry {
                 true,
             )?)
         };
-        let identity = if keychain.has_identities() {
-            Some(Exchange::new(&roots).map_err(|e| Error::Client { source: e.into() })?)
-        } else {
-            None
-        };
+        let http = Http::new(Arc::clone(&roots));
         Ok(Self {
             verified: Clients::new(transports.plain_http, roots, false)?,
             unverified,
             unverified_hosts: transports.unverified,
             open: std::sync::Mutex::default(),
             keychain,
-            identity,
+            http,
+            identity: Exchange::default(),
         })
     }
 
@@ -196,6 +195,22 @@ impl Registry {
         transports
     }
 
+    /// `scheme://host` of `registry`, and whether its certificate is verified.
+    fn base_of(&self, registry: &str) -> (String, bool) {
+        let scheme = if self
+            .clients(registry)
+            .plain_http
+            .iter()
+            .any(|h| h == registry)
+        {
+            "http"
+        } else {
+            "https"
+        };
+        let verify = !self.unverified_hosts.iter().any(|h| h == registry);
+        (format!("{scheme}://{registry}"), verify)
+    }
+
     /// The credentials for requests about `reference` (to pull, or to pull and push): the
     /// keychain's, or, for a registry of an identity token, the access token of the repository,
     /// which also goes into oci-client's token cache for the operations it serves.
@@ -205,21 +220,15 @@ impl Registry {
         push: bool,
     ) -> Result<RegistryAuth, OciDistributionError> {
         let registry = reference.resolve_registry();
-        let (Some(exchange), Some(refresh)) =
-            (&self.identity, self.keychain.identity_for(registry))
-        else {
+        let Some(refresh) = self.keychain.identity_for(registry) else {
             return Ok(self.keychain.auth_for(registry));
         };
         let clients = self.clients(registry);
-        let scheme = if clients.plain_http.iter().any(|h| h == registry) {
-            "http"
-        } else {
-            "https"
-        };
-        let verify = !self.unverified_hosts.iter().any(|h| h == registry);
-        let base = format!("{scheme}://{registry}");
-        let token = exchange
+        let (base, verify) = self.base_of(registry);
+        let token = self
+            .identity
             .token(
+                &self.http,
                 (&base, verify),
                 registry,
                 reference.repository(),
@@ -269,11 +278,8 @@ impl Registry {
         };
         let open = *known
             .get_or_init(|| async {
-                let found = clients
-                    .credentialed
-                    .auth(reference, &auth, RegistryOperation::Pull)
-                    .await;
-                matches!(found, Ok(None))
+                let (base, verify) = self.base_of(registry);
+                self.http.is_open(&base, verify).await
             })
             .await;
         if !open {

@@ -1,12 +1,13 @@
-//! Identity tokens: the refresh tokens `docker login` keeps as `identitytoken` (and credential
-//! helpers give as the user name `<token>`), exchanged for an access token per repository and
-//! action with the OAuth 2 form of the token flow, as go-containerregistry (the reference
-//! lifecycle's client) and the Docker Engine do: `GET /v2/` for the registry's challenge
-//! (`WWW-Authenticate: Bearer realm=…,service=…`), then
-//! `POST <realm>` with `grant_type=refresh_token`, the refresh token, the service, the scope and
-//! a client id; the answer's `access_token` is the bearer token. oci-client knows basic
-//! credentials and bearer tokens only: op-oci hands it the access token of each repository and
-//! action before the requests that need it.
+//! op-oci's own requests, beside oci-client's: whether a registry is open (`GET /v2/` answered
+//! without a challenge, go-containerregistry's ping), and identity tokens: the refresh tokens
+//! `docker login` keeps as `identitytoken` (and credential helpers give as the user name
+//! `<token>`), exchanged for an access token per repository and action with the OAuth 2 form
+//! of the token flow, as go-containerregistry (the reference lifecycle's client) and the Docker
+//! Engine do: `GET /v2/` for the registry's challenge (`WWW-Authenticate: Bearer
+//! realm=…,service=…`), then `POST <realm>` with `grant_type=refresh_token`, the refresh token,
+//! the service, the scope and a client id; the answer's `access_token` is the bearer token.
+//! oci-client knows basic credentials and bearer tokens only: op-oci hands it the access token
+//! of each repository and action before the requests that need it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,6 +17,9 @@ use serde::Deserialize;
 
 /// What op says it is (`client_id`), as go-containerregistry says `go-containerregistry`.
 const CLIENT_ID: &str = "op";
+
+/// The `User-Agent` of op-oci's own requests (oci-client's say `oci-client/…`).
+pub(crate) const USER_AGENT: &str = concat!("op-oci/", env!("CARGO_PKG_VERSION"));
 
 /// How long before its end an access token is asked for again.
 const MARGIN: Duration = Duration::from_secs(30);
@@ -37,41 +41,79 @@ struct Answer {
     expires_in: Option<u64>,
 }
 
+/// HTTP clients trusting what the registry client trusts: one that verifies certificates, one
+/// for the registries reached without verifying them; each made on first use.
+pub(crate) struct Http {
+    roots: std::sync::Arc<Vec<Vec<u8>>>,
+    verified: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    unverified: std::sync::OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl Http {
+    /// Trusting `roots` (DER), as the registry client does.
+    pub(crate) fn new(roots: std::sync::Arc<Vec<Vec<u8>>>) -> Self {
+        Self {
+            roots,
+            verified: std::sync::OnceLock::new(),
+            unverified: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn client(&self, verify: bool) -> Result<&reqwest::Client, OciDistributionError> {
+        let cell = if verify {
+            &self.verified
+        } else {
+            &self.unverified
+        };
+        cell.get_or_init(|| {
+            let certificates = self
+                .roots
+                .iter()
+                .filter_map(|der| reqwest::Certificate::from_der(der).ok());
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .tls_certs_only(certificates)
+                .danger_accept_invalid_certs(!verify)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| OciDistributionError::GenericError(Some(format!("op-oci's HTTP client: {e}"))))
+    }
+
+    /// Whether the registry at `base` (`scheme://host`) is open: it answers `GET /v2/` with a
+    /// success and no challenge. Not when it cannot be asked (the requests say why).
+    pub(crate) async fn is_open(&self, base: &str, verify: bool) -> bool {
+        let Ok(client) = self.client(verify) else {
+            return false;
+        };
+        match client.get(format!("{base}/v2/")).send().await {
+            Ok(answer) => {
+                answer.status().is_success()
+                    && !answer
+                        .headers()
+                        .contains_key(reqwest::header::WWW_AUTHENTICATE)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// The exchanges of one registry client: challenges by registry, access tokens by registry,
 /// repository and action, each asked for once while it is valid.
+#[derive(Default)]
 pub(crate) struct Exchange {
-    verified: reqwest::Client,
-    /// For the registries reached without verifying their certificate.
-    unverified: reqwest::Client,
     challenges: tokio::sync::Mutex<HashMap<String, Challenge>>,
     tokens: tokio::sync::Mutex<HashMap<Scope, (String, Instant)>>,
 }
 
 impl Exchange {
-    /// Trusting `roots` (DER), as the registry client does.
-    pub(crate) fn new(roots: &[Vec<u8>]) -> Result<Self, reqwest::Error> {
-        let client = |verify: bool| {
-            let certificates = roots
-                .iter()
-                .filter_map(|der| reqwest::Certificate::from_der(der).ok());
-            reqwest::Client::builder()
-                .tls_certs_only(certificates)
-                .danger_accept_invalid_certs(!verify)
-                .timeout(Duration::from_secs(60))
-                .build()
-        };
-        Ok(Self {
-            verified: client(true)?,
-            unverified: client(false)?,
-            challenges: tokio::sync::Mutex::default(),
-            tokens: tokio::sync::Mutex::default(),
-        })
-    }
-
     /// An access token for `repository` of `registry` (at `base`, its `scheme://host`), to
     /// pull, or to pull and push, from the refresh token `refresh`.
     pub(crate) async fn token(
         &self,
+        http: &Http,
         (base, verify): (&str, bool),
         registry: &str,
         repository: &str,
@@ -85,11 +127,7 @@ impl Exchange {
         {
             return Ok(token.clone());
         }
-        let http = if verify {
-            &self.verified
-        } else {
-            &self.unverified
-        };
+        let http = http.client(verify)?;
         let challenge = self.challenge(http, base, registry).await?;
         let actions = if push { "pull,push" } else { "pull" };
         let scope = format!("repository:{repository}:{actions}");

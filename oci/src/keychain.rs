@@ -95,11 +95,6 @@ impl Keychain {
             .map(String::as_str)
     }
 
-    /// Whether some registry has an identity token.
-    pub(crate) fn has_identities(&self) -> bool {
-        !self.identities.is_empty()
-    }
-
     /// The credentials for `registry` (anonymous when there are none). Docker Hub's names are
     /// treated as one.
     pub fn auth_for(&self, registry: &str) -> RegistryAuth {

@@ -50,7 +50,8 @@ pub struct BuildCommon {
     #[arg(long, value_name = "IMAGE")]
     pub artifact: Option<String>,
 
-    /// Registry to reach over plain HTTP (repeatable, or comma-separated)
+    /// Registry reached without verifying its certificate, or over plain HTTP when it speaks no
+    /// HTTPS (repeatable, or comma-separated)
     /// [env: SKAFFOLD_INSECURE_REGISTRY, SKAFFOLD_INSECURE_REGISTRIES]
     #[arg(long = "insecure-registry", value_name = "HOST", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
@@ -269,7 +270,7 @@ pub struct BuildRunArgs {
 }
 
 /// A duration as Go writes them (`3m0s`, `90s`, `1h`, `500ms`), as upstream's flag takes it.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("`{text}` is not a duration (e.g. 3m, 90s, 1m30s, 500ms)");
     let mut rest = text.trim();
     if rest == "0" {

@@ -45,7 +45,8 @@ pub struct BuilderCreateArgs {
     #[arg(long = "platform", value_name = "OS/ARCH")]
     pub platforms: Vec<String>,
 
-    /// A registry to reach over plain HTTP (repeatable; loopback registries always are)
+    /// A registry reached without verifying its certificate, or over plain HTTP when it speaks
+    /// no HTTPS (repeatable; a loopback registry is plain HTTP unless it speaks HTTPS)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
 }
@@ -83,7 +84,8 @@ pub struct BuilderBaseArgs {
     #[arg(long, value_name = "ID", default_value = "io.octopilot.busybox")]
     pub stack_id: String,
 
-    /// A registry to reach over plain HTTP (repeatable; loopback registries always are)
+    /// A registry reached without verifying its certificate, or over plain HTTP when it speaks
+    /// no HTTPS (repeatable; a loopback registry is plain HTTP unless it speaks HTTPS)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
 }

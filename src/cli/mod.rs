@@ -9,6 +9,7 @@ mod build;
 mod builder;
 mod promote;
 mod run;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -19,8 +20,9 @@ pub use build::{
     PushDestination, SkaffoldArgs, UpstreamArgs,
 };
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
-pub use promote::PromoteArgs;
+pub use promote::{PromoteArgs, SelectBuild};
 pub use run::{Pull, RunArgs};
+pub use watch::WatchArgs;
 
 /// op takes a repository's skaffold.yaml and gets its images built, published, promoted and
 /// run. Buildpacks artifacts are built by op itself through the Docker Engine API and published
@@ -74,6 +76,9 @@ pub enum Command {
     /// Copy a built image (from build_result.json) from one environment's registry to the
     /// next, digest kept and tag too
     PromoteImage(PromoteArgs),
+    /// Wait until an environment runs the image built (build_result.json) and has rolled it
+    /// out: a Flux HelmRelease reconciled when there is one, then the Deployment watched
+    WatchDeployment(WatchArgs),
     /// Make builder images (and busybox base images) and publish them to a registry
     Builder(BuilderArgs),
     /// Print op's version

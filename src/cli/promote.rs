@@ -29,17 +29,8 @@ pub struct PromoteArgs {
     #[arg(long, value_name = "REPO")]
     pub to: Option<String>,
 
-    /// The directory that holds build_result.json
-    #[arg(long, value_name = "DIR", conflicts_with = "build_result")]
-    pub build_result_dir: Option<PathBuf>,
-
-    /// The build result file
-    #[arg(long, value_name = "FILE")]
-    pub build_result: Option<PathBuf>,
-
-    /// The entry of the build result to promote (its imageName); default: the last one
-    #[arg(long, value_name = "NAME")]
-    pub image_name: Option<String>,
+    #[command(flatten)]
+    pub build: SelectBuild,
 
     /// Also copy the source repository's other tags of the same image (version aliases)
     #[arg(long)]
@@ -49,11 +40,29 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// A registry to reach over plain HTTP (repeatable; loopback registries always are)
+    /// A registry reached without verifying its certificate, or over plain HTTP when it speaks
+    /// no HTTPS (repeatable; a loopback registry is plain HTTP unless it speaks HTTPS)
     #[arg(long = "insecure-registry", value_name = "HOST", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
 
     /// Format of the result on stdout
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// Which build of which build result a command takes (`op promote-image`,
+/// `op watch-deployment`).
+#[derive(Debug, Args)]
+pub struct SelectBuild {
+    /// The directory that holds build_result.json
+    #[arg(long, value_name = "DIR", conflicts_with = "build_result")]
+    pub build_result_dir: Option<PathBuf>,
+
+    /// The build result file
+    #[arg(long, value_name = "FILE")]
+    pub build_result: Option<PathBuf>,
+
+    /// The entry of the build result (its imageName); default: the last one
+    #[arg(long, value_name = "NAME")]
+    pub image_name: Option<String>,
 }

@@ -7,6 +7,7 @@ mod completion;
 mod promote;
 mod run;
 mod version;
+mod watch;
 
 use crate::cli::{Cli, Command, PushDestination};
 use crate::config::Destination;
@@ -80,8 +81,36 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<ExitStatus, Failure> {
         ),
         Command::Run(args) => run::run(&cwd, env, global, &args, printer),
         Command::PromoteImage(args) => promote::run(&cwd, env, global, &args, printer),
+        Command::WatchDeployment(args) => watch::run(&cwd, env, global, &args, printer),
         Command::Builder(args) => builder::run(&args.command, &env, printer),
         Command::Version => version::run(&env, printer),
         Command::Completion(args) => completion::run(args.shell, printer),
+    }
+}
+
+/// The configuration of `cwd` (settings files, the environment), its warnings printed.
+fn load_config(
+    cwd: &std::path::Path,
+    env: crate::config::Env,
+    global: &crate::cli::GlobalArgs,
+    printer: &Printer,
+) -> Result<crate::config::Config, Failure> {
+    let config = crate::config::Config::load(cwd, env, global.config.as_deref())?;
+    for warning in config.warnings() {
+        printer.warn(warning);
+    }
+    Ok(config)
+}
+
+/// The build result a command reads: `--build-result FILE`, else `build_result.json` of
+/// `--build-result-dir DIR`, else of `cwd`.
+fn build_result_path(cwd: &std::path::Path, build: &crate::cli::SelectBuild) -> std::path::PathBuf {
+    match (
+        build.build_result.as_deref(),
+        build.build_result_dir.as_deref(),
+    ) {
+        (Some(file), _) => cwd.join(file),
+        (None, Some(dir)) => cwd.join(dir).join(crate::build_result::FILE_NAME),
+        (None, None) => cwd.join(crate::build_result::FILE_NAME),
     }
 }

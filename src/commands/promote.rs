@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use op_oci::Reference;
 
-use crate::build_result::{self, BuildResult};
+use crate::build_result::BuildResult;
 use crate::cli::{GlobalArgs, OutputFormat, PromoteArgs};
-use crate::config::{Config, Env};
+use crate::config::Env;
 use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::output::Printer;
 use crate::promote::{self, Side};
@@ -19,10 +19,7 @@ pub(super) fn run(
     args: &PromoteArgs,
     printer: &Printer,
 ) -> Result<ExitStatus, Failure> {
-    let config = Config::load(cwd, env, global.config.as_deref())?;
-    for warning in config.warnings() {
-        printer.warn(warning);
-    }
+    let config = super::load_config(cwd, env, global, printer)?;
     let source_repo = promote::repository(
         &config,
         Side::Source,
@@ -35,13 +32,9 @@ pub(super) fn run(
         args.destination.as_deref(),
         args.to.as_deref(),
     )?;
-    let path = match (&args.build_result, &args.build_result_dir) {
-        (Some(file), _) => cwd.join(file),
-        (None, Some(dir)) => cwd.join(dir).join(build_result::FILE_NAME),
-        (None, None) => cwd.join(build_result::FILE_NAME),
-    };
+    let path = super::build_result_path(cwd, &args.build);
     let result = BuildResult::read(&path)?;
-    let build = result.select(args.image_name.as_deref(), &path)?;
+    let build = result.select(args.build.image_name.as_deref(), &path)?;
     let (tagged, digest) = promote::split_reference(&build.tag)?;
     let destination =
         promote::destination_reference(&tagged, &source_repo.value, &destination_repo.value);

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::cli::{GlobalArgs, RunArgs};
+use crate::config::Env;
 use crate::config::skaffold;
-use crate::config::{Config, Env};
 use crate::engine::{Engine, Output};
 use crate::failure::{ExitStatus, Failure, UsageError};
 use crate::interrupt::Interrupt;
@@ -19,10 +19,7 @@ pub(super) fn run(
     args: &RunArgs,
     printer: &Printer,
 ) -> Result<ExitStatus, Failure> {
-    let config = Config::load(cwd, env, global.config.as_deref())?;
-    for warning in config.warnings() {
-        printer.warn(warning);
-    }
+    let config = super::load_config(cwd, env, global, printer)?;
     let profiles = config.profiles(&args.skaffold.profiles);
     let project = skaffold::load(&skaffold::LoadOptions {
         file: &args.skaffold.filename,

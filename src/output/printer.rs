@@ -74,6 +74,16 @@ impl Printer {
         }
     }
 
+    /// A GitHub Actions error annotation (`::error ::<text>`, on one line) on stderr, beside an
+    /// error op renders too; never silenced.
+    pub fn annotate_error(&self, text: &str) {
+        let line = text
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
+        Self::stderr(&format!("::error ::{line}\n"));
+    }
+
     /// An already rendered error on stderr; never silenced.
     pub fn error(&self, rendered: &str) {
         Self::stderr(rendered);

@@ -168,3 +168,38 @@ impl Drop for TerminalReporter {
         }
     }
 }
+
+/// One live line on a terminal: a spinner whose message is replaced as things change, the
+/// elapsed time beside it, and lines printed above it; cleared when dropped.
+pub struct StatusLine {
+    bar: ProgressBar,
+}
+
+impl StatusLine {
+    pub fn new(message: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self { bar }
+    }
+
+    /// Replaces the line's message.
+    pub fn set(&self, message: &str) {
+        self.bar.set_message(message.to_string());
+    }
+
+    /// A line above the live one.
+    pub fn println(&self, text: &str) {
+        self.bar.println(text);
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -406,9 +406,14 @@ fn run_helper(env: &Env, helper: &str, host: &str) -> Result<Option<Credential>,
         .spawn()
         .map_err(|e| fail(format!("it does not run: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server_address(host).as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
+        // A helper that fails without reading what it was asked closes its input first: its
+        // exit status and its message say why, not the broken pipe.
+        match stdin.write_all(server_address(host).as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(fail(e.to_string()));
+            }
+            _ => {}
+        }
     }
     let output = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -199,8 +199,11 @@ fn the_modules_of_src_form_no_import_cycle() {
 fn each_outside_system_has_one_owner() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = root.join("src");
-    {
-        let (crate_name, owner) = ("bollard", "engine");
+    for (crate_name, owner) in [
+        ("bollard", "engine"),
+        ("kube", "kubernetes"),
+        ("k8s_openapi", "kubernetes"),
+    ] {
         let users: BTreeSet<String> = sources(&src)
             .into_iter()
             .filter(|f| code(f).contains(&format!("{crate_name}::")))

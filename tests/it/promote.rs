@@ -113,7 +113,10 @@ fn images_and_indexes_are_promoted_between_registries_digest_and_tag_kept() {
     let log = &prod.settled_log()[before..];
     let requests: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("response completed") && l.contains("useragent=oci-client"))
+        .filter(|l| {
+            l.contains("response completed")
+                && (l.contains("useragent=oci-client") || l.contains("useragent=op-oci"))
+        })
         .collect();
     let pings = requests
         .iter()

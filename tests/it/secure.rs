@@ -306,6 +306,31 @@ fn an_identity_token_is_exchanged_for_access_tokens_by_op_and_the_creator(lifecy
     }
 }
 
+/// `op build --push` of the hybrid fixture with `--insecure-registry` for an HTTPS registry of a
+/// CA nobody was given: skaffold (told the same list) and the engine that pushes for it reach it
+/// without verifying its certificate, as op and the creator do.
+#[test]
+fn skaffold_publishes_to_an_insecure_https_registry_of_a_ca_nobody_was_given() {
+    let stack = Stack::start(Lifecycle::Op);
+    let Secure { ca, key, issuer } = Secure::new();
+    let secure = Registry::start_secure(&ca.server("registry"), &issuer, &key);
+    let repo = secure.addr();
+    let _images = ImagesOf(repo.clone());
+    let home = tempfile::tempdir().unwrap();
+    write_docker_config(home.path(), &repo);
+    let context = crate::build::hybrid(&stack).env("HOME", &home.path().display().to_string());
+    let run = context.op(&[
+        "build",
+        "--push",
+        "--repo",
+        &repo,
+        "--insecure-registry",
+        &repo,
+    ]);
+    run.success();
+    hybrid_published(&ca, (home.path(), &repo), &context, &run);
+}
+
 /// The octopilot action passes the Docker configuration to op's container as the text of
 /// `DOCKER_CONFIG_CONTENT` (credential files of the runner are not visible there): it is the
 /// configuration of the whole build, op's client, the creator, and skaffold with what it runs
@@ -325,20 +350,9 @@ fn the_action_s_docker_config_content_serves_the_whole_build() {
     assert!(!context.home().join(".docker/config.json").exists());
     let run = context.op(&["build", "--push", "--repo", &repo]);
     run.success();
-    let result = build_result(&context);
     let checker = tempfile::tempdir().unwrap();
     write_docker_config(checker.path(), &repo);
-    for name in ["op-base", "tool", "cli", "op"] {
-        let tag = tag_of(&result, name);
-        let (reference, digest) = tag.split_once('@').unwrap();
-        let served = crane_in(&ca, checker.path(), None, &["digest", reference]);
-        assert_eq!(
-            String::from_utf8_lossy(&served.stdout).trim(),
-            digest,
-            "{name}\n{}",
-            run.report()
-        );
-    }
+    hybrid_published(&ca, (checker.path(), &repo), &context, &run);
 }
 
 /// A CA op trusts through `SSL_CERT_FILE` (its own trust chosen in its environment, no
@@ -382,20 +396,7 @@ fn skaffold_publishes_the_delegated_artifacts_to_an_https_registry_of_a_private_
         .env("OP_REGISTRY_CA_PATH", &ca.cert().display().to_string());
     let run = context.op(&["build", "--push", "--repo", &repo, "-vv"]);
     run.success();
-    let result = build_result(&context);
-    for name in ["op-base", "tool", "cli", "op"] {
-        let tag = tag_of(&result, name);
-        let (reference, digest) = tag.split_once('@').unwrap();
-        assert!(reference.starts_with(&format!("{repo}/{name}:")), "{tag}");
-        let served = crane_in(&ca, home.path(), None, &["digest", reference]);
-        assert_eq!(
-            String::from_utf8_lossy(&served.stdout).trim(),
-            digest,
-            "{name} is in the registry: {}\n{}",
-            String::from_utf8_lossy(&served.stderr),
-            run.report()
-        );
-    }
+    hybrid_published(&ca, (home.path(), &repo), &context, &run);
     let secrets = [
         TEST_PASSWORD.to_string(),
         STANDARD.encode(format!("{TEST_USER}:{TEST_PASSWORD}")),
@@ -834,6 +835,32 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// Every artifact of the hybrid fixture is in the build result as a reference of the registry
+/// op was given, and the registry serves it with that digest, as crane reads it with the
+/// credentials of `home`.
+#[track_caller]
+fn hybrid_published(
+    ca: &TestCa,
+    (home, repo): (&Path, &str),
+    context: &TestContext,
+    run: &crate::common::Run,
+) {
+    let result = build_result(context);
+    for name in ["op-base", "tool", "cli", "op"] {
+        let tag = tag_of(&result, name);
+        let (reference, digest) = tag.split_once('@').unwrap();
+        assert!(reference.starts_with(&format!("{repo}/{name}:")), "{tag}");
+        let served = crane_in(ca, home, None, &["digest", reference]);
+        assert_eq!(
+            String::from_utf8_lossy(&served.stdout).trim(),
+            digest,
+            "{name} is in the registry: {}\n{}",
+            String::from_utf8_lossy(&served.stderr),
+            run.report()
+        );
+    }
 }
 
 /// `reference` is not in its registry, as crane reads it with the credentials of `home`

@@ -2,6 +2,7 @@
 
 pub mod cnb;
 pub mod docker;
+pub mod kube;
 pub mod registry;
 pub mod remote;
 pub mod tls;

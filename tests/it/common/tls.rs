@@ -22,7 +22,8 @@ pub struct ServerCert {
     pub key_der: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs Debian's `openssl args…` in `dir`, panicking with its stderr when it fails.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let binary = which("openssl").unwrap_or_else(|| {
         panic!("`openssl` is not installed; `scripts/dev-env` installs it (Debian's openssl)")
     });

@@ -1,0 +1,145 @@
+//! The test cluster itself (`tests/it/common/kube.rs`): a real control plane on which a
+//! Deployment rolls out on kwok's node, whose apiserver enforces RBAC, and which leaves nothing
+//! behind when it is dropped.
+
+use std::path::Path;
+
+use crate::common::kube::{ADMIN_CONTEXT, LIMITED_CONTEXT, LIMITED_USER, NODE, TestCluster};
+
+const DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: hello
+  template:
+    metadata:
+      labels:
+        app: hello
+    spec:
+      containers:
+      - name: hello
+        image: 127.0.0.1:5001/op/hello:latest
+";
+
+/// `kubectl args…` as the administrator succeeds: its stdout.
+#[track_caller]
+fn kubectl_ok(cluster: &TestCluster, args: &[&str]) -> String {
+    let out = cluster.kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr),
+        cluster.logs()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The processes whose command line names `dir`.
+fn processes_naming(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    fs_err::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|entry| {
+            let cmdline = fs_err::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline
+                .contains(&needle)
+                .then(|| format!("{}: {cmdline}", entry.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_deployment_rolls_out_rbac_holds_and_nothing_is_left() {
+    let cluster = TestCluster::start();
+    assert!(
+        cluster.server().starts_with("https://127.0.0.1:"),
+        "{}",
+        cluster.server()
+    );
+    assert!(cluster.ca().is_file());
+    for (kubeconfig, context) in [
+        (cluster.admin_kubeconfig(), ADMIN_CONTEXT),
+        (cluster.limited_kubeconfig(), LIMITED_CONTEXT),
+    ] {
+        let out = cluster.kubectl_as(&kubeconfig, &["config", "current-context"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), context);
+    }
+    let labels = kubectl_ok(
+        &cluster,
+        &["get", "node", NODE, "-o", "jsonpath={.metadata.labels}"],
+    );
+    assert!(
+        labels.contains("\"kubernetes.io/os\":\"linux\"")
+            && labels.contains("\"kubernetes.io/arch\":\"amd64\""),
+        "{labels}"
+    );
+
+    cluster.apply(DEPLOYMENT);
+    let rollout = cluster.kubectl(&["rollout", "status", "deployment/hello", "--timeout=60s"]);
+    assert!(
+        rollout.status.success(),
+        "the Deployment did not roll out within 60 s:\n{}{}\n{}\n{}",
+        String::from_utf8_lossy(&rollout.stdout),
+        String::from_utf8_lossy(&rollout.stderr),
+        kubectl_ok(
+            &cluster,
+            &["get", "deployments,replicasets,pods,events", "-o", "wide"]
+        ),
+        cluster.logs()
+    );
+    let pods: serde_json::Value = serde_json::from_str(&kubectl_ok(
+        &cluster,
+        &["get", "pods", "-l", "app=hello", "-o", "json"],
+    ))
+    .unwrap();
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "{pods:#?}");
+    for pod in pods {
+        assert_eq!(pod["spec"]["nodeName"], NODE, "{pod:#}");
+        assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");
+    }
+
+    // The limited user is authenticated, and RBAC refuses it: 403.
+    let refused = cluster.kubectl_as(
+        &cluster.limited_kubeconfig(),
+        &["get", "deployments", "-v=6"],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("403 Forbidden")
+            && stderr.contains(&format!(
+                "User \"{LIMITED_USER}\" cannot list resource \"deployments\""
+            )),
+        "{stderr}"
+    );
+
+    let dir = cluster.dir().to_path_buf();
+    let process_ids = cluster.pids();
+    assert_eq!(
+        process_ids.len(),
+        5,
+        "etcd, apiserver, controller manager, scheduler, kwok"
+    );
+    for pid in &process_ids {
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "{pid} runs");
+    }
+    drop(cluster);
+    for pid in process_ids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} of the cluster is still there"
+        );
+    }
+    assert!(!dir.exists(), "{} is still there", dir.display());
+    assert_eq!(processes_naming(&dir), Vec::<String>::new());
+}
