@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use crate::common::kube::{ADMIN_CONTEXT, LIMITED_CONTEXT, LIMITED_USER, NODE, TestCluster};
+use crate::common::kube::{
+    ADMIN_CONTEXT, LIMITED_CONTEXT, LIMITED_USER, NODE, TestCluster, kube_tools,
+};
+use crate::common::kubelet::{KUBELET_NODE, busybox_image};
 
 const DEPLOYMENT: &str = "\
 apiVersion: apps/v1
@@ -142,4 +145,85 @@ fn a_deployment_rolls_out_rbac_holds_and_nothing_is_left() {
     }
     assert!(!dir.exists(), "{} is still there", dir.display());
     assert_eq!(processes_naming(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn a_real_node_runs_pods_of_a_loopback_registry_and_leaves_nothing() {
+    let cluster = TestCluster::start_with_kubelet();
+    let node = cluster.node_name();
+    assert_eq!(node, KUBELET_NODE);
+    let labels = kubectl_ok(
+        &cluster,
+        &["get", "node", node, "-o", "jsonpath={.metadata.labels}"],
+    );
+    assert!(
+        labels.contains("\"kubernetes.io/os\":\"linux\"")
+            && labels.contains("\"kubernetes.io/arch\":\"amd64\""),
+        "{labels}"
+    );
+
+    // An image pushed to the cluster's loopback registry, by digest: pulled, run, logging.
+    let image = format!("{}/op/hello:v1", cluster.registry().addr());
+    let digest = busybox_image(
+        cluster.dir(),
+        &image,
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo hello from version $VERSION; exec /bin/busybox sleep inf",
+        ],
+        &[("VERSION", "1")],
+    );
+    let by_digest = format!("{}/op/hello@{digest}", cluster.registry().addr());
+    cluster.apply(&DEPLOYMENT.replace("127.0.0.1:5001/op/hello:latest", &by_digest));
+    let rollout = cluster.kubectl(&["rollout", "status", "deployment/hello", "--timeout=120s"]);
+    assert!(
+        rollout.status.success(),
+        "the Deployment did not roll out on the real node within 120 s:\n{}{}\n{}\n{}",
+        String::from_utf8_lossy(&rollout.stdout),
+        String::from_utf8_lossy(&rollout.stderr),
+        kubectl_ok(
+            &cluster,
+            &["get", "deployments,replicasets,pods,events", "-o", "wide"]
+        ),
+        cluster.logs()
+    );
+    let pods: serde_json::Value = serde_json::from_str(&kubectl_ok(
+        &cluster,
+        &["get", "pods", "-l", "app=hello", "-o", "json"],
+    ))
+    .unwrap();
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "{pods:#?}");
+    for pod in pods {
+        assert_eq!(pod["spec"]["nodeName"], KUBELET_NODE, "{pod:#}");
+        assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");
+        let image_id = pod["status"]["containerStatuses"][0]["imageID"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(image_id.ends_with(&digest), "{image_id} is not {digest}");
+        assert!(
+            pod["status"]["podIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.213.")),
+            "{pod:#}"
+        );
+        // Logs come from the kubelet, through the apiserver.
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let logs = kubectl_ok(&cluster, &["logs", name]);
+        assert_eq!(logs.trim(), "hello from version 1", "{name}");
+    }
+    let containers = cluster.node().containers(&kube_tools().join("bin/runc"));
+    assert_eq!(
+        containers.len(),
+        4,
+        "two pods, a sandbox and a container each: {containers:?}"
+    );
+
+    let traces = cluster.node().traces();
+    let dir = cluster.dir().to_path_buf();
+    drop(cluster);
+    assert_eq!(traces.leftovers(), Vec::<String>::new());
+    assert!(!dir.exists(), "{} is still there", dir.display());
 }

@@ -1,5 +1,5 @@
 //! `op watch-deployment` against a real control plane (etcd, the apiserver, the
-//! controller-manager and the scheduler of `scripts/kube-tools`, a kwok node:
+//! controller-manager and the scheduler of `scripts/kube-tools`, a kwok node or a real one:
 //! `common::kube::TestCluster`): rollouts seen to their end or failing as they fail, rights,
 //! kubeconfig files; and what it refuses before it reaches a cluster, and what a cluster it
 //! cannot use says.
@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::common::TestContext;
 use crate::common::kube::{ADMIN_CONTEXT, TestCluster, kube_tools};
+use crate::common::kubelet::busybox_image;
 use crate::common::registry::Registry;
 use crate::common::tls::{SigningKey, TestCa};
 use crate::common::token::TokenServer;
@@ -495,5 +496,248 @@ fn a_helm_release_is_reconciled_before_the_rollout_is_watched() {
                 .contains("hint: resume it (`flux resume helmrelease web -n default`)"),
         "{}",
         run.report()
+    );
+
+    // Flux is installed, but no release is named after the component: nothing to reconcile,
+    // said once, and the rollout is watched.
+    let deleted = cluster.kubectl(&["delete", "helmrelease", "web"]);
+    assert!(deleted.status.success(), "{deleted:?}");
+    let run = context.op(&[
+        &WATCH[..],
+        &["--kubeconfig", &kubeconfig.display().to_string()],
+    ]
+    .concat());
+    run.success();
+    assert_eq!(
+        run.stderr
+            .matches("no helmrelease default/web: no reconcile asked for")
+            .count(),
+        1,
+        "{}",
+        run.report()
+    );
+}
+
+/// A pod that runs this op (the test's binary and the machine's C library, mounted from the
+/// host) as `op watch-deployment -o json` with the build result in `result_dir`, on the host's
+/// network (the apiserver is on loopback: its address replaces the `kubernetes` service's,
+/// which needs a kube-proxy the test cluster has not).
+fn in_cluster_watcher(
+    image: &str,
+    apiserver_port: &str,
+    repository: &str,
+    result_dir: &std::path::Path,
+) -> String {
+    let op = env!("CARGO_BIN_EXE_op");
+    let result_dir = result_dir.display();
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: watcher
+  namespace: default
+spec:
+  restartPolicy: Never
+  hostNetwork: true
+  containers:
+  - name: op
+    image: {image}
+    command: [/usr/local/bin/op, watch-deployment, --component, web, --environment, dev,
+      --build-result, /result/build_result.json, -o, json, --timeout, 60s]
+    env:
+    - name: KUBERNETES_SERVICE_HOST
+      value: 127.0.0.1
+    - name: KUBERNETES_SERVICE_PORT
+      value: \"{apiserver_port}\"
+    - name: GOOGLE_GKE_IMAGE_REPOSITORY
+      value: {repository}
+    - name: HOME
+      value: /home/op
+    volumeMounts:
+    - {{name: op, mountPath: /usr/local/bin/op, readOnly: true}}
+    - {{name: libs, mountPath: /lib/x86_64-linux-gnu, readOnly: true}}
+    - {{name: lib64, mountPath: /lib64, readOnly: true}}
+    - {{name: result, mountPath: /result, readOnly: true}}
+    - {{name: home, mountPath: /home/op}}
+  volumes:
+  - {{name: op, hostPath: {{path: {op}, type: File}}}}
+  - {{name: libs, hostPath: {{path: /lib/x86_64-linux-gnu, type: Directory}}}}
+  - {{name: lib64, hostPath: {{path: /lib64, type: Directory}}}}
+  - {{name: result, hostPath: {{path: {result_dir}, type: Directory}}}}
+  - {{name: home, emptyDir: {{}}}}
+"
+    )
+}
+
+/// Runs op in a pod of the cluster (`in_cluster_watcher`), configured by nothing but the pod's
+/// service account (in-cluster: its token and CA, `KUBERNETES_SERVICE_HOST`/`PORT`), which a Role
+/// allows to read deployments; the outcome it printed.
+fn op_in_a_pod(
+    cluster: &TestCluster,
+    image: &str,
+    repository: &str,
+    result_dir: &std::path::Path,
+) -> serde_json::Value {
+    cluster.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: watch\n  \
+         namespace: default\nrules:\n- apiGroups: [apps]\n  resources: [deployments]\n  \
+         verbs: [get, list, watch]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: \
+         RoleBinding\nmetadata:\n  name: watch\n  namespace: default\nroleRef:\n  \
+         apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: watch\nsubjects:\n- kind: \
+         ServiceAccount\n  name: default\n  namespace: default\n",
+    );
+    let port = cluster.server().rsplit(':').next().unwrap().to_string();
+    cluster.apply(&in_cluster_watcher(image, &port, repository, result_dir));
+    let done = cluster.kubectl(&[
+        "wait",
+        "pod/watcher",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "--timeout=60s",
+    ]);
+    let logs = cluster.kubectl(&["logs", "watcher"]);
+    let logs = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        done.status.success(),
+        "op in a pod: {}\n{logs}\n{}",
+        String::from_utf8_lossy(&done.stderr),
+        String::from_utf8_lossy(
+            &cluster
+                .kubectl(&["get", "pod", "watcher", "-o", "yaml"])
+                .stdout
+        )
+    );
+    // Its log holds both streams: the outcome (stdout) is the JSON line.
+    let outcome = logs
+        .lines()
+        .find(|line| line.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON outcome in the pod's log:\n{logs}"));
+    serde_json::from_str(outcome).unwrap()
+}
+
+/// Every pod of `web` that is not going away runs, ready, the image of `digest` in its `web`
+/// container, which logged `log`.
+#[track_caller]
+fn pods_run(cluster: &TestCluster, digest: &str, log: &str) {
+    let pods = cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "json"]);
+    let pods: serde_json::Value = serde_json::from_slice(&pods.stdout).unwrap();
+    let running: Vec<&serde_json::Value> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|pod| pod["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    assert_eq!(running.len(), 2, "{pods:#}");
+    for pod in running {
+        assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");
+        let web = pod["status"]["containerStatuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|status| status["name"] == "web")
+            .unwrap();
+        assert!(
+            web["imageID"].as_str().unwrap().ends_with(digest) && web["ready"] == true,
+            "{web:#}"
+        );
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let logs = cluster.kubectl(&["logs", name, "-c", "web"]);
+        assert_eq!(String::from_utf8_lossy(&logs.stdout).trim(), log);
+    }
+}
+
+/// On a real node (the kubelet, containerd, runc): the build's image, pushed to the cluster's
+/// loopback registry, reaches a Deployment whose pods have an init container, a sidecar and the
+/// app; op waits until the new pods really run it (their image ids are the build's digest when
+/// op returns), and so does op in a pod of the cluster (in-cluster configuration); a rollout whose pods never pass their readiness probe fails at its
+/// progress deadline, named.
+#[test]
+fn on_a_real_node_the_pods_run_the_build_or_the_deadline_is_named() {
+    let cluster = TestCluster::start_with_kubelet();
+    let registry = cluster.registry().addr();
+    let repository = format!("{registry}/dev");
+    let app = |version: &str| {
+        let image = format!("{repository}/web:{version}");
+        let script = format!("echo web {version}; exec /bin/busybox sleep inf");
+        let digest = busybox_image(
+            cluster.dir(),
+            &image,
+            &["/bin/busybox", "sh", "-c", &script],
+            &[],
+        );
+        (image, digest)
+    };
+    let (v1, _) = app("v1");
+    let (sidecar, _) = app("sidecar");
+    let (v2, digest) = app("v2");
+    let with_init =
+        "    spec:\n      initContainers:\n      - name: init\n        image: SIDECAR\n        \
+                     command: [\"/bin/busybox\", \"true\"]\n      containers:"
+            .replace("SIDECAR", &sidecar);
+    cluster.apply(
+        &deployment(2, &[("sidecar", &sidecar), ("web", &v1)], "")
+            .replace("    spec:\n      containers:", &with_init),
+    );
+    rolled_out(&cluster);
+
+    let context = TestContext::new().env("GOOGLE_GKE_IMAGE_REPOSITORY", &repository);
+    let built = format!("{v2}@{digest}");
+    context.write(
+        "build_result.json",
+        &serde_json::json!({"builds": [{"imageName": "web", "tag": built}]}).to_string(),
+    );
+    let watch = spawn_watch(
+        &context,
+        &cluster.admin_kubeconfig(),
+        &["-o", "json", "--poll-timeout", "60s", "--timeout", "120s"],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let set = cluster.kubectl(&["set", "image", "deployment/web", &format!("web={built}")]);
+    assert!(set.status.success(), "{set:?}");
+    let (code, stdout, stderr) = finished(watch);
+    assert_eq!(code, Some(0), "{stdout}{stderr}{}", cluster.logs());
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome["image"]["digest"], digest.as_str(), "{outcome}");
+    assert_eq!(outcome["available"], 2, "{outcome}");
+    // What op reported is what runs: every pod of the new revision runs the build's digest.
+    pods_run(&cluster, &digest, "web v2");
+
+    // And op in a pod of the cluster sees the same.
+    assert_eq!(
+        op_in_a_pod(&cluster, &sidecar, &repository, context.path())["image"]["digest"],
+        digest.as_str()
+    );
+
+    // A new revision whose pods run but never become ready.
+    let (v3, digest3) = app("v3");
+    let never_ready = deployment(
+        1,
+        &[("web", &format!("{v3}@{digest3}"))],
+        "  progressDeadlineSeconds: 5\n",
+    )
+    .replace(
+        &format!("        image: {v3}@{digest3}"),
+        &format!(
+            "        image: {v3}@{digest3}\n        readinessProbe:\n          exec:\n            \
+                 command: [\"/bin/busybox\", \"false\"]\n          periodSeconds: 1"
+        ),
+    );
+    cluster.apply(&never_ready);
+    context.write(
+        "build_result.json",
+        &serde_json::json!({"builds": [{"imageName": "web", "tag": format!("{v3}@{digest3}")}]})
+            .to_string(),
+    );
+    let watch = spawn_watch(
+        &context,
+        &cluster.admin_kubeconfig(),
+        &["--timeout", "120s"],
+    );
+    let (code, _, stderr) = finished(watch);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: deployment default/web exceeded its progress deadline (progressDeadlineSeconds 5s)"
+        ),
+        "{stderr}"
     );
 }

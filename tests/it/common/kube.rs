@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use super::registry::free_port;
+use super::kubelet::{KUBELET_NODE, Node, busybox_image};
+use super::registry::{Registry, free_port};
 use super::tls::openssl;
 
 /// What a cluster runs, in `$OP_KUBE_TOOLS/bin`.
@@ -96,7 +97,21 @@ pub struct TestCluster {
     processes: Vec<Process>,
     tools: PathBuf,
     port: u16,
+    /// The real node, when there is one (dropped after the processes are killed: it removes
+    /// what they made on the machine).
+    node: Option<Node>,
+    /// The registry of the real node's pause image, which tests may push to.
+    registry: Option<Registry>,
     dir: tempfile::TempDir,
+}
+
+/// Which node a cluster has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodeKind {
+    /// kwok's [`NODE`]: pods are Running and Ready at once, and nothing runs.
+    Kwok,
+    /// A real kubelet's [`KUBELET_NODE`], with containerd and runc: pods run.
+    Kubelet,
 }
 
 /// A process of the cluster, and its log (stdout and stderr).
@@ -111,10 +126,21 @@ impl TestCluster {
     /// `default` service account exists (pods can be created). Ports taken between their choice
     /// and their use are tried again, twice.
     pub fn start() -> Self {
+        Self::start_kind(NodeKind::Kwok)
+    }
+
+    /// Starts a cluster whose node is real ([`KUBELET_NODE`]: the kubelet, containerd, runc;
+    /// `tests/it/common/kubelet.rs`), with a registry of its own on loopback
+    /// ([`registry`](Self::registry)) from which it pulls its pause image and the tests' images.
+    pub fn start_with_kubelet() -> Self {
+        Self::start_kind(NodeKind::Kubelet)
+    }
+
+    fn start_kind(kind: NodeKind) -> Self {
         let tools = kube_tools();
         let mut attempt = 1;
         loop {
-            match Self::try_start(&tools) {
+            match Self::try_start(&tools, kind) {
                 Ok(cluster) => return cluster,
                 Err(failure) if attempt < 3 && failure.contains("address already in use") => {
                     attempt += 1;
@@ -126,7 +152,7 @@ impl TestCluster {
         }
     }
 
-    fn try_start(tools: &Path) -> Result<Self, String> {
+    fn try_start(tools: &Path, kind: NodeKind) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("op-test-kube-")
             .tempdir()
@@ -140,6 +166,8 @@ impl TestCluster {
             processes: Vec::new(),
             tools: tools.to_path_buf(),
             port: free_port().port(),
+            node: None,
+            registry: None,
             dir,
         };
         cluster.write_kubeconfigs();
@@ -176,23 +204,15 @@ impl TestCluster {
             "--leader-elect=false".to_string(),
         ];
         cluster.spawn("kube-scheduler", &scheduler);
-        let kwok = vec![
-            format!("--kubeconfig={}", cluster.path("admin.kubeconfig")),
-            format!("--config={}", tools.join(KWOK_STAGES).display()),
-            "--manage-all-nodes=false".to_string(),
-            format!("--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}"),
-            "--node-ip=127.0.0.1".to_string(),
-            "--cidr=10.244.0.0/16".to_string(),
-        ];
-        cluster.spawn("kwok", &kwok);
-
-        let node = cluster.kubectl_stdin(&["apply", "-f", "-"], &node_manifest());
-        output_result(&node).map_err(|e| format!("the node was not created: {e}"))?;
+        match kind {
+            NodeKind::Kwok => cluster.start_kwok(tools)?,
+            NodeKind::Kubelet => cluster.start_kubelet(tools)?,
+        }
         cluster.wait_for("the node to be Ready", NODE_READY, |c| {
             let out = c.kubectl(&[
                 "get",
                 "node",
-                NODE,
+                c.node_name(),
                 "-o",
                 "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
             ]);
@@ -206,6 +226,72 @@ impl TestCluster {
             output_result(&c.kubectl(&["get", "serviceaccount", "default", "-o", "name"]))
         })?;
         Ok(cluster)
+    }
+
+    fn start_kwok(&mut self, tools: &Path) -> Result<(), String> {
+        let kwok = vec![
+            format!("--kubeconfig={}", self.path("admin.kubeconfig")),
+            format!("--config={}", tools.join(KWOK_STAGES).display()),
+            "--manage-all-nodes=false".to_string(),
+            format!("--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}"),
+            "--node-ip=127.0.0.1".to_string(),
+            "--cidr=10.244.0.0/16".to_string(),
+        ];
+        self.spawn("kwok", &kwok);
+
+        let node = self.kubectl_stdin(&["apply", "-f", "-"], &node_manifest());
+        output_result(&node).map_err(|e| format!("the node was not created: {e}"))?;
+        Ok(())
+    }
+
+    /// The real node: a registry with its pause image (busybox sleeping), then containerd and
+    /// the kubelet.
+    fn start_kubelet(&mut self, tools: &Path) -> Result<(), String> {
+        let registry = Registry::start();
+        let pause = format!("{}/op/pause:test", registry.addr());
+        busybox_image(
+            self.dir.path(),
+            &pause,
+            &["/bin/busybox", "sleep", "inf"],
+            &[],
+        );
+        self.registry = Some(registry);
+        let node = Node::prepare(
+            self.dir.path(),
+            tools,
+            &self.ca(),
+            &self.dir.path().join("node.kubeconfig"),
+            &pause,
+        )?;
+        let (containerd, kubelet) = (node.containerd_args(), node.kubelet_args());
+        self.node = Some(node);
+        self.spawn("containerd", &containerd);
+        self.spawn("kubelet", &kubelet);
+        Ok(())
+    }
+
+    /// The name of the cluster's node: [`NODE`] (kwok's) or [`KUBELET_NODE`].
+    pub fn node_name(&self) -> &'static str {
+        if self.node.is_some() {
+            KUBELET_NODE
+        } else {
+            NODE
+        }
+    }
+
+    /// The registry of a cluster with a real node (its pause image is there; tests push their
+    /// images to it, and the node pulls them over plain HTTP).
+    pub fn registry(&self) -> &Registry {
+        self.registry
+            .as_ref()
+            .expect("only a cluster with a real node (start_with_kubelet) has a registry")
+    }
+
+    /// The real node of [`start_with_kubelet`](Self::start_with_kubelet).
+    pub fn node(&self) -> &Node {
+        self.node
+            .as_ref()
+            .expect("only a cluster started with start_with_kubelet has a real node")
     }
 
     fn apiserver_args(&self, etcd: &str) -> Vec<String> {
@@ -381,11 +467,16 @@ impl TestCluster {
     fn spawn(&mut self, name: &'static str, args: &[String]) {
         let log = self.dir.path().join(format!("{name}.log"));
         let file = fs_err::File::create(&log).expect("the log is created");
+        // The tools first: containerd starts its runtime shim from PATH.
+        let mut path = vec![self.tools.join("bin")];
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         let child = Command::new(self.tools.join("bin").join(name))
             .args(args)
             .current_dir(self.dir.path())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", std::env::join_paths(path).expect("a PATH"))
             .env("HOME", self.dir.path().join("home"))
             .env("TMPDIR", self.dir.path().join("tmp"))
             // kwok's work directory (else `~/.kwok`).
@@ -460,6 +551,12 @@ impl TestCluster {
                 "system:kube-scheduler",
                 "scheduler",
             ),
+            (
+                "node.kubeconfig",
+                ADMIN_CONTEXT,
+                &format!("system:node:{KUBELET_NODE}"),
+                "node",
+            ),
         ] {
             let pki = self.dir.path().join("pki");
             let inline = |name: String| {
@@ -514,8 +611,8 @@ fn node_manifest() -> String {
 
 /// The cluster's certificates, in `pki`: a CA (`ca`); the apiserver's serving certificate
 /// (`apiserver`); client certificates for the administrator (`admin`, `system:masters`), the
-/// limited user (`limited`, no group), the controller manager, the scheduler and the apiserver's
-/// own client of kubelets; and the service accounts' RSA key pair (`sa.key`, `sa.pub`). EC P-256
+/// limited user (`limited`, no group), the controller manager, the scheduler, the real node's
+/// kubelet (`system:node:…`, `system:nodes`) and the apiserver's own client of kubelets; and the service accounts' RSA key pair (`sa.key`, `sa.pub`). EC P-256
 /// keys for the certificates: fast to make.
 fn make_pki(pki: &Path) {
     let ec = [
@@ -587,20 +684,20 @@ fn make_pki(pki: &Path) {
         "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,\
          DNS:kubernetes,DNS:kubernetes.default,IP:10.96.0.1",
     );
-    let client = "extendedKeyUsage=clientAuth";
-    sign("admin", "/CN=admin/O=system:masters", client);
-    sign("limited", &format!("/CN={LIMITED_USER}"), client);
-    sign(
-        "controller-manager",
-        "/CN=system:kube-controller-manager",
-        client,
-    );
-    sign("scheduler", "/CN=system:kube-scheduler", client);
-    sign(
-        "apiserver-kubelet-client",
-        "/CN=kube-apiserver-kubelet-client/O=system:masters",
-        client,
-    );
+    let node_subject = format!("/CN=system:node:{KUBELET_NODE}/O=system:nodes");
+    for (name, subject) in [
+        ("admin", "/CN=admin/O=system:masters"),
+        ("limited", &format!("/CN={LIMITED_USER}")),
+        ("controller-manager", "/CN=system:kube-controller-manager"),
+        ("scheduler", "/CN=system:kube-scheduler"),
+        ("node", &node_subject),
+        (
+            "apiserver-kubelet-client",
+            "/CN=kube-apiserver-kubelet-client/O=system:masters",
+        ),
+    ] {
+        sign(name, subject, "extendedKeyUsage=clientAuth");
+    }
     openssl(
         pki,
         &[

@@ -3,6 +3,7 @@
 pub mod cnb;
 pub mod docker;
 pub mod kube;
+pub mod kubelet;
 pub mod registry;
 pub mod remote;
 pub mod tls;
