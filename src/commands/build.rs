@@ -1,7 +1,6 @@
 //! `op build`, `op build-push`, `op push`.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use crate::config::{Config, Destination, Env, op_settings};
 use crate::execute::{self, Built, Reporter};
 use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::interrupt::Interrupt;
-use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter};
+use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter, live_stderr};
 use crate::output::{Printer, Verbosity};
 use crate::plan::{BuildPlan, Command, PlanOptions, Ttl, Work};
 use crate::skaffold::Skaffold;
@@ -147,7 +146,7 @@ pub(super) fn build(
     let options = build_options(&plan, &config, global, request)?;
     let reporter: Arc<dyn Reporter> = match printer.verbosity() {
         Verbosity::Quiet => Arc::new(QuietReporter),
-        _ if std::io::stderr().is_terminal() => Arc::new(TerminalReporter::new(&names)),
+        _ if live_stderr() => Arc::new(TerminalReporter::new(&names)),
         _ => Arc::new(PlainReporter::new(&names)),
     };
     let copy_to = push_all_registries(&plan, &config, request, printer)?;

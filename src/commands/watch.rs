@@ -1,6 +1,5 @@
 //! `op watch-deployment`.
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -9,7 +8,7 @@ use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
 use crate::config::Env;
 use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::kubernetes::{Cluster, DeploymentState};
-use crate::output::progress::StatusLine;
+use crate::output::progress::{StatusLine, live_stderr};
 use crate::output::{Printer, Verbosity};
 use crate::promote::{self, Side};
 use crate::watch::{self, Progress, Request, Rollout, Wanted};
@@ -95,7 +94,7 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn new(printer: &'a Printer) -> Self {
-        let live = (printer.verbosity() != Verbosity::Quiet && std::io::stderr().is_terminal())
+        let live = (printer.verbosity() != Verbosity::Quiet && live_stderr())
             .then(|| StatusLine::new("waiting for the deployment"));
         Self {
             printer,

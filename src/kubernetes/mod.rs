@@ -5,8 +5,8 @@
 //!   `~/.kube/config`; `--context` picks a context (else the current one); without any file, the
 //!   in-cluster configuration of a pod (its service account's token and CA).
 //! - [`Watch`] follows one object by name: a list, then a watch from the listed
-//!   `resourceVersion`, re-established when it ends and re-listed when the server says the
-//!   version expired (410), never a poll.
+//!   `resourceVersion`, re-established when it ends or is cut (with a pause that grows) and
+//!   re-listed when the server says the version expired (410), never a poll.
 //! - What op reads of a Deployment ([`DeploymentState`]) and of a Flux `HelmRelease`
 //!   ([`HelmReleaseState`]) are op's own types; nothing of kube-rs leaves this module.
 
@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::{StreamExt as _, stream::BoxStream};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -487,6 +488,10 @@ pub struct Watch<T> {
     name: String,
     version: Option<String>,
     stream: Option<BoxStream<'static, Result<Event<T>, kube::Error>>>,
+    /// Whether a list succeeded (interruptions are borne only after one).
+    listed: bool,
+    /// Interruptions in a row, since the last event.
+    interruptions: u32,
 }
 
 impl<T: Observed + Send + 'static> Watch<T> {
@@ -498,6 +503,8 @@ impl<T: Observed + Send + 'static> Watch<T> {
             name: name.to_string(),
             version: None,
             stream: None,
+            listed: false,
+            interruptions: 0,
         }
     }
 
@@ -562,47 +569,130 @@ impl<T: Observed + Send + 'static> Watch<T> {
     }
 
     /// The object's next state: first what a list gives, then each change the watch reports.
-    pub async fn next(&mut self) -> Result<Option<T>, Error> {
-        if self.version.is_none() {
-            return self.list().await;
-        }
+    ///
+    /// Once the first list succeeded, a watch that is cut (the connection lost, the apiserver
+    /// restarting or overloaded: no answer, 429, 5xx) is started again from the last version
+    /// seen, after a pause that doubles from a quarter of a second to four seconds, and `note`
+    /// says so; after [`MAX_INTERRUPTIONS`] in a row without an event, the last failure is the
+    /// error. A refusal (401, 403, 404, …) fails at once. The caller's deadlines bound it all.
+    pub async fn next(&mut self, note: &dyn Fn(&str)) -> Result<Option<T>, Error> {
         loop {
-            if self.stream.is_none() {
-                self.watch().await?;
-            }
-            let Some(stream) = self.stream.as_mut() else {
-                continue;
-            };
-            match stream.next().await {
-                None => self.stream = None,
-                Some(Err(e)) => {
-                    let action = format!("watch {}", self.what);
-                    return Err(self.cluster.fail(&action, e));
+            match self.step().await {
+                Ok(Step::Next(state)) => {
+                    self.interruptions = 0;
+                    return Ok(state);
                 }
-                Some(Ok(Event::Present(state, version))) => {
-                    self.version = version.or(self.version.take());
-                    return Ok(Some(state));
-                }
-                Some(Ok(Event::Deleted(version))) => {
-                    self.version = version.or(self.version.take());
-                    return Ok(None);
-                }
-                Some(Ok(Event::Bookmark(version))) => self.version = Some(version),
-                Some(Ok(Event::Expired)) => {
+                Ok(Step::Again) => {}
+                Err(error) if self.listed && transient(&error) => {
                     self.stream = None;
-                    return self.list().await;
+                    self.interruptions += 1;
+                    if self.interruptions > MAX_INTERRUPTIONS {
+                        return Err(error);
+                    }
+                    let pause =
+                        Duration::from_millis(250) * 2u32.pow((self.interruptions - 1).min(4));
+                    note(&format!(
+                        "the watch of {} was interrupted ({}); watching again in {} ms",
+                        self.what,
+                        innermost(&error),
+                        pause.as_millis(),
+                    ));
+                    tokio::time::sleep(pause).await;
                 }
-                Some(Ok(Event::Failed(code, message))) => {
-                    return Err(Error::Refused {
-                        server: self.cluster.server.clone(),
-                        action: format!("watch {}", self.what),
-                        code,
-                        message,
-                    });
-                }
+                Err(error) => return Err(error),
             }
         }
     }
+
+    /// One step: a list when there is no version to watch from, else a watch started when
+    /// there is none, else its next event.
+    async fn step(&mut self) -> Result<Step<T>, Error> {
+        if self.version.is_none() {
+            let found = self.list().await?;
+            self.listed = true;
+            return Ok(Step::Next(found));
+        }
+        if self.stream.is_none() {
+            self.watch().await?;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(Step::Again);
+        };
+        match stream.next().await {
+            // The server ended the watch (its timeout): start another.
+            None => {
+                self.stream = None;
+                Ok(Step::Again)
+            }
+            Some(Err(e)) => {
+                self.stream = None;
+                let action = format!("watch {}", self.what);
+                Err(self.cluster.fail(&action, e))
+            }
+            Some(Ok(Event::Present(state, version))) => {
+                self.version = version.or(self.version.take());
+                Ok(Step::Next(Some(state)))
+            }
+            Some(Ok(Event::Deleted(version))) => {
+                self.version = version.or(self.version.take());
+                Ok(Step::Next(None))
+            }
+            Some(Ok(Event::Bookmark(version))) => {
+                self.version = Some(version);
+                Ok(Step::Again)
+            }
+            // The version is gone from the server's history: list again.
+            Some(Ok(Event::Expired)) => {
+                tracing::debug!(
+                    "the version {:?} of {} expired (410): listing it again",
+                    self.version,
+                    self.what
+                );
+                self.stream = None;
+                self.version = None;
+                Ok(Step::Again)
+            }
+            Some(Ok(Event::Failed(code, message))) => {
+                self.stream = None;
+                Err(Error::Refused {
+                    server: self.cluster.server.clone(),
+                    action: format!("watch {}", self.what),
+                    code,
+                    message,
+                })
+            }
+        }
+    }
+}
+
+/// How many interruptions of a watch in a row are borne (about 25 s of pauses).
+const MAX_INTERRUPTIONS: u32 = 8;
+
+/// What [`Watch::step`] came to.
+enum Step<T> {
+    /// The object's next state.
+    Next(Option<T>),
+    /// Nothing yet: step again.
+    Again,
+}
+
+/// Whether a failure may pass: the cluster did not answer, or said it is overloaded or failing
+/// (429, 5xx), as kubectl's and client-go's watchers retry them.
+fn transient(error: &Error) -> bool {
+    match error {
+        Error::Unreachable { .. } => !error.certificate_problem(),
+        Error::Refused { code, .. } => *code == 429 || *code >= 500,
+        _ => false,
+    }
+}
+
+/// The innermost cause of `error`, for a one-line note.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn convert<K: kube::Resource, T>(event: WatchEvent<K>, read: impl Fn(&K) -> Option<T>) -> Event<T> {

@@ -2,7 +2,8 @@
 //!
 //! - on a terminal, one line per artifact (its phase and elapsed time, from indicatif), with the
 //!   build output scrolling above them, each line prefixed with the artifact's name;
-//! - elsewhere (CI logs), the prefixed lines only, and a line when an artifact is done;
+//! - elsewhere (CI logs, a `dumb` terminal: [`live_stderr`]), the prefixed lines only, and a
+//!   line when an artifact is done;
 //! - with `-q`, nothing.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,13 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::execute::{Phase, Reporter};
+
+/// Whether stderr takes live lines: a terminal that is not `dumb` (`TERM` set). indicatif draws
+/// nothing, and prints nothing above its bars, anywhere else, so everything else gets plain
+/// lines (a terminal of `TERM=dumb`, an editor's shell, a CI log).
+pub fn live_stderr() -> bool {
+    !ProgressDrawTarget::stderr().is_hidden()
+}
 
 /// The width the artifact names are padded to in prefixes.
 fn prefix_width(names: &[String]) -> usize {

@@ -269,7 +269,11 @@ pub async fn run(
     // Waited for while it does not exist (Flux may create it); deleted once seen, it fails.
     let mut existed = false;
     let mut state = loop {
-        let next = tokio::time::timeout_at(image_deadline.into(), deployment.next()).await;
+        let next = tokio::time::timeout_at(
+            image_deadline.into(),
+            deployment.next(&|text| progress.note(text)),
+        )
+        .await;
         let Ok(next) = next else {
             return Err(Error::ImageTimeout {
                 namespace: namespace.clone(),
@@ -323,7 +327,11 @@ pub async fn run(
             }
             Rollout::Waiting(_) | Rollout::SpecNotObserved => {}
         }
-        let next = tokio::time::timeout_at(rollout_deadline.into(), deployment.next()).await;
+        let next = tokio::time::timeout_at(
+            rollout_deadline.into(),
+            deployment.next(&|text| progress.note(text)),
+        )
+        .await;
         let Ok(next) = next else {
             return Err(Error::RolloutTimeout {
                 namespace: namespace.clone(),
@@ -398,7 +406,8 @@ async fn reconcile(
     let mut watch = cluster.helm_release_watch(namespace, name);
     let mut seen = String::from("nothing yet");
     loop {
-        let next = tokio::time::timeout_at(deadline.into(), watch.next()).await;
+        let next =
+            tokio::time::timeout_at(deadline.into(), watch.next(&|text| progress.note(text))).await;
         let Ok(next) = next else {
             return Err(Error::ReconcileTimeout {
                 namespace: namespace.clone(),

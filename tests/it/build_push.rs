@@ -325,6 +325,36 @@ pub(crate) fn apps(stack: &Stack) -> TestContext {
     context
 }
 
+/// On a terminal, the artifact has a live line (its phase and time) with the creator's output
+/// above it, prefixed; on a `dumb` terminal (an editor's shell), where no line can be redrawn,
+/// the plain lines of a log: the creator's output is shown either way.
+#[test]
+fn the_build_s_output_reaches_a_terminal_live_or_dumb() {
+    let stack = Stack::start(Lifecycle::Op);
+    let context = apps(&stack);
+    let repo = stack.registry.addr();
+    let args = ["build-push", "--repo", &repo, "--artifact", "static-site"];
+    for term in ["xterm-256color", "dumb"] {
+        let run = context.op_on_a_terminal(&args, term);
+        run.success();
+        let shown = &run.stdout;
+        assert!(
+            shown.contains("[static-site] ") && shown.contains("DETECTING"),
+            "TERM={term}: {shown:?}"
+        );
+        assert_eq!(
+            shown.contains("\r\u{1b}[2K"),
+            term != "dumb",
+            "TERM={term}: {shown:?}"
+        );
+        assert_eq!(
+            shown.contains("[static-site] preparing the build"),
+            term == "dumb",
+            "TERM={term}: {shown:?}"
+        );
+    }
+}
+
 /// The phases `stderr` (of `op -v`) says `artifact` entered, in order.
 fn phases_of(stderr: &str, artifact: &str) -> Vec<String> {
     let of_artifact = format!("artifact=\"{artifact}\"");

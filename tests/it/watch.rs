@@ -191,7 +191,8 @@ fn finished(child: std::process::Child) -> (Option<i32>, String, String) {
 
 /// The build's digest reaches a Deployment of two containers (a sidecar first, as upstream only
 /// looked at the first) while op watches: op sees it, waits for the rollout (kwok's node makes
-/// the new pods ready) and ends with the outcome; with no Flux in the cluster it says so once.
+/// the new pods ready) and ends with the outcome; with no Flux in the cluster it says so once. On
+/// a terminal, the replicas are one live line.
 #[test]
 fn a_rollout_to_the_built_digest_is_watched_to_its_end() {
     let cluster = TestCluster::start();
@@ -223,6 +224,89 @@ fn a_rollout_to_the_built_digest_is_watched_to_its_end() {
     assert!(
         stderr.contains("Flux's HelmRelease is not installed in this cluster")
             && stderr.contains(&format!("deployment default/web runs {image}")),
+        "{stderr}"
+    );
+
+    // On a terminal: one live line of the replicas, redrawn in place, the findings above it,
+    // and the outcome; on a `dumb` one (an editor's shell), lines, as in a log.
+    for term in ["xterm-256color", "dumb"] {
+        let set = cluster.kubectl(&["set", "image", "deployment/web", &format!("web={old}")]);
+        assert!(set.status.success(), "{set:?}");
+        rolled_out(&cluster);
+        let watch = spawn_watch_on_a_terminal(&context, &cluster.admin_kubeconfig(), term);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let set = cluster.kubectl(&["set", "image", "deployment/web", &format!("web={image}")]);
+        assert!(set.status.success(), "{set:?}");
+        let (code, terminal, _) = finished(watch);
+        assert_eq!(code, Some(0), "{terminal}");
+        assert!(
+            terminal.contains(&format!("deployment default/web runs {image}"))
+                && terminal.contains("Flux's HelmRelease is not installed in this cluster")
+                && terminal.contains(&format!(
+                    "deployment default/web rolled out {image} (2 of 2 replicas available)"
+                )),
+            "TERM={term}: {terminal:?}"
+        );
+        let live = terminal.contains("\r\u{1b}[2K");
+        assert_eq!(live, term != "dumb", "TERM={term}: {terminal:?}");
+        assert!(
+            terminal.contains(" updated, ") && terminal.contains(" available: "),
+            "TERM={term}: {terminal:?}"
+        );
+    }
+}
+
+/// op's watch of `web` with a terminal of type `term` for its output: what the terminal showed
+/// is the child's stdout.
+fn spawn_watch_on_a_terminal(
+    context: &TestContext,
+    kubeconfig: &std::path::Path,
+    term: &str,
+) -> std::process::Child {
+    let path = kubeconfig.display().to_string();
+    let mut args = WATCH.to_vec();
+    args.extend(["--kubeconfig", &path, "--poll-timeout", "60s"]);
+    context
+        .terminal_command(&args, term)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The apiserver restarts while op waits (its watch is cut, its address refuses connections
+/// for a while, and the restarted server's history starts after the version op watched from):
+/// op says so, watches again with growing pauses, lists again when told the version expired
+/// (410), and sees the rollout.
+#[test]
+fn a_watch_outlives_a_restart_of_the_apiserver() {
+    let mut cluster = TestCluster::start();
+    let context = watching();
+    cluster.apply(&deployment(1, &[("web", "localhost:5001/dev/web:v0")], ""));
+    rolled_out(&cluster);
+    let watch = spawn_watch(
+        &context,
+        &cluster.admin_kubeconfig(),
+        &["-v", "-o", "json", "--poll-timeout", "90s"],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Writes after the version op watches from, which the restarted server's cache starts after.
+    for n in 0..3 {
+        let made = cluster.kubectl(&["create", "configmap", &format!("history-{n}")]);
+        assert!(made.status.success(), "{made:?}");
+    }
+    cluster.restart_apiserver(std::time::Duration::from_secs(2));
+    let image = format!("localhost:5001/dev/web:v1@{DIGEST}");
+    let set = cluster.kubectl(&["set", "image", "deployment/web", &format!("web={image}")]);
+    assert!(set.status.success(), "{set:?}");
+    let (code, stdout, stderr) = finished(watch);
+    assert_eq!(code, Some(0), "{stderr}{}", cluster.logs());
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome["image"]["digest"], DIGEST, "{outcome}");
+    assert!(
+        stderr.contains("the watch of deployment default/web was interrupted (")
+            && stderr.contains("watching again in 250 ms")
+            && stderr.contains("expired (410): listing it again"),
         "{stderr}"
     );
 }
@@ -645,11 +729,12 @@ fn pods_run(cluster: &TestCluster, digest: &str, log: &str) {
     }
 }
 
-/// On a real node (the kubelet, containerd, runc): the build's image, pushed to the cluster's
-/// loopback registry, reaches a Deployment whose pods have an init container, a sidecar and the
-/// app; op waits until the new pods really run it (their image ids are the build's digest when
-/// op returns), and so does op in a pod of the cluster (in-cluster configuration); a rollout whose pods never pass their readiness probe fails at its
-/// progress deadline, named.
+/// On a real node (the kubelet, containerd, runc): the build's image (a build result entry of
+/// its digest alone), pushed to the cluster's loopback registry, reaches a Deployment whose pods
+/// have an init container, a sidecar and the app; op waits until the new pods really run it
+/// (their image ids are the build's digest when op returns), and so does op in a pod of the
+/// cluster (in-cluster configuration); a rollout whose pods never pass their readiness probe
+/// fails at its progress deadline, named.
 #[test]
 fn on_a_real_node_the_pods_run_the_build_or_the_deadline_is_named() {
     let cluster = TestCluster::start_with_kubelet();
@@ -680,10 +765,12 @@ fn on_a_real_node_the_pods_run_the_build_or_the_deadline_is_named() {
     rolled_out(&cluster);
 
     let context = TestContext::new().env("GOOGLE_GKE_IMAGE_REPOSITORY", &repository);
+    // A build result entry of a digest alone; the Deployment names the tag and the digest.
     let built = format!("{v2}@{digest}");
     context.write(
         "build_result.json",
-        &serde_json::json!({"builds": [{"imageName": "web", "tag": built}]}).to_string(),
+        &serde_json::json!({"builds": [{"imageName": "web", "tag": format!("{repository}/web@{digest}")}]})
+            .to_string(),
     );
     let watch = spawn_watch(
         &context,

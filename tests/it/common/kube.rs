@@ -117,6 +117,7 @@ enum NodeKind {
 /// A process of the cluster, and its log (stdout and stderr).
 struct Process {
     name: &'static str,
+    args: Vec<String>,
     child: Child,
     log: PathBuf,
 }
@@ -268,6 +269,31 @@ impl TestCluster {
         self.spawn("containerd", &containerd);
         self.spawn("kubelet", &kubelet);
         Ok(())
+    }
+
+    /// Stops the apiserver (SIGKILL: its clients' connections are cut) and starts it again with
+    /// the same arguments, on the same port, after `down`; returns once it is ready. Its log
+    /// goes on in the same file.
+    pub fn restart_apiserver(&mut self, down: Duration) {
+        let index = self
+            .processes
+            .iter()
+            .position(|p| p.name == "kube-apiserver")
+            .expect("the cluster runs an apiserver");
+        let old = self.processes.remove(index);
+        let (mut child, args) = (old.child, old.args);
+        let _ = child.kill();
+        let _ = child.wait();
+        std::thread::sleep(down);
+        self.spawn("kube-apiserver", &args);
+        let restarted = self.processes.pop().expect("the apiserver just started");
+        self.processes.insert(index, restarted);
+        let ready = self.wait_for("the restarted apiserver's /readyz", APISERVER_READY, |c| {
+            output_result(&c.kubectl(&["get", "--raw", "/readyz"]))
+        });
+        if let Err(failure) = ready {
+            panic!("{failure}");
+        }
     }
 
     /// The name of the cluster's node: [`NODE`] (kwok's) or [`KUBELET_NODE`].
@@ -466,7 +492,11 @@ impl TestCluster {
     /// own, its output to `<name>.log`.
     fn spawn(&mut self, name: &'static str, args: &[String]) {
         let log = self.dir.path().join(format!("{name}.log"));
-        let file = fs_err::File::create(&log).expect("the log is created");
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("the log is created");
         // The tools first: containerd starts its runtime shim from PATH.
         let mut path = vec![self.tools.join("bin")];
         path.extend(std::env::split_paths(
@@ -491,7 +521,12 @@ impl TestCluster {
             .stderr(file.into_parts().0)
             .spawn()
             .unwrap_or_else(|e| panic!("{name} does not start ({e}); run scripts/kube-tools"));
-        self.processes.push(Process { name, child, log });
+        self.processes.push(Process {
+            name,
+            args: args.to_vec(),
+            child,
+            log,
+        });
     }
 
     /// Waits until `check` succeeds, at most `timeout`; fails with the logs when it does not, or

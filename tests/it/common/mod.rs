@@ -139,6 +139,34 @@ impl TestContext {
         self.run(command, args)
     }
 
+    /// `op args…` with a terminal of type `term` (`TERM`) for its stdin, stdout and stderr,
+    /// which util-linux's `script` gives it: what the terminal showed is the command's stdout.
+    pub fn terminal_command(&self, args: &[&str], term: &str) -> Command {
+        let plain = self.command(args);
+        let line: Vec<String> = std::iter::once(plain.get_program())
+            .chain(plain.get_args())
+            .map(|arg| format!("'{}'", arg.to_string_lossy().replace('\'', "'\\''")))
+            .collect();
+        let mut command = Command::new("script");
+        command
+            .args(["-qfec", &line.join(" "), "/dev/null"])
+            .current_dir(self.path())
+            .env_clear();
+        for (key, value) in plain.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        command.env("TERM", term).stdin(std::process::Stdio::null());
+        command
+    }
+
+    /// Runs `op args…` on a terminal of type `term` ([`terminal_command`](Self::terminal_command)):
+    /// the run's stdout is what the terminal showed, its stderr empty.
+    pub fn op_on_a_terminal(&self, args: &[&str], term: &str) -> Run {
+        self.run(self.terminal_command(args, term), args)
+    }
+
     fn run(&self, mut command: Command, args: &[&str]) -> Run {
         let output = command.output().expect("op runs");
         Run {
