@@ -267,6 +267,34 @@ pub struct BuildRunArgs {
     /// How long to wait for a registry to serve a pushed image (e.g. 3m, 90s, 1m30s)
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
     pub propagation_timeout: std::time::Duration,
+
+    /// Where the buildpacks creators run: containers of the Docker Engine, or pods of a
+    /// Kubernetes cluster (with --push; other artifacts build with the engine)
+    /// [env: OP_ENGINE] [default: docker]
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<EngineKind>,
+
+    /// The namespace of the build pods (--engine kubernetes)
+    #[arg(long, value_name = "NAMESPACE", default_value = "default")]
+    pub namespace: String,
+
+    /// The kubeconfig file (--engine kubernetes; default: $KUBECONFIG, several files separated
+    /// by ':', else ~/.kube/config, else the pod's service account when op runs in a pod)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context (--engine kubernetes; default: its current context)
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+/// Where the buildpacks creators run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// Containers of the Docker Engine (DOCKER_HOST, the docker context)
+    Docker,
+    /// Pods of a Kubernetes cluster
+    Kubernetes,
 }
 
 /// A duration as Go writes them (`3m0s`, `90s`, `1h`, `500ms`), as upstream's flag takes it.

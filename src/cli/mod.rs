@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use build::{
-    BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, DelegateArgs, OutputFormat, PushArgs,
-    PushDestination, SkaffoldArgs, UpstreamArgs,
+    BuildArgs, BuildCommon, BuildPushArgs, BuildRunArgs, DelegateArgs, EngineKind, OutputFormat,
+    PushArgs, PushDestination, SkaffoldArgs, UpstreamArgs,
 };
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 pub use promote::{PromoteArgs, SelectBuild};

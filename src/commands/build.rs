@@ -7,7 +7,9 @@ use std::sync::Arc;
 use op_oci::Platform;
 
 use crate::build_result::{self, BuildResult};
-use crate::cli::{BuildCommon, BuildRunArgs, DelegateArgs, GlobalArgs, OutputFormat, UpstreamArgs};
+use crate::cli::{
+    BuildCommon, BuildRunArgs, DelegateArgs, EngineKind, GlobalArgs, OutputFormat, UpstreamArgs,
+};
 use crate::config::{Config, Destination, Env, op_settings};
 use crate::execute::{self, Built, Reporter};
 use crate::failure::{Context as _, ExitStatus, Failure};
@@ -313,7 +315,62 @@ fn build_options(
             .as_ref()
             .map(|dir| plan.cwd.join(dir)),
         cache_image: cache_image(run, config)?,
+        cluster: cluster_choice(plan, run, config)?,
     })
+}
+
+/// `--engine kubernetes` (else `$OP_ENGINE`): the cluster the creators run in.
+fn cluster_choice(
+    plan: &BuildPlan,
+    run: &BuildRunArgs,
+    config: &Config,
+) -> Result<Option<execute::ClusterChoice>, Failure> {
+    let engine = match run.engine {
+        Some(engine) => engine,
+        None => match config.env().get(ENGINE_VARIABLE) {
+            None | Some("" | "docker") => EngineKind::Docker,
+            Some("kubernetes") => EngineKind::Kubernetes,
+            Some(other) => {
+                return Err(EngineError::Unknown(other.to_string()).into());
+            }
+        },
+    };
+    if engine == EngineKind::Docker {
+        return Ok(None);
+    }
+    if !plan.push {
+        return Err(EngineError::NeedsPush.into());
+    }
+    Ok(Some(execute::ClusterChoice {
+        kubeconfig: run.kubeconfig.clone(),
+        context: run.context.clone(),
+        namespace: run.namespace.clone(),
+    }))
+}
+
+/// Where the creators run, when --engine does not say.
+const ENGINE_VARIABLE: &str = "OP_ENGINE";
+
+/// A choice of engine op cannot follow.
+#[derive(Debug, thiserror::Error)]
+enum EngineError {
+    #[error("{ENGINE_VARIABLE}={0} names no engine")]
+    Unknown(String),
+    #[error(
+        "--engine kubernetes builds in pods of a cluster, which publish straight to the registry: it needs --push"
+    )]
+    NeedsPush,
+}
+
+impl crate::hint::Hint for EngineError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            EngineError::Unknown(_) => "set it to `docker` (the default) or `kubernetes`".into(),
+            EngineError::NeedsPush => {
+                "add --push (or run op build-push); without it, build with the Docker Engine".into()
+            }
+        })
+    }
 }
 
 /// The results on stdout: one reference per line, or JSON (the build result's shape, with

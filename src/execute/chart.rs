@@ -9,7 +9,7 @@
 
 use super::Shared;
 use super::artifact::Error;
-use super::publish::served_digest;
+use super::publish::{Finished, served_digest};
 use crate::plan::{ChartPlan, EnvVar};
 #[cfg(test)]
 use op_oci::Reference;
@@ -61,17 +61,16 @@ fn is_digest(text: &str) -> bool {
 }
 
 /// After the creator succeeded: the chart's reference, with the digest the registry serves
-/// (checked against the one the buildpack wrote), read from the creator's `container`.
+/// (checked against the one the buildpack wrote), read from where the creator ran.
 pub(super) async fn published(
     shared: &Shared,
     name: &str,
     chart: &ChartPlan,
-    container: &str,
+    finished: &Finished<'_>,
 ) -> Result<(String, String), Error> {
     let path = format!("{OUT_DIR}/ref");
-    let tar = shared
-        .engine
-        .download(container, &path)
+    let tar = finished
+        .download(shared, &path)
         .await?
         .ok_or(Error::NoChartRef)?;
     let text = crate::cnb::app::single_file(&tar).map_err(Error::BadChartRef)?;

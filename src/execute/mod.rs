@@ -83,6 +83,16 @@ pub struct Knobs {
     /// `--cache-image` / `$OP_CACHE_IMAGE`: the builds cache in images derived from it
     /// ([`cache_image`]) instead of cache volumes.
     pub cache_image: Option<Reference>,
+    /// `--engine kubernetes`: the cluster the creators run in, as pods.
+    pub cluster: Option<ClusterChoice>,
+}
+
+/// The cluster of `--engine kubernetes`, found as `op watch-deployment` finds one.
+#[derive(Clone, Debug)]
+pub struct ClusterChoice {
+    pub kubeconfig: Option<std::path::PathBuf>,
+    pub context: Option<String>,
+    pub namespace: String,
 }
 
 /// What the builds tell whoever shows them.
@@ -137,6 +147,8 @@ pub enum Error {
     Engine(#[from] engine::Error),
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::kubernetes::Error),
 }
 
 fn failed_message(failures: &[Failure], total: usize) -> String {
@@ -196,6 +208,7 @@ impl Hint for Error {
             Error::Cnb(e) => e.hint(),
             Error::Engine(e) => e.hint(),
             Error::Registry(e) => e.hint(),
+            Error::Cluster(e) => e.hint(),
         }
     }
 }
@@ -238,6 +251,33 @@ fn loopback_reachable(
     }
 }
 
+/// `built` in plan (skaffold.yaml) order, whatever order the builds finished in.
+fn in_plan_order(artifacts: &[&PlannedArtifact], built: Vec<Built>) -> Vec<Built> {
+    let mut by_image: BTreeMap<String, Built> =
+        built.into_iter().map(|b| (b.image.clone(), b)).collect();
+    artifacts
+        .iter()
+        .filter_map(|a| by_image.remove(&a.image))
+        .collect()
+}
+
+/// The cluster of `--engine kubernetes`, and its namespace.
+async fn connect_cluster(
+    env: &Env,
+    choice: Option<&ClusterChoice>,
+) -> Result<Option<(crate::kubernetes::Cluster, String)>, Error> {
+    let Some(choice) = choice else {
+        return Ok(None);
+    };
+    let cluster = crate::kubernetes::Cluster::connect(
+        env,
+        choice.kubeconfig.as_deref(),
+        choice.context.as_deref(),
+    )
+    .await?;
+    Ok(Some((cluster, choice.namespace.clone())))
+}
+
 /// What every artifact build shares.
 pub(crate) struct Shared {
     pub(crate) engine: Arc<dyn Containers>,
@@ -264,6 +304,8 @@ pub(crate) struct Shared {
     /// One per creator that may run at once (`concurrency`): the scheduler bounds the jobs, and
     /// the platforms of a multi-platform artifact take a slot each.
     pub(crate) creator_slots: tokio::sync::Semaphore,
+    /// `--engine kubernetes`: the cluster the creators run in, and the namespace of their pods.
+    pub(crate) cluster: Option<(crate::kubernetes::Cluster, String)>,
 }
 
 /// How long a creator gets to stop after an interrupt before it is killed.
@@ -327,6 +369,7 @@ pub async fn run(
     );
     let concurrency = options.concurrency.max(1);
     let ca_bundle = ca_bundle(registry.extra_roots(), chose_trust(env));
+    let cluster = connect_cluster(env, options.cluster.as_ref()).await?;
     let shared = Arc::new(Shared {
         engine,
         registry: Arc::new(registry),
@@ -344,6 +387,7 @@ pub async fn run(
         reporter: Arc::clone(&reporter),
         interrupt: interrupt.clone(),
         creator_slots: tokio::sync::Semaphore::new(concurrency),
+        cluster,
     });
     let stopping = {
         let (interrupt, reporter) = (interrupt.clone(), Arc::clone(&reporter));
@@ -364,13 +408,7 @@ pub async fn run(
             total: artifacts.len(),
         });
     }
-    // In plan (skaffold.yaml) order, whatever order the builds finished in.
-    let mut by_image: BTreeMap<String, Built> =
-        built.into_iter().map(|b| (b.image.clone(), b)).collect();
-    let built: Vec<Built> = artifacts
-        .iter()
-        .filter_map(|a| by_image.remove(&a.image))
-        .collect();
+    let built = in_plan_order(&artifacts, built);
     if !plan.push {
         tokio::select! {
             loaded = schedule::load_into_engine(&shared, &buildpacks, &built) => loaded?,

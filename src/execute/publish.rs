@@ -7,6 +7,30 @@ use op_oci::Reference;
 use super::Shared;
 use super::artifact::Error;
 use crate::cnb::{app, creator};
+use crate::kubernetes::PodRun;
+
+/// Where the files of a creator that ended are read: its container in the engine, or the
+/// `outputs` container of its pod (`--engine kubernetes`). The rest of the build does not know
+/// which.
+pub(crate) enum Finished<'a> {
+    Container(&'a str),
+    Pod(&'a PodRun),
+}
+
+impl Finished<'_> {
+    /// `path` as a tar whose root is its last component (as the Docker Engine's archive
+    /// endpoint gives it); `None` when it does not exist.
+    pub(crate) async fn download(
+        &self,
+        shared: &Shared,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            Finished::Container(id) => Ok(shared.engine.download(id, path).await?),
+            Finished::Pod(pod) => pod.download(path).await.map_err(Error::Cluster),
+        }
+    }
+}
 
 /// The digest the image was published with, checked against what the registry serves for
 /// `target`. The lifecycle announces it (`*** Images (sha256:…):`); when the registry serves
@@ -15,11 +39,11 @@ use crate::cnb::{app, creator};
 /// decides.
 pub(super) async fn published_digest(
     shared: &Shared,
-    container: &str,
+    finished: &Finished<'_>,
     target: &Reference,
     announced: Option<String>,
 ) -> Result<String, Error> {
-    let from_report = || report_digest(shared, container);
+    let from_report = || report_digest(shared, finished);
     let (digest, checked_report) = match announced {
         Some(digest) => (digest, false),
         None => (from_report().await?, true),
@@ -87,10 +111,9 @@ pub(super) async fn served_digest(
 }
 
 /// The digest of the `report.toml` the creator wrote.
-async fn report_digest(shared: &Shared, container: &str) -> Result<String, Error> {
-    let tar = shared
-        .engine
-        .download(container, &format!("{}/report.toml", creator::LAYERS_DIR))
+async fn report_digest(shared: &Shared, finished: &Finished<'_>) -> Result<String, Error> {
+    let tar = finished
+        .download(shared, &format!("{}/report.toml", creator::LAYERS_DIR))
         .await?
         .ok_or(Error::NoReport)?;
     let report = app::read_report(&tar).map_err(Error::BadReport)?;

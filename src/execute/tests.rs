@@ -428,6 +428,7 @@ mod against_a_fake_engine {
                 skaffold: None,
                 sbom_output: None,
                 cache_image: None,
+                cluster: None,
             },
             delegation: None,
             platforms: Vec::new(),
@@ -439,6 +440,7 @@ mod against_a_fake_engine {
             reporter: Arc::clone(&recorder) as Arc<dyn Reporter>,
             interrupt: Interrupt::new(),
             creator_slots: tokio::sync::Semaphore::new(2),
+            cluster: None,
         });
         Setup {
             engine,

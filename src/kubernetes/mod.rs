@@ -26,6 +26,9 @@ use serde_json::Value;
 use crate::config::Env;
 use crate::hint::Hint;
 
+mod pods;
+pub use pods::{BuildPod, CREATOR, INPUTS, OUTPUTS, PodRun, Stage};
+
 /// Flux's `HelmRelease`, as its CRD serves it.
 const HELM_RELEASE_GROUP: &str = "helm.toolkit.fluxcd.io";
 const HELM_RELEASE_VERSION: &str = "v2";
@@ -55,6 +58,13 @@ pub enum Error {
         action: String,
         code: u16,
         message: String,
+    },
+    #[error("The Kubernetes API at {server} broke off while op was to {action}")]
+    Stream {
+        server: String,
+        action: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("The Kubernetes API at {server} could not be asked to {action}")]
     Unreachable {
@@ -101,6 +111,9 @@ impl Hint for Error {
                                                  Flux) in the namespace"
                 .into(),
             Error::Refused { .. } => return None,
+            Error::Stream { server, .. } => {
+                format!("check that {server} and the node of the pod are reachable, and try again")
+            }
             error @ Error::Unreachable { server, .. } if error.certificate_problem() => format!(
                 "{server}'s certificate is not signed by the CA of the kubeconfig \
                  (certificate-authority-data): fix the kubeconfig's cluster entry"

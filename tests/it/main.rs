@@ -86,6 +86,7 @@ mod build;
 mod build_push;
 mod charts;
 mod cli;
+mod cluster_build;
 mod differential;
 mod errors;
 mod image_store;

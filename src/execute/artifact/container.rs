@@ -132,9 +132,7 @@ impl Build<'_> {
     /// Runs the creator (`engine::runner`): its output line by line to the reporter (phases read
     /// from the banners, the announced digest and the last lines kept), its exit.
     pub(super) async fn run_creator(&self, container: &str) -> Result<CreatorExit, Error> {
-        let (shared, name) = (self.shared, self.name());
-        // The lines of one of several platforms say which.
-        let platform = self.platform.filter(|_| self.variant.is_some());
+        let shared = self.shared;
         let engine = shared.engine.as_ref();
         let Some(started) = runner::start(engine, container, &shared.interrupt).await? else {
             return Ok(CreatorExit {
@@ -144,48 +142,79 @@ impl Build<'_> {
             });
         };
         let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
-        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let mut announced = None;
-        let mut emit = |line: String| {
-            if let Some(digest) = announced_digest(&line) {
-                announced = Some(digest);
-            }
-            if let Some(phase) = Phase::from_banner(&line) {
-                tracing::debug!(artifact = name, phase = phase.label(), "phase");
-                shared.reporter.phase(name, phase);
-            }
-            match platform {
-                Some(platform) => shared.reporter.line(name, &format!("({platform}) {line}")),
-                None => shared.reporter.line(name, &line),
-            }
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
-            }
-            // The tail ends up in an error message: plain text.
-            tail.push_back(without_ansi(&line).into_owned());
-        };
+        let mut lines = self.creator_lines();
         let ended = runner::wait(
             engine,
             started,
             &shared.interrupt,
             crate::execute::STOP_GRACE_SECONDS,
             &mut |chunk| match chunk {
-                Output::Stdout(bytes) => out.push(&bytes).into_iter().for_each(&mut emit),
-                Output::Stderr(bytes) => err.push(&bytes).into_iter().for_each(&mut emit),
+                Output::Stdout(bytes) => out.push(&bytes).into_iter().for_each(|l| lines.emit(&l)),
+                Output::Stderr(bytes) => err.push(&bytes).into_iter().for_each(|l| lines.emit(&l)),
             },
         )
         .await?;
         out.finish()
             .into_iter()
             .chain(err.finish())
-            .for_each(&mut emit);
-        Ok(CreatorExit {
-            code: match ended {
-                Exit::Code(code) => Some(code),
-                Exit::Interrupted(_) => None,
-            },
-            tail: tail.into_iter().collect(),
-            announced,
-        })
+            .for_each(|l| lines.emit(&l));
+        Ok(lines.exit(match ended {
+            Exit::Code(code) => Some(code),
+            Exit::Interrupted(_) => None,
+        }))
+    }
+
+    /// What shows and keeps the creator's lines, wherever it runs.
+    pub(super) fn creator_lines(&self) -> CreatorLines<'_> {
+        CreatorLines {
+            reporter: self.shared.reporter.as_ref(),
+            name: self.name(),
+            // The lines of one of several platforms say which.
+            platform: self.platform.filter(|_| self.variant.is_some()),
+            tail: std::collections::VecDeque::new(),
+            announced: None,
+        }
+    }
+}
+
+/// The creator's output, a line at a time: shown to the reporter (prefixed with the platform
+/// when it is one of several), its phases read from the banners, the digest it announces and
+/// its last lines kept.
+pub(super) struct CreatorLines<'a> {
+    reporter: &'a dyn crate::execute::Reporter,
+    name: &'a str,
+    platform: Option<&'a op_oci::Platform>,
+    tail: std::collections::VecDeque<String>,
+    announced: Option<String>,
+}
+
+impl CreatorLines<'_> {
+    pub(super) fn emit(&mut self, line: &str) {
+        let name = self.name;
+        if let Some(digest) = announced_digest(line) {
+            self.announced = Some(digest);
+        }
+        if let Some(phase) = Phase::from_banner(line) {
+            tracing::debug!(artifact = name, phase = phase.label(), "phase");
+            self.reporter.phase(name, phase);
+        }
+        match self.platform {
+            Some(platform) => self.reporter.line(name, &format!("({platform}) {line}")),
+            None => self.reporter.line(name, line),
+        }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        // The tail ends up in an error message: plain text.
+        self.tail.push_back(without_ansi(line).into_owned());
+    }
+
+    /// How the creator ended, with `code` (`None`: op was interrupted).
+    pub(super) fn exit(self, code: Option<i64>) -> CreatorExit {
+        CreatorExit {
+            code,
+            tail: self.tail.into_iter().collect(),
+            announced: self.announced,
+        }
     }
 }

@@ -10,6 +10,7 @@
 mod container;
 mod inputs;
 mod outputs;
+mod pod;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -20,6 +21,7 @@ use super::creator_output::Phase;
 use super::names::{
     LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_TARGET, cache_image, cache_volume_for, slug,
 };
+use super::publish::Finished;
 use super::{Shared, lock};
 use crate::cnb::{self, builder::BuilderInfo, creator};
 use crate::engine::runner::Created;
@@ -152,6 +154,16 @@ pub enum Error {
     Engine(#[from] engine::Error),
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    #[error(transparent)]
+    Cluster(crate::kubernetes::Error),
+    #[error("its pod {pod} {problem}")]
+    Pod {
+        pod: String,
+        problem: String,
+        hint: String,
+    },
+    #[error("it cannot build on a cluster: {0}")]
+    NotOnCluster(String),
 }
 
 /// `: <the lifecycle's own ERROR line>` for a failure of the lifecycle itself (not of a
@@ -211,6 +223,11 @@ impl Hint for Error {
             ),
             Error::Engine(e) => e.hint(),
             Error::Registry(e) => e.hint(),
+            Error::Cluster(e) => e.hint(),
+            Error::Pod { hint, .. } => Some(hint.clone()),
+            Error::NotOnCluster(_) => Some(
+                "build it with the local engine (without --engine kubernetes), or drop what a pod cannot have".into(),
+            ),
             _ => None,
         }
     }
@@ -355,7 +372,9 @@ impl<'a> Build<'a> {
             return Err(Error::Interrupted);
         };
         if code == 0 {
-            let published = self.published(&container, announced).await?;
+            let published = self
+                .published(&Finished::Container(&container), announced)
+                .await?;
             step(name, "digest checked", started);
             return Ok(published);
         }
@@ -404,7 +423,10 @@ pub(super) async fn build(
     })?;
 
     let mut resources = Created::default();
-    let result = job.run(&mut resources).await;
+    let result = match &shared.cluster {
+        Some((cluster, namespace)) => job.run_in_cluster(cluster, namespace).await,
+        None => job.run(&mut resources).await,
+    };
     if shared.options.keep {
         reporter.line(
             name,

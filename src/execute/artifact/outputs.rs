@@ -5,29 +5,35 @@ use super::{Build, Error};
 use crate::cnb::creator;
 use crate::execute::chart;
 use crate::execute::names::slug;
-use crate::execute::publish::published_digest;
+use crate::execute::publish::{Finished, published_digest};
 
 impl Build<'_> {
     /// After the creator succeeded: what it published (the target, or a chart artifact's chart),
     /// the digest the registry serves, the creator's run time; the SBOMs copied meanwhile.
     pub(super) async fn published(
         &self,
-        container: &str,
+        finished: &Finished<'_>,
         announced: Option<String>,
     ) -> Result<(String, String, Option<f64>), Error> {
         let (shared, artifact, b) = (self.shared, self.artifact, self.plan);
         let name = &artifact.image;
+        let run_time = async {
+            match finished {
+                Finished::Container(id) => shared.engine.run_time(id).await.map_err(Error::from),
+                Finished::Pod(_) => Ok(None),
+            }
+        };
         let (run_time, digest, sboms) = tokio::join!(
-            shared.engine.run_time(container),
-            published_digest(shared, container, &artifact.target, announced),
-            self.copy_sboms(container)
+            run_time,
+            published_digest(shared, finished, &artifact.target, announced),
+            self.copy_sboms(finished)
         );
         let digest = digest?;
         sboms?;
         let seconds = run_time?.map(|d| d.as_secs_f64());
         match &b.chart {
             Some(plan) => {
-                let (reference, digest) = chart::published(shared, name, plan, container).await?;
+                let (reference, digest) = chart::published(shared, name, plan, finished).await?;
                 Ok((reference, digest, seconds))
             }
             None => Ok((artifact.target.to_string(), digest, seconds)),
@@ -38,14 +44,13 @@ impl Build<'_> {
     /// `build/`, `cache/`, as `pack build --sbom-output-dir` copies them) copied to
     /// `DIR/<artifact>/`, replacing what an earlier build left there. Nothing when the lifecycle
     /// wrote none.
-    async fn copy_sboms(&self, container: &str) -> Result<(), Error> {
+    async fn copy_sboms(&self, finished: &Finished<'_>) -> Result<(), Error> {
         let (shared, name, variant) = (self.shared, self.name(), self.variant.as_deref());
         let Some(dir) = &shared.options.sbom_output else {
             return Ok(());
         };
-        let Some(tar) = shared
-            .engine
-            .download(container, &format!("{}/sbom", creator::LAYERS_DIR))
+        let Some(tar) = finished
+            .download(shared, &format!("{}/sbom", creator::LAYERS_DIR))
             .await?
         else {
             return Ok(());

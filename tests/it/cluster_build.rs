@@ -1,0 +1,347 @@
+//! `op build --push --engine kubernetes`: the buildpacks creators run as pods of the test
+//! cluster's real node (`common::kube::TestCluster::start_with_kubelet`), with the builders and
+//! registries of `common::cnb::Stack` (op-lifecycle's builder and the real lifecycle's, made by
+//! pack).
+
+use crate::build_push::apps;
+use crate::common::TestContext;
+use crate::common::cnb::{
+    EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, serve_and_get, two_platform_stack,
+    verify_published, write_docker_config,
+};
+use crate::common::kube::{LIMITED_USER, TestCluster};
+
+on_each_builder!(
+    the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally,
+    each_platform_is_a_pod_on_a_node_of_its_own_platform,
+);
+
+/// The Role of docs/configuration.md ("The rights op needs"), in the namespace `default`.
+const ROLE: &str = "\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: op-build
+  namespace: default
+rules:
+- apiGroups: [\"\"]
+  resources: [pods]
+  verbs: [create, get, watch, delete]
+- apiGroups: [\"\"]
+  resources: [pods/attach, pods/exec]
+  verbs: [create, get]
+- apiGroups: [\"\"]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [\"\"]
+  resources: [secrets]
+  verbs: [create, delete]
+";
+
+/// The pods and secrets of op's builds in `cluster` (op labels them).
+fn leftovers(cluster: &TestCluster) -> String {
+    let out = cluster.kubectl(&[
+        "get",
+        "pods,secrets",
+        "-l",
+        "io.octopilot.op.kind=build",
+        "-o",
+        "name",
+    ]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `op build-push --repo <stack's registry> --engine kubernetes` with `kubeconfig`, and
+/// `extra` arguments.
+fn build_in(
+    kubeconfig: &std::path::Path,
+    stack: &Stack,
+    context: &TestContext,
+    extra: &[&str],
+) -> crate::common::Run {
+    let kubeconfig = kubeconfig.display().to_string();
+    let repo = stack.registry.addr();
+    let mut args = vec![
+        "build-push",
+        "--repo",
+        &repo,
+        "--engine",
+        "kubernetes",
+        "--kubeconfig",
+        &kubeconfig,
+    ];
+    args.extend(extra);
+    context.op(&args)
+}
+
+/// The fixture apps (three artifacts, one on another's image, which is built first in the same
+/// graph) built by pods: the creators' output shown as a local build's, each image published
+/// with the digest op records, the app serving, and no pod or secret left. A buildpack that
+/// fails and an app no buildpack detects fail with op's messages, and leave nothing either; so does Ctrl-C during a build. An account that may not create pods is
+/// refused, named.
+fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifecycle) {
+    let cluster = TestCluster::start_with_kubelet();
+    let admin = cluster.admin_kubeconfig();
+    let stack = Stack::start(lifecycle);
+    let context = apps(&stack);
+    let cache = format!("{}/op/cache", stack.registry.addr());
+    let run = build_in(
+        &admin,
+        &stack,
+        &context,
+        &[
+            "--concurrency",
+            "2",
+            "--sbom-output",
+            "dist/sbom",
+            "--cache-image",
+            &cache,
+        ],
+    );
+    run.success();
+    // The SBOMs came out of the pods, and the cache (greeting's buildpack caches a layer) went
+    // to the registry.
+    assert!(
+        context.path().join("dist/sbom/static-site/launch").is_dir(),
+        "{}",
+        run.report()
+    );
+    verify_published(&format!("{cache}:greeting"));
+    assert!(
+        run.stderr
+            .contains("Running the creator in pod default/op-build-")
+            && run.stderr.contains("===> DETECTING")
+            && run.stderr.contains("===> EXPORTING"),
+        "{}",
+        run.report()
+    );
+    let result: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(context.path().join("build_result.json")).unwrap(),
+    )
+    .unwrap();
+    let builds = result["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 3, "{result}");
+    for build in builds {
+        let (reference, digest) = build["tag"].as_str().unwrap().split_once('@').unwrap();
+        assert_eq!(verify_published(reference), digest, "{}", run.report());
+    }
+    let site = format!("{}/static-site@{}", stack.registry.addr(), {
+        let tag = builds
+            .iter()
+            .find(|b| b["imageName"] == "static-site")
+            .unwrap()["tag"]
+            .as_str()
+            .unwrap();
+        tag.split_once('@').unwrap().1.to_string()
+    });
+    assert!(
+        serve_and_get(&site, "/index.html").contains("Hello from the static-site fixture"),
+        "{site}"
+    );
+    assert_eq!(leftovers(&cluster), "", "{}", run.report());
+
+    // A buildpack that fails: the creator's exit code, op's message, the buildpack's line.
+    context.write("procfile/Procfile", "not a process line: x\n");
+    let failed = build_in(&admin, &stack, &context, &["--artifact", "procfile"]);
+    failed.failure(1);
+    for expected in [
+        "- procfile: a buildpack failed (exit code 51)",
+        "hint: see the buildpack's output above",
+        "Procfile: 'not a process line' is not a process name",
+    ] {
+        assert!(
+            failed.stderr.contains(expected),
+            "{expected}\n{}",
+            failed.report()
+        );
+    }
+
+    rights(&cluster, &stack, &context);
+
+    // Ctrl-C while a creator runs in its pod, with credentials for the registry (which takes
+    // any): the pod and the Secret that holds them go.
+    write_docker_config(&context.path().join(".home"), &stack.registry.addr());
+    ctrl_c_deletes_the_pod(&cluster, &stack, &context);
+
+    // No buildpack detects the app (greeting, on its image, is not built then either).
+    fs_err::remove_dir_all(context.path().join("static-site/public")).unwrap();
+    let undetected = build_in(&admin, &stack, &context, &["--artifact", "static-site"]);
+    undetected.failure(1);
+    assert!(
+        undetected.stderr.contains(
+            "- static-site: no buildpack detected the app in the artifact's context (exit code 20)"
+        ),
+        "{}",
+        undetected.report()
+    );
+    assert_eq!(leftovers(&cluster), "", "{}", undetected.report());
+}
+
+/// An account that may not create pods: the API's 403, named; with the Role the docs print, it
+/// builds `greeting`.
+fn rights(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
+    // An account that may not create pods: the API's 403, named.
+    let limited = cluster.limited_kubeconfig();
+    let refused = build_in(&limited, stack, context, &["--artifact", "greeting"]);
+    refused.failure(1);
+    assert!(
+        refused
+            .stderr
+            .contains("refused to create pod default/op-build-")
+            && refused.stderr.contains("(403)"),
+        "{}",
+        refused.report()
+    );
+
+    // The Role docs/configuration.md prints is all it needs.
+    cluster.apply(&format!(
+        "{ROLE}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  \
+         name: op-build\n  namespace: default\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  \
+         kind: Role\n  name: op-build\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  \
+         kind: User\n  name: {LIMITED_USER}\n"
+    ));
+    let allowed = build_in(&limited, stack, context, &["--artifact", "greeting"]);
+    allowed.success();
+}
+
+/// Interrupts a slow build of `greeting` (its buildpack sleeps) once its pod runs the creator:
+/// op exits with 130, and neither the pod nor its Secret is left.
+fn ctrl_c_deletes_the_pod(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
+    use std::io::BufRead as _;
+    let skaffold = context.path().join("skaffold.yaml");
+    let text = fs_err::read_to_string(&skaffold).unwrap();
+    fs_err::write(
+        &skaffold,
+        text.replace(
+            "- GREETING_STYLE=loud",
+            "- GREETING_STYLE=loud\n          - GREETING_SLEEP=60",
+        ),
+    )
+    .unwrap();
+    let kubeconfig = cluster.admin_kubeconfig().display().to_string();
+    let repo = stack.registry.addr();
+    let mut child = context
+        .command(&[
+            "build-push",
+            "--repo",
+            &repo,
+            "--artifact",
+            "greeting",
+            "--engine",
+            "kubernetes",
+            "--kubeconfig",
+            &kubeconfig,
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("---> Greeting: sleeping") {
+            break;
+        }
+    }
+    assert!(seen.contains("sleeping"), "the slow build started:\n{seen}");
+    let running = leftovers(cluster);
+    assert!(
+        running.contains("pod/op-build-") && running.contains("secret/op-build-"),
+        "its pod runs, with its Secret: {running}"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}{}", rest.join("\n"));
+    assert_eq!(leftovers(cluster), "", "nothing is left after Ctrl-C");
+}
+
+/// What op refuses before it reaches a cluster: a build that would not publish (the pods
+/// publish straight to the registry), and an engine `OP_ENGINE` does not name.
+#[test]
+fn a_cluster_build_needs_push_and_a_known_engine() {
+    let context = TestContext::new();
+    apps_in(
+        &context,
+        "localhost:5001/op/builder:latest",
+        "localhost:5001",
+    );
+    let run = context.op(&[
+        "build",
+        "--repo",
+        "localhost:5001",
+        "--engine",
+        "kubernetes",
+    ]);
+    run.failure(1);
+    assert!(
+        run.stderr.contains(
+            "error: --engine kubernetes builds in pods of a cluster, which publish straight to the registry: it needs --push"
+        ) && run.stderr.contains("hint: add --push (or run op build-push)"),
+        "{}",
+        run.report()
+    );
+    let run = context
+        .env("OP_ENGINE", "podman")
+        .op(&["build-push", "--repo", "localhost:5001"]);
+    run.failure(1);
+    assert!(
+        run.stderr
+            .contains("error: OP_ENGINE=podman names no engine")
+            && run
+                .stderr
+                .contains("hint: set it to `docker` (the default) or `kubernetes`"),
+        "{}",
+        run.report()
+    );
+}
+
+/// Two platforms: a pod each, with the node selector of its platform. The test cluster's node is
+/// linux/amd64, so the amd64 build runs and the arm64 one cannot be placed: the artifact fails,
+/// naming the platform, and no index is published.
+fn each_platform_is_a_pod_on_a_node_of_its_own_platform(lifecycle: Lifecycle) {
+    let cluster = TestCluster::start_with_kubelet();
+    let home = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+    let (registry, builder) = two_platform_stack(lifecycle, &home);
+    let repo = registry.addr();
+    let _cleanup = EngineCleanup(repo.clone());
+    let context = TestContext::new();
+    apps_in(&context, &builder, &repo);
+    let kubeconfig = cluster.admin_kubeconfig().display().to_string();
+    let run = context.op(&[
+        "build-push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "static-site",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--engine",
+        "kubernetes",
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    run.failure(1);
+    for expected in [
+        "(linux/amd64) ===> EXPORTING",
+        "- static-site: the build for linux/arm64 failed: its pod default/op-build-",
+        "cannot be placed: no node of the cluster can take a linux/arm64 build",
+        "hint: add a node of that platform",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected}\n{}",
+            run.report()
+        );
+    }
+    let (code, _) = registry.request("HEAD", "/v2/static-site/manifests/latest");
+    assert_eq!(code, 404, "no index\n{}", run.report());
+    assert_eq!(leftovers(&cluster), "", "{}", run.report());
+}
