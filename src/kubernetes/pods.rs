@@ -314,6 +314,8 @@ pub struct PodRun {
     api: Api<Pod>,
     name: String,
     namespace: String,
+    /// The stage the `outputs` container reached, once it was waited for.
+    outputs: tokio::sync::OnceCell<Stage>,
 }
 
 impl Cluster {
@@ -332,6 +334,7 @@ impl Cluster {
             api,
             name: pod.name.clone(),
             namespace: pod.namespace.clone(),
+            outputs: tokio::sync::OnceCell::new(),
         };
         if let Some(auth) = &pod.registry_auth {
             let uid = created.metadata.uid.unwrap_or_default();
@@ -503,9 +506,27 @@ impl PodRun {
     }
 
     /// `path` (absolute) of the `outputs` container as a tar whose root is its last component,
-    /// as the Docker Engine's archive endpoint gives it; `None` when it does not exist.
+    /// as the Docker Engine's archive endpoint gives it; `None` when it does not exist. Waits
+    /// for the container to run, the first time: a build that reads nothing (the digest the
+    /// creator announced is the registry's) does not wait for it at all.
     pub async fn download(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         let action = format!("read {path} in pod {}", self.name());
+        let outputs = self
+            .outputs
+            .get_or_try_init(|| async {
+                let stage = self.until(OUTPUTS, false, &mut |_| true).await?;
+                Ok::<_, Error>(stage)
+            })
+            .await?;
+        if *outputs != Stage::Running {
+            return Err(Error::Stream {
+                server: self.cluster.server.clone(),
+                action,
+                source: std::io::Error::other(format!(
+                    "its container {OUTPUTS} does not run: {outputs:?}"
+                )),
+            });
+        }
         let (parent, base) = match path.trim_end_matches('/').rsplit_once('/') {
             Some(("", base)) => ("/", base),
             Some((parent, base)) => (parent, base),

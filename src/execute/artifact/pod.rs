@@ -12,7 +12,7 @@ use crate::execute::chart;
 use crate::execute::creator_output::Phase;
 use crate::execute::names::{LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_TARGET};
 use crate::execute::publish::Finished;
-use crate::kubernetes::{BuildPod, CREATOR, Cluster, INPUTS, OUTPUTS, PodRun, Stage};
+use crate::kubernetes::{BuildPod, CREATOR, Cluster, INPUTS, PodRun, Stage};
 
 /// Where the creator's platform environment goes.
 const PLATFORM_DIR: &str = "/platform";
@@ -212,14 +212,6 @@ impl Build<'_> {
             other => return Err(self.stage_error(run, &other)),
         };
         let announced = lines.exit(Some(0)).announced;
-        match run
-            .until(OUTPUTS, false, &mut waiting)
-            .await
-            .map_err(Error::Cluster)?
-        {
-            Stage::Running => {}
-            other => return Err(self.stage_error(run, &other)),
-        }
         let (reference, digest, _) = self.published(&Finished::Pod(run), announced).await?;
         step(name, "digest checked", started);
         Ok((reference, digest, ran.map(|d| d.as_secs_f64())))
