@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Each of `OP_BENCH_ROUNDS` rounds (default 5) builds the four apps cold (a new repository, no
-//! cache) with `--concurrency 4`, once with the engine and once with the cluster, in alternating
+//! cache: `--cache-image off` for the pods) with `--concurrency 4`, once with the engine and once with the cluster, in alternating
 //! order, and reports per round: the wall times and their ratio; and per artifact, how long
 //! after op started it the creator had its inputs (`-v`'s step timings: the engine's container
 //! created and uploaded into, against the pod created, scheduled, its builder's containers
@@ -99,7 +99,15 @@ fn main() {
     let artifacts: Vec<(&str, Option<&str>)> = names.iter().map(|n| (n.as_str(), None)).collect();
     buildpacks_skaffold(dir.path(), &stack.builder, &artifacts);
     let kubeconfig = cluster.admin_kubeconfig().display().to_string();
-    let cluster_args = ["--engine", "kubernetes", "--kubeconfig", kubeconfig.as_str()];
+    // Cold as the engine's builds are: no cache image (the default with pods is one).
+    let cluster_args = [
+        "--engine",
+        "kubernetes",
+        "--kubeconfig",
+        kubeconfig.as_str(),
+        "--cache-image",
+        "off",
+    ];
     // The node pulls the builder once, as a runner's engine has it: a first build, not counted.
     let addr = stack.registry.addr();
     op_build(dir.path(), &format!("{addr}/warm"), &cluster_args);

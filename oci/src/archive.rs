@@ -457,18 +457,63 @@ pub fn gunzip(gzip: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Extracts an uncompressed layer under `root` (paths in the layer, absolute or not, are
-/// relative to it), keeping modes; the files belong to whoever runs this.
+/// relative to it), keeping modes; the files belong to whoever runs this. A directory that
+/// exists already keeps its owner, mode and time (`tar --no-overwrite-dir`): one this process
+/// does not own (a pod's emptyDir at `/layers`, for a lifecycle that is not root) could not take
+/// them.
 pub fn extract(tar: &[u8], root: &Path) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(tar);
     archive.set_preserve_permissions(true);
     archive.set_overwrite(true);
     archive.set_preserve_mtime(true);
-    archive.unpack(root)
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type().is_dir() {
+            let path = entry.path()?;
+            let relative = path.strip_prefix("/").unwrap_or(&path);
+            if root.join(relative).is_dir() {
+                continue;
+            }
+        }
+        entry.unpack_in(root)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_existing_directory_keeps_its_mode_and_the_files_under_it_are_written() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let layers = root.path().join("layers");
+        fs_err::create_dir(&layers).unwrap();
+        fs_err::set_permissions(&layers, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_mode(0o755);
+        dir.set_size(0);
+        dir.set_cksum();
+        tar.append_data(&mut dir, "layers/", std::io::empty())
+            .unwrap();
+        tar.append_data(&mut dir, "layers/bp/", std::io::empty())
+            .unwrap();
+        let mut file = tar::Header::new_gnu();
+        file.set_mode(0o640);
+        file.set_size(2);
+        file.set_cksum();
+        tar.append_data(&mut file, "layers/bp/counter", &b"41"[..])
+            .unwrap();
+        extract(&tar.into_inner().unwrap(), root.path()).unwrap();
+        let mode = |path: &Path| fs_err::metadata(path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&layers), 0o777);
+        assert_eq!(mode(&layers.join("bp")), 0o755);
+        assert_eq!(mode(&layers.join("bp/counter")), 0o640);
+        assert_eq!(fs_err::read(layers.join("bp/counter")).unwrap(), b"41");
+    }
 
     fn tree_layer(dir: &Path, owner: Owner) -> Layer {
         let mut layer = LayerBuilder::new();

@@ -260,7 +260,8 @@ pub struct BuildRunArgs {
     pub network: Option<String>,
 
     /// Cache the buildpacks builds in a registry instead of cache volumes (for CI runners that
-    /// start empty): REF's repository, tagged per artifact [env: OP_CACHE_IMAGE]
+    /// start empty): REF's repository, tagged per artifact; `off` for none. With --engine
+    /// kubernetes the default is <repo>/op-cache [env: OP_CACHE_IMAGE]
     #[arg(long, value_name = "REF")]
     pub cache_image: Option<String>,
 

@@ -260,13 +260,22 @@ fn push_all_registries(
     Ok(others)
 }
 
-/// `--cache-image`, else `$OP_CACHE_IMAGE`, checked.
+/// `--cache-image`, else `$OP_CACHE_IMAGE`, checked; `off` is none. With `--engine kubernetes`,
+/// whose pods start empty, `<default repository>/op-cache` when neither names one.
 fn cache_image(
+    plan: &BuildPlan,
     run: &BuildRunArgs,
     config: &Config,
+    cluster: bool,
 ) -> Result<Option<op_oci::Reference>, execute::Error> {
-    let Some(found) = config.cache_image(run.cache_image.as_deref()) else {
-        return Ok(None);
+    let found = match config.cache_image(run.cache_image.as_deref()) {
+        Some(found) if found.value == CACHE_OFF => return Ok(None),
+        Some(found) => found,
+        None if cluster => crate::config::Resolved {
+            value: format!("{}/op-cache", plan.default_repo.value),
+            origin: crate::config::Origin::Default,
+        },
+        None => return Ok(None),
     };
     execute::check_cache_image(&found.value)
         .map(Some)
@@ -275,6 +284,9 @@ fn cache_image(
             origin: found.origin.to_string(),
         })
 }
+
+/// The `--cache-image` (or `OP_CACHE_IMAGE`) that asks for no cache image.
+const CACHE_OFF: &str = "off";
 
 /// How the builds of `plan` run, skaffold found when the plan needs it.
 fn build_options(
@@ -298,6 +310,7 @@ fn build_options(
         );
         Some(Skaffold::find(named, config.env(), &delegated)?)
     };
+    let cluster = cluster_choice(plan, run, config)?;
     Ok(execute::Knobs {
         concurrency: run
             .concurrency
@@ -314,8 +327,8 @@ fn build_options(
             .sbom_output
             .as_ref()
             .map(|dir| plan.cwd.join(dir)),
-        cache_image: cache_image(run, config)?,
-        cluster: cluster_choice(plan, run, config)?,
+        cache_image: cache_image(plan, run, config, cluster.is_some())?,
+        cluster,
     })
 }
 

@@ -38,11 +38,12 @@ rules:
   verbs: [create, delete]
 ";
 
-/// The pods and secrets of op's builds in `cluster` (op labels them).
+/// The pods and secrets of op's builds in `cluster`, in every namespace (op labels them).
 fn leftovers(cluster: &TestCluster) -> String {
     let out = cluster.kubectl(&[
         "get",
         "pods,secrets",
+        "--all-namespaces",
         "-l",
         "io.octopilot.op.kind=build",
         "-o",
@@ -76,7 +77,9 @@ fn build_in(
 
 /// The fixture apps (three artifacts, one on another's image, which is built first in the same
 /// graph) built by pods: the creators' output shown as a local build's, each image published
-/// with the digest op records, the app serving, and no pod or secret left. A buildpack that
+/// with the digest op records, the app serving, the SBOMs copied, the default cache image
+/// written and restored in another namespace (`--cache-image off`: cold), and no pod or secret
+/// left. A buildpack that
 /// fails and an app no buildpack detects fail with op's messages, and leave nothing either; so does Ctrl-C during a build. An account that may not create pods is
 /// refused, named.
 fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifecycle) {
@@ -84,28 +87,21 @@ fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifec
     let admin = cluster.admin_kubeconfig();
     let stack = Stack::start(lifecycle);
     let context = apps(&stack);
-    let cache = format!("{}/op/cache", stack.registry.addr());
     let run = build_in(
         &admin,
         &stack,
         &context,
-        &[
-            "--concurrency",
-            "2",
-            "--sbom-output",
-            "dist/sbom",
-            "--cache-image",
-            &cache,
-        ],
+        &["--concurrency", "2", "--sbom-output", "dist/sbom"],
     );
     run.success();
-    // The SBOMs came out of the pods, and the cache (greeting's buildpack caches a layer) went
-    // to the registry.
+    // The SBOMs came out of the pods, and the cache went to the registry (the default cache
+    // image with pods, which start empty; greeting's buildpack caches a layer).
     assert!(
         context.path().join("dist/sbom/static-site/launch").is_dir(),
         "{}",
         run.report()
     );
+    let cache = format!("{}/op-cache", stack.registry.addr());
     verify_published(&format!("{cache}:greeting"));
     assert!(
         run.stderr
@@ -139,6 +135,7 @@ fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifec
         "{site}"
     );
     assert_eq!(leftovers(&cluster), "", "{}", run.report());
+    cache_across_namespaces(&cluster, &stack, &context);
 
     // A buildpack that fails: the creator's exit code, op's message, the buildpack's line.
     context.write("procfile/Procfile", "not a process line: x\n");
@@ -175,6 +172,37 @@ fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifec
         undetected.report()
     );
     assert_eq!(leftovers(&cluster), "", "{}", undetected.report());
+}
+
+/// The cache image of the first build is restored by a build in a namespace of its own (pods
+/// start empty); with `--cache-image off` a build starts cold.
+fn cache_across_namespaces(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
+    let admin = cluster.admin_kubeconfig();
+    let made = cluster.kubectl(&["create", "namespace", "fresh"]);
+    assert!(made.status.success(), "{made:?}");
+    let args = ["--artifact", "greeting", "--namespace", "fresh"];
+    let warm = build_in(&admin, stack, context, &args);
+    warm.success();
+    for line in [
+        "Running the creator in pod fresh/op-build-",
+        "Restoring data for \"op/greeting:counter\" from cache",
+        "---> Greeting: build number 2",
+    ] {
+        assert!(warm.stderr.contains(line), "{line}\n{}", warm.report());
+    }
+    let cold = build_in(
+        &admin,
+        stack,
+        context,
+        &[&args[..], &["--cache-image", "off"]].concat(),
+    );
+    cold.success();
+    assert!(
+        cold.stderr.contains("---> Greeting: build number 1"),
+        "{}",
+        cold.report()
+    );
+    assert_eq!(leftovers(cluster), "", "{}", cold.report());
 }
 
 /// An account that may not create pods: the API's 403, named; with the Role the docs print, it
