@@ -9,6 +9,7 @@ use crate::common::cnb::{
     EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, serve_and_get, two_platform_stack,
     verify_published, write_docker_config,
 };
+use crate::common::docker::docker;
 use crate::common::kube::{LIMITED_USER, TestCluster};
 
 on_each_builder!(
@@ -79,9 +80,9 @@ fn build_in(
 /// graph) built by pods: the creators' output shown as a local build's, each image published
 /// with the digest op records, the app serving, the SBOMs copied, the default cache image
 /// written and restored in another namespace (`--cache-image off`: cold), and no pod or secret
-/// left. A buildpack that
-/// fails and an app no buildpack detects fail with op's messages, and leave nothing either; so does Ctrl-C during a build. An account that may not create pods is
-/// refused, named.
+/// left. A buildpack that fails, an app no buildpack detects and a builder the node cannot pull
+/// fail with op's messages, and leave nothing either; so does Ctrl-C during a build. An account
+/// that may not create pods is refused, named; with the Role the docs print, it builds.
 fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifecycle) {
     let cluster = TestCluster::start_with_kubelet();
     let admin = cluster.admin_kubeconfig();
@@ -172,6 +173,37 @@ fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifec
         undetected.report()
     );
     assert_eq!(leftovers(&cluster), "", "{}", undetected.report());
+
+    unpullable_builder(&cluster, &stack, &context);
+}
+
+/// A builder the engine has and the node cannot pull (a registry nobody serves): the pod's
+/// `ErrImagePull`, named, and nothing left.
+fn unpullable_builder(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
+    let admin = cluster.admin_kubeconfig();
+    let unpullable = "127.0.0.1:9/op/unpullable-builder:latest";
+    docker(&["tag", &stack.builder, unpullable]);
+    context.replace_in("skaffold.yaml", &[(stack.builder.as_str(), unpullable)]);
+    let pull = build_in(
+        &admin,
+        stack,
+        context,
+        &["--artifact", "static-site", "--pull", "never"],
+    );
+    let _ = docker(&["rmi", unpullable]);
+    pull.failure(1);
+    let named = format!("cannot pull builder {unpullable}: ErrImagePull");
+    for expected in [
+        named.as_str(),
+        "hint: the cluster's nodes must be able to pull the builder",
+    ] {
+        assert!(
+            pull.stderr.contains(expected),
+            "{expected}\n{}",
+            pull.report()
+        );
+    }
+    assert_eq!(leftovers(cluster), "", "{}", pull.report());
 }
 
 /// The cache image of the first build is restored by a build in a namespace of its own (pods
