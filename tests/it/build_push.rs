@@ -4,15 +4,13 @@
 //! shape of production's). What op publishes is checked with crane and skopeo and run with
 //! docker; what it leaves behind is checked after success, failure and Ctrl-C.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 
 use crate::common::cnb::{
     CNB_IDS, Lifecycle, OP_LIFECYCLE_REPOSITORY, Stack, apps_in, leftovers, run_to_end,
-    serve_and_get, verify_published, verify_published_as, write_docker_config,
+    serve_and_get, slow_greeting, verify_published, verify_published_as, write_docker_config,
 };
 use crate::common::docker::docker;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
@@ -618,57 +616,22 @@ fn a_failed_buildpack_fails_the_build_writes_no_result_and_leaves_nothing(lifecy
 fn ctrl_c_stops_the_builds_and_removes_what_they_created(lifecycle: Lifecycle) {
     let stack = Stack::start(lifecycle);
     let context = apps(&stack);
-    let skaffold = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace(
-            "- GREETING_STYLE=loud",
-            "- GREETING_STYLE=loud\n          - GREETING_SLEEP=60",
-        ),
-    )
-    .unwrap();
-    let mut child = context
-        .command(&[
-            "build-push",
-            "--repo",
-            &stack.registry.addr(),
-            "--artifact",
-            "greeting",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("---> Greeting: sleeping") {
-            break;
-        }
-    }
-    assert!(seen.contains("sleeping"), "the slow build started:\n{seen}");
-    let started = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let code = child.wait().unwrap().code();
+    slow_greeting(&context);
+    let repo = stack.registry.addr();
+    let args = ["build-push", "--repo", &repo, "--artifact", "greeting"];
+    let stopped = context.interrupted(&args, "---> Greeting: sleeping", || {});
     assert!(
-        started.elapsed() < Duration::from_secs(30),
+        stopped.stopped_in < Duration::from_secs(30),
         "op stopped promptly"
     );
-    assert_eq!(code, Some(130), "{seen}{}", rest.join("\n"));
-    assert!(
-        rest.iter().any(|l| l.contains("Interrupted")),
-        "{}",
-        rest.join("\n")
+    assert_eq!(
+        stopped.code,
+        Some(130),
+        "{}{}",
+        stopped.before,
+        stopped.after
     );
+    assert!(stopped.after.contains("Interrupted"), "{}", stopped.after);
     assert_eq!(
         leftovers(&stack.registry.addr()),
         Vec::<String>::new(),

@@ -6,8 +6,8 @@
 use crate::build_push::apps;
 use crate::common::TestContext;
 use crate::common::cnb::{
-    EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, serve_and_get, two_platform_stack,
-    verify_published, write_docker_config,
+    EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, serve_and_get, slow_greeting,
+    two_platform_stack, verify_published, write_docker_config,
 };
 use crate::common::docker::docker;
 use crate::common::kube::{LIMITED_USER, TestCluster};
@@ -267,59 +267,34 @@ fn rights(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
 /// Interrupts a slow build of `greeting` (its buildpack sleeps) once its pod runs the creator:
 /// op exits with 130, and neither the pod nor its Secret is left.
 fn ctrl_c_deletes_the_pod(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
-    use std::io::BufRead as _;
-    let skaffold = context.path().join("skaffold.yaml");
-    let text = fs_err::read_to_string(&skaffold).unwrap();
-    fs_err::write(
-        &skaffold,
-        text.replace(
-            "- GREETING_STYLE=loud",
-            "- GREETING_STYLE=loud\n          - GREETING_SLEEP=60",
-        ),
-    )
-    .unwrap();
+    slow_greeting(context);
     let kubeconfig = cluster.admin_kubeconfig().display().to_string();
     let repo = stack.registry.addr();
-    let mut child = context
-        .command(&[
-            "build-push",
-            "--repo",
-            &repo,
-            "--artifact",
-            "greeting",
-            "--engine",
-            "kubernetes",
-            "--kubeconfig",
-            &kubeconfig,
-        ])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("---> Greeting: sleeping") {
-            break;
-        }
-    }
-    assert!(seen.contains("sleeping"), "the slow build started:\n{seen}");
-    let running = leftovers(cluster);
-    assert!(
-        running.contains("pod/op-build-") && running.contains("secret/op-build-"),
-        "its pod runs, with its Secret: {running}"
+    let args = [
+        "build-push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "greeting",
+        "--engine",
+        "kubernetes",
+        "--kubeconfig",
+        &kubeconfig,
+    ];
+    let stopped = context.interrupted(&args, "---> Greeting: sleeping", || {
+        let running = leftovers(cluster);
+        assert!(
+            running.contains("pod/op-build-") && running.contains("secret/op-build-"),
+            "its pod runs, with its Secret: {running}"
+        );
+    });
+    assert_eq!(
+        stopped.code,
+        Some(130),
+        "{}{}",
+        stopped.before,
+        stopped.after
     );
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let code = child.wait().unwrap().code();
-    assert_eq!(code, Some(130), "{seen}{}", rest.join("\n"));
     assert_eq!(leftovers(cluster), "", "nothing is left after Ctrl-C");
 }
 

@@ -43,6 +43,37 @@ fn kubectl_ok(cluster: &TestCluster, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `hello` rolls out within `timeout` (`kubectl rollout status`; else the cluster's state and
+/// logs): its two pods.
+#[track_caller]
+fn rolled_out(cluster: &TestCluster, timeout: &str) -> Vec<serde_json::Value> {
+    let rollout = cluster.kubectl(&[
+        "rollout",
+        "status",
+        "deployment/hello",
+        &format!("--timeout={timeout}"),
+    ]);
+    assert!(
+        rollout.status.success(),
+        "the Deployment did not roll out within {timeout}:\n{}{}\n{}\n{}",
+        String::from_utf8_lossy(&rollout.stdout),
+        String::from_utf8_lossy(&rollout.stderr),
+        kubectl_ok(
+            cluster,
+            &["get", "deployments,replicasets,pods,events", "-o", "wide"]
+        ),
+        cluster.logs()
+    );
+    let pods: serde_json::Value = serde_json::from_str(&kubectl_ok(
+        cluster,
+        &["get", "pods", "-l", "app=hello", "-o", "json"],
+    ))
+    .unwrap();
+    let pods = pods["items"].as_array().unwrap().clone();
+    assert_eq!(pods.len(), 2, "{pods:#?}");
+    pods
+}
+
 /// The processes whose command line names `dir`.
 fn processes_naming(dir: &Path) -> Vec<String> {
     let needle = dir.display().to_string();
@@ -87,25 +118,8 @@ fn a_deployment_rolls_out_rbac_holds_and_nothing_is_left() {
     );
 
     cluster.apply(DEPLOYMENT);
-    let rollout = cluster.kubectl(&["rollout", "status", "deployment/hello", "--timeout=60s"]);
-    assert!(
-        rollout.status.success(),
-        "the Deployment did not roll out within 60 s:\n{}{}\n{}\n{}",
-        String::from_utf8_lossy(&rollout.stdout),
-        String::from_utf8_lossy(&rollout.stderr),
-        kubectl_ok(
-            &cluster,
-            &["get", "deployments,replicasets,pods,events", "-o", "wide"]
-        ),
-        cluster.logs()
-    );
-    let pods: serde_json::Value = serde_json::from_str(&kubectl_ok(
-        &cluster,
-        &["get", "pods", "-l", "app=hello", "-o", "json"],
-    ))
-    .unwrap();
-    let pods = pods["items"].as_array().unwrap();
-    assert_eq!(pods.len(), 2, "{pods:#?}");
+    let pods = rolled_out(&cluster, "60s");
+    let pods = pods.as_slice();
     for pod in pods {
         assert_eq!(pod["spec"]["nodeName"], NODE, "{pod:#}");
         assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");
@@ -177,25 +191,8 @@ fn a_real_node_runs_pods_of_a_loopback_registry_and_leaves_nothing() {
     );
     let by_digest = format!("{}/op/hello@{digest}", cluster.registry().addr());
     cluster.apply(&DEPLOYMENT.replace("127.0.0.1:5001/op/hello:latest", &by_digest));
-    let rollout = cluster.kubectl(&["rollout", "status", "deployment/hello", "--timeout=120s"]);
-    assert!(
-        rollout.status.success(),
-        "the Deployment did not roll out on the real node within 120 s:\n{}{}\n{}\n{}",
-        String::from_utf8_lossy(&rollout.stdout),
-        String::from_utf8_lossy(&rollout.stderr),
-        kubectl_ok(
-            &cluster,
-            &["get", "deployments,replicasets,pods,events", "-o", "wide"]
-        ),
-        cluster.logs()
-    );
-    let pods: serde_json::Value = serde_json::from_str(&kubectl_ok(
-        &cluster,
-        &["get", "pods", "-l", "app=hello", "-o", "json"],
-    ))
-    .unwrap();
-    let pods = pods["items"].as_array().unwrap();
-    assert_eq!(pods.len(), 2, "{pods:#?}");
+    let pods = rolled_out(&cluster, "120s");
+    let pods = pods.as_slice();
     for pod in pods {
         assert_eq!(pod["spec"]["nodeName"], KUBELET_NODE, "{pod:#}");
         assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");

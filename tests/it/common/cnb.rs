@@ -316,6 +316,18 @@ pub fn apps_in(context: &TestContext, builder: &str, registry: &str) {
     );
 }
 
+/// Makes the fixture apps' `greeting` slow (its buildpack sleeps a minute before it builds,
+/// printing `---> Greeting: sleeping`), for the tests of Ctrl-C.
+pub fn slow_greeting(context: &TestContext) {
+    context.replace_in(
+        "skaffold.yaml",
+        &[(
+            "- GREETING_STYLE=loud",
+            "- GREETING_STYLE=loud\n          - GREETING_SLEEP=60",
+        )],
+    );
+}
+
 /// Removes the cache volumes op keeps between builds for the repositories of `registry`.
 pub fn remove_cache_volumes(registry: &str) {
     let listed = docker_command()

@@ -167,6 +167,54 @@ impl TestContext {
         self.run(self.terminal_command(args, term), args)
     }
 
+    /// Runs `op args…` and, once its stderr has a line that contains `marker`, calls
+    /// `meanwhile`, then interrupts op (SIGINT, as Ctrl-C does): what it printed, and how it
+    /// ended.
+    #[track_caller]
+    pub fn interrupted(
+        &self,
+        args: &[&str],
+        marker: &str,
+        meanwhile: impl FnOnce(),
+    ) -> Interrupted {
+        use std::io::BufRead as _;
+        let mut child = self
+            .command(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("op runs");
+        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut before = String::new();
+        for line in lines.by_ref() {
+            let line = line.expect("op's stderr is read");
+            before.push_str(&line);
+            before.push('\n');
+            if line.contains(marker) {
+                break;
+            }
+        }
+        assert!(
+            before.contains(marker),
+            "op never printed `{marker}`:\n{before}"
+        );
+        meanwhile();
+        let signalled = std::time::Instant::now();
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let after: Vec<String> = lines.map_while(Result::ok).collect();
+        let code = child.wait().expect("op is waited for").code();
+        Interrupted {
+            before,
+            after: after.join("\n"),
+            code,
+            stopped_in: signalled.elapsed(),
+        }
+    }
+
     fn run(&self, mut command: Command, args: &[&str]) -> Run {
         let output = command.output().expect("op runs");
         Run {
@@ -178,6 +226,15 @@ impl TestContext {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
+}
+
+/// What an interrupted `op` printed before and after the signal, and how it ended.
+pub struct Interrupted {
+    pub before: String,
+    pub after: String,
+    pub code: Option<i32>,
+    /// From the signal to op's exit.
+    pub stopped_in: std::time::Duration,
 }
 
 /// The outcome of one `op` run.
