@@ -10,11 +10,11 @@ use crate::cnb::{app, creator};
 use crate::kubernetes::PodRun;
 
 /// Where the files of a creator that ended are read: its container in the engine, or the
-/// `outputs` container of its pod (`--engine kubernetes`). The rest of the build does not know
-/// which.
+/// `outputs` container of its pod (`--engine kubernetes`), with how long its creator ran as
+/// the pod's status says. The rest of the build does not know which.
 pub(crate) enum Finished<'a> {
     Container(&'a str),
-    Pod(&'a PodRun),
+    Pod(&'a PodRun, Option<std::time::Duration>),
 }
 
 impl Finished<'_> {
@@ -27,7 +27,7 @@ impl Finished<'_> {
     ) -> Result<Option<Vec<u8>>, Error> {
         match self {
             Finished::Container(id) => Ok(shared.engine.download(id, path).await?),
-            Finished::Pod(pod) => pod.download(path).await.map_err(Error::Cluster),
+            Finished::Pod(pod, _) => pod.download(path).await.map_err(Error::Cluster),
         }
     }
 }

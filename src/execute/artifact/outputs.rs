@@ -20,7 +20,7 @@ impl Build<'_> {
         let run_time = async {
             match finished {
                 Finished::Container(id) => shared.engine.run_time(id).await.map_err(Error::from),
-                Finished::Pod(_) => Ok(None),
+                Finished::Pod(_, ran) => Ok(*ran),
             }
         };
         let (run_time, digest, sboms) = tokio::join!(

@@ -10,7 +10,7 @@ use crate::cnb::{self, creator};
 use crate::engine::ContainerSpec;
 use crate::execute::chart;
 use crate::execute::creator_output::Phase;
-use crate::execute::names::{LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_TARGET};
+use crate::execute::names::{LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_TARGET, slug};
 use crate::execute::publish::Finished;
 use crate::kubernetes::{BuildPod, CREATOR, Cluster, INPUTS, PodRun, Stage};
 
@@ -212,9 +212,9 @@ impl Build<'_> {
             other => return Err(self.stage_error(run, &other)),
         };
         let announced = lines.exit(Some(0)).announced;
-        let (reference, digest, _) = self.published(&Finished::Pod(run), announced).await?;
+        let published = self.published(&Finished::Pod(run, ran), announced).await?;
         step(name, "digest checked", started);
-        Ok((reference, digest, ran.map(|d| d.as_secs_f64())))
+        Ok(published)
     }
 
     /// Whether to go on waiting at `stage`: a line the first time the pod waits for something
@@ -314,19 +314,10 @@ fn pod_error(run: &PodRun, problem: String, hint: &str) -> Error {
     }
 }
 
-/// A pod's name for a build's name part: `op-build-<base>`, lower case, `[a-z0-9-]`, at most 63
-/// characters.
+/// A pod's name for a build's name part: `op-build-<base>` as names go ([`slug`]), at most 63
+/// characters (a DNS label).
 fn pod_name(base: &str) -> String {
-    let mut name: String = format!("op-build-{base}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mut name = format!("op-build-{}", slug(base));
     name.truncate(63);
     name.trim_end_matches('-').to_string()
 }
