@@ -312,9 +312,7 @@ fn build_options(
     };
     let cluster = cluster_choice(plan, run, config)?;
     Ok(execute::Knobs {
-        concurrency: run
-            .concurrency
-            .map_or_else(execute::default_concurrency, usize::from),
+        concurrency: run.concurrency.map(usize::from),
         pull: run.pull.into(),
         trust_builders: run.trust_builder,
         keep: run.keep,

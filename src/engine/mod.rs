@@ -115,6 +115,11 @@ pub enum Error {
     },
     #[error("Failed to pull `{image}`: {message}")]
     Pull { image: String, message: String },
+    /// With `--engine kubernetes` op connects to no Docker Engine.
+    #[error(
+        "op has no Docker Engine to {0}: the creators run on the cluster (--engine kubernetes)"
+    )]
+    NotConnected(&'static str),
     #[error("Image `{image}` is not in the Docker Engine, and `--pull never` forbids pulling it")]
     NotPulled { image: String },
     #[error("The Docker Engine cannot publish a port of container `{container}`: it is taken")]
@@ -164,7 +169,7 @@ impl Hint for Error {
             Error::TooOld { .. } => Some(
                 "upgrade the engine, or point DOCKER_HOST at a newer one (`op version -v` shows what op finds)".into(),
             ),
-            Error::Api { .. } => None,
+            Error::Api { .. } | Error::NotConnected(_) => None,
         }
     }
 }

@@ -76,7 +76,7 @@ pub(super) async fn build_run(
         insecure_registries: &shared.insecure_registries,
         platforms: &delegation.platforms,
         image_registry: delegation.image_registry.as_deref(),
-        concurrency: shared.options.concurrency,
+        concurrency: shared.concurrency,
         cwd: &delegation.cwd,
         cache_file: &cache_file,
         ca_certificates: shared.ca_bundle.as_deref(),
@@ -254,7 +254,8 @@ async fn local(
             target: artifact.target.to_string(),
         });
     }
-    let config = shared.engine.image_config(tag).await?;
+    let engine = shared.engine("read what skaffold built")?;
+    let config = engine.image_config(tag).await?;
     // containerd's image store names every image by its manifest digest under its repository,
     // pushed or not: say that this name is not a promise that the registry serves it.
     let named = format!("{repository}@");
@@ -267,7 +268,7 @@ async fn local(
         );
     }
     for extra in &artifact.extra_tags {
-        shared.engine.tag(tag, &extra.to_string()).await?;
+        engine.tag(tag, &extra.to_string()).await?;
         shared
             .reporter
             .line(&artifact.image, &format!("Tagged {extra}"));

@@ -63,8 +63,9 @@ pub fn default_concurrency() -> usize {
 /// file).
 #[derive(Clone, Debug)]
 pub struct Knobs {
-    /// How many artifacts build at once.
-    pub concurrency: usize,
+    /// How many artifacts build at once (`--concurrency`); `None`: [`default_concurrency`], or
+    /// with a cluster what its nodes can take.
+    pub concurrency: Option<usize>,
     pub pull: PullPolicy,
     /// `--trust-builder`: run the creator of any builder.
     pub trust_builders: bool,
@@ -214,17 +215,21 @@ impl Hint for Error {
 }
 
 /// The engine, and whether its build containers can reach the registries of `references` as
-/// op will set their network up.
+/// op will set their network up; none with `--engine kubernetes`: the nodes run the creators
+/// (and skaffold finds the engine of the artifacts it builds itself).
 async fn connect_engine(
     env: &Env,
     options: &Knobs,
     references: &[&Reference],
-) -> Result<Engine, Error> {
+) -> Result<Option<Arc<dyn Containers>>, Error> {
+    if options.cluster.is_some() {
+        return Ok(None);
+    }
     let engine = Engine::connect(env).await?;
     if options.network.is_none() {
         loopback_reachable(&engine, references, &engine::this_machine())?;
     }
-    Ok(engine)
+    Ok(Some(Arc::new(engine)))
 }
 
 /// The creator reaches a registry on a loopback address through the host's network (`host`), which
@@ -280,7 +285,9 @@ async fn connect_cluster(
 
 /// What every artifact build shares.
 pub(crate) struct Shared {
-    pub(crate) engine: Arc<dyn Containers>,
+    /// The Docker Engine; none with `--engine kubernetes` (the cluster runs the creators, and
+    /// skaffold reaches the engine itself).
+    pub(crate) engine: Option<Arc<dyn Containers>>,
     pub(crate) registry: Arc<dyn Digests>,
     pub(crate) credentials: registry::auth::Credentials,
     pub(crate) options: Knobs,
@@ -301,11 +308,22 @@ pub(crate) struct Shared {
     pub(crate) reporter: Arc<dyn Reporter>,
     /// Ctrl-C or SIGTERM: no build starts, and each running creator is stopped by its runner.
     pub(crate) interrupt: Interrupt,
+    /// How many jobs run at once.
+    pub(crate) concurrency: usize,
     /// One per creator that may run at once (`concurrency`): the scheduler bounds the jobs, and
     /// the platforms of a multi-platform artifact take a slot each.
     pub(crate) creator_slots: tokio::sync::Semaphore,
     /// `--engine kubernetes`: the cluster the creators run in, and the namespace of their pods.
     pub(crate) cluster: Option<(crate::kubernetes::Cluster, String)>,
+}
+
+impl Shared {
+    /// The Docker Engine, for `what` (which only builds with it do).
+    pub(crate) fn engine(&self, what: &'static str) -> Result<&Arc<dyn Containers>, engine::Error> {
+        self.engine
+            .as_ref()
+            .ok_or(engine::Error::NotConnected(what))
+    }
 }
 
 /// How long a creator gets to stop after an interrupt before it is killed.
@@ -345,12 +363,13 @@ pub async fn run(
     }
     let references = registry_references(&artifacts, options.cache_image.as_ref());
     let references: Vec<&Reference> = references.iter().collect();
-    let engine: Arc<dyn Containers> = Arc::new(connect_engine(env, &options, &references).await?);
+    let cluster = connect_cluster(env, options.cluster.as_ref()).await?;
+    let engine = connect_engine(env, &options, &references).await?;
     let (registry, mut credentials) =
         Registry::connect(env, &references, &plan.insecure_registries)?;
     check_registries(plan, &artifacts, &registry).await?;
     let pulling = schedule::PullContext {
-        engine: &engine,
+        engine: engine.as_ref(),
         registry: &registry,
         credentials: &credentials,
         pull: options.pull,
@@ -367,9 +386,8 @@ pub async fn run(
     credentials.extend(
         registry::auth::Credentials::resolve(env, &run_hosts).map_err(registry::Error::from)?,
     );
-    let concurrency = options.concurrency.max(1);
+    let concurrency = concurrency(options.concurrency, cluster.as_ref(), plan, &*reporter).await;
     let ca_bundle = ca_bundle(registry.extra_roots(), chose_trust(env));
-    let cluster = connect_cluster(env, options.cluster.as_ref()).await?;
     let shared = Arc::new(Shared {
         engine,
         registry: Arc::new(registry),
@@ -386,6 +404,7 @@ pub async fn run(
             .to_string(),
         reporter: Arc::clone(&reporter),
         interrupt: interrupt.clone(),
+        concurrency,
         creator_slots: tokio::sync::Semaphore::new(concurrency),
         cluster,
     });
@@ -416,6 +435,60 @@ pub async fn run(
         }
     }
     Ok(built)
+}
+
+/// `given` (`--concurrency`), else the default: with a cluster, the whole CPUs of the nodes
+/// that can take the build's pods (Ready, schedulable, untainted, of its platforms), or op's
+/// default when it may not list them (a namespace's Role gives no nodes); else
+/// [`default_concurrency`].
+async fn concurrency(
+    given: Option<usize>,
+    cluster: Option<&(crate::kubernetes::Cluster, String)>,
+    plan: &BuildPlan,
+    reporter: &dyn Reporter,
+) -> usize {
+    if let Some(given) = given {
+        return given.max(1);
+    }
+    let Some((cluster, _)) = cluster else {
+        return default_concurrency();
+    };
+    let platforms = if plan.platforms.is_empty() {
+        vec![Platform::host()]
+    } else {
+        plan.platforms.clone()
+    };
+    let wanted: Vec<(String, String)> = platforms
+        .iter()
+        .map(|p| (p.os.clone(), p.architecture.clone()))
+        .collect();
+    let shown = platforms
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match cluster.build_room(&wanted).await {
+        Ok(room) if room.nodes > 0 => {
+            reporter.note(&format!(
+                "Up to {} build pods at once: the CPUs of the {} {shown} node(s) that can take them (--concurrency sets it)",
+                room.cpus, room.nodes
+            ));
+            room.cpus.max(1)
+        }
+        Ok(_) => {
+            reporter.note(&format!(
+                "No node of the cluster can take a {shown} build now: one build pod at a time"
+            ));
+            1
+        }
+        Err(e) => {
+            let default = default_concurrency();
+            reporter.note(&format!(
+                "Up to {default} build pods at once (op's default; --concurrency sets it): op may not list the cluster's nodes to size it ({e})"
+            ));
+            default
+        }
+    }
 }
 
 /// Whether op's own trust was chosen in its environment (`SSL_CERT_FILE` or `SSL_CERT_DIR`,

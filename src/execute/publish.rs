@@ -26,7 +26,10 @@ impl Finished<'_> {
         path: &str,
     ) -> Result<Option<Vec<u8>>, Error> {
         match self {
-            Finished::Container(id) => Ok(shared.engine.download(id, path).await?),
+            Finished::Container(id) => Ok(shared
+                .engine("read a container")?
+                .download(id, path)
+                .await?),
             Finished::Pod(pod, _) => pod.download(path).await.map_err(Error::Cluster),
         }
     }

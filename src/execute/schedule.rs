@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use op_oci::{Platform, Reference};
-use tokio::task::JoinSet;
 
 use super::artifact::{self, Built, Error as ArtifactError};
 use super::scheduler::{self, Failed, Job};
@@ -26,9 +25,10 @@ pub(super) struct Builders {
     pub(super) platforms: BTreeMap<String, Vec<(Platform, BuilderInfo)>>,
 }
 
-/// Pulls every builder the artifacts use (once each, concurrently, with the credentials of
-/// their registries) and reads what they are. With `platforms`, a builder that is an index is
-/// pulled by the digest of its image for each (several platforms need an index).
+/// Reads every builder the artifacts use (once each, concurrently, with the credentials of
+/// their registries): pulled into the engine, or, with `--engine kubernetes` (no engine), its
+/// config read from the registry, the nodes pulling the image. With `platforms`, a builder that
+/// is an index is read by the digest of its image for each (several platforms need an index).
 pub(super) async fn pull_builders(
     shared: &PullContext<'_>,
     artifacts: &[&PlannedArtifact],
@@ -43,63 +43,39 @@ pub(super) async fn pull_builders(
                 .push(artifact.image.clone());
         }
     }
-    let mut pulls = JoinSet::new();
-    for (reference, images) in users {
-        let (engine, reporter) = (Arc::clone(shared.engine), Arc::clone(shared.reporter));
-        let auth = shared.credentials.pull_auth(reference.registry());
+    let reads = users.into_iter().map(|(reference, images)| async move {
         let builder = reference.to_string();
-        let pull = shared.pull;
-        let platforms = platforms.to_vec();
-        // With platforms asked for and a builder that is an index, its image for each (resolved
-        // before the tasks).
+        // With platforms asked for and a builder that is an index, its image for each.
         let per_platform = if platforms.is_empty() {
             None
         } else {
-            builder_images(shared.registry, &builder, &platforms).await?
+            builder_images(shared.registry, &builder, platforms).await?
         };
-        pulls.spawn(async move {
-            for image in &images {
-                reporter.phase(image, Phase::Pulling);
-            }
-            let pulled = match per_platform {
-                None => {
-                    let info = pull_one(
-                        &engine,
-                        &builder,
-                        pull,
-                        auth.as_ref(),
-                        &reporter,
-                        platforms.first(),
-                    )
-                    .await?;
-                    (info, Vec::new())
+        for image in &images {
+            shared.reporter.phase(image, Phase::Pulling);
+        }
+        let read = match per_platform {
+            None => (
+                read_one(shared, &builder, reference.registry(), platforms.first()).await?,
+                Vec::new(),
+            ),
+            Some(per_platform) => {
+                let mut all = Vec::new();
+                for (platform, image) in per_platform {
+                    let info =
+                        read_one(shared, &image, reference.registry(), Some(&platform)).await?;
+                    all.push((platform, info));
                 }
-                Some(per_platform) => {
-                    let mut all = Vec::new();
-                    for (platform, reference) in per_platform {
-                        let info = pull_one(
-                            &engine,
-                            &reference,
-                            pull,
-                            auth.as_ref(),
-                            &reporter,
-                            Some(&platform),
-                        )
-                        .await?;
-                        all.push((platform, info));
-                    }
-                    (all[0].1.clone(), all)
-                }
-            };
-            for image in &images {
-                reporter.phase(image, Phase::Waiting);
+                (all[0].1.clone(), all)
             }
-            Ok::<_, Error>((builder, pulled))
-        });
-    }
+        };
+        for image in &images {
+            shared.reporter.phase(image, Phase::Waiting);
+        }
+        Ok::<_, Error>((builder, read))
+    });
     let mut builders = Builders::default();
-    while let Some(joined) = pulls.join_next().await {
-        let (name, (info, per_platform)) = joined.map_err(|e| Error::Task(e.to_string()))??;
+    for (name, (info, per_platform)) in futures::future::try_join_all(reads).await? {
         if !per_platform.is_empty() {
             builders.platforms.insert(name.clone(), per_platform);
         }
@@ -108,9 +84,76 @@ pub(super) async fn pull_builders(
     Ok(builders)
 }
 
+/// Reads one builder image (`reference`: a tag, or one platform's image by digest, of registry
+/// `host`), pulled into the engine or from the registry; it must be `platform`'s when one is asked for.
+async fn read_one(
+    shared: &PullContext<'_>,
+    reference: &str,
+    host: &str,
+    platform: Option<&Platform>,
+) -> Result<BuilderInfo, Error> {
+    let Some(engine) = shared.engine else {
+        return from_registry(shared, reference, platform).await;
+    };
+    let auth = shared.credentials.pull_auth(host);
+    pull_one(
+        engine,
+        reference,
+        shared.pull,
+        auth.as_ref(),
+        shared.reporter,
+        platform,
+    )
+    .await
+}
+
+/// The builder `reference` as the registry serves it (an index resolved to `platform`, else
+/// to op's machine's), named by its digest, which the pods then run: what was read is what runs.
+async fn from_registry(
+    shared: &PullContext<'_>,
+    reference: &str,
+    platform: Option<&Platform>,
+) -> Result<BuilderInfo, Error> {
+    let image = match platform {
+        Some(platform) => shared.registry.image_for(reference, platform).await?,
+        None => shared.registry.image(reference).await?,
+    };
+    let (os, architecture) = image.platform();
+    if let Some(platform) = platform
+        && !platform.matches(os, architecture)
+    {
+        return Err(Error::Platform {
+            builder: reference.to_string(),
+            builder_platform: format!("a {os}/{architecture} image"),
+            requested: platform.to_string(),
+        });
+    }
+    let config = &image.config["config"];
+    let env: Vec<String> = config["Env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    let labels: BTreeMap<String, String> = config["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    let pinned = image.digest_reference();
+    let info = BuilderInfo::from_config(&pinned, &env, &labels)?;
+    info.platform_api()?;
+    shared.reporter.note(&format!(
+        "Read builder {reference} from the registry: the nodes run {pinned}"
+    ));
+    Ok(info)
+}
+
 /// What pulling the builders needs.
 pub(super) struct PullContext<'a> {
-    pub(super) engine: &'a Arc<dyn Containers>,
+    /// None with `--engine kubernetes`: the builders are read from the registry.
+    pub(super) engine: Option<&'a Arc<dyn Containers>>,
     pub(super) registry: &'a crate::registry::Registry,
     pub(super) credentials: &'a Credentials,
     pub(super) pull: PullPolicy,
@@ -368,7 +411,7 @@ pub(super) async fn run_all(
     let skipped = |name: &str, _dependency: &str| shared.reporter.phase(name, Phase::Failed);
     let outcomes = scheduler::run(
         &jobs,
-        shared.options.concurrency,
+        shared.concurrency,
         shared.interrupt.flag(),
         start,
         skipped,
@@ -462,17 +505,17 @@ pub(super) async fn load_into_engine(
     built: &[Built],
 ) -> Result<(), Error> {
     let platforms = &shared.platforms;
+    let engine = shared.engine("load the images")?;
     for artifact in buildpacks {
         let Some(b) = built.iter().find(|b| b.image == artifact.image) else {
             continue;
         };
         let auth = shared.credentials.pull_auth(artifact.target.registry());
         let mut loaded = String::new();
-        if platforms.len() > 1 && shared.engine.containerd_store() {
+        if platforms.len() > 1 && engine.containerd_store() {
             for platform in platforms {
                 let platform = platform.to_string();
-                shared
-                    .engine
+                engine
                     .pull_platform(&b.tag, &platform, auth.as_ref())
                     .await?;
             }
@@ -481,12 +524,11 @@ pub(super) async fn load_into_engine(
                 platforms_text(platforms)
             );
         } else {
-            shared
-                .engine
+            engine
                 .ensure_image(&b.tag, PullPolicy::Missing, auth.as_ref(), &mut |_| {})
                 .await?;
             if platforms.len() > 1 {
-                let config = shared.engine.image_config(&b.tag).await?;
+                let config = engine.image_config(&b.tag).await?;
                 loaded = format!(
                     "; {}/{} only: this engine's image store holds one platform per image, and the index of {} is in the registry",
                     config.os,
@@ -497,7 +539,7 @@ pub(super) async fn load_into_engine(
         }
         let references: Vec<String> = artifact.references().map(ToString::to_string).collect();
         for reference in &references {
-            shared.engine.tag(&b.tag, reference).await?;
+            engine.tag(&b.tag, reference).await?;
         }
         shared.reporter.note(&format!(
             "Loaded {} into the Docker Engine as {}{loaded}",

@@ -414,11 +414,11 @@ mod against_a_fake_engine {
         let recorder = Arc::new(Recorder::default());
         let home = tempfile::tempdir().unwrap();
         let shared = Arc::new(Shared {
-            engine: Arc::clone(&engine) as Arc<dyn Containers>,
+            engine: Some(Arc::clone(&engine) as Arc<dyn Containers>),
             registry: Arc::new(Served(served)),
             credentials,
             options: Knobs {
-                concurrency: 2,
+                concurrency: Some(2),
                 pull: PullPolicy::Never,
                 trust_builders: true,
                 keep,
@@ -439,6 +439,7 @@ mod against_a_fake_engine {
             build_id: "t".into(),
             reporter: Arc::clone(&recorder) as Arc<dyn Reporter>,
             interrupt: Interrupt::new(),
+            concurrency: 2,
             creator_slots: tokio::sync::Semaphore::new(2),
             cluster: None,
         });

@@ -27,7 +27,7 @@ use crate::config::Env;
 use crate::hint::Hint;
 
 mod pods;
-pub use pods::{BuildPod, CREATOR, INPUTS, OUTPUTS, PodRun, Stage};
+pub use pods::{BuildPod, CREATOR, INPUTS, OUTPUTS, PodRun, Room, Stage};
 
 /// Flux's `HelmRelease`, as its CRD serves it.
 const HELM_RELEASE_GROUP: &str = "helm.toolkit.fluxcd.io";

@@ -23,12 +23,15 @@ use std::time::Duration;
 
 use futures::{AsyncBufReadExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerState, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod,
-    PodSecurityContext, PodSpec, SeccompProfile, Secret, SecretKeySelector, SecurityContext,
-    Volume, VolumeMount,
+    Capabilities, Container, ContainerState, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    LocalObjectReference, Node, Pod, PodSecurityContext, PodSpec, SeccompProfile, Secret,
+    SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, AttachParams, DeleteParams, LogParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, AttachParams, DeleteParams, LogParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{Cluster, Error};
@@ -42,6 +45,8 @@ pub const OUTPUTS: &str = "outputs";
 
 /// The key of the build Secret that holds `CNB_REGISTRY_AUTH`.
 const AUTH_KEY: &str = "cnb-registry-auth";
+/// The key of a pull Secret (`kubernetes.io/dockerconfigjson`).
+const PULL_KEY: &str = ".dockerconfigjson";
 
 /// A creator's pod, in op's terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +67,11 @@ pub struct BuildPod {
     pub env: Vec<(String, String)>,
     /// `CNB_REGISTRY_AUTH`, for the build's Secret.
     pub registry_auth: Option<String>,
+    /// The credential the nodes pull the builder with (a Docker configuration), for the build's
+    /// Secret, which is then also the pod's `imagePullSecret`.
+    pub pull_auth: Option<String>,
+    /// `imagePullPolicy` (`Always`, `IfNotPresent`, `Never`).
+    pub pull_policy: String,
     /// The directories the creator's inputs and outputs live in: one emptyDir each.
     pub directories: Vec<String>,
     /// `kubernetes.io/os`, `kubernetes.io/arch` (and `kubernetes.io/arch` variants are not
@@ -103,7 +113,7 @@ impl BuildPod {
         let container = |name: &str, command: Vec<String>| Container {
             name: name.into(),
             image: Some(self.image.clone()),
-            image_pull_policy: Some("IfNotPresent".into()),
+            image_pull_policy: Some(self.pull_policy.clone()),
             command: Some(command),
             volume_mounts: Some(mounts.clone()),
             security_context: Some(security.clone()),
@@ -181,6 +191,11 @@ impl BuildPod {
                     i64::try_from(self.deadline.as_secs()).unwrap_or(i64::MAX),
                 ),
                 automount_service_account_token: Some(false),
+                image_pull_secrets: self.pull_auth.is_some().then(|| {
+                    vec![LocalObjectReference {
+                        name: self.name.clone(),
+                    }]
+                }),
                 enable_service_links: Some(false),
                 host_network: self.host_network.then_some(true),
                 dns_policy: self
@@ -208,26 +223,36 @@ impl BuildPod {
         }
     }
 
-    /// The build's Secret, owned by its pod (`uid`): deleted with it.
-    fn secret(&self, pod_uid: &str, auth: &str) -> Secret {
-        Secret {
+    /// The build's Secret, when it has credentials: `CNB_REGISTRY_AUTH` for the creator and,
+    /// when the builder's registry needs one, the nodes' pull credential (the Secret is then of
+    /// the type `imagePullSecrets` take).
+    fn secret(&self) -> Option<Secret> {
+        let mut data = BTreeMap::new();
+        if let Some(auth) = &self.registry_auth {
+            data.insert(AUTH_KEY.to_string(), auth.clone());
+        }
+        if let Some(config) = &self.pull_auth {
+            data.insert(PULL_KEY.to_string(), config.clone());
+        }
+        if data.is_empty() {
+            return None;
+        }
+        let type_ = if self.pull_auth.is_some() {
+            "kubernetes.io/dockerconfigjson"
+        } else {
+            "Opaque"
+        };
+        Some(Secret {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
                 namespace: Some(self.namespace.clone()),
                 labels: Some(self.labels.clone()),
-                owner_references: Some(vec![OwnerReference {
-                    api_version: "v1".into(),
-                    kind: "Pod".into(),
-                    name: self.name.clone(),
-                    uid: pod_uid.into(),
-                    ..OwnerReference::default()
-                }]),
                 ..ObjectMeta::default()
             },
-            string_data: Some(BTreeMap::from([(AUTH_KEY.to_string(), auth.to_string())])),
-            type_: Some("Opaque".into()),
+            string_data: Some(data),
+            type_: Some(type_.into()),
             ..Secret::default()
-        }
+        })
     }
 }
 
@@ -319,37 +344,133 @@ pub struct PodRun {
 }
 
 impl Cluster {
-    /// Creates `pod`, then its Secret (owned by it), and returns the run. The creator waits for
-    /// its Secret (the kubelet retries), and for its inputs.
+    /// Creates `pod`'s Secret (when it has credentials), then `pod`, then makes the pod the
+    /// Secret's owner (deleted with it), and returns the run. The Secret comes first so that
+    /// the node never pulls the builder without its pull credential.
     pub async fn start_build_pod(&self, pod: &BuildPod) -> Result<PodRun, Error> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-        let action = format!("create pod {}/{}", pod.namespace, pod.name);
-        self.count();
-        let created = api
-            .create(&PostParams::default(), &pod.manifest())
-            .await
-            .map_err(|e| self.fail(&action, e))?;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &pod.namespace);
         let run = PodRun {
             cluster: self.clone(),
-            api,
+            api: api.clone(),
             name: pod.name.clone(),
             namespace: pod.namespace.clone(),
             outputs: tokio::sync::OnceCell::new(),
         };
-        if let Some(auth) = &pod.registry_auth {
-            let uid = created.metadata.uid.unwrap_or_default();
-            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let secret = pod.secret();
+        if let Some(secret) = &secret {
+            self.count();
+            secrets
+                .create(&PostParams::default(), secret)
+                .await
+                .map_err(|e| self.fail(&format!("create secret {}", run.name()), e))?;
+        }
+        self.count();
+        let created = match api.create(&PostParams::default(), &pod.manifest()).await {
+            Ok(created) => created,
+            Err(e) => {
+                run.delete().await;
+                return Err(self.fail(&format!("create pod {}", run.name()), e));
+            }
+        };
+        if secret.is_some() {
+            let owner = OwnerReference {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                name: pod.name.clone(),
+                uid: created.metadata.uid.unwrap_or_default(),
+                ..OwnerReference::default()
+            };
+            let patch = serde_json::json!({ "metadata": { "ownerReferences": [owner] } });
             self.count();
             if let Err(e) = secrets
-                .create(&PostParams::default(), &pod.secret(&uid, auth))
+                .patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
                 run.delete().await;
-                return Err(self.fail(&format!("create secret {}/{}", pod.namespace, pod.name), e));
+                return Err(self.fail(&format!("patch secret {}", run.name()), e));
             }
         }
         Ok(run)
     }
+}
+
+/// What the cluster's nodes can take of builds of some platforms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    /// The nodes that can run them: Ready, schedulable, without a `NoSchedule` or `NoExecute`
+    /// taint, of one of the platforms.
+    pub nodes: usize,
+    /// The whole CPUs those nodes can give pods (`status.allocatable.cpu`, rounded down, at
+    /// least one a node).
+    pub cpus: usize,
+}
+
+impl Cluster {
+    /// The room of the cluster's nodes for build pods of `platforms` (`(os, architecture)`).
+    pub async fn build_room(&self, platforms: &[(String, String)]) -> Result<Room, Error> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        self.count();
+        let nodes = api
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(|e| self.fail("list nodes", e))?;
+        Ok(room(&nodes.items, platforms))
+    }
+}
+
+fn room(nodes: &[Node], platforms: &[(String, String)]) -> Room {
+    let mut room = Room { nodes: 0, cpus: 0 };
+    for node in nodes {
+        let labels = node.metadata.labels.clone().unwrap_or_default();
+        let label = |key: &str| labels.get(key).map_or("", String::as_str);
+        let (os, arch) = (label("kubernetes.io/os"), label("kubernetes.io/arch"));
+        let spec = node.spec.clone().unwrap_or_default();
+        let tainted = spec
+            .taints
+            .iter()
+            .flatten()
+            .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute");
+        let status = node.status.clone().unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if !ready
+            || spec.unschedulable == Some(true)
+            || tainted
+            || !platforms.iter().any(|(o, a)| o == os && a == arch)
+        {
+            continue;
+        }
+        let cpus = status
+            .allocatable
+            .as_ref()
+            .and_then(|a| a.get("cpu"))
+            .and_then(|q| cpu_cores(&q.0))
+            .unwrap_or(1);
+        room.nodes += 1;
+        room.cpus += cpus.max(1);
+    }
+    room
+}
+
+/// The whole cores of a CPU quantity (`2`, `1500m`, `0.5`); `None` when it is not one.
+fn cpu_cores(quantity: &str) -> Option<usize> {
+    let millis = if let Some(millis) = quantity.strip_suffix('m') {
+        millis.parse::<u64>().ok()?
+    } else {
+        let cores = quantity.parse::<f64>().ok()?;
+        if !cores.is_finite() || cores < 0.0 {
+            return None;
+        }
+        // Whole millicores: a node has far fewer than 2^53 of them.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let millis = (cores * 1000.0).round() as u64;
+        millis
+    };
+    usize::try_from(millis / 1000).ok()
 }
 
 impl PodRun {
@@ -659,6 +780,8 @@ mod tests {
             command: vec!["/cnb/lifecycle/creator".into(), "app:v1".into()],
             env: vec![("CNB_PLATFORM_API".into(), "0.15".into())],
             registry_auth: Some("{\"registry.example\":\"Basic eDp5\"}".into()),
+            pull_auth: None,
+            pull_policy: "IfNotPresent".into(),
             directories: vec!["/layers".into(), "/workspace".into(), "/etc/op".into()],
             os: "linux".into(),
             architecture: "arm64".into(),
@@ -724,11 +847,83 @@ mod tests {
     }
 
     #[test]
-    fn the_secret_holds_the_credentials_and_belongs_to_the_pod() {
-        let secret = serde_json::to_value(pod().secret("uid-1", "{}")).unwrap();
-        assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-1");
-        assert_eq!(secret["metadata"]["ownerReferences"][0]["kind"], "Pod");
-        assert_eq!(secret["stringData"][AUTH_KEY], "{}");
+    fn the_secret_holds_the_credentials_and_pulls_the_builder_when_it_must() {
+        let secret = serde_json::to_value(pod().secret()).unwrap();
+        assert_eq!(secret["type"], "Opaque");
+        assert_eq!(
+            secret["stringData"][AUTH_KEY],
+            "{\"registry.example\":\"Basic eDp5\"}"
+        );
+        assert!(
+            serde_json::to_value(pod().manifest()).unwrap()["spec"]["imagePullSecrets"].is_null()
+        );
+
+        let private = BuildPod {
+            pull_auth: Some("{\"auths\":{}}".into()),
+            pull_policy: "Always".into(),
+            ..pod()
+        };
+        let secret = serde_json::to_value(private.secret()).unwrap();
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(secret["stringData"][PULL_KEY], "{\"auths\":{}}");
+        let spec = &serde_json::to_value(private.manifest()).unwrap()["spec"];
+        assert_eq!(spec["imagePullSecrets"][0]["name"], "op-build-1a2b-web");
+        assert_eq!(spec["initContainers"][0]["imagePullPolicy"], "Always");
+
+        let anonymous = BuildPod {
+            registry_auth: None,
+            ..pod()
+        };
+        assert!(anonymous.secret().is_none());
+    }
+
+    #[test]
+    fn the_room_counts_the_cpus_of_the_nodes_that_can_take_the_builds() {
+        let node = |arch: &str, cpu: &str, extra: serde_json::Value| -> Node {
+            let mut json = serde_json::json!({
+                "metadata": {"name": "n", "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": arch}},
+                "spec": {},
+                "status": {"allocatable": {"cpu": cpu},
+                           "conditions": [{"type": "Ready", "status": "True"}]}
+            });
+            if let (Some(json), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+                for (key, value) in extra {
+                    json.insert(key.clone(), value.clone());
+                }
+            }
+            serde_json::from_value(json).unwrap()
+        };
+        let nodes = [
+            node("amd64", "4", serde_json::json!({})),
+            node("amd64", "1500m", serde_json::json!({})),
+            node("amd64", "250m", serde_json::json!({})),
+            node("arm64", "8", serde_json::json!({})),
+            node(
+                "amd64",
+                "16",
+                serde_json::json!({"spec": {"unschedulable": true}}),
+            ),
+            node(
+                "amd64",
+                "16",
+                serde_json::json!({"spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}}),
+            ),
+            node(
+                "amd64",
+                "16",
+                serde_json::json!({"status": {"allocatable": {"cpu": "16"},
+                    "conditions": [{"type": "Ready", "status": "False"}]}}),
+            ),
+        ];
+        let amd64 = [("linux".to_string(), "amd64".to_string())];
+        assert_eq!(room(&nodes, &amd64), Room { nodes: 3, cpus: 6 });
+        let both = [amd64[0].clone(), ("linux".to_string(), "arm64".to_string())];
+        assert_eq!(room(&nodes, &both), Room { nodes: 4, cpus: 14 });
+        let s390x = [("linux".to_string(), "s390x".to_string())];
+        assert_eq!(room(&nodes, &s390x), Room { nodes: 0, cpus: 0 });
+        assert_eq!(cpu_cores("2"), Some(2));
+        assert_eq!(cpu_cores("0.5"), Some(0));
+        assert_eq!(cpu_cores("lots"), None);
     }
 
     #[test]

@@ -321,6 +321,23 @@ impl Credentials {
         })
     }
 
+    /// A Docker configuration (`.dockerconfigjson` of a Kubernetes pull Secret) with the
+    /// credential of `host`, for a kubelet to pull from it; `None` when it has none, or a token
+    /// (a kubelet's pull Secret takes a user name and password only). It holds secrets: never
+    /// print it.
+    pub fn docker_config_json(&self, host: &str) -> Option<String> {
+        let Credential::Basic { username, password } = self.get(host)? else {
+            return None;
+        };
+        let entry = serde_json::json!({
+            "username": username,
+            "password": password,
+            "auth": base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")),
+        });
+        let config = serde_json::json!({ "auths": { server_address(host): entry } });
+        Some(config.to_string())
+    }
+
     /// The hosts that have a credential.
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)

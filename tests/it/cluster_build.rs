@@ -9,8 +9,8 @@ use crate::common::cnb::{
     EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, serve_and_get, slow_greeting,
     two_platform_stack, verify_published, write_docker_config,
 };
-use crate::common::docker::docker;
 use crate::common::kube::{LIMITED_USER, TestCluster};
+use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
 
 on_each_builder!(
     the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally,
@@ -36,7 +36,7 @@ rules:
   verbs: [get]
 - apiGroups: [\"\"]
   resources: [secrets]
-  verbs: [create, delete]
+  verbs: [create, patch, delete]
 ";
 
 /// The pods and secrets of op's builds in `cluster`, in every namespace (op labels them).
@@ -76,18 +76,24 @@ fn build_in(
     context.op(&args)
 }
 
+/// No Docker Engine answers op's cluster builds: the builders are read from the registry and
+/// the nodes pull them.
+const NO_ENGINE: &str = "unix:///nonexistent/op-test-no-engine.sock";
+
 /// The fixture apps (three artifacts, one on another's image, which is built first in the same
-/// graph) built by pods: the creators' output shown as a local build's, each image published
-/// with the digest op records, the app serving, the SBOMs copied, the default cache image
-/// written and restored in another namespace (`--cache-image off`: cold), and no pod or secret
-/// left. A buildpack that fails, an app no buildpack detects and a builder the node cannot pull
-/// fail with op's messages, and leave nothing either; so does Ctrl-C during a build. An account
-/// that may not create pods is refused, named; with the Role the docs print, it builds.
+/// graph) built by pods, with no Docker Engine: the creators' output shown as a local build's,
+/// each image published with the digest op records, the app serving, the SBOMs copied, the
+/// default cache image written and restored in another namespace (`--cache-image off`: cold),
+/// and no pod or secret left. A buildpack that fails, an app no buildpack detects and a builder
+/// the node does not have with `--pull never` fail with op's messages, and leave nothing
+/// either; so does Ctrl-C during a build. A builder in a private registry is pulled with the
+/// build's pull Secret. An account that may not create pods is refused, named; with the Role
+/// the docs print, it builds.
 fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifecycle) {
     let cluster = TestCluster::start_with_kubelet();
     let admin = cluster.admin_kubeconfig();
     let stack = Stack::start(lifecycle);
-    let context = apps(&stack);
+    let context = apps(&stack).env("DOCKER_HOST", NO_ENGINE);
     let run = build_in(
         &admin,
         &stack,
@@ -174,36 +180,76 @@ fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifec
     );
     assert_eq!(leftovers(&cluster), "", "{}", undetected.report());
 
-    unpullable_builder(&cluster, &stack, &context);
+    private_builder(&cluster, &stack, &context);
 }
 
-/// A builder the engine has and the node cannot pull (a registry nobody serves): the pod's
-/// `ErrImagePull`, named, and nothing left.
-fn unpullable_builder(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
+/// The builder in a registry that wants credentials, which op has (the Docker configuration):
+/// with `--pull never` the node, which never pulled it, does not have it (`ErrImageNeverPull`,
+/// named); else it pulls it with the build's pull Secret, and the build runs. Nothing is left.
+fn private_builder(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
     let admin = cluster.admin_kubeconfig();
-    let unpullable = "127.0.0.1:9/op/unpullable-builder:latest";
-    docker(&["tag", &stack.builder, unpullable]);
-    context.replace_in("skaffold.yaml", &[(stack.builder.as_str(), unpullable)]);
-    let pull = build_in(
+    let private = Registry::start_with_auth();
+    let builder = format!("{}/op/private-builder:latest", private.addr());
+    let copied = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args(["--dest-creds", &format!("{TEST_USER}:{TEST_PASSWORD}")])
+        .arg(format!("docker://{}", stack.builder))
+        .arg(format!("docker://{builder}"))
+        .output()
+        .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    write_docker_config(&context.home(), &private.addr());
+    // The site again (the undetected build took it away).
+    context.write(
+        "static-site/public/index.html",
+        "<p>From a private builder</p>\n",
+    );
+    context.replace_in("skaffold.yaml", &[(stack.builder.as_str(), &builder)]);
+    let args = ["--artifact", "static-site"];
+    let never = build_in(
         &admin,
         stack,
         context,
-        &["--artifact", "static-site", "--pull", "never"],
+        &[&args[..], &["--pull", "never"]].concat(),
     );
-    let _ = docker(&["rmi", unpullable]);
-    pull.failure(1);
-    let named = format!("cannot pull builder {unpullable}: ErrImagePull");
+    never.failure(1);
+    let named = format!(
+        "cannot pull builder {}/op/private-builder@sha256:",
+        private.addr()
+    );
     for expected in [
         named.as_str(),
+        "ErrImageNeverPull",
         "hint: the cluster's nodes must be able to pull the builder",
     ] {
         assert!(
-            pull.stderr.contains(expected),
+            never.stderr.contains(expected),
             "{expected}\n{}",
-            pull.report()
+            never.report()
         );
     }
-    assert_eq!(leftovers(cluster), "", "{}", pull.report());
+    assert_eq!(leftovers(cluster), "", "{}", never.report());
+
+    let pulled = build_in(&admin, stack, context, &args);
+    pulled.success();
+    assert!(
+        pulled.stderr.contains(&format!(
+            "Read builder {builder} from the registry: the nodes run {}/op/private-builder@sha256:",
+            private.addr()
+        )),
+        "{}",
+        pulled.report()
+    );
+    assert_eq!(leftovers(cluster), "", "{}", pulled.report());
 }
 
 /// The cache image of the first build is restored by a build in a namespace of its own (pods
@@ -216,6 +262,8 @@ fn cache_across_namespaces(cluster: &TestCluster, stack: &Stack, context: &TestC
     let warm = build_in(&admin, stack, context, &args);
     warm.success();
     for line in [
+        // Without --concurrency, what the node can take.
+        "build pods at once: the CPUs of the 1 linux/amd64 node(s) that can take them",
         "Running the creator in pod fresh/op-build-",
         "Restoring data for \"op/greeting:counter\" from cache",
         "---> Greeting: build number 2",
@@ -262,6 +310,14 @@ fn rights(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
     ));
     let allowed = build_in(&limited, stack, context, &["--artifact", "greeting"]);
     allowed.success();
+    // A Role gives no nodes to size the builds with: op's default, said.
+    assert!(
+        allowed
+            .stderr
+            .contains("op may not list the cluster's nodes to size it"),
+        "{}",
+        allowed.report()
+    );
 }
 
 /// Interrupts a slow build of `greeting` (its buildpack sleeps) once its pod runs the creator:
@@ -347,7 +403,7 @@ fn each_platform_is_a_pod_on_a_node_of_its_own_platform(lifecycle: Lifecycle) {
     let (registry, builder) = two_platform_stack(lifecycle, &home);
     let repo = registry.addr();
     let _cleanup = EngineCleanup(repo.clone());
-    let context = TestContext::new();
+    let context = TestContext::new().env("DOCKER_HOST", NO_ENGINE);
     apps_in(&context, &builder, &repo);
     let kubeconfig = cluster.admin_kubeconfig().display().to_string();
     let run = context.op(&[

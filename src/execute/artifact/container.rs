@@ -29,7 +29,7 @@ impl Build<'_> {
         let (shared, artifact, volumes, labels) =
             (self.shared, self.artifact, &self.volumes, &self.labels);
         let (clear_cache, cache_volume) = (self.plan.clear_cache, self.cache_image.is_none());
-        let engine = &shared.engine;
+        let engine = shared.engine("make volumes")?;
         let cache = &volumes.cache;
         if clear_cache && cache_volume {
             shared.reporter.line(
@@ -133,7 +133,7 @@ impl Build<'_> {
     /// from the banners, the announced digest and the last lines kept), its exit.
     pub(super) async fn run_creator(&self, container: &str) -> Result<CreatorExit, Error> {
         let shared = self.shared;
-        let engine = shared.engine.as_ref();
+        let engine = shared.engine("run a creator")?.as_ref();
         let Some(started) = runner::start(engine, container, &shared.interrupt).await? else {
             return Ok(CreatorExit {
                 code: None,

@@ -330,7 +330,7 @@ impl<'a> Build<'a> {
     async fn run(&self, resources: &mut Created) -> Result<(String, String, Option<f64>), Error> {
         let started = Instant::now();
         let (shared, name) = (self.shared, self.name());
-        let engine = &shared.engine;
+        let engine = shared.engine("run a creator")?;
         shared.reporter.phase(name, Phase::Preparing);
         // The inputs (app, environment, order) are tarred while the volumes and the container
         // are created.
@@ -341,7 +341,7 @@ impl<'a> Build<'a> {
         // One of several platforms says so in build_platforms.
         if let Some(platform) = self.platform
             && self.variant.is_none()
-            && platform.architecture != shared.engine.architecture()
+            && platform.architecture != engine.architecture()
         {
             let how = how_it_runs(shared, platform);
             shared
@@ -528,9 +528,13 @@ pub(super) async fn build_platforms(
     Ok(Built::published(artifact, digest, started, creator_seconds))
 }
 
-/// How the engine runs a creator for `platform`: natively, or under emulation.
+/// How a creator for `platform` runs: natively or under emulation on the engine, or on a node
+/// of the cluster.
 fn how_it_runs(shared: &Shared, platform: &Platform) -> String {
-    let engine = shared.engine.architecture();
+    let Some(engine) = &shared.engine else {
+        return format!("on a {platform} node of the cluster");
+    };
+    let engine = engine.architecture();
     if platform.architecture == engine {
         "natively".to_string()
     } else {
@@ -541,7 +545,10 @@ fn how_it_runs(shared: &Shared, platform: &Platform) -> String {
 }
 
 async fn cleanup(shared: &Shared, resources: &Created) {
-    for warning in resources.remove(shared.engine.as_ref()).await {
+    let Some(engine) = &shared.engine else {
+        return;
+    };
+    for warning in resources.remove(engine.as_ref()).await {
         shared.reporter.note(&format!("warning: {warning}"));
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{Build, Error, step};
 use crate::cnb::{self, creator};
-use crate::engine::ContainerSpec;
+use crate::engine::{ContainerSpec, PullPolicy};
 use crate::execute::chart;
 use crate::execute::creator_output::Phase;
 use crate::execute::names::{LABEL_ARTIFACT, LABEL_BUILD_ID, LABEL_TARGET, slug};
@@ -87,13 +87,10 @@ impl Build<'_> {
         if b.chart.is_some() {
             directories.push(chart::OUT_DIR.into());
         }
-        let (os, architecture) = match self.platform {
-            Some(platform) => (platform.os.clone(), platform.architecture.clone()),
-            None => (
-                "linux".to_string(),
-                shared.engine.architecture().to_string(),
-            ),
-        };
+        // Without --platform, op's machine's (as the builder was read for it).
+        let host = op_oci::Platform::host();
+        let platform = self.platform.unwrap_or(&host);
+        let (os, architecture) = (platform.os.clone(), platform.architecture.clone());
         let labels = [LABEL_BUILD_ID, LABEL_ARTIFACT, crate::engine::LABEL_KIND]
             .into_iter()
             .filter_map(|key| {
@@ -118,6 +115,15 @@ impl Build<'_> {
             command: spec.cmd.clone().unwrap_or_default(),
             env,
             registry_auth,
+            pull_auth: op_oci::registry_of(&self.builder.image)
+                .ok()
+                .and_then(|host| shared.credentials.docker_config_json(&host)),
+            pull_policy: match shared.options.pull {
+                PullPolicy::Always => "Always",
+                PullPolicy::Missing => "IfNotPresent",
+                PullPolicy::Never => "Never",
+            }
+            .into(),
             directories,
             os,
             architecture,
@@ -228,6 +234,7 @@ impl Build<'_> {
                     reason.as_str(),
                     "ErrImagePull"
                         | "ImagePullBackOff"
+                        | "ErrImageNeverPull"
                         | "InvalidImageName"
                         | "CreateContainerConfigError"
                         | "CreateContainerError"
