@@ -97,6 +97,7 @@ fn op_build(dir: &Path, repo: &str, extra: &[&str]) -> OpRun {
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_op"))
         .args(&args)
+        .env("OP_CACHE_ARTIFACTS", "false")
         .current_dir(dir)
         .output()
         .unwrap();

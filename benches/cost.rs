@@ -233,6 +233,7 @@ impl Bench {
         let output = Command::new(std::env::current_exe().unwrap())
             .arg(env!("CARGO_BIN_EXE_op"))
             .args(&args)
+            .env("OP_CACHE_ARTIFACTS", "false")
             .current_dir(dir)
             .env(MEASURE, &measured)
             .env("DOCKER_HOST", self.proxy.host())

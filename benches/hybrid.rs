@@ -114,6 +114,7 @@ fn spawn(dir: &Path, home: &Path, program: &Path, args: &[String]) -> std::proce
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
+        .env("OP_CACHE_ARTIFACTS", "false")
         .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

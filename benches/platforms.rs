@@ -72,6 +72,7 @@ fn op_build(dir: &Path, repo: &str, extra: &[&str], env: &[(&str, &str)]) -> (f6
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_op"))
         .args(&args)
+        .env("OP_CACHE_ARTIFACTS", "false")
         .envs(env.iter().copied())
         .current_dir(dir)
         .output()

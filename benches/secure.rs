@@ -122,6 +122,7 @@ impl Secure {
             .args(args)
             .current_dir(dir)
             .env("HOME", self.home.path())
+            .env("OP_CACHE_ARTIFACTS", "false")
             .env("DOCKER_CONFIG", self.home.path().join(".docker"));
         if https {
             command

@@ -116,6 +116,8 @@ pub fn timed(
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
+        // The benches measure builds: op builds each time rather than reusing an earlier one.
+        .env("OP_CACHE_ARTIFACTS", "false")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
         .output()

@@ -182,6 +182,13 @@ impl<W: Write> LayerBuilder<W> {
         Self::of(Flavor::Copy, out)
     }
 
+    /// [`new`](LayerBuilder::new) (a layer: modification times normalized), written to `out`
+    /// entry by entry as it is made: what is written depends on the names, modes, owners and
+    /// contents of the entries alone (a hasher as `out` digests them).
+    pub fn layer_to(out: W) -> Self {
+        Self::of(Flavor::Layer, out)
+    }
+
     fn of(flavor: Flavor, out: W) -> Self {
         let mut builder = tar::Builder::new(out);
         builder.preserve_absolute(flavor == Flavor::Layer);

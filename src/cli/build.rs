@@ -265,6 +265,19 @@ pub struct BuildRunArgs {
     #[arg(long, value_name = "REF")]
     pub cache_image: Option<String>,
 
+    /// Reuse the image an earlier build of the same inputs made instead of building again
+    /// (buildpacks artifacts, found through a tag in the target repository; the key:
+    /// docs/configuration.md); --cache-artifacts=false builds every time
+    /// [env: OP_CACHE_ARTIFACTS] [default: true]
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub cache_artifacts: Option<bool>,
+
     /// How long to wait for a registry to serve a pushed image (e.g. 3m, 90s, 1m30s)
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
     pub propagation_timeout: std::time::Duration,

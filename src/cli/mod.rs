@@ -8,6 +8,7 @@
 mod build;
 mod builder;
 mod promote;
+mod rebase;
 mod run;
 mod watch;
 
@@ -21,6 +22,7 @@ pub use build::{
 };
 pub use builder::{BuilderArgs, BuilderBaseArgs, BuilderCommand, BuilderCreateArgs};
 pub use promote::{PromoteArgs, SelectBuild};
+pub use rebase::RebaseArgs;
 pub use run::{Pull, RunArgs};
 pub use watch::WatchArgs;
 
@@ -76,6 +78,9 @@ pub enum Command {
     /// Copy a built image (from build_result.json) from one environment's registry to the
     /// next, digest kept and tag too
     PromoteImage(PromoteArgs),
+    /// Put published buildpacks images on a new run image without building them (as `pack
+    /// rebase`): their app layers kept, the run image's replaced, in the registry
+    Rebase(RebaseArgs),
     /// Wait until an environment runs the image built (build_result.json) and has rolled it
     /// out: a Flux HelmRelease reconciled when there is one, then the Deployment watched
     WatchDeployment(WatchArgs),

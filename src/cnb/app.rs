@@ -18,7 +18,7 @@
 //! whole (about a MiB of it at most).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -378,6 +378,28 @@ pub fn stream(
     })
     .boxed();
     Streamed { archive, tarred }
+}
+
+/// The digest of what `fill` writes, as a layer (modification times normalized: names, modes,
+/// owners and contents alone), hashed as it is written, on a blocking thread: the same inputs
+/// give the same digest on any machine, whenever their files were touched.
+pub async fn digest(
+    fill: impl FnOnce(&mut Inputs<sha2::Sha256>) -> Result<(), Error> + Send + 'static,
+) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        use sha2::Digest as _;
+        let mut inputs = Inputs {
+            tar: LayerBuilder::layer_to(sha2::Sha256::new()),
+        };
+        fill(&mut inputs)?;
+        let hasher = inputs.tar.into_inner().map_err(io_error(Path::new("/")))?;
+        Ok(format!("sha256:{:x}", hasher.finalize()))
+    })
+    .await
+    .map_err(|e| Error::Read {
+        path: PathBuf::from("/"),
+        source: std::io::Error::other(e.to_string()),
+    })?
 }
 
 /// Where a [`stream`]ed tar is written: chunks of [`CHUNK`] bytes, sent into a channel that

@@ -42,6 +42,10 @@ pub struct BuilderInfo {
     pub platform_apis: Vec<Version>,
     /// Its order (empty when it has no order label).
     pub order: Vec<Group>,
+    /// What makes it this builder: a digest of its environment, labels and, once
+    /// [`with_layers`](Self::with_layers) is given them, its layers (the same on every engine and
+    /// in the registry, unlike an engine's image id).
+    pub identity: String,
 }
 
 impl BuilderInfo {
@@ -93,6 +97,7 @@ impl BuilderInfo {
                 .map_err(|e| problem(format!("its `{ORDER_LABEL}` label is not readable: {e}")))?,
             None => Vec::new(),
         };
+        let identity = op_oci::sha256(serde_json::json!([env, labels]).to_string().as_bytes());
         Ok(Self {
             image: image.to_string(),
             uid,
@@ -100,7 +105,16 @@ impl BuilderInfo {
             metadata,
             platform_apis,
             order,
+            identity,
         })
+    }
+
+    /// The builder, its [`identity`](Self::identity) covering its `layers` (their diff ids) too.
+    #[must_use]
+    pub fn with_layers(mut self, layers: &[String]) -> Self {
+        let text = serde_json::json!([self.identity, layers]).to_string();
+        self.identity = op_oci::sha256(text.as_bytes());
+        self
     }
 
     /// The highest Platform API both op and the lifecycle support (pack's `FindLatestSupported`).

@@ -170,6 +170,7 @@ mod tests {
             gid: 1000,
             metadata: BuilderMetadata::default(),
             platform_apis: vec![Version(0, 12), Version(0, 15)],
+            identity: "sha256:builder".into(),
         }
     }
 

@@ -327,8 +327,24 @@ fn build_options(
             .map(|dir| plan.cwd.join(dir)),
         cache_image: cache_image(plan, run, config, cluster.is_some())?,
         cluster,
+        cache_artifacts: cache_artifacts(run, config)?,
     })
 }
+
+/// `--cache-artifacts`, else `$OP_CACHE_ARTIFACTS`, else on.
+fn cache_artifacts(run: &BuildRunArgs, config: &Config) -> Result<bool, Failure> {
+    if let Some(given) = run.cache_artifacts {
+        return Ok(given);
+    }
+    match config.env().get(CACHE_ARTIFACTS_VARIABLE) {
+        None | Some("" | "true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(other) => Err(EngineError::NotABool(other.to_string()).into()),
+    }
+}
+
+/// Whether builds reuse earlier ones, when --cache-artifacts does not say.
+const CACHE_ARTIFACTS_VARIABLE: &str = "OP_CACHE_ARTIFACTS";
 
 /// `--engine kubernetes` (else `$OP_ENGINE`): the cluster the creators run in.
 fn cluster_choice(
@@ -362,11 +378,13 @@ fn cluster_choice(
 /// Where the creators run, when --engine does not say.
 const ENGINE_VARIABLE: &str = "OP_ENGINE";
 
-/// A choice of engine op cannot follow.
+/// A choice of how to build op cannot follow.
 #[derive(Debug, thiserror::Error)]
 enum EngineError {
     #[error("{ENGINE_VARIABLE}={0} names no engine")]
     Unknown(String),
+    #[error("{CACHE_ARTIFACTS_VARIABLE}={0} is neither true nor false")]
+    NotABool(String),
     #[error(
         "--engine kubernetes builds in pods of a cluster, which publish straight to the registry: it needs --push"
     )]
@@ -377,6 +395,9 @@ impl crate::hint::Hint for EngineError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             EngineError::Unknown(_) => "set it to `docker` (the default) or `kubernetes`".into(),
+            EngineError::NotABool(_) => {
+                "set it to `true` (the default: reuse earlier builds) or `false`".into()
+            }
             EngineError::NeedsPush => {
                 "add --push (or run op build-push); without it, build with the Docker Engine".into()
             }

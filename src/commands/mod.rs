@@ -5,6 +5,7 @@ mod build;
 mod builder;
 mod completion;
 mod promote;
+mod rebase;
 mod run;
 mod version;
 mod watch;
@@ -81,6 +82,7 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<ExitStatus, Failure> {
         ),
         Command::Run(args) => run::run(&cwd, env, global, &args, printer),
         Command::PromoteImage(args) => promote::run(&cwd, env, global, &args, printer),
+        Command::Rebase(args) => rebase::run(&cwd, env, global, &args, printer),
         Command::WatchDeployment(args) => watch::run(&cwd, env, global, &args, printer),
         Command::Builder(args) => builder::run(&args.command, &env, printer),
         Command::Version => version::run(&env, printer),

@@ -258,6 +258,8 @@ pub struct ImageConfig {
     pub labels: BTreeMap<String, String>,
     pub os: String,
     pub architecture: String,
+    /// The diff ids of its layers (`RootFS.Layers`).
+    pub layers: Vec<String>,
 }
 
 /// What an engine says of itself.
@@ -962,6 +964,10 @@ fn image_config_of(inspected: bollard::models::ImageInspect) -> ImageConfig {
         labels: config.labels.unwrap_or_default().into_iter().collect(),
         os: inspected.os.unwrap_or_default(),
         architecture: inspected.architecture.unwrap_or_default(),
+        layers: inspected
+            .root_fs
+            .and_then(|root| root.layers)
+            .unwrap_or_default(),
     }
 }
 

@@ -62,6 +62,8 @@ pub fn default_concurrency() -> usize {
 /// the artifacts, their references, the platforms, the mirror, the profiles, the skaffold
 /// file).
 #[derive(Clone, Debug)]
+// Switches of the command line, each its own.
+#[allow(clippy::struct_excessive_bools)]
 pub struct Knobs {
     /// How many artifacts build at once (`--concurrency`); `None`: [`default_concurrency`], or
     /// with a cluster what its nodes can take.
@@ -86,6 +88,9 @@ pub struct Knobs {
     pub cache_image: Option<Reference>,
     /// `--engine kubernetes`: the cluster the creators run in, as pods.
     pub cluster: Option<ClusterChoice>,
+    /// `--cache-artifacts`: a buildpacks build whose inputs were built before reuses that
+    /// image (`artifact::reuse`).
+    pub cache_artifacts: bool,
 }
 
 /// The cluster of `--engine kubernetes`, found as `op watch-deployment` finds one.

@@ -142,7 +142,7 @@ async fn from_registry(
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     let pinned = image.digest_reference();
-    let info = BuilderInfo::from_config(&pinned, &env, &labels)?;
+    let info = BuilderInfo::from_config(&pinned, &env, &labels)?.with_layers(&image.diff_ids());
     info.platform_api()?;
     shared.reporter.note(&format!(
         "Read builder {reference} from the registry: the nodes run {pinned}"
@@ -246,7 +246,8 @@ async fn pull_one(
             requested: platform.to_string(),
         });
     }
-    let info = BuilderInfo::from_config(reference, &config.env, &config.labels)?;
+    let info = BuilderInfo::from_config(reference, &config.env, &config.labels)?
+        .with_layers(&config.layers);
     info.platform_api()?;
     Ok(info)
 }
@@ -387,11 +388,14 @@ pub(super) async fn run_all(
                         .map(|b| (b.image.clone(), b))
                         .collect();
                     match &builder {
-                        Some(builder) => {
-                            build_one(&shared, artifact, (builder, &per_platform), &built)
-                                .await
-                                .map(|b| vec![b])
-                        }
+                        Some(builder) => Box::pin(build_one(
+                            &shared,
+                            artifact,
+                            (builder, &per_platform),
+                            &built,
+                        ))
+                        .await
+                        .map(|b| vec![b]),
                         None => Err(ArtifactError::NoBuilder),
                     }
                 }

@@ -130,6 +130,7 @@ fn builder_info() -> BuilderInfo {
             ..BuilderMetadata::default()
         },
         platform_apis: vec![cnb_data::api::Version(0, 12)],
+        identity: "sha256:builder".into(),
     }
 }
 
@@ -344,6 +345,30 @@ mod against_a_fake_engine {
             Box::pin(async move { Ok(digest) })
         }
 
+        fn image<'a>(
+            &'a self,
+            _reference: &'a str,
+        ) -> BoxFuture<'a, Result<Option<op_oci::Image>, registry::Error>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn blob<'a>(
+            &'a self,
+            reference: &'a str,
+            _digest: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<u8>, registry::Error>> {
+            let reference = reference.to_string();
+            Box::pin(async move { Err(registry::Error::NotFound { reference }) })
+        }
+
+        fn rebase<'a>(
+            &'a self,
+            request: &'a registry::rebase::Request<'a>,
+        ) -> BoxFuture<'a, Result<registry::rebase::Rebased, registry::rebase::Error>> {
+            let image = request.image.to_string();
+            Box::pin(async move { Err(registry::rebase::Error::NotCnb { image }) })
+        }
+
         fn platforms_of<'a>(
             &'a self,
             _reference: &'a str,
@@ -429,6 +454,7 @@ mod against_a_fake_engine {
                 sbom_output: None,
                 cache_image: None,
                 cluster: None,
+                cache_artifacts: false,
             },
             delegation: None,
             platforms: Vec::new(),

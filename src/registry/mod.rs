@@ -8,6 +8,7 @@
 //!   of the same registry are mounted.
 
 pub mod auth;
+pub mod rebase;
 
 use op_oci as oci;
 use op_oci::Reference;
@@ -470,6 +471,25 @@ pub trait Digests: Send + Sync {
         &'a self,
         reference: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<op_oci::Platform>), Error>>;
+
+    /// See [`Registry::image`]; `None` when the registry does not have it.
+    fn image<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<Image>, Error>>;
+
+    /// The blob `digest` of `reference`'s repository.
+    fn blob<'a>(
+        &'a self,
+        reference: &'a str,
+        digest: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<u8>, Error>>;
+
+    /// See [`rebase::rebase`].
+    fn rebase<'a>(
+        &'a self,
+        request: &'a rebase::Request<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<rebase::Rebased, rebase::Error>>;
 }
 
 impl Digests for Registry {
@@ -501,5 +521,38 @@ impl Digests for Registry {
         reference: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<op_oci::Platform>), Error>> {
         Box::pin(Registry::platforms_of(self, reference))
+    }
+
+    fn image<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<Image>, Error>> {
+        Box::pin(async move {
+            match Registry::image(self, reference).await {
+                Ok(image) => Ok(Some(image)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn blob<'a>(
+        &'a self,
+        reference: &'a str,
+        digest: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<u8>, Error>> {
+        Box::pin(async move {
+            self.client
+                .blob(reference, digest)
+                .await
+                .map_err(|e| Self::fail(reference, e))
+        })
+    }
+
+    fn rebase<'a>(
+        &'a self,
+        request: &'a rebase::Request<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<rebase::Rebased, rebase::Error>> {
+        Box::pin(rebase::rebase(self, request))
     }
 }

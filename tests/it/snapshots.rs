@@ -16,6 +16,7 @@ fn the_help_of_every_command() {
         "push",
         "run",
         "promote-image",
+        "rebase",
         "watch-deployment",
         "builder",
         "builder create",

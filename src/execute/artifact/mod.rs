@@ -11,6 +11,7 @@ mod container;
 mod inputs;
 mod outputs;
 mod pod;
+mod reuse;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -409,6 +410,41 @@ pub(super) async fn build(
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
     let job = Build::new(shared, (artifact, b), (builder, run_image), platform);
+    // A chart is published by its buildpack, not as the image.
+    let reuse = if shared.options.cache_artifacts && b.chart.is_none() {
+        Box::pin(job.reuse()).await?
+    } else {
+        None
+    };
+    match &reuse {
+        Some(reuse::Reuse::Hit { key_tag, image }) => {
+            Box::pin(job.reused(key_tag, image)).await?;
+            return Ok(Built::published_as(
+                artifact,
+                &artifact.target,
+                image.manifest.digest.clone(),
+                started,
+                None,
+            ));
+        }
+        Some(reuse::Reuse::Rebase {
+            key_tag,
+            app_tag,
+            previous,
+        }) => {
+            if let Some(digest) = Box::pin(job.rebased(app_tag, previous)).await? {
+                job.remember(&[key_tag, app_tag], &digest).await;
+                return Ok(Built::published_as(
+                    artifact,
+                    &artifact.target,
+                    digest,
+                    started,
+                    None,
+                ));
+            }
+        }
+        _ => {}
+    }
     let cache = &job.volumes.cache;
     let _lock = lock::acquire(&shared.env, cache, || {
         reporter.line(
@@ -441,6 +477,15 @@ pub(super) async fn build(
         step(name, "cleaned up", started);
     }
     let (reference, digest, creator_seconds) = result?;
+    if let Some(
+        reuse::Reuse::Miss { key_tag, app_tag }
+        | reuse::Reuse::Rebase {
+            key_tag, app_tag, ..
+        },
+    ) = &reuse
+    {
+        job.remember(&[key_tag, app_tag], &digest).await;
+    }
     Ok(Built::published_as(
         artifact,
         &reference,

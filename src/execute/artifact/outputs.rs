@@ -48,7 +48,7 @@ impl Build<'_> {
     /// `DIR/<artifact>/`, replacing what an earlier build left there. Nothing when the lifecycle
     /// wrote none.
     async fn copy_sboms(&self, finished: &Finished<'_>) -> Result<(), Error> {
-        let (shared, name, variant) = (self.shared, self.name(), self.variant.as_deref());
+        let (shared, name) = (self.shared, self.name());
         let Some(dir) = &shared.options.sbom_output else {
             return Ok(());
         };
@@ -58,6 +58,22 @@ impl Build<'_> {
         else {
             return Ok(());
         };
+        let target = self.place_sboms(dir, tar, "sbom").await?;
+        shared
+            .reporter
+            .line(name, &format!("Copied the SBOMs to {}", target.display()));
+        Ok(())
+    }
+
+    /// Extracts `tar` and moves its directory `root` (the SBOMs) to this build's directory of
+    /// `dir` (`<dir>/<artifact>[/<platform>]`), in place of what was there; returns it.
+    pub(super) async fn place_sboms(
+        &self,
+        dir: &std::path::Path,
+        tar: Vec<u8>,
+        root: &'static str,
+    ) -> Result<std::path::PathBuf, Error> {
+        let (name, variant) = (self.name(), self.variant.as_deref());
         let target = match variant {
             Some(variant) => dir.join(slug(name)).join(variant),
             None => dir.join(slug(name)),
@@ -69,7 +85,7 @@ impl Build<'_> {
         let (parent, destination) = (
             target
                 .parent()
-                .map_or_else(|| dir.clone(), std::path::Path::to_path_buf),
+                .map_or_else(|| dir.to_path_buf(), std::path::Path::to_path_buf),
             target.clone(),
         );
         tokio::task::spawn_blocking(move || {
@@ -81,14 +97,11 @@ impl Build<'_> {
             if destination.exists() {
                 fs_err::remove_dir_all(&destination)?;
             }
-            fs_err::rename(staging.path().join("sbom"), &destination)
+            fs_err::rename(staging.path().join(root), &destination)
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))?
         .map_err(fail)?;
-        shared
-            .reporter
-            .line(name, &format!("Copied the SBOMs to {}", target.display()));
-        Ok(())
+        Ok(target)
     }
 }

@@ -104,6 +104,8 @@ impl TestContext {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path().join(".home"))
+            // Each build builds (the tests of reuse, tests/it/reuse.rs, turn it on).
+            .env("OP_CACHE_ARTIFACTS", "false")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }

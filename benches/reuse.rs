@@ -1,0 +1,314 @@
+//! The reuse benchmark (`--cache-artifacts`): what an unchanged artifact costs op when it reuses
+//! the earlier build against building it again, what a run-image-only change costs when op
+//! rebases against a rebuild and `pack rebase`, and how fast op hashes a large context. Run it
+//! with
+//!
+//! ```sh
+//! export OP_LIFECYCLE_DIR="$(scripts/build-lifecycle)" OP_REFERENCE_TOOLS="$(scripts/reference-tools)"
+//! cargo bench --bench reuse
+//! ```
+//!
+//! On the pack-made builder (the real lifecycle), each of `OP_BENCH_ROUNDS` rounds (default 5)
+//! measures, on projects of 1 and 32 static-site artifacts built once before: `op build-push`
+//! with every artifact reused, and with `--cache-artifacts=false` (a warm build: cache volumes
+//! and the previous image there); then, on one artifact, after the run image got a new layer:
+//! op's build (which rebases), `pack rebase` of a copy of the same image, and a warm rebuild.
+//! Last, the digest op takes of a 1 GiB context (64 files of 16 MiB), against `sha256sum` of
+//! the same files. The report is printed as Markdown and written to `target/bench-reuse.md`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a benchmark harness reports and fails loudly"
+)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the integration tests' helpers are shared, not all used here"
+)]
+
+/// The integration tests' helpers: the registry, the fixture builders.
+#[path = "../tests/it/common/mod.rs"]
+mod common;
+/// What the benchmarks share: figures over rounds.
+mod support;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use common::cnb::{Lifecycle, Stack, crane, pack};
+use support::{DEPS, Figure, buildpacks_skaffold, static_app};
+
+/// `op build-push -q` of the project in `dir` to `repo`, reusing earlier builds or not; its
+/// wall time and stderr.
+fn op_build(dir: &Path, repo: &str, reuse: bool) -> (f64, String) {
+    let args = ["build-push", "--repo", repo, "--pull", "never"];
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_op"))
+        .args(args)
+        .env("OP_CACHE_ARTIFACTS", if reuse { "true" } else { "false" })
+        .current_dir(dir)
+        .env("HOME", dir.join(".home"))
+        .output()
+        .unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "op {} failed:\n{stderr}",
+        args.join(" ")
+    );
+    (wall, stderr)
+}
+
+/// `program args…`, timed; it must succeed.
+fn timed(program: &Path, args: &[&str]) -> f64 {
+    let started = Instant::now();
+    let output = Command::new(program).args(args).output().unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed:\n{}",
+        program.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wall
+}
+
+/// A project of `n` static sites in a new directory, on `builder`.
+fn project(n: usize, builder: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (1..=n).map(|i| format!("app-{i}")).collect();
+    for name in &names {
+        static_app(dir.path(), name, DEPS);
+    }
+    let artifacts: Vec<(&str, Option<&str>)> = names.iter().map(|n| (n.as_str(), None)).collect();
+    buildpacks_skaffold(dir.path(), builder, &artifacts);
+    dir
+}
+
+/// Gives the run image a new layer (its name stays): a run image patched.
+fn patch_run_image(stack: &Stack, dir: &Path, round: usize) {
+    let layer = dir.join(format!("patch-{round}.tar"));
+    {
+        let mut tar = tar::Builder::new(fs_err::File::create(&layer).unwrap());
+        let data = format!("patch {round}\n");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(
+            &mut header,
+            format!("etc/op-patch-{round}"),
+            data.as_bytes(),
+        )
+        .unwrap();
+        tar.finish().unwrap();
+    }
+    let layer = layer.display().to_string();
+    timed(
+        &crane(),
+        &[
+            "append",
+            "-b",
+            &stack.run_image,
+            "-t",
+            &stack.run_image,
+            "-f",
+            &layer,
+        ],
+    );
+}
+
+/// The digest op takes of a 1 GiB context, and `sha256sum`'s of the same files: seconds each.
+fn hashing(dir: &Path) -> (f64, f64) {
+    let context = dir.join("big");
+    fs_err::create_dir_all(&context).unwrap();
+    let mut files = Vec::new();
+    for i in 0..64u64 {
+        let path = context.join(format!("blob-{i}.bin"));
+        if !path.exists() {
+            let mut data = vec![0u8; 16 << 20];
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ i;
+            for chunk in data.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+            }
+            fs_err::write(&path, data).unwrap();
+        }
+        files.push(path.display().to_string());
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let started = Instant::now();
+    let target = context.clone();
+    runtime
+        .block_on(op::cnb::app::digest(move |inputs| {
+            inputs.app(&target, 1000, 1000, &op::cnb::app::Filter::default())
+        }))
+        .unwrap();
+    let op_seconds = started.elapsed().as_secs_f64();
+    let mut args: Vec<&str> = vec![];
+    args.extend(files.iter().map(String::as_str));
+    let sum = timed(Path::new("sha256sum"), &args);
+    (op_seconds, sum)
+}
+
+fn main() {
+    let rounds: usize = std::env::var("OP_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let stack = Stack::start(Lifecycle::Reference);
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "| {rounds} rounds | median (min – max) |\n| --- | --- |"
+    );
+    unchanged(&mut report, &stack, rounds);
+    rebase(&mut report, &stack, rounds);
+    hashing_rounds(&mut report, rounds);
+    println!("\n{report}");
+    fs_err::write(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-reuse.md"),
+        report,
+    )
+    .unwrap();
+}
+
+/// 1 and 32 unchanged artifacts: reused, and built again.
+fn unchanged(report: &mut String, stack: &Stack, rounds: usize) {
+    let addr = stack.registry.addr();
+    for n in [1, 32] {
+        let dir = project(n, &stack.builder);
+        let repo = format!("{addr}/unchanged-{n}");
+        op_build(dir.path(), &repo, true);
+        let (mut reused, mut rebuilt, mut ratio) =
+            (Figure::default(), Figure::default(), Figure::default());
+        for round in 0..rounds {
+            let (hit, stderr) = op_build(dir.path(), &repo, true);
+            assert_eq!(
+                stderr.matches("Unchanged inputs: reused").count(),
+                n,
+                "{stderr}"
+            );
+            let (warm, _) = op_build(dir.path(), &repo, false);
+            reused.push(hit);
+            rebuilt.push(warm);
+            ratio.push(hit / warm);
+            println!(
+                "{n} unchanged, round {}: reused {hit:.2}s, rebuilt {warm:.2}s",
+                round + 1
+            );
+        }
+        for (what, figure, unit) in [
+            (
+                format!("{n} unchanged artifact(s): op reuses them"),
+                &reused,
+                "s",
+            ),
+            (
+                format!(
+                    "{n} unchanged artifact(s): op builds them again (`--cache-artifacts=false`, warm)"
+                ),
+                &rebuilt,
+                "s",
+            ),
+            (
+                format!("{n} unchanged: reused ÷ rebuilt, per round"),
+                &ratio,
+                "×",
+            ),
+        ] {
+            let _ = writeln!(report, "| {what} | {} |", figure.show(1.0, unit));
+        }
+    }
+}
+
+/// A run image patched: op's build (a rebase), `pack rebase`, a warm rebuild.
+fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
+    let addr = stack.registry.addr();
+    let dir = project(1, &stack.builder);
+    let repo = format!("{addr}/rebase");
+    op_build(dir.path(), &repo, true);
+    let (mut rebased, mut packed, mut rebuilt) =
+        (Figure::default(), Figure::default(), Figure::default());
+    for round in 0..rounds {
+        patch_run_image(stack, dir.path(), round);
+        let app = format!("{repo}/app-1:latest");
+        let copy = format!("{addr}/pack-{round}/app-1:latest");
+        timed(&crane(), &["copy", &app, &copy]);
+        let (rebase, stderr) = op_build(dir.path(), &repo, true);
+        assert!(
+            stderr.contains("Only the run image changed: rebased"),
+            "{stderr}"
+        );
+        let pack_wall = timed(
+            &pack(),
+            &["rebase", &copy, "--publish", "--pull-policy", "never"],
+        );
+        let (warm, _) = op_build(dir.path(), &repo, false);
+        rebased.push(rebase);
+        packed.push(pack_wall);
+        rebuilt.push(warm);
+        println!(
+            "run image patched, round {}: op rebases {rebase:.2}s, pack rebase {pack_wall:.2}s, warm rebuild {warm:.2}s",
+            round + 1
+        );
+    }
+    let per_round =
+        |a: &Figure, b: &Figure| Figure(a.0.iter().zip(&b.0).map(|(x, y)| x / y).collect());
+    for (what, figure, unit) in [
+        (
+            "run image patched: op build-push (rebases)",
+            rebased.clone(),
+            "s",
+        ),
+        (
+            "run image patched: `pack rebase --publish` of the same image",
+            packed.clone(),
+            "s",
+        ),
+        (
+            "run image patched: warm rebuild (`--cache-artifacts=false`)",
+            rebuilt.clone(),
+            "s",
+        ),
+        (
+            "op's rebase ÷ warm rebuild, per round",
+            per_round(&rebased, &rebuilt),
+            "×",
+        ),
+        (
+            "op's rebase ÷ pack rebase, per round",
+            per_round(&rebased, &packed),
+            "×",
+        ),
+    ] {
+        let _ = writeln!(report, "| {what} | {} |", figure.show(1.0, unit));
+    }
+}
+
+/// op's digest of a 1 GiB context against `sha256sum`'s, as throughput.
+fn hashing_rounds(report: &mut String, rounds: usize) {
+    let big = tempfile::tempdir().unwrap();
+    let (mut ours, mut sums) = (Figure::default(), Figure::default());
+    for _ in 0..rounds {
+        let (op_seconds, sum) = hashing(big.path());
+        ours.push(1.0 / op_seconds);
+        sums.push(1.0 / sum);
+    }
+    let _ = writeln!(
+        report,
+        "| 1 GiB context: op's digest of it | {} |",
+        ours.show(1.0, " GiB/s")
+    );
+    let _ = writeln!(
+        report,
+        "| 1 GiB context: `sha256sum` of the same files | {} |",
+        sums.show(1.0, " GiB/s")
+    );
+}

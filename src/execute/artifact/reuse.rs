@@ -1,0 +1,329 @@
+//! Builds not made twice (`--cache-artifacts`, on by default): a buildpacks build whose inputs
+//! were built before reuses what they made. The key of a build is a digest of everything that
+//! can change its image (docs/configuration.md lists it); the registry keeps, in the target's
+//! repository, a tag per key (`op-inputs-<key>`) on the image those inputs made, so that a
+//! fresh CI runner finds it too, and a tag per key of the app's inputs alone (`op-app-<key>`,
+//! the key without the run image): when only the run image changed, that image is rebased
+//! (`registry::rebase`) instead of built. A tag found is never trusted blindly: the image must
+//! be one a CNB lifecycle made (on the same run image, for `op-inputs-`), or it is ignored with
+//! a warning and the build runs (its image then takes the tags).
+
+use std::time::Instant;
+
+use cnb_data::files::LayersMetadata;
+use op_oci::Reference;
+
+use super::{Build, Error, step};
+use crate::registry::rebase::LIFECYCLE_METADATA;
+
+/// The tag prefix of the input keys in a target repository.
+const KEY_TAG_PREFIX: &str = "op-inputs-";
+/// The tag prefix of the keys of the app's inputs alone (the key without the run image): the
+/// newest image of those inputs, on whatever run image, which a new run image rebases.
+const APP_TAG_PREFIX: &str = "op-app-";
+
+/// What the artifact cache says of one build.
+pub(super) enum Reuse {
+    /// Built before: the image the key's tag names, checked.
+    Hit {
+        key_tag: Reference,
+        image: Box<op_oci::Image>,
+    },
+    /// The app's inputs were built before, on another run image: `previous` (the image
+    /// `app_tag` names, checked) is to be rebased.
+    Rebase {
+        key_tag: Reference,
+        app_tag: Reference,
+        previous: String,
+    },
+    /// To build: then its image takes `key_tag` and `app_tag`.
+    Miss {
+        key_tag: Reference,
+        app_tag: Reference,
+    },
+}
+
+impl Build<'_> {
+    /// The key of this build, and what the registry has for it; `None` when the build cannot
+    /// be keyed (its run image has no digest in a registry).
+    pub(super) async fn reuse(&self) -> Result<Option<Reuse>, Error> {
+        let (shared, name, started) = (self.shared, self.name(), Instant::now());
+        let run_image = match &self.run_image.digest {
+            Some(digest) => Some(digest.clone()),
+            None => shared.registry.digest(self.run_image).await?,
+        };
+        let Some(run_digest) = run_image else {
+            shared.reporter.line(
+                name,
+                &format!(
+                    "Not looking for an earlier build: run image {} has no digest in its registry",
+                    self.run_image
+                ),
+            );
+            return Ok(None);
+        };
+        let inputs = self.inputs_digest().await?;
+        let platform = self
+            .platform
+            .map_or_else(|| "the engine's".to_string(), ToString::to_string);
+        let mut key = serde_json::json!({
+            "op": env!("CARGO_PKG_VERSION"),
+            "inputs": inputs,
+            "builder": self.builder.identity,
+            "lifecycle": self.builder.metadata.lifecycle.version,
+            "platform": platform,
+        });
+        let tag = |prefix: &str, key: &serde_json::Value| {
+            let digest = op_oci::sha256(key.to_string().as_bytes());
+            let hex = digest.trim_start_matches("sha256:");
+            self.artifact.target.with_tag(&format!("{prefix}{hex}"))
+        };
+        let app_tag = tag(APP_TAG_PREFIX, &key);
+        key["runImage"] = format!("{}@{run_digest}", self.run_image.name()).into();
+        let key_tag = tag(KEY_TAG_PREFIX, &key);
+        step(name, "inputs hashed", started);
+        if let Some(image) = shared.registry.image(&key_tag.to_string()).await? {
+            match made_on(&image, Some(&run_digest)) {
+                Ok(()) => {
+                    return Ok(Some(Reuse::Hit {
+                        key_tag,
+                        image: Box::new(image),
+                    }));
+                }
+                Err(problem) => shared.reporter.line(
+                    name,
+                    &format!("warning: ignoring {key_tag}: {problem}; building it again"),
+                ),
+            }
+        } else if let Some(image) = shared.registry.image(&app_tag.to_string()).await? {
+            match made_on(&image, None) {
+                Ok(()) => {
+                    return Ok(Some(Reuse::Rebase {
+                        key_tag,
+                        app_tag,
+                        previous: image.manifest.digest,
+                    }));
+                }
+                Err(problem) => shared.reporter.line(
+                    name,
+                    &format!("warning: ignoring {app_tag}: {problem}; building it again"),
+                ),
+            }
+        }
+        Ok(Some(Reuse::Miss { key_tag, app_tag }))
+    }
+
+    /// Rebases `previous` (the image of the same app inputs on another run image, which
+    /// `app_tag` names) onto this build's run image, as this build's target and extra tags;
+    /// its digest, or `None` when the rebase is refused (said why: the build then runs).
+    pub(super) async fn rebased(
+        &self,
+        app_tag: &Reference,
+        previous: &str,
+    ) -> Result<Option<String>, Error> {
+        let (shared, artifact, name) = (self.shared, self.artifact, self.name());
+        let image = format!("{}@{previous}", app_tag.name());
+        let run_image = self.run_image.to_string();
+        let names: Vec<String> = std::iter::once(&artifact.target)
+            .chain(
+                artifact
+                    .extra_tags
+                    .iter()
+                    .filter(|_| self.variant.is_none()),
+            )
+            .map(ToString::to_string)
+            .collect();
+        let request = crate::registry::rebase::Request {
+            image: &image,
+            run_image: Some(&run_image),
+            names: &names,
+            force: false,
+            platform: self.platform,
+            // The run image is the one this build would use, whatever name the metadata
+            // recorded (the builder's default run image, for an app on another artifact's).
+            explicit: false,
+        };
+        match shared.registry.rebase(&request).await {
+            Ok(rebased) => {
+                shared.reporter.line(
+                    name,
+                    &format!(
+                        "Only the run image changed: rebased {previous} onto {}: {}",
+                        rebased.run_image, rebased.digest
+                    ),
+                );
+                Ok(Some(rebased.digest))
+            }
+            Err(crate::registry::rebase::Error::Registry(e)) => Err(e.into()),
+            Err(refused) => {
+                shared.reporter.line(
+                    name,
+                    &format!("Only the run image changed, but no rebase: {refused}; building it"),
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Publishes what an earlier build of the same inputs made (`image`, which `key_tag`
+    /// names) as this build's target and extra tags: manifests only, no layer moves. With
+    /// `--sbom-output`, its SBOMs are those of the image.
+    pub(super) async fn reused(
+        &self,
+        key_tag: &Reference,
+        image: &op_oci::Image,
+    ) -> Result<(), Error> {
+        let (shared, artifact, name) = (self.shared, self.artifact, self.name());
+        let digest = &image.manifest.digest;
+        let source = format!("{}@{digest}", key_tag.name());
+        let references =
+            std::iter::once(&artifact.target).chain(artifact.extra_tags.iter().filter(|_| {
+                // One of several platforms publishes its own tag alone.
+                self.variant.is_none()
+            }));
+        for reference in references {
+            shared
+                .registry
+                .copy(&source, &reference.to_string())
+                .await?;
+        }
+        let tag = key_tag.tag.as_deref().unwrap_or_default();
+        let short = &tag[..tag.len().min(KEY_TAG_PREFIX.len() + 12)];
+        shared.reporter.line(
+            name,
+            &format!("Unchanged inputs: reused {digest} (tag {short}…)"),
+        );
+        if let Some(dir) = &shared.options.sbom_output {
+            self.image_sboms(dir, key_tag, image).await?;
+        }
+        Ok(())
+    }
+
+    /// The SBOMs of `image` (its SBOM layer, `/layers/sbom/launch/…`) to this build's directory
+    /// of `dir`: the launch SBOMs a build copies; a build's `build/` SBOMs are not in the image.
+    async fn image_sboms(
+        &self,
+        dir: &std::path::Path,
+        key_tag: &Reference,
+        image: &op_oci::Image,
+    ) -> Result<(), Error> {
+        let name = self.name();
+        let sbom = image
+            .label(LIFECYCLE_METADATA)
+            .and_then(|label| serde_json::from_str::<LayersMetadata>(label).ok())
+            .and_then(|metadata| metadata.sbom)
+            .map(|layer| layer.sha);
+        let layer = sbom.and_then(|diff_id| {
+            let at = image.diff_ids().iter().position(|d| *d == diff_id)?;
+            image.layers().get(at).cloned()
+        });
+        let Some(layer) = layer else {
+            self.shared
+                .reporter
+                .line(name, "The reused image has no SBOM layer: no SBOM copied");
+            return Ok(());
+        };
+        let blob = self
+            .shared
+            .registry
+            .blob(&key_tag.to_string(), &layer.digest)
+            .await?;
+        let tar = if layer.media_type.ends_with("gzip") {
+            op_oci::archive::gunzip(&blob).map_err(|source| Error::Sbom {
+                dir: dir.display().to_string(),
+                source,
+            })?
+        } else {
+            blob
+        };
+        let target = self.place_sboms(dir, tar, "layers/sbom").await?;
+        self.shared.reporter.line(
+            name,
+            &format!(
+                "Copied the SBOMs of the reused image to {} (its launch SBOMs: build SBOMs exist only in a build)",
+                target.display()
+            ),
+        );
+        Ok(())
+    }
+
+    /// After a build or a rebase: its image takes the tags of its inputs' keys. A registry
+    /// that refuses them costs the next build its reuse, not this one its result.
+    pub(super) async fn remember(&self, tags: &[&Reference], digest: &str) {
+        let (shared, name) = (self.shared, self.name());
+        let source = format!("{}@{digest}", self.artifact.target.name());
+        for tag in tags {
+            if let Err(e) = shared.registry.copy(&source, &tag.to_string()).await {
+                shared.reporter.line(
+                    name,
+                    &format!("warning: could not tag {tag} for the next build to reuse: {e}"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether `image` is one a CNB lifecycle made (on the run image of digest `run_digest`, when
+/// one is given).
+fn made_on(image: &op_oci::Image, run_digest: Option<&str>) -> Result<(), String> {
+    let label = image.config["config"]["Labels"][LIFECYCLE_METADATA]
+        .as_str()
+        .ok_or_else(|| {
+            format!("it has no `{LIFECYCLE_METADATA}` label: no CNB lifecycle made it")
+        })?;
+    let metadata: serde_json::Value = serde_json::from_str(label)
+        .map_err(|e| format!("its `{LIFECYCLE_METADATA}` label is not readable: {e}"))?;
+    let reference = metadata["runImage"]["reference"].as_str().unwrap_or("");
+    match run_digest {
+        Some(run_digest) if !reference.ends_with(run_digest) => Err(format!(
+            "it was made on run image `{reference}`, not on {run_digest}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(labels: &serde_json::Value) -> op_oci::Image {
+        op_oci::Image {
+            reference: "r/app:op-inputs-1".into(),
+            manifest: op_oci::Manifest {
+                bytes: Vec::new(),
+                digest: "sha256:app".into(),
+                media_type: String::new(),
+                json: serde_json::Value::Null,
+            },
+            config: serde_json::json!({"config": {"Labels": labels.clone()}}),
+            config_digest: "sha256:config".into(),
+        }
+    }
+
+    #[test]
+    fn only_an_image_a_lifecycle_made_on_the_same_run_image_is_reused() {
+        let made = serde_json::json!({
+            LIFECYCLE_METADATA: r#"{"runImage":{"topLayer":"sha256:t","reference":"r/run@sha256:run"}}"#
+        });
+        assert_eq!(made_on(&image(&made), Some("sha256:run")), Ok(()));
+        assert_eq!(made_on(&image(&made), None), Ok(()));
+        assert!(
+            made_on(&image(&made), Some("sha256:other"))
+                .unwrap_err()
+                .contains("not on sha256:other")
+        );
+        assert!(
+            made_on(&image(&serde_json::json!({})), None)
+                .unwrap_err()
+                .contains("no CNB lifecycle made it")
+        );
+        assert!(
+            made_on(
+                &image(&serde_json::json!({ LIFECYCLE_METADATA: "{" })),
+                Some("sha256:run")
+            )
+            .unwrap_err()
+            .contains("not readable")
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! `--cache-artifacts` (on by default; the other tests turn it off, `OP_CACHE_ARTIFACTS=false`,
+//! so that each of their builds builds): a buildpacks build whose inputs were built before
+//! reuses that image, found through the `op-inputs-<key>` tag of the target repository.
+
+use crate::build_push::apps;
+use crate::common::cnb::{Lifecycle, Stack, apps_in, verify_published};
+use crate::common::{Run, TestContext, build_result};
+
+on_each_builder!(unchanged_inputs_reuse_the_image_and_any_change_builds_again);
+
+/// The tags `op-inputs-…` of `repository` (`host/name`).
+fn key_tags(stack: &Stack, name: &str) -> Vec<String> {
+    let (code, body) = stack.registry.get(&format!("/v2/{name}/tags/list"));
+    assert_eq!(code, 200, "{body}");
+    let tags: serde_json::Value = serde_json::from_str(&body).unwrap();
+    tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .filter(|t| t.starts_with("op-inputs-"))
+        .map(String::from)
+        .collect()
+}
+
+/// The files under `dir` (relative paths) and their contents.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        let Ok(entries) = fs_err::read_dir(&at) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().display().to_string();
+                found.insert(relative, fs_err::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+/// Which of the fixture apps `run` reused (else built).
+fn reused(run: &Run) -> Vec<&'static str> {
+    ["static-site", "procfile", "greeting"]
+        .into_iter()
+        .filter(|app| {
+            run.stderr.lines().any(|line| {
+                line.starts_with(&format!("[{app}"))
+                    && line.contains("Unchanged inputs: reused sha256:")
+            })
+        })
+        .collect()
+}
+
+/// Which of the fixture apps `run` rebased (only their run image changed).
+fn rebased(run: &Run) -> Vec<&'static str> {
+    ["static-site", "procfile", "greeting"]
+        .into_iter()
+        .filter(|app| {
+            run.stderr.lines().any(|line| {
+                line.starts_with(&format!("[{app}"))
+                    && line.contains("Only the run image changed: rebased sha256:")
+            })
+        })
+        .collect()
+}
+
+/// The digest of each app in the `build_result.json` of `context`.
+fn digests(context: &TestContext) -> Vec<String> {
+    build_result(context)["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let tag = b["tag"].as_str().unwrap();
+            tag.split_once('@').unwrap().1.to_string()
+        })
+        .collect()
+}
+
+/// The fixture apps, built, then built again unchanged: nothing runs, the same digests are
+/// published and recorded, also from another checkout of the same sources (a fresh runner:
+/// the keys are in the registry). A touched file (its modification time) changes nothing; a
+/// changed file builds its app and the app on its image (whose run image changed); a changed
+/// `buildpacks.env` builds its app; `--cache-artifacts=false` builds them all. A key tag that
+/// names an image no lifecycle made is ignored with a warning, and the build takes it back.
+fn unchanged_inputs_reuse_the_image_and_any_change_builds_again(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let repo = stack.registry.addr();
+    let context = apps(&stack).env("OP_CACHE_ARTIFACTS", "true");
+    let build = |context: &TestContext, extra: &[&str]| {
+        let run = context.op(&[&["build-push", "--repo", &repo][..], extra].concat());
+        run.success();
+        run
+    };
+    let first = build(&context, &[]);
+    assert_eq!(reused(&first), Vec::<&str>::new(), "{}", first.report());
+    let published = digests(&context);
+    for app in ["static-site", "procfile", "greeting"] {
+        assert_eq!(key_tags(&stack, app).len(), 1, "{app}\n{}", first.report());
+    }
+
+    let again = build(&context, &[]);
+    assert_eq!(
+        reused(&again),
+        ["static-site", "procfile", "greeting"],
+        "{}",
+        again.report()
+    );
+    assert!(
+        !again.stderr.contains("===> DETECTING"),
+        "{}",
+        again.report()
+    );
+    assert_eq!(digests(&context), published);
+    let target = format!("{repo}/static-site:latest");
+    assert_eq!(verify_published(&target), published[0]);
+
+    // --sbom-output: a reused image's SBOMs are those its build copied (the launch SBOMs).
+    build(
+        &context,
+        &["--cache-artifacts=false", "--sbom-output", "dist/built"],
+    );
+    let with_sboms = build(&context, &["--sbom-output", "dist/reused"]);
+    assert_eq!(reused(&with_sboms).len(), 3, "{}", with_sboms.report());
+    for app in ["static-site", "procfile", "greeting"] {
+        let launch = |dir: &str| files(&context.path().join(dir).join(app).join("launch"));
+        let copied = launch("dist/built");
+        assert!(!copied.is_empty(), "{app}: {}", with_sboms.report());
+        assert_eq!(launch("dist/reused"), copied, "{app}");
+    }
+
+    // Another checkout of the same sources, touched (new modification times), another HOME.
+    let fresh = TestContext::new().env("OP_CACHE_ARTIFACTS", "true");
+    apps_in(&fresh, &stack.builder, &repo);
+    let elsewhere = build(&fresh, &[]);
+    assert_eq!(reused(&elsewhere).len(), 3, "{}", elsewhere.report());
+    assert_eq!(digests(&fresh), published);
+
+    // A changed file: its app builds; the app on its image, whose own inputs did not change,
+    // is rebased onto the new one.
+    context.write("static-site/public/more.html", "<p>more</p>\n");
+    let changed = build(&context, &[]);
+    assert_eq!(reused(&changed), ["procfile"], "{}", changed.report());
+    assert_eq!(rebased(&changed), ["greeting"], "{}", changed.report());
+    let now = digests(&context);
+    assert_ne!(now[0], published[0]);
+    assert_ne!(now[2], published[2]);
+    on_the_new_static_site(&repo, &now);
+
+    // The build environment of one artifact.
+    context.replace_in(
+        "skaffold.yaml",
+        &[("GREETING_STYLE=loud", "GREETING_STYLE=plain")],
+    );
+    let env_changed = build(&context, &[]);
+    assert_eq!(
+        reused(&env_changed),
+        ["static-site", "procfile"],
+        "{}",
+        env_changed.report()
+    );
+
+    let off = build(&context, &["--cache-artifacts=false"]);
+    assert_eq!(reused(&off), Vec::<&str>::new(), "{}", off.report());
+
+    a_foreign_key_tag_is_ignored(&stack, &context);
+}
+
+/// The rebased greeting (of `digests`: static-site's, procfile's, greeting's) is on the new
+/// static-site, and serves.
+fn on_the_new_static_site(repo: &str, digests: &[String]) {
+    let greeting = format!("{repo}/greeting@{}", digests[2]);
+    let config = std::process::Command::new(crate::common::cnb::crane())
+        .args(["config", &greeting])
+        .output()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    let metadata = config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(metadata.contains(&digests[0]), "{metadata}");
+    assert!(
+        crate::common::cnb::serve_and_get(&greeting, "/")
+            .contains("<h1>HELLO FROM THE GREETING FIXTURE</h1>")
+    );
+}
+
+/// A key tag moved to an image no lifecycle made (the run image): ignored, and taken back.
+fn a_foreign_key_tag_is_ignored(stack: &Stack, context: &TestContext) {
+    let repo = stack.registry.addr();
+    let build = |extra: &[&str]| {
+        let run = context.op(&[&["build-push", "--repo", &repo][..], extra].concat());
+        run.success();
+        run
+    };
+    let key = key_tags(stack, "procfile");
+    let key = key.last().unwrap();
+    let copied = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{}", stack.run_image))
+        .arg(format!("docker://{repo}/procfile:{key}"))
+        .output()
+        .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let foreign = build(&["--artifact", "procfile"]);
+    assert!(
+        foreign.stderr.contains(&format!(
+            "warning: ignoring {repo}/procfile:{key}: it has no `io.buildpacks.lifecycle.metadata` label"
+        )),
+        "{}",
+        foreign.report()
+    );
+    assert_eq!(reused(&foreign), Vec::<&str>::new());
+    let taken_back = build(&["--artifact", "procfile"]);
+    assert_eq!(reused(&taken_back), ["procfile"], "{}", taken_back.report());
+}
