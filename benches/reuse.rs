@@ -12,7 +12,8 @@
 //! measures, on projects of 1 and 32 static-site artifacts built once before: `op build-push`
 //! with every artifact reused, and with `--cache-artifacts=false` (a warm build: cache volumes
 //! and the previous image there); then, on one artifact, after the run image got a new layer:
-//! op's build (which rebases), `pack rebase` of a copy of the same image, and a warm rebuild.
+//! op's build (which rebases), `op rebase` and `pack rebase` of copies of the same image, and a
+//! warm rebuild.
 //! Last, the digest op takes of a 1 GiB context (64 files of 16 MiB), against `sha256sum` of
 //! the same files. The report is printed as Markdown and written to `target/bench-reuse.md`.
 
@@ -236,11 +237,14 @@ fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
     op_build(dir.path(), &repo, true);
     let (mut rebased, mut packed, mut rebuilt) =
         (Figure::default(), Figure::default(), Figure::default());
+    let mut op_rebased = Figure::default();
     for round in 0..rounds {
         patch_run_image(stack, dir.path(), round);
         let app = format!("{repo}/app-1:latest");
         let copy = format!("{addr}/pack-{round}/app-1:latest");
+        let ours = format!("{addr}/op-{round}/app-1:latest");
         timed(&crane(), &["copy", &app, &copy]);
+        timed(&crane(), &["copy", &app, &ours]);
         let (rebase, stderr) = op_build(dir.path(), &repo, true);
         assert!(
             stderr.contains("Only the run image changed: rebased"),
@@ -250,12 +254,17 @@ fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
             &pack(),
             &["rebase", &copy, "--publish", "--pull-policy", "never"],
         );
+        let op_wall = timed(
+            Path::new(env!("CARGO_BIN_EXE_op")),
+            &["rebase", "-q", &ours],
+        );
         let (warm, _) = op_build(dir.path(), &repo, false);
         rebased.push(rebase);
+        op_rebased.push(op_wall);
         packed.push(pack_wall);
         rebuilt.push(warm);
         println!(
-            "run image patched, round {}: op rebases {rebase:.2}s, pack rebase {pack_wall:.2}s, warm rebuild {warm:.2}s",
+            "run image patched, round {}: op build-push {rebase:.2}s, op rebase {op_wall:.2}s, pack rebase {pack_wall:.2}s, warm rebuild {warm:.2}s",
             round + 1
         );
     }
@@ -265,6 +274,11 @@ fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
         (
             "run image patched: op build-push (rebases)",
             rebased.clone(),
+            "s",
+        ),
+        (
+            "run image patched: `op rebase` of the same image",
+            op_rebased.clone(),
             "s",
         ),
         (
@@ -278,13 +292,13 @@ fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
             "s",
         ),
         (
-            "op's rebase ÷ warm rebuild, per round",
+            "op build-push's rebase ÷ warm rebuild, per round",
             per_round(&rebased, &rebuilt),
             "×",
         ),
         (
-            "op's rebase ÷ pack rebase, per round",
-            per_round(&rebased, &packed),
+            "`op rebase` ÷ `pack rebase`, per round",
+            per_round(&op_rebased, &packed),
             "×",
         ),
     ] {
