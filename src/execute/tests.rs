@@ -348,6 +348,7 @@ mod against_a_fake_engine {
         fn image<'a>(
             &'a self,
             _reference: &'a str,
+            _platform: Option<&'a Platform>,
         ) -> BoxFuture<'a, Result<Option<op_oci::Image>, registry::Error>> {
             Box::pin(async { Ok(None) })
         }

@@ -234,8 +234,8 @@ impl Registry {
     /// Copies what `source` names (an image, or an index with every image it lists) to `target`,
     /// in the same registry or another: the blobs the target repository lacks, each once
     /// (mounted within a registry, else streamed), then the manifests byte for byte, children
-    /// first, `target` last, so the digest stays and an interrupted copy leaves no tag. Returns
-    /// the digest.
+    /// first, `target` last, so the digest stays and an interrupted copy leaves no tag; within
+    /// one repository, the manifest alone. Returns the digest.
     pub async fn copy(&self, source: &str, target: &str) -> Result<String, Error> {
         let (manifest, ()) = futures::future::join(
             self.existing_manifest(source),
@@ -244,6 +244,14 @@ impl Registry {
         .await;
         let manifest = manifest?;
         let (from, to) = (oci::repository_of(source), oci::repository_of(target));
+        // Within one repository (a new tag of what it has) every blob and child manifest is
+        // there already, and none is touched: a mount of a blob into the repository that holds
+        // it rewrites its link, which the distribution registry may not serve whole meanwhile
+        // (a manifest pushed at once is refused, its blob "unknown", as two platforms' reused
+        // images, which share a layer, were).
+        if from == to {
+            return self.push_manifest(target, manifest).await;
+        }
         let children: Vec<String> = manifest.json["manifests"]
             .as_array()
             .map(|list| {
@@ -472,10 +480,12 @@ pub trait Digests: Send + Sync {
         reference: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<(bool, Vec<op_oci::Platform>), Error>>;
 
-    /// See [`Registry::image`]; `None` when the registry does not have it.
+    /// See [`Registry::image`] (an index resolved to this machine's platform) and
+    /// [`Registry::image_for`] (to `platform`); `None` when the registry does not have it.
     fn image<'a>(
         &'a self,
         reference: &'a str,
+        platform: Option<&'a op_oci::Platform>,
     ) -> futures::future::BoxFuture<'a, Result<Option<Image>, Error>>;
 
     /// The blob `digest` of `reference`'s repository.
@@ -526,9 +536,14 @@ impl Digests for Registry {
     fn image<'a>(
         &'a self,
         reference: &'a str,
+        platform: Option<&'a op_oci::Platform>,
     ) -> futures::future::BoxFuture<'a, Result<Option<Image>, Error>> {
         Box::pin(async move {
-            match Registry::image(self, reference).await {
+            let image = match platform {
+                Some(platform) => Registry::image_for(self, reference, platform).await,
+                None => Registry::image(self, reference).await,
+            };
+            match image {
                 Ok(image) => Ok(Some(image)),
                 Err(Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),

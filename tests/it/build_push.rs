@@ -10,7 +10,8 @@ use base64::Engine as _;
 
 use crate::common::cnb::{
     CNB_IDS, Lifecycle, OP_LIFECYCLE_REPOSITORY, Stack, apps_in, leftovers, run_to_end,
-    serve_and_get, slow_greeting, verify_published, verify_published_as, write_docker_config,
+    serve_and_get, skopeo_copy, slow_greeting, verify_published, verify_published_as,
+    write_docker_config,
 };
 use crate::common::docker::docker;
 use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
@@ -849,23 +850,7 @@ fn the_builder_s_default_run_image_is_read_with_its_registry_s_credentials(lifec
     let home = tempfile::tempdir().unwrap();
     write_docker_config(home.path(), &private.addr());
     let run_image = format!("{}/base/run:latest", private.addr());
-    let copied = std::process::Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-        ])
-        .args(["--dest-creds", &format!("{TEST_USER}:{TEST_PASSWORD}")])
-        .arg(format!("docker://{}", stack.run_image))
-        .arg(format!("docker://{run_image}"))
-        .output()
-        .unwrap();
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
+    skopeo_copy(&stack.run_image, &run_image, true);
     let builder = stack.another_builder(lifecycle, "private-run", Some((&run_image, home.path())));
     let context = apps(&stack).env("HOME", &home.path().display().to_string());
     let skaffold = context.path().join("skaffold.yaml");

@@ -6,11 +6,11 @@
 use crate::build_push::apps;
 use crate::common::TestContext;
 use crate::common::cnb::{
-    EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, serve_and_get, slow_greeting,
-    two_platform_stack, verify_published, write_docker_config,
+    EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, serve_and_get, skopeo_copy,
+    slow_greeting, two_platform_stack, verify_published, write_docker_config,
 };
 use crate::common::kube::{LIMITED_USER, TestCluster};
-use crate::common::registry::{Registry, TEST_PASSWORD, TEST_USER};
+use crate::common::registry::Registry;
 
 on_each_builder!(
     the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally,
@@ -190,23 +190,7 @@ fn private_builder(cluster: &TestCluster, stack: &Stack, context: &TestContext) 
     let admin = cluster.admin_kubeconfig();
     let private = Registry::start_with_auth();
     let builder = format!("{}/op/private-builder:latest", private.addr());
-    let copied = std::process::Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-        ])
-        .args(["--dest-creds", &format!("{TEST_USER}:{TEST_PASSWORD}")])
-        .arg(format!("docker://{}", stack.builder))
-        .arg(format!("docker://{builder}"))
-        .output()
-        .unwrap();
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
+    skopeo_copy(&stack.builder, &builder, true);
     write_docker_config(&context.home(), &private.addr());
     // The site again (the undetected build took it away).
     context.write(

@@ -3,10 +3,18 @@
 //! reuses that image, found through the `op-inputs-<key>` tag of the target repository.
 
 use crate::build_push::apps;
-use crate::common::cnb::{Lifecycle, Stack, apps_in, verify_published};
+use crate::common::cnb::{
+    EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, skopeo_copy, two_platform_stack,
+    verify_published,
+};
 use crate::common::{Run, TestContext, build_result};
 
-on_each_builder!(unchanged_inputs_reuse_the_image_and_any_change_builds_again);
+on_each_builder!(
+    unchanged_inputs_reuse_the_image_and_any_change_builds_again,
+    another_builder_builds_again,
+    excluded_files_are_not_inputs_and_project_toml_is,
+    each_platform_is_reused_and_the_index_stays,
+);
 
 /// The tags `op-inputs-…` of `repository` (`host/name`).
 fn key_tags(stack: &Stack, name: &str) -> Vec<String> {
@@ -202,22 +210,7 @@ fn a_foreign_key_tag_is_ignored(stack: &Stack, context: &TestContext) {
     };
     let key = key_tags(stack, "procfile");
     let key = key.last().unwrap();
-    let copied = std::process::Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-        ])
-        .arg(format!("docker://{}", stack.run_image))
-        .arg(format!("docker://{repo}/procfile:{key}"))
-        .output()
-        .unwrap();
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
+    skopeo_copy(&stack.run_image, &format!("{repo}/procfile:{key}"), false);
     let foreign = build(&["--artifact", "procfile"]);
     assert!(
         foreign.stderr.contains(&format!(
@@ -229,4 +222,93 @@ fn a_foreign_key_tag_is_ignored(stack: &Stack, context: &TestContext) {
     assert_eq!(reused(&foreign), Vec::<&str>::new());
     let taken_back = build(&["--artifact", "procfile"]);
     assert_eq!(reused(&taken_back), ["procfile"], "{}", taken_back.report());
+}
+
+/// Another builder (the same buildpacks, another default run image: other labels) builds the
+/// apps on it again: neither reused nor rebased (the builder is part of the app's key too).
+fn another_builder_builds_again(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let repo = stack.registry.addr();
+    let context = apps(&stack).env("OP_CACHE_ARTIFACTS", "true");
+    let args = ["build-push", "--repo", &repo, "--artifact", "procfile"];
+    context.op(&args).success();
+    let run_image = format!("{repo}/op/other-run:latest");
+    skopeo_copy(&stack.run_image, &run_image, false);
+    let home = tempfile::tempdir().unwrap();
+    let other = stack.another_builder(lifecycle, "other-builder", Some((&run_image, home.path())));
+    context.replace_in("skaffold.yaml", &[(stack.builder.as_str(), other.as_str())]);
+    let again = context.op(&args);
+    again.success();
+    assert_eq!(reused(&again), Vec::<&str>::new(), "{}", again.report());
+    assert_eq!(rebased(&again), Vec::<&str>::new(), "{}", again.report());
+    assert!(
+        again.stderr.contains("===> DETECTING"),
+        "{}",
+        again.report()
+    );
+}
+
+/// Two platforms: each platform's image has its own key; built again unchanged, both are
+/// reused and the index written from them is the same.
+fn each_platform_is_reused_and_the_index_stays(lifecycle: Lifecycle) {
+    let home = TestContext::new().env("OP_LIFECYCLE_DIR", &lifecycle_dir());
+    let (registry, builder) = two_platform_stack(lifecycle, &home);
+    let repo = registry.addr();
+    let _cleanup = EngineCleanup(repo.clone());
+    let context = TestContext::new().env("OP_CACHE_ARTIFACTS", "true");
+    apps_in(&context, &builder, &repo);
+    let args = [
+        "build-push",
+        "--repo",
+        &repo,
+        "--artifact",
+        "static-site",
+        "--platform",
+        "linux/amd64,linux/arm64",
+    ];
+    context.op(&args).success();
+    let index = digests(&context);
+    let again = context.op(&args);
+    again.success();
+    let unchanged = again
+        .stderr
+        .lines()
+        .filter(|l| l.contains("Unchanged inputs: reused sha256:"))
+        .count();
+    assert_eq!(unchanged, 2, "one per platform\n{}", again.report());
+    assert!(
+        !again.stderr.contains("===> DETECTING"),
+        "{}",
+        again.report()
+    );
+    assert_eq!(digests(&context), index, "the same index");
+}
+
+/// What project.toml excludes is not an input (a changed excluded file still reuses); a changed
+/// project.toml (its build environment) builds again.
+fn excluded_files_are_not_inputs_and_project_toml_is(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let repo = stack.registry.addr();
+    let context = apps(&stack).env("OP_CACHE_ARTIFACTS", "true");
+    let descriptor = "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"*.md\"]\n";
+    context.write("procfile/project.toml", descriptor);
+    context.write("procfile/NOTES.md", "first\n");
+    let args = ["build-push", "--repo", &repo, "--artifact", "procfile"];
+    context.op(&args).success();
+    context.write("procfile/NOTES.md", "second\n");
+    let excluded = context.op(&args);
+    excluded.success();
+    assert_eq!(reused(&excluded), ["procfile"], "{}", excluded.report());
+    context.write(
+        "procfile/project.toml",
+        &format!("{descriptor}\n[[io.buildpacks.build.env]]\nname = \"EXTRA\"\nvalue = \"1\"\n"),
+    );
+    let changed = context.op(&args);
+    changed.success();
+    assert_eq!(reused(&changed), Vec::<&str>::new(), "{}", changed.report());
+    assert!(
+        changed.stderr.contains("===> DETECTING"),
+        "{}",
+        changed.report()
+    );
 }

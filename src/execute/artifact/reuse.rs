@@ -48,10 +48,13 @@ impl Build<'_> {
     /// be keyed (its run image has no digest in a registry).
     pub(super) async fn reuse(&self) -> Result<Option<Reuse>, Error> {
         let (shared, name, started) = (self.shared, self.name(), Instant::now());
-        let run_image = match &self.run_image.digest {
-            Some(digest) => Some(digest.clone()),
-            None => shared.registry.digest(self.run_image).await?,
-        };
+        // The run image's image for this build's platform (an index's entry), as the lifecycle
+        // records it.
+        let run_image = shared
+            .registry
+            .image(&self.run_image.to_string(), self.platform)
+            .await?
+            .map(|image| image.manifest.digest);
         let Some(run_digest) = run_image else {
             shared.reporter.line(
                 name,
@@ -82,7 +85,7 @@ impl Build<'_> {
         key["runImage"] = format!("{}@{run_digest}", self.run_image.name()).into();
         let key_tag = tag(KEY_TAG_PREFIX, &key);
         step(name, "inputs hashed", started);
-        if let Some(image) = shared.registry.image(&key_tag.to_string()).await? {
+        if let Some(image) = shared.registry.image(&key_tag.to_string(), None).await? {
             match made_on(&image, Some(&run_digest)) {
                 Ok(()) => {
                     return Ok(Some(Reuse::Hit {
@@ -95,7 +98,7 @@ impl Build<'_> {
                     &format!("warning: ignoring {key_tag}: {problem}; building it again"),
                 ),
             }
-        } else if let Some(image) = shared.registry.image(&app_tag.to_string()).await? {
+        } else if let Some(image) = shared.registry.image(&app_tag.to_string(), None).await? {
             match made_on(&image, None) {
                 Ok(()) => {
                     return Ok(Some(Reuse::Rebase {

@@ -690,6 +690,33 @@ pub fn skopeo_raw(image: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// Copies `from` to `to` with skopeo (an independent client), over plain HTTP, with the test
+/// registry's credentials for the destination when `to_private`.
+#[track_caller]
+pub fn skopeo_copy(from: &str, to: &str, to_private: bool) {
+    let skopeo = which("skopeo").expect("skopeo is installed (scripts/dev-env)");
+    let mut command = Command::new(skopeo);
+    command.args([
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+    ]);
+    if to_private {
+        command.args(["--dest-creds", &format!("{TEST_USER}:{TEST_PASSWORD}")]);
+    }
+    let out = command
+        .arg(format!("docker://{from}"))
+        .arg(format!("docker://{to}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy {from} {to} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The digest skopeo (an independent client) sees for `image`, with `user:password`
 /// credentials.
 #[track_caller]
