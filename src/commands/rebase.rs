@@ -78,6 +78,7 @@ async fn rebase_one(image: &str, args: &RebaseArgs, env: &Env) -> Result<Rebased
         force: args.force,
         platform: None,
         explicit: args.run_image.is_some(),
+        read: None,
     };
     rebase::rebase(&registry, &request)
         .await

@@ -118,16 +118,6 @@ async fn from_registry(
         Some(platform) => shared.registry.image_for(reference, platform).await?,
         None => shared.registry.image(reference).await?,
     };
-    let (os, architecture) = image.platform();
-    if let Some(platform) = platform
-        && !platform.matches(os, architecture)
-    {
-        return Err(Error::Platform {
-            builder: reference.to_string(),
-            builder_platform: format!("a {os}/{architecture} image"),
-            requested: platform.to_string(),
-        });
-    }
     let config = &image.config["config"];
     let env: Vec<String> = config["Env"]
         .as_array()
@@ -142,8 +132,13 @@ async fn from_registry(
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     let pinned = image.digest_reference();
-    let info = BuilderInfo::from_config(&pinned, &env, &labels)?.with_layers(&image.diff_ids());
-    info.platform_api()?;
+    let built_for = image.platform();
+    let info = builder_info(
+        (&pinned, reference),
+        platform,
+        built_for,
+        (&env, &labels, &image.diff_ids()),
+    )?;
     shared.reporter.note(&format!(
         "Read builder {reference} from the registry: the nodes run {pinned}"
     ));
@@ -237,17 +232,33 @@ async fn pull_one(
         let seconds = started.elapsed().as_secs_f64();
         reporter.note(&format!("Pulled builder {reference} in {seconds:.1}s"));
     }
+    builder_info(
+        (reference, reference),
+        platform,
+        (&config.os, &config.architecture),
+        (&config.env, &config.labels, &config.layers),
+    )
+}
+
+/// The builder `image` (asked for as `asked`), of platform `(os, architecture)`, from its
+/// config's environment, labels and layers; it must be `platform`'s when one is asked for, and
+/// its lifecycle must speak a Platform API op does.
+fn builder_info(
+    (image, asked): (&str, &str),
+    platform: Option<&Platform>,
+    (os, architecture): (&str, &str),
+    (env, labels, layers): (&[String], &BTreeMap<String, String>, &[String]),
+) -> Result<BuilderInfo, Error> {
     if let Some(platform) = platform
-        && !platform.matches(&config.os, &config.architecture)
+        && !platform.matches(os, architecture)
     {
         return Err(Error::Platform {
-            builder: reference.to_string(),
-            builder_platform: format!("a {}/{} image", config.os, config.architecture),
+            builder: asked.to_string(),
+            builder_platform: format!("a {os}/{architecture} image"),
             requested: platform.to_string(),
         });
     }
-    let info = BuilderInfo::from_config(reference, &config.env, &config.labels)?
-        .with_layers(&config.layers);
+    let info = BuilderInfo::from_config(image, env, labels)?.with_layers(layers);
     info.platform_api()?;
     Ok(info)
 }

@@ -101,10 +101,16 @@ pub struct Request<'a> {
     /// The run image was named by the user (`--run-image`), not read from the metadata: it must
     /// be one the metadata names (or `force`).
     pub explicit: bool,
+    /// The app image and the run image, when the caller read them already (a build that
+    /// looked them up): not read again.
+    pub read: Option<(&'a Image, &'a Image)>,
 }
 
 /// Rebases `request.image` onto its new run image and writes the result to `request.names`.
 pub async fn rebase(registry: &Registry, request: &Request<'_>) -> Result<Rebased, Error> {
+    if let (Some((app, base)), Some(run_image)) = (request.read, request.run_image) {
+        return write(registry, request, app, base, run_image).await;
+    }
     let app = match request.platform {
         Some(platform) => registry.image_for(request.image, platform).await?,
         None => registry.image(request.image).await?,
@@ -116,13 +122,24 @@ pub async fn rebase(registry: &Registry, request: &Request<'_>) -> Result<Rebase
         None => pick_run_image(registry, &app, request.image).await?,
     };
     let base = registry.image_for(&run_image, &platform).await?;
-    let (config, layers) = rebased(request, &app, &base, &run_image)?;
+    write(registry, request, &app, &base, &run_image).await
+}
+
+/// `app` on `base` (whose name was asked as `run_image`), written to `request.names`.
+async fn write(
+    registry: &Registry,
+    request: &Request<'_>,
+    app: &Image,
+    base: &Image,
+    run_image: &str,
+) -> Result<Rebased, Error> {
+    let (config, layers) = rebased(request, app, base, run_image)?;
     let written = registry
         .write_image_as(request.names, layers, &config, true, true)
         .await?;
     Ok(Rebased {
         digest: written.digest,
-        run_image: base_reference(&base),
+        run_image: base_reference(base),
         previous: app.manifest.digest.clone(),
     })
 }

@@ -431,8 +431,9 @@ pub(super) async fn build(
             key_tag,
             app_tag,
             previous,
+            run_image,
         }) => {
-            if let Some(digest) = Box::pin(job.rebased(app_tag, previous)).await? {
+            if let Some(digest) = Box::pin(job.rebased(app_tag, previous, run_image)).await? {
                 job.remember(&[key_tag, app_tag], &digest).await;
                 return Ok(Built::published_as(
                     artifact,

@@ -30,11 +30,12 @@ pub(super) enum Reuse {
         image: Box<op_oci::Image>,
     },
     /// The app's inputs were built before, on another run image: `previous` (the image
-    /// `app_tag` names, checked) is to be rebased.
+    /// `app_tag` names, checked) is to be rebased onto `run_image` (this build's, as read).
     Rebase {
         key_tag: Reference,
         app_tag: Reference,
-        previous: String,
+        previous: Box<op_oci::Image>,
+        run_image: Box<op_oci::Image>,
     },
     /// To build: then its image takes `key_tag` and `app_tag`.
     Miss {
@@ -53,9 +54,8 @@ impl Build<'_> {
         let run_image = shared
             .registry
             .image(&self.run_image.to_string(), self.platform)
-            .await?
-            .map(|image| image.manifest.digest);
-        let Some(run_digest) = run_image else {
+            .await?;
+        let Some(run_image) = run_image else {
             shared.reporter.line(
                 name,
                 &format!(
@@ -65,6 +65,7 @@ impl Build<'_> {
             );
             return Ok(None);
         };
+        let run_digest = run_image.manifest.digest.clone();
         let inputs = self.inputs_digest().await?;
         let platform = self
             .platform
@@ -104,7 +105,8 @@ impl Build<'_> {
                     return Ok(Some(Reuse::Rebase {
                         key_tag,
                         app_tag,
-                        previous: image.manifest.digest,
+                        previous: Box::new(image),
+                        run_image: Box::new(run_image),
                     }));
                 }
                 Err(problem) => shared.reporter.line(
@@ -117,25 +119,19 @@ impl Build<'_> {
     }
 
     /// Rebases `previous` (the image of the same app inputs on another run image, which
-    /// `app_tag` names) onto this build's run image, as this build's target and extra tags;
-    /// its digest, or `None` when the rebase is refused (said why: the build then runs).
+    /// `app_tag` names) onto `base` (this build's run image), as this build's target and extra
+    /// tags; its digest, or `None` when the rebase is refused (said why: the build then runs).
     pub(super) async fn rebased(
         &self,
         app_tag: &Reference,
-        previous: &str,
+        previous: &op_oci::Image,
+        base: &op_oci::Image,
     ) -> Result<Option<String>, Error> {
         let (shared, artifact, name) = (self.shared, self.artifact, self.name());
-        let image = format!("{}@{previous}", app_tag.name());
+        let previous_digest = &previous.manifest.digest;
+        let image = format!("{}@{previous_digest}", app_tag.name());
         let run_image = self.run_image.to_string();
-        let names: Vec<String> = std::iter::once(&artifact.target)
-            .chain(
-                artifact
-                    .extra_tags
-                    .iter()
-                    .filter(|_| self.variant.is_none()),
-            )
-            .map(ToString::to_string)
-            .collect();
+        let names: Vec<String> = artifact.references().map(ToString::to_string).collect();
         let request = crate::registry::rebase::Request {
             image: &image,
             run_image: Some(&run_image),
@@ -145,13 +141,14 @@ impl Build<'_> {
             // The run image is the one this build would use, whatever name the metadata
             // recorded (the builder's default run image, for an app on another artifact's).
             explicit: false,
+            read: Some((previous, base)),
         };
         match shared.registry.rebase(&request).await {
             Ok(rebased) => {
                 shared.reporter.line(
                     name,
                     &format!(
-                        "Only the run image changed: rebased {previous} onto {}: {}",
+                        "Only the run image changed: rebased {previous_digest} onto {}: {}",
                         rebased.run_image, rebased.digest
                     ),
                 );
@@ -179,12 +176,8 @@ impl Build<'_> {
         let (shared, artifact, name) = (self.shared, self.artifact, self.name());
         let digest = &image.manifest.digest;
         let source = format!("{}@{digest}", key_tag.name());
-        let references =
-            std::iter::once(&artifact.target).chain(artifact.extra_tags.iter().filter(|_| {
-                // One of several platforms publishes its own tag alone.
-                self.variant.is_none()
-            }));
-        for reference in references {
+        // One of several platforms has its own tag alone (`build_platforms`).
+        for reference in artifact.references() {
             shared
                 .registry
                 .copy(&source, &reference.to_string())
