@@ -11,7 +11,7 @@ use crate::cli::{
     BuildCommon, BuildRunArgs, DelegateArgs, EngineKind, GlobalArgs, OutputFormat, UpstreamArgs,
 };
 use crate::config::{Config, Destination, Env, op_settings};
-use crate::execute::{self, Built, Reporter};
+use crate::execute::{self, Built, Made, Reporter};
 use crate::failure::{Context as _, ExitStatus, Failure};
 use crate::interrupt::Interrupt;
 use crate::output::progress::{PlainReporter, QuietReporter, TerminalReporter, live_stderr};
@@ -226,12 +226,33 @@ fn report(
         String::new()
     };
     printer.info(&format!(
-        "{verb} {} artifact{} in {:.1}s{written}",
-        built.len(),
-        if built.len() == 1 { "" } else { "s" },
+        "{verb} {} in {:.1}s{written}",
+        made_summary(built),
         started.elapsed().as_secs_f64(),
     ));
     Ok(())
+}
+
+/// `3 artifacts`, or `3 artifacts (1 built, 2 unchanged and reused)` when earlier builds were
+/// reused or rebased.
+fn made_summary(built: &[Built]) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let all = format!("{} artifact{}", built.len(), plural(built.len()));
+    let count = |made: Made| built.iter().filter(|b| b.made == made).count();
+    let (reused, rebased) = (count(Made::Reused), count(Made::Rebased));
+    if reused + rebased == 0 {
+        return all;
+    }
+    let parts: Vec<String> = [
+        (count(Made::Built), "built"),
+        (rebased, "rebased onto a new run image"),
+        (reused, "unchanged and reused"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    format!("{all} ({})", parts.join(", "))
 }
 
 /// `op push --push-all`: the `ci` registries of the registry file other than the one the build
@@ -423,6 +444,7 @@ fn print_results(built: &[Built], output: OutputFormat, printer: &Printer) -> Re
                 digest: &'a str,
                 seconds: f64,
                 creator_seconds: Option<f64>,
+                made: Made,
             }
             #[derive(serde::Serialize)]
             struct Results<'a> {
@@ -436,6 +458,7 @@ fn print_results(built: &[Built], output: OutputFormat, printer: &Printer) -> Re
                     digest: &b.digest,
                     seconds: b.seconds,
                     creator_seconds: b.creator_seconds,
+                    made: b.made,
                 })
                 .collect();
             printer.result(&serde_json::to_string_pretty(&Results { builds })?)?;
@@ -458,5 +481,43 @@ fn print_tails(error: &execute::Error, printer: &Printer) {
             });
             printer.error(&lines);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(made: Made) -> Built {
+        Built {
+            image: "app".into(),
+            tag: "r/app:t@sha256:a".into(),
+            digest: "sha256:a".into(),
+            seconds: 0.1,
+            creator_seconds: None,
+            made,
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_was_reused_and_rebased() {
+        assert_eq!(made_summary(&[built(Made::Built)]), "1 artifact");
+        assert_eq!(
+            made_summary(&[built(Made::Built), built(Made::Built)]),
+            "2 artifacts"
+        );
+        assert_eq!(
+            made_summary(&[
+                built(Made::Reused),
+                built(Made::Built),
+                built(Made::Reused),
+                built(Made::Rebased)
+            ]),
+            "4 artifacts (1 built, 1 rebased onto a new run image, 2 unchanged and reused)"
+        );
+        assert_eq!(
+            made_summary(&[built(Made::Reused)]),
+            "1 artifact (1 unchanged and reused)"
+        );
     }
 }

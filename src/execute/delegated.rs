@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use op_oci::{Platform, Reference};
 
-use super::artifact::{Built, Error};
+use super::artifact::{Built, Error, Made};
 use super::{Phase, Shared, publish};
 use crate::plan::{PlannedArtifact, SkaffoldRun};
 use crate::skaffold::{self, Skaffold};
@@ -79,6 +79,7 @@ pub(super) async fn build_run(
         concurrency: shared.concurrency,
         cwd: &delegation.cwd,
         cache_file: &cache_file,
+        cache_artifacts: shared.options.cache_artifacts,
         ca_certificates: shared.ca_bundle.as_deref(),
     };
     let reporter = &shared.reporter;
@@ -130,6 +131,7 @@ pub(super) async fn build_run(
             digest,
             seconds: started.elapsed().as_secs_f64(),
             creator_seconds: None,
+            made: Made::Built,
         });
     }
     Ok(built)

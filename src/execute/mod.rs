@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use artifact::{Built, Error as ArtifactError};
+pub use artifact::{Built, Error as ArtifactError, Made};
 pub use copies::copy_to_registries;
 pub use creator_output::Phase;
 pub use delegated::Delegation;

@@ -175,6 +175,7 @@ fn run_images_come_from_built_artifacts_then_the_plan_then_the_builder() {
         digest: "sha256:aaa".into(),
         seconds: 1.0,
         creator_seconds: None,
+        made: Made::Built,
     };
     let built = BTreeMap::from([("base".to_string(), base)]);
     let app = artifact(
@@ -339,10 +340,16 @@ mod against_a_fake_engine {
             &'a self,
             _names: &'a [String],
             images: &'a [(Platform, String)],
-        ) -> BoxFuture<'a, Result<String, registry::Error>> {
+            _keep_current: bool,
+        ) -> BoxFuture<'a, Result<registry::Index, registry::Error>> {
             let joined: Vec<&str> = images.iter().map(|(_, r)| r.as_str()).collect();
             let digest = op_oci::sha256(joined.join(",").as_bytes());
-            Box::pin(async move { Ok(digest) })
+            Box::pin(async move {
+                Ok(registry::Index {
+                    digest,
+                    written: true,
+                })
+            })
         }
 
         fn image<'a>(

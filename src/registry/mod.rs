@@ -425,12 +425,14 @@ impl Registry {
     /// Publishes an index of `images` (`(platform, reference by digest)`, each already in the
     /// repository of every name) under every reference of `names`: a Docker manifest list when
     /// every image is a Docker manifest, else an OCI image index, each entry with its
-    /// platform. Returns its digest.
+    /// platform. With `keep_current`, a name that holds that very index already is not
+    /// written again (nothing is, when every name does).
     pub async fn platform_index(
         &self,
         names: &[String],
         images: &[(op_oci::Platform, String)],
-    ) -> Result<String, Error> {
+        keep_current: bool,
+    ) -> Result<Index, Error> {
         let mut entries = Vec::with_capacity(images.len());
         let mut docker = true;
         for (platform, reference) in images {
@@ -447,8 +449,38 @@ impl Registry {
                 variant: platform.variant.clone(),
             });
         }
-        Ok(self.write_index(names, &entries, docker).await?.digest)
+        // Written under no name: its digest alone.
+        let digest = self.write_index(&[], &entries, docker).await?.digest;
+        let mut stale = names.to_vec();
+        if keep_current {
+            let current =
+                futures::future::join_all(names.iter().map(|name| self.client.manifest(name)))
+                    .await;
+            stale = names
+                .iter()
+                .zip(current)
+                .filter(|(_, current)| {
+                    !matches!(current, Ok(Some(manifest)) if manifest.digest == digest)
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+        }
+        if !stale.is_empty() {
+            self.write_index(&stale, &entries, docker).await?;
+        }
+        Ok(Index {
+            digest,
+            written: !stale.is_empty(),
+        })
     }
+}
+
+/// An index of the images of several platforms, published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    pub digest: String,
+    /// Whether any of its names was written (else each held it already).
+    pub written: bool,
 }
 
 /// What the builds ask of a registry once an image is published: the digest it serves for a
@@ -472,7 +504,8 @@ pub trait Digests: Send + Sync {
         &'a self,
         names: &'a [String],
         images: &'a [(op_oci::Platform, String)],
-    ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
+        keep_current: bool,
+    ) -> futures::future::BoxFuture<'a, Result<Index, Error>>;
 
     /// See [`Registry::platforms_of`].
     fn platforms_of<'a>(
@@ -522,8 +555,9 @@ impl Digests for Registry {
         &'a self,
         names: &'a [String],
         images: &'a [(op_oci::Platform, String)],
-    ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
-        Box::pin(Registry::platform_index(self, names, images))
+        keep_current: bool,
+    ) -> futures::future::BoxFuture<'a, Result<Index, Error>> {
+        Box::pin(Registry::platform_index(self, names, images, keep_current))
     }
 
     fn platforms_of<'a>(

@@ -202,6 +202,10 @@ impl Skaffold {
         }
         flag("build-concurrency", &run.concurrency.to_string());
         flag("file-output", &file_output.display().to_string());
+        flag(
+            "cache-artifacts",
+            if run.cache_artifacts { "true" } else { "false" },
+        );
         flag("cache-file", &run.cache_file.display().to_string());
         flag("config", &global_config.display().to_string());
         flag("interactive", "false");
@@ -435,6 +439,8 @@ pub struct Run<'a> {
     /// skaffold's artifact cache (`--cache-file`): one per run, since skaffold rewrites the whole
     /// file and two runs sharing one would lose each other's entries.
     pub cache_file: &'a Path,
+    /// `--cache-artifacts`: whether skaffold may reuse what it built before.
+    pub cache_artifacts: bool,
     /// The CA certificates skaffold trusts for its own registry requests (a PEM bundle: the
     /// system's and `$OP_REGISTRY_CA_PATH`'s), when op was given some; written next to its
     /// other files and named by `SSL_CERT_FILE`.

@@ -15,6 +15,7 @@ fn run<'a>(artifacts: &'a [String], profiles: &'a [String], insecure: &'a [Strin
         concurrency: 4,
         cwd: Path::new("/repo"),
         cache_file: Path::new("/cache/skaffold/cache-1"),
+        cache_artifacts: true,
         ca_certificates: None,
     }
 }
@@ -45,6 +46,7 @@ fn skaffold_is_told_everything_op_decided() {
             "--insecure-registry=registry.test:5000",
             "--build-concurrency=4",
             "--file-output=/tmp/x/build_result.json",
+            "--cache-artifacts=true",
             "--cache-file=/cache/skaffold/cache-1",
             "--config=/tmp/x/config",
             "--interactive=false",
@@ -59,6 +61,13 @@ fn skaffold_is_told_everything_op_decided() {
     let args = Skaffold::arguments(&with_platforms, Path::new("o"), Path::new("c"));
     assert!(args.contains(&"--platform=linux/amd64,linux/arm64".into()));
     assert!(args.contains(&"--push=false".into()));
+    let mut uncached = run(&artifacts, &[], &[]);
+    uncached.cache_artifacts = false;
+    let args = Skaffold::arguments(&uncached, Path::new("o"), Path::new("c"));
+    assert!(
+        args.contains(&"--cache-artifacts=false".into()),
+        "--cache-artifacts=false reaches skaffold"
+    );
     let mut without_version = run(&artifacts, &[], &[]);
     without_version.tag = None;
     let args = Skaffold::arguments(&without_version, Path::new("o"), Path::new("c"));

@@ -14,6 +14,7 @@ on_each_builder!(
     another_builder_builds_again,
     excluded_files_are_not_inputs_and_project_toml_is,
     each_platform_is_reused_and_the_index_stays,
+    an_image_that_may_not_be_rebased_is_built_again,
 );
 
 /// The tags `op-inputs-…` of `repository` (`host/name`).
@@ -126,6 +127,13 @@ fn unchanged_inputs_reuse_the_image_and_any_change_builds_again(lifecycle: Lifec
         again.report()
     );
     assert_eq!(digests(&context), published);
+    assert!(
+        again
+            .stderr
+            .contains("Built and published 3 artifacts (3 unchanged and reused)"),
+        "{}",
+        again.report()
+    );
     let target = format!("{repo}/static-site:latest");
     assert_eq!(verify_published(&target), published[0]);
 
@@ -159,6 +167,13 @@ fn unchanged_inputs_reuse_the_image_and_any_change_builds_again(lifecycle: Lifec
     let now = digests(&context);
     assert_ne!(now[0], published[0]);
     assert_ne!(now[2], published[2]);
+    assert!(
+        changed.stderr.contains(
+            "Built and published 3 artifacts (1 built, 1 rebased onto a new run image, 1 unchanged and reused)"
+        ),
+        "{}",
+        changed.report()
+    );
     on_the_new_static_site(&repo, &now);
 
     // The build environment of one artifact.
@@ -166,10 +181,23 @@ fn unchanged_inputs_reuse_the_image_and_any_change_builds_again(lifecycle: Lifec
         "skaffold.yaml",
         &[("GREETING_STYLE=loud", "GREETING_STYLE=plain")],
     );
-    let env_changed = build(&context, &[]);
+    let env_changed = build(&context, &["-o", "json"]);
     assert_eq!(
         reused(&env_changed),
         ["static-site", "procfile"],
+        "{}",
+        env_changed.report()
+    );
+    let results: serde_json::Value = serde_json::from_str(&env_changed.stdout).unwrap();
+    let made: Vec<&str> = results["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["made"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        made,
+        ["reused", "reused", "built"],
         "{}",
         env_changed.report()
     );
@@ -282,6 +310,79 @@ fn each_platform_is_reused_and_the_index_stays(lifecycle: Lifecycle) {
         again.report()
     );
     assert_eq!(digests(&context), index, "the same index");
+    assert!(
+        again.stderr.contains(&format!(
+            "Unchanged: the index of linux/amd64, linux/arm64 as {repo}/static-site:latest@{}",
+            index[0]
+        )),
+        "not written again\n{}",
+        again.report()
+    );
+}
+
+/// A buildpack that asks its images not to be rebased (the launch label
+/// `io.buildpacks.rebasable=false`): when only the run image changed, the app is built again,
+/// op saying why, and its image is on the new run image.
+fn an_image_that_may_not_be_rebased_is_built_again(lifecycle: Lifecycle) {
+    let stack = Stack::start(lifecycle);
+    let repo = stack.registry.addr();
+    let context = apps(&stack).env("OP_CACHE_ARTIFACTS", "true");
+    context.write(
+        "procfile/project.toml",
+        r#"[_]
+schema-version = "0.2"
+
+[[io.buildpacks.group]]
+id = "op/procfile"
+
+[[io.buildpacks.group]]
+id = "me/no-rebase"
+[io.buildpacks.group.script]
+api = "0.10"
+inline = '''
+printf '[[labels]]\nkey = "io.buildpacks.rebasable"\nvalue = "false"\n' > "$CNB_LAYERS_DIR/launch.toml"
+'''
+"#,
+    );
+    let args = ["build-push", "--repo", &repo, "--artifact", "procfile"];
+    context.op(&args).success();
+    let crane = crate::common::cnb::crane();
+    let mutated = std::process::Command::new(&crane)
+        .args(["mutate", &stack.run_image, "--label", "op.test/patched=1"])
+        .args(["-t", &stack.run_image])
+        .output()
+        .unwrap();
+    assert!(mutated.status.success(), "{mutated:?}");
+    let run_digest = String::from_utf8(mutated.stdout).unwrap();
+    let run_digest = run_digest.trim().rsplit_once('@').unwrap().1.to_string();
+    let again = context.op(&args);
+    again.success();
+    for expected in [
+        "Only the run image changed, but no rebase:",
+        "is not marked as rebasable (`io.buildpacks.rebasable=false`)",
+        "===> DETECTING",
+        "Built and published 1 artifact in",
+    ] {
+        assert!(
+            again.stderr.contains(expected),
+            "{expected}\n{}",
+            again.report()
+        );
+    }
+    assert_eq!(rebased(&again), Vec::<&str>::new(), "{}", again.report());
+    let tag = build_result(&context)["builds"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = std::process::Command::new(&crane)
+        .args(["config", &tag])
+        .output()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["io.buildpacks.rebasable"], "false", "{labels}");
+    let metadata = labels["io.buildpacks.lifecycle.metadata"].as_str().unwrap();
+    assert!(metadata.contains(&run_digest), "{metadata}");
 }
 
 /// What project.toml excludes is not an input (a changed excluded file still reuses); a changed

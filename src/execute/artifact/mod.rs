@@ -46,6 +46,33 @@ pub struct Built {
     pub seconds: f64,
     /// How long the creator container ran, as the engine recorded it.
     pub creator_seconds: Option<f64>,
+    /// Whether it was built, or an earlier build's image reused or rebased.
+    pub made: Made,
+}
+
+/// How an artifact's image came to be (`--cache-artifacts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Made {
+    /// Built now (by a creator, or by skaffold).
+    Built,
+    /// An earlier build of the same inputs, published again.
+    Reused,
+    /// An earlier build of the same app, rebased onto a new run image (and, for an index,
+    /// the other platforms reused).
+    Rebased,
+}
+
+impl Made {
+    /// How an index of images made so came to be: reused when all were, built when any was.
+    fn of_all(made: impl IntoIterator<Item = Made>) -> Made {
+        made.into_iter()
+            .fold(Made::Reused, |all, one| match (all, one) {
+                (Made::Built, _) | (_, Made::Built) => Made::Built,
+                (Made::Rebased, _) | (_, Made::Rebased) => Made::Rebased,
+                _ => Made::Reused,
+            })
+    }
 }
 
 impl Built {
@@ -74,7 +101,13 @@ impl Built {
             digest,
             seconds: started.elapsed().as_secs_f64(),
             creator_seconds,
+            made: Made::Built,
         }
+    }
+
+    /// The same, made as `made` says.
+    fn made(self, made: Made) -> Self {
+        Self { made, ..self }
     }
 }
 
@@ -419,13 +452,10 @@ pub(super) async fn build(
     match &reuse {
         Some(reuse::Reuse::Hit { key_tag, image }) => {
             Box::pin(job.reused(key_tag, image)).await?;
-            return Ok(Built::published_as(
-                artifact,
-                &artifact.target,
-                image.manifest.digest.clone(),
-                started,
-                None,
-            ));
+            return Ok(
+                Built::published(artifact, image.manifest.digest.clone(), started, None)
+                    .made(Made::Reused),
+            );
         }
         Some(reuse::Reuse::Rebase {
             key_tag,
@@ -435,13 +465,7 @@ pub(super) async fn build(
         }) => {
             if let Some(digest) = Box::pin(job.rebased(app_tag, previous, run_image)).await? {
                 job.remember(&[key_tag, app_tag], &digest).await;
-                return Ok(Built::published_as(
-                    artifact,
-                    &artifact.target,
-                    digest,
-                    started,
-                    None,
-                ));
+                return Ok(Built::published(artifact, digest, started, None).made(Made::Rebased));
             }
         }
         _ => {}
@@ -535,6 +559,7 @@ pub(super) async fn build_platforms(
     let mut images = Vec::new();
     let mut failed = None;
     let mut creator_seconds: Option<f64> = None;
+    let mut made = Vec::new();
     for (platform, result) in results {
         match result {
             Ok(built) => {
@@ -542,6 +567,7 @@ pub(super) async fn build_platforms(
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
+                made.push(built.made);
                 images.push((platform.clone(), built.tag));
             }
             Err(Error::Interrupted) => return Err(Error::Interrupted),
@@ -561,17 +587,27 @@ pub(super) async fn build_platforms(
         return Err(failed);
     }
     let names: Vec<String> = artifact.references().map(ToString::to_string).collect();
-    let digest = shared.registry.platform_index(&names, &images).await?;
+    let made = Made::of_all(made);
+    // Every member reused: the index its names hold already is left as it is.
+    let index = shared
+        .registry
+        .platform_index(&names, &images, made == Made::Reused)
+        .await?;
     let platforms: Vec<String> = images.iter().map(|(p, _)| p.to_string()).collect();
+    let (digest, what) = if index.written {
+        (index.digest, "Published the index of")
+    } else {
+        (index.digest, "Unchanged: the index of")
+    };
     shared.reporter.line(
         name,
         &format!(
-            "Published the index of {} as {}@{digest}",
+            "{what} {} as {}@{digest}",
             platforms.join(", "),
             artifact.target
         ),
     );
-    Ok(Built::published(artifact, digest, started, creator_seconds))
+    Ok(Built::published(artifact, digest, started, creator_seconds).made(made))
 }
 
 /// How a creator for `platform` runs: natively or under emulation on the engine, or on a node
@@ -603,4 +639,19 @@ async fn cleanup(shared: &Shared, resources: &Created) {
 /// suffix).
 pub(super) fn platform_slug(platform: &Platform) -> String {
     platform.to_string().replace('/', "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Made;
+
+    #[test]
+    fn an_index_is_reused_only_when_every_member_was() {
+        assert_eq!(Made::of_all([Made::Reused, Made::Reused]), Made::Reused);
+        assert_eq!(Made::of_all([Made::Reused, Made::Rebased]), Made::Rebased);
+        assert_eq!(
+            Made::of_all([Made::Rebased, Made::Built, Made::Reused]),
+            Made::Built
+        );
+    }
 }
