@@ -1,7 +1,7 @@
 //! The reuse benchmark (`--cache-artifacts`): what an unchanged artifact costs op when it reuses
-//! the earlier build against building it again, what a run-image-only change costs when op
-//! rebases against a rebuild and `pack rebase`, and how fast op hashes a large context. Run it
-//! with
+//! the earlier build, against building it again and against skaffold's cached rebuild; what a
+//! run-image-only change costs when op rebases, against a rebuild and `pack rebase`; and how
+//! fast op tars and digests a large context. Run it with
 //!
 //! ```sh
 //! export OP_LIFECYCLE_DIR="$(scripts/build-lifecycle)" OP_REFERENCE_TOOLS="$(scripts/reference-tools)"
@@ -9,13 +9,16 @@
 //! ```
 //!
 //! On the pack-made builder (the real lifecycle), each of `OP_BENCH_ROUNDS` rounds (default 5)
-//! measures, on projects of 1 and 32 static-site artifacts built once before: `op build-push`
-//! with every artifact reused, and with `--cache-artifacts=false` (a warm build: cache volumes
-//! and the previous image there); then, on one artifact, after the run image got a new layer:
+//! measures, on projects of 1 and 32 static-site artifacts built once before by op and by
+//! skaffold: `op build-push` with every artifact reused, the real `skaffold build --push` finding
+//! them all in its cache (`Found Remotely`), and `op build-push --cache-artifacts=false` (a warm
+//! build: cache volumes and the previous image there); then, on one artifact with a 96 MiB
+//! dependency layer (the app of issue #22's measurement), after the run image got a new layer:
 //! op's build (which rebases), `op rebase` and `pack rebase` of copies of the same image, and a
-//! warm rebuild.
-//! Last, the digest op takes of a 1 GiB context (64 files of 16 MiB), against `sha256sum` of
-//! the same files. The report is printed as Markdown and written to `target/bench-reuse.md`.
+//! warm rebuild; the same on the 16 MiB app of the other benchmarks.
+//! Last, op's tar and digest of a 1 GiB context (64 files of 16 MiB; the tar kept in a
+//! temporary file, as a build that runs uploads it), against `sha256sum` of the same files.
+//! The report is printed as Markdown and written to `target/bench-reuse.md`.
 
 #![allow(
     clippy::unwrap_used,
@@ -39,8 +42,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::cnb::{Lifecycle, Stack, crane, pack};
-use support::{DEPS, Figure, buildpacks_skaffold, static_app};
+use common::cnb::{Lifecycle, Stack, crane, pack, skaffold};
+use support::{DEPS, Figure, buildpacks_skaffold, static_app, verdict};
+
+/// The app of issue #22's measurement: a 96 MiB dependency layer.
+const DEPS_96: &str = "runtime 64 0.25\nframework 32 0.25\n";
 
 /// `op build-push -q` of the project in `dir` to `repo`, reusing earlier builds or not; its
 /// wall time and stderr.
@@ -64,6 +70,34 @@ fn op_build(dir: &Path, repo: &str, reuse: bool) -> (f64, String) {
     (wall, stderr)
 }
 
+/// The real `skaffold build --push` of the project in `dir` to `repo`, with `HOME` `home`
+/// (skaffold's artifact cache lives there) and only `PATH` and `DOCKER_HOST` besides: its wall
+/// time and output.
+fn skaffold_build(dir: &Path, home: &Path, repo: &str) -> (f64, String) {
+    let started = Instant::now();
+    let output = Command::new(skaffold())
+        .args([
+            "build",
+            "--push",
+            &format!("--default-repo={repo}"),
+            "--tag=latest",
+            "--interactive=false",
+            "--update-check=false",
+        ])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
+        .output()
+        .unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "skaffold build failed:\n{text}");
+    (wall, text)
+}
+
 /// `program args…`, timed; it must succeed.
 fn timed(program: &Path, args: &[&str]) -> f64 {
     let started = Instant::now();
@@ -78,12 +112,13 @@ fn timed(program: &Path, args: &[&str]) -> f64 {
     wall
 }
 
-/// A project of `n` static sites in a new directory, on `builder`.
-fn project(n: usize, builder: &str) -> tempfile::TempDir {
+/// A project of `n` static sites in a new directory, each with the dependencies `deps`, on
+/// `builder`.
+fn project(n: usize, builder: &str, deps: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = (1..=n).map(|i| format!("app-{i}")).collect();
     for name in &names {
-        static_app(dir.path(), name, DEPS);
+        static_app(dir.path(), name, deps);
     }
     let artifacts: Vec<(&str, Option<&str>)> = names.iter().map(|n| (n.as_str(), None)).collect();
     buildpacks_skaffold(dir.path(), builder, &artifacts);
@@ -146,11 +181,13 @@ fn hashing(dir: &Path) -> (f64, f64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let started = Instant::now();
     let target = context.clone();
-    runtime
-        .block_on(op::cnb::app::digest(move |inputs| {
-            inputs.app(&target, 1000, 1000, &op::cnb::app::Filter::default())
-        }))
+    let (_, spooled) = runtime
+        .block_on(op::cnb::app::spool(
+            move |inputs| inputs.app(&target, 1000, 1000, &op::cnb::app::Filter::default()),
+            |_, _| false,
+        ))
         .unwrap();
+    assert!(spooled.on_disk());
     let op_seconds = started.elapsed().as_secs_f64();
     let mut args: Vec<&str> = vec![];
     args.extend(files.iter().map(String::as_str));
@@ -170,7 +207,8 @@ fn main() {
         "| {rounds} rounds | median (min – max) |\n| --- | --- |"
     );
     unchanged(&mut report, &stack, rounds);
-    rebase(&mut report, &stack, rounds);
+    rebase(&mut report, &stack, rounds, DEPS_96, "96 MiB app");
+    rebase(&mut report, &stack, rounds, DEPS, "16 MiB app");
     hashing_rounds(&mut report, rounds);
     println!("\n{report}");
     fs_err::write(
@@ -180,15 +218,17 @@ fn main() {
     .unwrap();
 }
 
-/// 1 and 32 unchanged artifacts: reused, and built again.
+/// 1 and 32 unchanged artifacts: reused by op, found in skaffold's cache, built again by op.
 fn unchanged(report: &mut String, stack: &Stack, rounds: usize) {
     let addr = stack.registry.addr();
-    for n in [1, 32] {
-        let dir = project(n, &stack.builder);
+    for (n, target) in [(1, 1.0), (32, 0.5)] {
+        let dir = project(n, &stack.builder, DEPS);
         let repo = format!("{addr}/unchanged-{n}");
+        let skaffold_repo = format!("{addr}/skaffold-{n}");
+        let skaffold_home = tempfile::tempdir().unwrap();
         op_build(dir.path(), &repo, true);
-        let (mut reused, mut rebuilt, mut ratio) =
-            (Figure::default(), Figure::default(), Figure::default());
+        skaffold_build(dir.path(), skaffold_home.path(), &skaffold_repo);
+        let mut figures: [Figure; 5] = Default::default();
         for round in 0..rounds {
             let (hit, stderr) = op_build(dir.path(), &repo, true);
             assert_eq!(
@@ -196,19 +236,33 @@ fn unchanged(report: &mut String, stack: &Stack, rounds: usize) {
                 n,
                 "{stderr}"
             );
+            let (cached, output) = skaffold_build(dir.path(), skaffold_home.path(), &skaffold_repo);
+            assert_eq!(output.matches("Found Remotely").count(), n, "{output}");
             let (warm, _) = op_build(dir.path(), &repo, false);
-            reused.push(hit);
-            rebuilt.push(warm);
-            ratio.push(hit / warm);
+            for (figure, value) in
+                figures
+                    .iter_mut()
+                    .zip([hit, cached, warm, hit / cached, hit / warm])
+            {
+                figure.push(value);
+            }
             println!(
-                "{n} unchanged, round {}: reused {hit:.2}s, rebuilt {warm:.2}s",
+                "{n} unchanged, round {}: op reused {hit:.2}s, skaffold cached {cached:.2}s, op rebuilt {warm:.2}s",
                 round + 1
             );
         }
+        let [reused, cached, rebuilt, vs_skaffold, vs_rebuild] = figures;
         for (what, figure, unit) in [
             (
                 format!("{n} unchanged artifact(s): op reuses them"),
                 &reused,
+                "s",
+            ),
+            (
+                format!(
+                    "{n} unchanged artifact(s): `skaffold build --push`, all in its cache (Found Remotely)"
+                ),
+                &cached,
                 "s",
             ),
             (
@@ -219,21 +273,29 @@ fn unchanged(report: &mut String, stack: &Stack, rounds: usize) {
                 "s",
             ),
             (
-                format!("{n} unchanged: reused ÷ rebuilt, per round"),
-                &ratio,
+                format!("{n} unchanged: op reused ÷ op rebuilt, per round"),
+                &vs_rebuild,
                 "×",
             ),
         ] {
             let _ = writeln!(report, "| {what} | {} |", figure.show(1.0, unit));
         }
+        let _ = writeln!(
+            report,
+            "| {n} unchanged: op reused ÷ skaffold cached, per round (target ≤ {target}×: {}) | {} |",
+            verdict(vs_skaffold.median(), target),
+            vs_skaffold.show(1.0, "×")
+        );
     }
 }
 
-/// A run image patched: op's build (a rebase), `pack rebase`, a warm rebuild.
-fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
+/// A run image patched, on the app of `deps` (`app`, in the report): op's build (a rebase),
+/// `op rebase` and `pack rebase`, a warm rebuild.
+fn rebase(report: &mut String, stack: &Stack, rounds: usize, deps: &str, app: &str) {
     let addr = stack.registry.addr();
-    let dir = project(1, &stack.builder);
-    let repo = format!("{addr}/rebase");
+    let dir = project(1, &stack.builder, deps);
+    let slug = app.replace(' ', "-").to_lowercase();
+    let repo = format!("{addr}/rebase-{slug}");
     op_build(dir.path(), &repo, true);
     let (mut rebased, mut packed, mut rebuilt) =
         (Figure::default(), Figure::default(), Figure::default());
@@ -241,8 +303,8 @@ fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
     for round in 0..rounds {
         patch_run_image(stack, dir.path(), round);
         let app = format!("{repo}/app-1:latest");
-        let copy = format!("{addr}/pack-{round}/app-1:latest");
-        let ours = format!("{addr}/op-{round}/app-1:latest");
+        let copy = format!("{addr}/pack-{slug}-{round}/app-1:latest");
+        let ours = format!("{addr}/op-{slug}-{round}/app-1:latest");
         timed(&crane(), &["copy", &app, &copy]);
         timed(&crane(), &["copy", &app, &ours]);
         let (rebase, stderr) = op_build(dir.path(), &repo, true);
@@ -270,40 +332,34 @@ fn rebase(report: &mut String, stack: &Stack, rounds: usize) {
     }
     let per_round =
         |a: &Figure, b: &Figure| Figure(a.0.iter().zip(&b.0).map(|(x, y)| x / y).collect());
+    let (vs_rebuild, vs_pack) = (
+        per_round(&rebased, &rebuilt),
+        per_round(&op_rebased, &packed),
+    );
     for (what, figure, unit) in [
-        (
-            "run image patched: op build-push (rebases)",
-            rebased.clone(),
-            "s",
-        ),
-        (
-            "run image patched: `op rebase` of the same image",
-            op_rebased.clone(),
-            "s",
-        ),
-        (
-            "run image patched: `pack rebase --publish` of the same image",
-            packed.clone(),
-            "s",
-        ),
-        (
-            "run image patched: warm rebuild (`--cache-artifacts=false`)",
-            rebuilt.clone(),
-            "s",
-        ),
-        (
-            "op build-push's rebase ÷ warm rebuild, per round",
-            per_round(&rebased, &rebuilt),
-            "×",
-        ),
-        (
-            "`op rebase` ÷ `pack rebase`, per round",
-            per_round(&op_rebased, &packed),
-            "×",
-        ),
+        ("op build-push (rebases)", &rebased, "s"),
+        ("`op rebase` of the same image", &op_rebased, "s"),
+        ("`pack rebase --publish` of the same image", &packed, "s"),
+        ("warm rebuild (`--cache-artifacts=false`)", &rebuilt, "s"),
     ] {
-        let _ = writeln!(report, "| {what} | {} |", figure.show(1.0, unit));
+        let _ = writeln!(
+            report,
+            "| run image patched, {app}: {what} | {} |",
+            figure.show(1.0, unit)
+        );
     }
+    let _ = writeln!(
+        report,
+        "| {app}: op build-push's rebase ÷ warm rebuild, per round (target ≤ 0.2×: {}) | {} |",
+        verdict(vs_rebuild.median(), 0.2),
+        vs_rebuild.show(1.0, "×")
+    );
+    let _ = writeln!(
+        report,
+        "| {app}: `op rebase` ÷ `pack rebase`, per round (target ≤ 1.0×: {}) | {} |",
+        verdict(vs_pack.median(), 1.0),
+        vs_pack.show(1.0, "×")
+    );
 }
 
 /// op's digest of a 1 GiB context against `sha256sum`'s, as throughput.
@@ -317,7 +373,7 @@ fn hashing_rounds(report: &mut String, rounds: usize) {
     }
     let _ = writeln!(
         report,
-        "| 1 GiB context: op's digest of it | {} |",
+        "| 1 GiB context: op's tar (kept for the upload) and digest of it | {} |",
         ours.show(1.0, " GiB/s")
     );
     let _ = writeln!(

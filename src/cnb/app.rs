@@ -15,10 +15,11 @@
 //!
 //! The builds [`stream`] that tar: it is written on a blocking thread into a bounded channel of
 //! chunks, which the engine's upload reads as they come, so a context of any size is never held
-//! whole (about a MiB of it at most).
+//! whole (about a MiB of it at most). A build keyed by its inputs (`--cache-artifacts`)
+//! [`spool`]s it instead: tarred once for the key, kept for the upload.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -380,28 +381,6 @@ pub fn stream(
     Streamed { archive, tarred }
 }
 
-/// The digest of what `fill` writes, as a layer (modification times normalized: names, modes,
-/// owners and contents alone), hashed as it is written, on a blocking thread: the same inputs
-/// give the same digest on any machine, whenever their files were touched.
-pub async fn digest(
-    fill: impl FnOnce(&mut Inputs<sha2::Sha256>) -> Result<(), Error> + Send + 'static,
-) -> Result<String, Error> {
-    tokio::task::spawn_blocking(move || {
-        use sha2::Digest as _;
-        let mut inputs = Inputs {
-            tar: LayerBuilder::layer_to(sha2::Sha256::new()),
-        };
-        fill(&mut inputs)?;
-        let hasher = inputs.tar.into_inner().map_err(io_error(Path::new("/")))?;
-        Ok(format!("sha256:{:x}", hasher.finalize()))
-    })
-    .await
-    .map_err(|e| Error::Read {
-        path: PathBuf::from("/"),
-        source: std::io::Error::other(e.to_string()),
-    })?
-}
-
 /// Where a [`stream`]ed tar is written: chunks of [`CHUNK`] bytes, sent into a channel that
 /// holds [`CHUNKS`] of them.
 pub struct Chunks {
@@ -474,6 +453,10 @@ pub fn single_file(tar: &[u8]) -> Result<String, String> {
     entry.read_to_string(&mut text).map_err(|e| e.to_string())?;
     Ok(text)
 }
+
+mod spool;
+
+pub use spool::{Spooled, Tee, spool};
 
 #[cfg(test)]
 mod tests;

@@ -344,3 +344,111 @@ async fn tarring_stops_when_the_upload_stops_reading() {
         "the upload's own error says why it stopped"
     );
 }
+
+/// What [`spool`] kept, read back as the upload reads it, and its digest.
+async fn spooled(context: &Path, left_out: fn(&str, bool) -> bool) -> (Vec<u8>, String, bool) {
+    let context = context.to_path_buf();
+    let (digest, spooled) = spool(
+        move |inputs| inputs.app(&context, 1001, 1002, &Filter::default()),
+        left_out,
+    )
+    .await
+    .unwrap();
+    let on_disk = spooled.on_disk();
+    let Streamed { archive, tarred } = spooled.streamed();
+    let chunks: Vec<std::io::Result<Vec<u8>>> = archive.collect().await;
+    tarred.await.unwrap().unwrap();
+    let tar = chunks.into_iter().map(Result::unwrap).collect::<Vec<_>>();
+    assert!(tar.iter().all(|c| c.len() <= CHUNK));
+    (tar.concat(), digest, on_disk)
+}
+
+fn nothing_left_out(_: &str, _: bool) -> bool {
+    false
+}
+
+fn no_secret(path: &str, _: bool) -> bool {
+    path == "workspace/secret.txt"
+}
+
+#[tokio::test]
+async fn a_spooled_tar_is_the_tar_made_in_memory_and_its_digest_ignores_modification_times() {
+    let dir = app_with_a_large_file();
+    let in_memory = app_tar(dir.path(), 1001, 1002, &Filter::default()).unwrap();
+    let (tar, digest, on_disk) = spooled(dir.path(), nothing_left_out).await;
+    assert!(tar == in_memory, "the upload gets the very tar");
+    assert!(!on_disk);
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+
+    // Touched: the same digest (the tar itself keeps the new times).
+    let touched = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    let file = fs_err::File::options()
+        .write(true)
+        .open(dir.path().join("src/main.rs"))
+        .unwrap();
+    file.set_modified(touched).unwrap();
+    let (tar_touched, digest_touched, _) = spooled(dir.path(), nothing_left_out).await;
+    assert_eq!(digest_touched, digest);
+    assert!(tar_touched != tar);
+
+    // A changed file, a changed mode, a new file: another digest each.
+    let mut seen = vec![digest.clone()];
+    fs_err::write(dir.path().join("src/main.rs"), "fn main() { }").unwrap();
+    seen.push(spooled(dir.path(), nothing_left_out).await.1);
+    fs_err::set_permissions(
+        dir.path().join("index.html"),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
+    seen.push(spooled(dir.path(), nothing_left_out).await.1);
+    fs_err::write(dir.path().join("new.txt"), "").unwrap();
+    seen.push(spooled(dir.path(), nothing_left_out).await.1);
+    let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
+    assert_eq!(distinct.len(), seen.len(), "{seen:?}");
+
+    // An entry left out does not count, whatever it holds.
+    let without = spooled(dir.path(), no_secret).await.1;
+    fs_err::write(dir.path().join("secret.txt"), "another").unwrap();
+    let (tar_changed, without_changed, _) = spooled(dir.path(), no_secret).await;
+    assert_eq!(without_changed, without);
+    assert!(names(&tar_changed).contains(&"workspace/secret.txt".to_string()));
+}
+
+#[tokio::test]
+async fn a_large_spooled_tar_goes_to_an_unnamed_temporary_file_and_comes_back_whole() {
+    let dir = app();
+    // Past what is kept in memory (sparse: nothing is written to the disk for it).
+    let large = fs_err::File::create(dir.path().join("large.bin")).unwrap();
+    large.set_len(65 << 20).unwrap();
+    let in_memory = app_tar(dir.path(), 1001, 1002, &Filter::default()).unwrap();
+    let (tar, _, on_disk) = spooled(dir.path(), nothing_left_out).await;
+    assert!(on_disk);
+    assert!(tar == in_memory);
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_read_while_spooling_is_named() {
+    let dir = app_with_a_large_file();
+    let (context, missing) = (dir.path().to_path_buf(), dir.path().join("gone"));
+    let error = spool(
+        move |inputs| {
+            inputs.app(&context, 0, 0, &Filter::default())?;
+            inputs.app(&missing, 0, 0, &Filter::default())
+        },
+        nothing_left_out,
+    )
+    .await
+    .err()
+    .unwrap();
+    let chain = format!(
+        "{error}: {}",
+        std::error::Error::source(&error)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    );
+    let missing = dir.path().join("gone").display().to_string();
+    assert!(chain.contains(&missing), "{chain}");
+}

@@ -9,27 +9,29 @@ use crate::execute::chart;
 use crate::plan::{BuildpacksPlan, EnvVar};
 
 impl Build<'_> {
-    /// Starts tarring the creator's inputs (the app, the platform environment, the order of the
-    /// buildpacks the artifact chose) on a blocking thread, streamed as the upload reads them.
-    pub(super) fn tar_inputs(&self) -> app::Streamed {
-        let contents = self.contents(false);
+    /// The creator's inputs (the app, the platform environment, the order of the buildpacks
+    /// the artifact chose) as the upload reads them: `spooled` when they were tarred for the
+    /// build's key already, else tarred now on a blocking thread, streamed as the upload reads
+    /// them.
+    pub(super) fn tar_inputs(&self, spooled: Option<app::Spooled>) -> app::Streamed {
+        if let Some(spooled) = spooled {
+            return spooled.streamed();
+        }
+        let contents = self.contents();
         app::stream(move |inputs| contents.write(inputs))
     }
 
-    /// The digest of the inputs that make the image ([`app::digest`]): those of
-    /// [`tar_inputs`](Self::tar_inputs) but the CA certificates (whom the lifecycle trusts) and
-    /// `GITHUB_TOKEN` (a credential, new on every CI run).
-    pub(super) async fn inputs_digest(&self) -> Result<String, cnb::Error> {
-        let contents = self.contents(true);
-        app::digest(move |inputs| contents.write(inputs)).await
+    /// The creator's inputs tarred once for the build's key, kept for its upload, and their
+    /// digest ([`app::spool`]): that of every entry but the CA certificates (whom the
+    /// lifecycle trusts) and `GITHUB_TOKEN` (a credential, new on every CI run).
+    pub(super) async fn spool_inputs(&self) -> Result<(String, app::Spooled), cnb::Error> {
+        let contents = self.contents();
+        app::spool(move |inputs| contents.write(inputs), not_an_input).await
     }
 
-    fn contents(&self, for_digest: bool) -> Contents {
+    fn contents(&self) -> Contents {
         let (shared, artifact, b) = (self.shared, self.artifact, self.plan);
         let mut env = platform_env(b, &shared.env);
-        if for_digest {
-            env.retain(|var| var.name != GITHUB_TOKEN);
-        }
         if let Some(plan) = &b.chart {
             env.extend(chart::env(plan, &shared.insecure_registries));
         }
@@ -40,15 +42,23 @@ impl Build<'_> {
             builder: self.builder.clone(),
             wanted: b.buildpacks.clone(),
             image: artifact.image.clone(),
-            // The digest is taken before the build: its warnings are the build's to give.
-            reporter: (!for_digest).then(|| Arc::clone(&shared.reporter)),
+            reporter: Arc::clone(&shared.reporter),
             env,
-            ca_bundle: if for_digest {
-                None
-            } else {
-                shared.ca_bundle.clone()
-            },
+            ca_bundle: shared.ca_bundle.clone(),
         }
+    }
+}
+
+/// The entries of the creator's inputs that do not change its image (by path, and whether it
+/// is a directory): the CA bundle op hands the lifecycle, `GITHUB_TOKEN`, and the directories
+/// made for them alone.
+fn not_an_input(path: &str, is_dir: bool) -> bool {
+    let ca_file = app::CA_FILE.trim_start_matches('/');
+    let token = format!("platform/env/{GITHUB_TOKEN}");
+    if is_dir {
+        ["platform", "platform/env"].contains(&path) || ca_file.starts_with(&format!("{path}/"))
+    } else {
+        path == ca_file || path == token
     }
 }
 
@@ -60,8 +70,8 @@ struct Contents {
     builder: cnb::builder::BuilderInfo,
     wanted: Vec<String>,
     image: String,
-    /// Where project.toml's warnings go, if anywhere.
-    reporter: Option<Arc<dyn crate::execute::Reporter>>,
+    /// Where project.toml's warnings go.
+    reporter: Arc<dyn crate::execute::Reporter>,
     env: Vec<EnvVar>,
     ca_bundle: Option<Arc<str>>,
 }
@@ -78,10 +88,8 @@ impl Contents {
                     problem,
                     available: builder.buildpacks(),
                 })?;
-        if let Some(reporter) = &self.reporter {
-            for warning in &project.warnings {
-                reporter.line(image, &format!("warning: {warning}"));
-            }
+        for warning in &project.warnings {
+            self.reporter.line(image, &format!("warning: {warning}"));
         }
         let env = project.env_with(&self.env);
         let (uid, gid) = (builder.uid, builder.gid);
@@ -120,3 +128,31 @@ fn platform_env(b: &BuildpacksPlan, env: &crate::config::Env) -> Vec<EnvVar> {
 
 /// The variable upstream forwards to every build.
 const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+
+#[cfg(test)]
+mod tests {
+    use super::not_an_input;
+
+    #[test]
+    fn the_ca_bundle_and_github_token_are_not_inputs_and_the_rest_is() {
+        for (path, is_dir) in [
+            ("etc", true),
+            ("etc/op", true),
+            ("etc/op/ca-certificates.pem", false),
+            ("platform", true),
+            ("platform/env", true),
+            ("platform/env/GITHUB_TOKEN", false),
+        ] {
+            assert!(not_an_input(path, is_dir), "{path}");
+        }
+        for (path, is_dir) in [
+            ("platform/env/BP_NODE_VERSION", false),
+            ("workspace", true),
+            ("workspace/etc/op/ca-certificates.pem", false),
+            ("layers/order.toml", false),
+            ("et", true),
+        ] {
+            assert!(!not_an_input(path, is_dir), "{path}");
+        }
+    }
+}

@@ -24,7 +24,7 @@ use super::names::{
 };
 use super::publish::Finished;
 use super::{Shared, lock};
-use crate::cnb::{self, builder::BuilderInfo, creator};
+use crate::cnb::{self, app, builder::BuilderInfo, creator};
 use crate::engine::runner::Created;
 use crate::engine::{self, LABEL_KIND};
 use crate::hint::Hint;
@@ -361,14 +361,18 @@ impl<'a> Build<'a> {
 
     /// The build itself; what it creates is recorded in `resources`. Returns what it published
     /// (the target, or a chart artifact's chart), its digest and the creator's run time.
-    async fn run(&self, resources: &mut Created) -> Result<(String, String, Option<f64>), Error> {
+    async fn run(
+        &self,
+        resources: &mut Created,
+        spooled: Option<app::Spooled>,
+    ) -> Result<(String, String, Option<f64>), Error> {
         let started = Instant::now();
         let (shared, name) = (self.shared, self.name());
         let engine = shared.engine("run a creator")?;
         shared.reporter.phase(name, Phase::Preparing);
-        // The inputs (app, environment, order) are tarred while the volumes and the container
-        // are created.
-        let inputs = self.tar_inputs();
+        // The inputs (app, environment, order), unless tarred for the key already, are tarred
+        // while the volumes and the container are created.
+        let inputs = self.tar_inputs(spooled);
         self.prepare_volumes(resources).await?;
         step(name, "volumes", started);
         let spec = self.creator_spec()?;
@@ -449,6 +453,7 @@ pub(super) async fn build(
     } else {
         None
     };
+    let (reuse, spooled) = reuse.map_or((None, None), |(r, s)| (Some(r), Some(s)));
     match &reuse {
         Some(reuse::Reuse::Hit { key_tag, image }) => {
             Box::pin(job.reused(key_tag, image)).await?;
@@ -485,8 +490,8 @@ pub(super) async fn build(
 
     let mut resources = Created::default();
     let result = match &shared.cluster {
-        Some((cluster, namespace)) => job.run_in_cluster(cluster, namespace).await,
-        None => job.run(&mut resources).await,
+        Some((cluster, namespace)) => job.run_in_cluster(cluster, namespace, spooled).await,
+        None => job.run(&mut resources, spooled).await,
     };
     if shared.options.keep {
         reporter.line(

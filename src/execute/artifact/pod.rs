@@ -27,13 +27,14 @@ impl Build<'_> {
         &self,
         cluster: &Cluster,
         namespace: &str,
+        spooled: Option<cnb::app::Spooled>,
     ) -> Result<(String, String, Option<f64>), Error> {
         let started = Instant::now();
         let (shared, name) = (self.shared, self.name());
         shared.reporter.phase(name, Phase::Preparing);
         let spec = self.creator_spec()?;
         let pod = self.pod(&spec, namespace)?;
-        let inputs = self.tar_inputs();
+        let inputs = self.tar_inputs(spooled);
         let run = cluster
             .start_build_pod(&pod)
             .await

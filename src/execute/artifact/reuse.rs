@@ -14,6 +14,7 @@ use cnb_data::files::LayersMetadata;
 use op_oci::Reference;
 
 use super::{Build, Error, step};
+use crate::cnb::app;
 use crate::registry::rebase::LIFECYCLE_METADATA;
 
 /// The tag prefix of the input keys in a target repository.
@@ -45,9 +46,10 @@ pub(super) enum Reuse {
 }
 
 impl Build<'_> {
-    /// The key of this build, and what the registry has for it; `None` when the build cannot
+    /// The key of this build, and what the registry has for it, with the creator's inputs
+    /// tarred for the key (for the build to upload, if it runs); `None` when the build cannot
     /// be keyed (its run image has no digest in a registry).
-    pub(super) async fn reuse(&self) -> Result<Option<Reuse>, Error> {
+    pub(super) async fn reuse(&self) -> Result<Option<(Reuse, app::Spooled)>, Error> {
         let (shared, name, started) = (self.shared, self.name(), Instant::now());
         // The run image's image for this build's platform (an index's entry), as the lifecycle
         // records it.
@@ -66,7 +68,7 @@ impl Build<'_> {
             return Ok(None);
         };
         let run_digest = run_image.manifest.digest.clone();
-        let inputs = self.inputs_digest().await?;
+        let (inputs, spooled) = self.spool_inputs().await?;
         let platform = self
             .platform
             .map_or_else(|| "the engine's".to_string(), ToString::to_string);
@@ -89,10 +91,11 @@ impl Build<'_> {
         if let Some(image) = shared.registry.image(&key_tag.to_string(), None).await? {
             match made_on(&image, Some(&run_digest)) {
                 Ok(()) => {
-                    return Ok(Some(Reuse::Hit {
+                    let hit = Reuse::Hit {
                         key_tag,
                         image: Box::new(image),
-                    }));
+                    };
+                    return Ok(Some((hit, spooled)));
                 }
                 Err(problem) => shared.reporter.line(
                     name,
@@ -102,12 +105,13 @@ impl Build<'_> {
         } else if let Some(image) = shared.registry.image(&app_tag.to_string(), None).await? {
             match made_on(&image, None) {
                 Ok(()) => {
-                    return Ok(Some(Reuse::Rebase {
+                    let rebase = Reuse::Rebase {
                         key_tag,
                         app_tag,
                         previous: Box::new(image),
                         run_image: Box::new(run_image),
-                    }));
+                    };
+                    return Ok(Some((rebase, spooled)));
                 }
                 Err(problem) => shared.reporter.line(
                     name,
@@ -115,7 +119,7 @@ impl Build<'_> {
                 ),
             }
         }
-        Ok(Some(Reuse::Miss { key_tag, app_tag }))
+        Ok(Some((Reuse::Miss { key_tag, app_tag }, spooled)))
     }
 
     /// Rebases `previous` (the image of the same app inputs on another run image, which
