@@ -336,6 +336,15 @@ mod against_a_fake_engine {
             Box::pin(async move { Ok(digest) })
         }
 
+        fn tag<'a>(
+            &'a self,
+            source: &'a str,
+            _targets: &'a [String],
+        ) -> BoxFuture<'a, Result<String, registry::Error>> {
+            let digest = source.rsplit('@').next().unwrap_or_default().to_string();
+            Box::pin(async move { Ok(digest) })
+        }
+
         fn platform_index<'a>(
             &'a self,
             _names: &'a [String],

@@ -288,6 +288,28 @@ impl Registry {
         self.push_manifest(target, manifest).await
     }
 
+    /// What `source` names, under every reference of `targets` at once: within its
+    /// repository, its manifest (read once) pushed to each; elsewhere, [`copy`](Self::copy)'d.
+    /// Returns the digest.
+    pub async fn tag(&self, source: &str, targets: &[String]) -> Result<String, Error> {
+        let manifest = self.existing_manifest(source).await?;
+        let from = oci::repository_of(source);
+        let pushes = targets.iter().map(|target| {
+            let manifest = manifest.clone();
+            async move {
+                if oci::repository_of(target) == from {
+                    self.push_manifest(target, manifest).await
+                } else {
+                    self.copy(source, target).await
+                }
+            }
+        });
+        for pushed in futures::future::join_all(pushes).await {
+            pushed?;
+        }
+        Ok(manifest.digest)
+    }
+
     async fn existing_manifest(&self, reference: &str) -> Result<oci::Manifest, Error> {
         self.client
             .manifest(reference)
@@ -499,6 +521,13 @@ pub trait Digests: Send + Sync {
         target: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
 
+    /// See [`Registry::tag`].
+    fn tag<'a>(
+        &'a self,
+        source: &'a str,
+        targets: &'a [String],
+    ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
+
     /// See [`Registry::platform_index`].
     fn platform_index<'a>(
         &'a self,
@@ -549,6 +578,14 @@ impl Digests for Registry {
         target: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
         Box::pin(Registry::copy(self, source, target))
+    }
+
+    fn tag<'a>(
+        &'a self,
+        source: &'a str,
+        targets: &'a [String],
+    ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
+        Box::pin(Registry::tag(self, source, targets))
     }
 
     fn platform_index<'a>(

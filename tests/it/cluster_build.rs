@@ -84,7 +84,7 @@ const NO_ENGINE: &str = "unix:///nonexistent/op-test-no-engine.sock";
 /// graph) built by pods, with no Docker Engine: the creators' output shown as a local build's,
 /// each image published with the digest op records, the app serving, the SBOMs copied, the
 /// default cache image written and restored in another namespace (`--cache-image off`: cold),
-/// and no pod or secret left. A buildpack that fails, an app no buildpack detects and a builder
+/// an unchanged artifact reused without a pod, and no pod or secret left. A buildpack that fails, an app no buildpack detects and a builder
 /// the node does not have with `--pull never` fail with op's messages, and leave nothing
 /// either; so does Ctrl-C during a build. A builder in a private registry is pulled with the
 /// build's pull Secret. An account that may not create pods is refused, named; with the Role
@@ -143,6 +143,7 @@ fn the_fixture_apps_build_in_pods_and_fail_as_they_fail_locally(lifecycle: Lifec
     );
     assert_eq!(leftovers(&cluster), "", "{}", run.report());
     cache_across_namespaces(&cluster, &stack, &context);
+    reused_without_a_pod(&cluster, &stack, &context);
 
     // A buildpack that fails: the creator's exit code, op's message, the buildpack's line.
     context.write("procfile/Procfile", "not a process line: x\n");
@@ -267,6 +268,46 @@ fn cache_across_namespaces(cluster: &TestCluster, stack: &Stack, context: &TestC
         cold.report()
     );
     assert_eq!(leftovers(cluster), "", "{}", cold.report());
+}
+
+/// `--cache-artifacts` with pods: the first build's pod gets the inputs tarred for its key;
+/// built again unchanged, no pod runs and the same image is published.
+fn reused_without_a_pod(cluster: &TestCluster, stack: &Stack, context: &TestContext) {
+    let admin = cluster.admin_kubeconfig();
+    let args = ["--artifact", "procfile", "--cache-artifacts=true"];
+    let first = build_in(&admin, stack, context, &args);
+    first.success();
+    assert!(
+        first.stderr.contains("Running the creator in pod"),
+        "{}",
+        first.report()
+    );
+    let tag = |context: &TestContext| {
+        crate::common::build_result(context)["builds"][0]["tag"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let built = tag(context);
+    let again = build_in(&admin, stack, context, &args);
+    again.success();
+    for (expected, present) in [
+        ("Unchanged inputs: reused sha256:", true),
+        ("Running the creator in pod", false),
+        (
+            "Built and published 1 artifact (1 unchanged and reused)",
+            true,
+        ),
+    ] {
+        assert_eq!(
+            again.stderr.contains(expected),
+            present,
+            "{expected}\n{}",
+            again.report()
+        );
+    }
+    assert_eq!(tag(context), built);
+    assert_eq!(leftovers(cluster), "", "{}", again.report());
 }
 
 /// An account that may not create pods: the API's 403, named; with the Role the docs print, it

@@ -448,12 +448,12 @@ pub(super) async fn build(
         .map_err(|e| Error::Task(e.to_string()))?;
     let job = Build::new(shared, (artifact, b), (builder, run_image), platform);
     // A chart is published by its buildpack, not as the image.
-    let reuse = if shared.options.cache_artifacts && b.chart.is_none() {
-        Box::pin(job.reuse()).await?
+    let (reuse, spooled) = if shared.options.cache_artifacts && b.chart.is_none() {
+        let (reuse, spooled) = Box::pin(job.reuse()).await?;
+        (reuse, Some(spooled))
     } else {
-        None
+        (None, None)
     };
-    let (reuse, spooled) = reuse.map_or((None, None), |(r, s)| (Some(r), Some(s)));
     match &reuse {
         Some(reuse::Reuse::Hit { key_tag, image }) => {
             Box::pin(job.reused(key_tag, image)).await?;

@@ -46,18 +46,21 @@ pub(super) enum Reuse {
 }
 
 impl Build<'_> {
-    /// The key of this build, and what the registry has for it, with the creator's inputs
-    /// tarred for the key (for the build to upload, if it runs); `None` when the build cannot
-    /// be keyed (its run image has no digest in a registry).
-    pub(super) async fn reuse(&self) -> Result<Option<(Reuse, app::Spooled)>, Error> {
+    /// The key of this build and what the registry has for it (`None` when the build cannot
+    /// be keyed: its run image has no digest in a registry), with the creator's inputs tarred
+    /// for the key, for the build to upload if it runs.
+    pub(super) async fn reuse(&self) -> Result<(Option<Reuse>, app::Spooled), Error> {
         let (shared, name, started) = (self.shared, self.name(), Instant::now());
         // The run image's image for this build's platform (an index's entry), as the lifecycle
-        // records it.
-        let run_image = shared
-            .registry
-            .image(&self.run_image.to_string(), self.platform)
-            .await?;
-        let Some(run_image) = run_image else {
+        // records it, read while the inputs are tarred and digested.
+        let run_image = self.run_image.to_string();
+        let (run_image, spooled) = futures::future::join(
+            shared.registry.image(&run_image, self.platform),
+            self.spool_inputs(),
+        )
+        .await;
+        let (inputs, spooled) = spooled?;
+        let Some(run_image) = run_image? else {
             shared.reporter.line(
                 name,
                 &format!(
@@ -65,10 +68,9 @@ impl Build<'_> {
                     self.run_image
                 ),
             );
-            return Ok(None);
+            return Ok((None, spooled));
         };
         let run_digest = run_image.manifest.digest.clone();
-        let (inputs, spooled) = self.spool_inputs().await?;
         let platform = self
             .platform
             .map_or_else(|| "the engine's".to_string(), ToString::to_string);
@@ -95,7 +97,7 @@ impl Build<'_> {
                         key_tag,
                         image: Box::new(image),
                     };
-                    return Ok(Some((hit, spooled)));
+                    return Ok((Some(hit), spooled));
                 }
                 Err(problem) => shared.reporter.line(
                     name,
@@ -111,7 +113,7 @@ impl Build<'_> {
                         previous: Box::new(image),
                         run_image: Box::new(run_image),
                     };
-                    return Ok(Some((rebase, spooled)));
+                    return Ok((Some(rebase), spooled));
                 }
                 Err(problem) => shared.reporter.line(
                     name,
@@ -119,7 +121,7 @@ impl Build<'_> {
                 ),
             }
         }
-        Ok(Some((Reuse::Miss { key_tag, app_tag }, spooled)))
+        Ok((Some(Reuse::Miss { key_tag, app_tag }), spooled))
     }
 
     /// Rebases `previous` (the image of the same app inputs on another run image, which
@@ -181,12 +183,8 @@ impl Build<'_> {
         let digest = &image.manifest.digest;
         let source = format!("{}@{digest}", key_tag.name());
         // One of several platforms has its own tag alone (`build_platforms`).
-        for reference in artifact.references() {
-            shared
-                .registry
-                .copy(&source, &reference.to_string())
-                .await?;
-        }
+        let names: Vec<String> = artifact.references().map(ToString::to_string).collect();
+        shared.registry.tag(&source, &names).await?;
         let tag = key_tag.tag.as_deref().unwrap_or_default();
         let short = &tag[..tag.len().min(KEY_TAG_PREFIX.len() + 12)];
         shared.reporter.line(
@@ -252,13 +250,15 @@ impl Build<'_> {
     pub(super) async fn remember(&self, tags: &[&Reference], digest: &str) {
         let (shared, name) = (self.shared, self.name());
         let source = format!("{}@{digest}", self.artifact.target.name());
-        for tag in tags {
-            if let Err(e) = shared.registry.copy(&source, &tag.to_string()).await {
-                shared.reporter.line(
-                    name,
-                    &format!("warning: could not tag {tag} for the next build to reuse: {e}"),
-                );
-            }
+        let tags: Vec<String> = tags.iter().map(ToString::to_string).collect();
+        if let Err(e) = shared.registry.tag(&source, &tags).await {
+            shared.reporter.line(
+                name,
+                &format!(
+                    "warning: could not tag {} for the next build to reuse: {e}",
+                    tags.join(" and ")
+                ),
+            );
         }
     }
 }
