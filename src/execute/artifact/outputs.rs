@@ -19,10 +19,10 @@ impl Build<'_> {
         let name = &artifact.image;
         let run_time = async {
             match finished {
-                Finished::Container(id) => match shared.engine("read a container") {
-                    Ok(engine) => engine.run_time(id).await.map_err(Error::from),
-                    Err(e) => Err(e.into()),
-                },
+                Finished::Container(id) => {
+                    let engine = shared.engine("read a container")?;
+                    engine.run_time(id).await.map_err(Error::from)
+                }
                 Finished::Pod(_, ran) => Ok(*ran),
             }
         };
