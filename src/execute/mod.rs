@@ -5,7 +5,9 @@
 //!
 //! - Every builder is pulled once, whatever the number of artifacts that use it.
 //! - Every artifact builds as soon as the artifacts it depends on are published (at most
-//!   `concurrency` at a time, `scheduler`), so a `runImage` naming another artifact is resolved
+//!   `concurrency` creators at a time, `scheduler` and `Shared::creator_slots`; with
+//!   `--cache-artifacts`, the registry is asked about earlier builds of more at once), so a
+//!   `runImage` naming another artifact is resolved
 //!   to the digest that artifact was just published with, and an unrelated slow build delays
 //!   nothing.
 //! - Each build has fresh `/layers` and `/workspace` volumes, removed afterwards with its
@@ -313,16 +315,64 @@ pub(crate) struct Shared {
     pub(crate) reporter: Arc<dyn Reporter>,
     /// Ctrl-C or SIGTERM: no build starts, and each running creator is stopped by its runner.
     pub(crate) interrupt: Interrupt,
-    /// How many jobs run at once.
+    /// How many creators (and skaffold runs) run at once (`--concurrency`).
     pub(crate) concurrency: usize,
-    /// One per creator that may run at once (`concurrency`): the scheduler bounds the jobs, and
-    /// the platforms of a multi-platform artifact take a slot each.
+    /// One per creator that may run at once (`concurrency`): each build takes one (each
+    /// platform of a multi-platform artifact, each skaffold run), once the registry said it
+    /// was not built before ([`Shared::jobs_at_once`]).
     pub(crate) creator_slots: tokio::sync::Semaphore,
     /// `--engine kubernetes`: the cluster the creators run in, and the namespace of their pods.
     pub(crate) cluster: Option<(crate::kubernetes::Cluster, String)>,
+    /// The run images read for the builds' keys (`--cache-artifacts`).
+    pub(crate) run_images: RunImages,
 }
 
+/// The run images read for the builds' keys, each once per run (the artifacts of a monorepo
+/// share a few): by reference and platform, the image the registry served, or `None` when it
+/// has none. A failed read is not kept.
+#[derive(Default)]
+pub(crate) struct RunImages(std::sync::Mutex<BTreeMap<String, Arc<RunImage>>>);
+
+type RunImage = tokio::sync::OnceCell<Option<op_oci::Image>>;
+
+impl RunImages {
+    /// The image of `reference` for `platform` (this machine's, when `None`).
+    pub(crate) async fn get(
+        &self,
+        registry: &dyn Digests,
+        reference: &str,
+        platform: Option<&Platform>,
+    ) -> Result<Option<op_oci::Image>, registry::Error> {
+        let key = format!("{reference} {platform:?}");
+        let cell = {
+            let mut read = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(read.entry(key).or_default())
+        };
+        cell.get_or_try_init(|| registry.image(reference, platform))
+            .await
+            .cloned()
+    }
+}
+
+/// How many jobs may be started at once when earlier builds are reused: a job whose image was
+/// built before costs a few registry requests, made for that many artifacts at once, while
+/// the jobs that do build wait for a creator slot.
+const CHECKS_AT_ONCE: usize = 32;
+
 impl Shared {
+    /// How many jobs the scheduler starts at once: `concurrency`, or with `--cache-artifacts`
+    /// [`CHECKS_AT_ONCE`] (the creators stay bounded by `creator_slots`).
+    pub(crate) fn jobs_at_once(&self) -> usize {
+        if self.options.cache_artifacts {
+            self.concurrency.max(CHECKS_AT_ONCE)
+        } else {
+            self.concurrency
+        }
+    }
+
     /// The Docker Engine, for `what` (which only builds with it do).
     pub(crate) fn engine(&self, what: &'static str) -> Result<&Arc<dyn Containers>, engine::Error> {
         self.engine
@@ -412,6 +462,7 @@ pub async fn run(
         concurrency,
         creator_slots: tokio::sync::Semaphore::new(concurrency),
         cluster,
+        run_images: RunImages::default(),
     });
     let stopping = {
         let (interrupt, reporter) = (interrupt.clone(), Arc::clone(&reporter));

@@ -1,5 +1,6 @@
 //! The builds of a plan: builders pulled once each, then every buildpacks artifact and every
-//! skaffold run as soon as what it depends on is built, at most `concurrency` at a time.
+//! skaffold run as soon as what it depends on is built, at most `Shared::jobs_at_once` at a time
+//! (each creator and skaffold run then takes one of `concurrency` slots).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -329,7 +330,8 @@ fn job_of<'a>(image: &'a str, runs: &'a [SkaffoldRun]) -> &'a str {
 }
 
 /// Builds `artifacts`: each buildpacks artifact and each skaffold run is a job that starts as
-/// soon as the jobs it depends on are done, at most `concurrency` at a time (`scheduler`).
+/// soon as the jobs it depends on are done, at most [`Shared::jobs_at_once`] at a time
+/// (`scheduler`), each creator and skaffold run taking one of `concurrency` slots.
 /// Returns what was built and what failed, failures in plan order.
 pub(super) async fn run_all(
     shared: &Arc<Shared>,
@@ -426,7 +428,7 @@ pub(super) async fn run_all(
     let skipped = |name: &str, _dependency: &str| shared.reporter.phase(name, Phase::Failed);
     let outcomes = scheduler::run(
         &jobs,
-        shared.concurrency,
+        shared.jobs_at_once(),
         shared.interrupt.flag(),
         start,
         skipped,

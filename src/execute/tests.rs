@@ -339,6 +339,7 @@ mod against_a_fake_engine {
         fn tag<'a>(
             &'a self,
             source: &'a str,
+            _manifest: Option<&'a op_oci::Manifest>,
             _targets: &'a [String],
         ) -> BoxFuture<'a, Result<String, registry::Error>> {
             let digest = source.rsplit('@').next().unwrap_or_default().to_string();
@@ -485,6 +486,7 @@ mod against_a_fake_engine {
             concurrency: 2,
             creator_slots: tokio::sync::Semaphore::new(2),
             cluster: None,
+            run_images: RunImages::default(),
         });
         Setup {
             engine,

@@ -289,10 +289,18 @@ impl Registry {
     }
 
     /// What `source` names, under every reference of `targets` at once: within its
-    /// repository, its manifest (read once) pushed to each; elsewhere, [`copy`](Self::copy)'d.
-    /// Returns the digest.
-    pub async fn tag(&self, source: &str, targets: &[String]) -> Result<String, Error> {
-        let manifest = self.existing_manifest(source).await?;
+    /// repository, its manifest (`manifest`, when read already, else read once) pushed to
+    /// each; elsewhere, [`copy`](Self::copy)'d. Returns the digest.
+    pub async fn tag(
+        &self,
+        source: &str,
+        manifest: Option<&oci::Manifest>,
+        targets: &[String],
+    ) -> Result<String, Error> {
+        let manifest = match manifest {
+            Some(manifest) => manifest.clone(),
+            None => self.existing_manifest(source).await?,
+        };
         let from = oci::repository_of(source);
         let pushes = targets.iter().map(|target| {
             let manifest = manifest.clone();
@@ -525,6 +533,7 @@ pub trait Digests: Send + Sync {
     fn tag<'a>(
         &'a self,
         source: &'a str,
+        manifest: Option<&'a op_oci::Manifest>,
         targets: &'a [String],
     ) -> futures::future::BoxFuture<'a, Result<String, Error>>;
 
@@ -583,9 +592,10 @@ impl Digests for Registry {
     fn tag<'a>(
         &'a self,
         source: &'a str,
+        manifest: Option<&'a op_oci::Manifest>,
         targets: &'a [String],
     ) -> futures::future::BoxFuture<'a, Result<String, Error>> {
-        Box::pin(Registry::tag(self, source, targets))
+        Box::pin(Registry::tag(self, source, manifest, targets))
     }
 
     fn platform_index<'a>(

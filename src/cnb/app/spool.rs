@@ -15,7 +15,7 @@ use super::{CHUNK, CHUNKS, Error, Inputs, Streamed};
 use op_oci::archive::LayerBuilder;
 
 /// The tar is kept in memory up to this size, in a temporary file past it.
-const IN_MEMORY: usize = 64 << 20;
+const IN_MEMORY: usize = 16 << 20;
 
 /// A tar of the inputs, kept for the upload.
 pub struct Spooled {

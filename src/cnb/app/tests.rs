@@ -422,7 +422,7 @@ async fn a_large_spooled_tar_goes_to_an_unnamed_temporary_file_and_comes_back_wh
     let dir = app();
     // Past what is kept in memory (sparse: nothing is written to the disk for it).
     let large = fs_err::File::create(dir.path().join("large.bin")).unwrap();
-    large.set_len(65 << 20).unwrap();
+    large.set_len(17 << 20).unwrap();
     let in_memory = app_tar(dir.path(), 1001, 1002, &Filter::default()).unwrap();
     let (tar, _, on_disk) = spooled(dir.path(), nothing_left_out).await;
     assert!(on_disk);

@@ -441,11 +441,6 @@ pub(super) async fn build(
     let started = Instant::now();
     let reporter = &shared.reporter;
     let name = &artifact.image;
-    let _slot = shared
-        .creator_slots
-        .acquire()
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
     let job = Build::new(shared, (artifact, b), (builder, run_image), platform);
     // A chart is published by its buildpack, not as the image.
     let (reuse, spooled) = if shared.options.cache_artifacts && b.chart.is_none() {
@@ -474,6 +469,16 @@ pub(super) async fn build(
             }
         }
         _ => {}
+    }
+    // The checks above are registry requests, made for many artifacts at once; a build takes
+    // one of the `--concurrency` creator slots.
+    let _slot = shared
+        .creator_slots
+        .acquire()
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+    if shared.interrupt.signalled().is_some() {
+        return Err(Error::Interrupted);
     }
     let cache = &job.volumes.cache;
     let _lock = lock::acquire(&shared.env, cache, || {

@@ -55,7 +55,9 @@ impl Build<'_> {
         // records it, read while the inputs are tarred and digested.
         let run_image = self.run_image.to_string();
         let (run_image, spooled) = futures::future::join(
-            shared.registry.image(&run_image, self.platform),
+            shared
+                .run_images
+                .get(shared.registry.as_ref(), &run_image, self.platform),
             self.spool_inputs(),
         )
         .await;
@@ -184,7 +186,10 @@ impl Build<'_> {
         let source = format!("{}@{digest}", key_tag.name());
         // One of several platforms has its own tag alone (`build_platforms`).
         let names: Vec<String> = artifact.references().map(ToString::to_string).collect();
-        shared.registry.tag(&source, &names).await?;
+        shared
+            .registry
+            .tag(&source, Some(&image.manifest), &names)
+            .await?;
         let tag = key_tag.tag.as_deref().unwrap_or_default();
         let short = &tag[..tag.len().min(KEY_TAG_PREFIX.len() + 12)];
         shared.reporter.line(
@@ -251,7 +256,7 @@ impl Build<'_> {
         let (shared, name) = (self.shared, self.name());
         let source = format!("{}@{digest}", self.artifact.target.name());
         let tags: Vec<String> = tags.iter().map(ToString::to_string).collect();
-        if let Err(e) = shared.registry.tag(&source, &tags).await {
+        if let Err(e) = shared.registry.tag(&source, None, &tags).await {
             shared.reporter.line(
                 name,
                 &format!(
