@@ -604,11 +604,12 @@ pub(super) async fn build_platforms(
         .platform_index(&names, &images, made == Made::Reused)
         .await?;
     let platforms: Vec<String> = images.iter().map(|(p, _)| p.to_string()).collect();
-    let (digest, what) = if index.written {
-        (index.digest, "Published the index of")
+    let what = if index.written {
+        "Published the index of"
     } else {
-        (index.digest, "Unchanged: the index of")
+        "Unchanged: the index of"
     };
+    let digest = index.digest;
     shared.reporter.line(
         name,
         &format!(
