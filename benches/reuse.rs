@@ -125,40 +125,8 @@ fn project(n: usize, builder: &str, deps: &str) -> tempfile::TempDir {
     dir
 }
 
-/// Gives the run image a new layer (its name stays): a run image patched.
-fn patch_run_image(stack: &Stack, dir: &Path, round: usize) {
-    let layer = dir.join(format!("patch-{round}.tar"));
-    {
-        let mut tar = tar::Builder::new(fs_err::File::create(&layer).unwrap());
-        let data = format!("patch {round}\n");
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(
-            &mut header,
-            format!("etc/op-patch-{round}"),
-            data.as_bytes(),
-        )
-        .unwrap();
-        tar.finish().unwrap();
-    }
-    let layer = layer.display().to_string();
-    timed(
-        &crane(),
-        &[
-            "append",
-            "-b",
-            &stack.run_image,
-            "-t",
-            &stack.run_image,
-            "-f",
-            &layer,
-        ],
-    );
-}
-
-/// The digest op takes of a 1 GiB context, and `sha256sum`'s of the same files: seconds each.
+/// op's tar and digest of a 1 GiB context (`app::spool`), and `sha256sum`'s of the same
+/// files: seconds each.
 fn hashing(dir: &Path) -> (f64, f64) {
     let context = dir.join("big");
     fs_err::create_dir_all(&context).unwrap();
@@ -301,7 +269,7 @@ fn rebase(report: &mut String, stack: &Stack, rounds: usize, deps: &str, app: &s
         (Figure::default(), Figure::default(), Figure::default());
     let mut op_rebased = Figure::default();
     for round in 0..rounds {
-        patch_run_image(stack, dir.path(), round);
+        stack.patch_run_image(dir.path(), &format!("patch-{round}"));
         let app = format!("{repo}/app-1:latest");
         let copy = format!("{addr}/pack-{slug}-{round}/app-1:latest");
         let ours = format!("{addr}/op-{slug}-{round}/app-1:latest");

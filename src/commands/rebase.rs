@@ -62,11 +62,12 @@ pub(super) fn run(
 /// (`--run-image`, else the one its metadata names, read first).
 async fn rebase_one(image: &str, args: &RebaseArgs, env: &Env) -> Result<Rebased, Failure> {
     let app = Reference::parse(image)?;
-    let run_image = if let Some(run_image) = &args.run_image {
-        run_image.clone()
+    let (run_image, app_image) = if let Some(run_image) = &args.run_image {
+        (run_image.clone(), None)
     } else {
         let (registry, _) = Registry::connect(env, &[&app], &args.insecure_registries)?;
-        rebase::named_run_image(&registry, image).await?
+        let (run_image, app_image) = rebase::named_run_image(&registry, image).await?;
+        (run_image, Some(app_image))
     };
     let run = Reference::parse(&run_image)?;
     let (registry, _) = Registry::connect(env, &[&app, &run], &args.insecure_registries)?;
@@ -78,7 +79,9 @@ async fn rebase_one(image: &str, args: &RebaseArgs, env: &Env) -> Result<Rebased
         force: args.force,
         platform: None,
         explicit: args.run_image.is_some(),
-        read: None,
+        // Read to find its run image: not read again.
+        app: app_image.as_ref(),
+        base: None,
     };
     rebase::rebase(&registry, &request)
         .await

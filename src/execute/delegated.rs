@@ -57,14 +57,7 @@ pub(super) async fn build_run(
     run: &SkaffoldRun,
     artifacts: &[PlannedArtifact],
 ) -> Result<Vec<Built>, Error> {
-    let _slot = shared
-        .creator_slots
-        .acquire()
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
-    if shared.interrupt.signalled().is_some() {
-        return Err(Error::Interrupted);
-    }
+    let _slot = shared.creator_slot().await?;
     let started = Instant::now();
     for image in &run.artifacts {
         shared.reporter.phase(image, Phase::Preparing);

@@ -373,6 +373,22 @@ impl Shared {
         }
     }
 
+    /// One of the `concurrency` slots, for a creator or a skaffold run, once one is free; none
+    /// once op was interrupted (a build that waited for it does not start then).
+    pub(crate) async fn creator_slot(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, ArtifactError> {
+        let slot = self
+            .creator_slots
+            .acquire()
+            .await
+            .map_err(|e| ArtifactError::Task(e.to_string()))?;
+        if self.interrupt.signalled().is_some() {
+            return Err(ArtifactError::Interrupted);
+        }
+        Ok(slot)
+    }
+
     /// The Docker Engine, for `what` (which only builds with it do).
     pub(crate) fn engine(&self, what: &'static str) -> Result<&Arc<dyn Containers>, engine::Error> {
         self.engine

@@ -101,28 +101,40 @@ pub struct Request<'a> {
     /// The run image was named by the user (`--run-image`), not read from the metadata: it must
     /// be one the metadata names (or `force`).
     pub explicit: bool,
-    /// The app image and the run image, when the caller read them already (a build that
-    /// looked them up): not read again.
-    pub read: Option<(&'a Image, &'a Image)>,
+    /// The app image, when the caller read it already: not read again.
+    pub app: Option<&'a Image>,
+    /// The run image's image for the app's platform, when the caller read it already.
+    pub base: Option<&'a Image>,
 }
 
 /// Rebases `request.image` onto its new run image and writes the result to `request.names`.
 pub async fn rebase(registry: &Registry, request: &Request<'_>) -> Result<Rebased, Error> {
-    if let (Some((app, base)), Some(run_image)) = (request.read, request.run_image) {
-        return write(registry, request, app, base, run_image).await;
-    }
-    let app = match request.platform {
-        Some(platform) => registry.image_for(request.image, platform).await?,
-        None => registry.image(request.image).await?,
+    let read_app;
+    let app = match (request.app, request.platform) {
+        (Some(app), _) => app,
+        (None, Some(platform)) => {
+            read_app = registry.image_for(request.image, platform).await?;
+            &read_app
+        }
+        (None, None) => {
+            read_app = registry.image(request.image).await?;
+            &read_app
+        }
     };
-    let (os, architecture) = app.platform();
-    let platform = Platform::new(os, architecture);
     let run_image = match request.run_image {
         Some(run_image) => run_image.to_string(),
-        None => pick_run_image(registry, &app, request.image).await?,
+        None => pick_run_image(registry, app, request.image).await?,
     };
-    let base = registry.image_for(&run_image, &platform).await?;
-    write(registry, request, &app, &base, &run_image).await
+    let read_base;
+    let base = if let Some(base) = request.base {
+        base
+    } else {
+        let (os, architecture) = app.platform();
+        let platform = Platform::new(os, architecture);
+        read_base = registry.image_for(&run_image, &platform).await?;
+        &read_base
+    };
+    write(registry, request, app, base, &run_image).await
 }
 
 /// `app` on `base` (whose name was asked as `run_image`), written to `request.names`.
@@ -144,10 +156,11 @@ async fn write(
     })
 }
 
-/// The run image the metadata of `image` names ([`pick_run_image`]).
-pub async fn named_run_image(registry: &Registry, image: &str) -> Result<String, Error> {
+/// The run image the metadata of `image` names ([`pick_run_image`]), and the image as read.
+pub async fn named_run_image(registry: &Registry, image: &str) -> Result<(String, Image), Error> {
     let app = registry.image(image).await?;
-    pick_run_image(registry, &app, image).await
+    let run_image = pick_run_image(registry, &app, image).await?;
+    Ok((run_image, app))
 }
 
 /// The run image the metadata of `app` names, for platform API 0.12 and later (`runImage`),

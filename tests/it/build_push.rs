@@ -35,7 +35,7 @@ on_each_builder!(
     project_toml_s_buildpacks_replace_or_extend_the_builder_s_order,
 );
 /// The labels of the image `reference` (crane reads its config).
-fn labels_of(reference: &str) -> serde_json::Value {
+pub(crate) fn labels_of(reference: &str) -> serde_json::Value {
     let config = std::process::Command::new(crate::common::cnb::crane())
         .args(["config", reference])
         .output()

@@ -283,10 +283,7 @@ fn reused_without_a_pod(cluster: &TestCluster, stack: &Stack, context: &TestCont
         first.report()
     );
     let tag = |context: &TestContext| {
-        crate::common::build_result(context)["builds"][0]["tag"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        crate::common::tag_of(&crate::common::build_result(context), "procfile").to_string()
     };
     let built = tag(context);
     let again = build_in(&admin, stack, context, &args);

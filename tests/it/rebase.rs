@@ -58,29 +58,7 @@ fn op_rebase_writes_what_the_lifecycle_s_rebaser_writes() {
     crane_out(&["copy", &app, &theirs]);
 
     // The run image moves: one more layer, the same name.
-    let layer = context.path().join("patch.tar");
-    {
-        let mut tar = tar::Builder::new(fs_err::File::create(&layer).unwrap());
-        let data = b"patched\n";
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, "etc/op-patch", &data[..])
-            .unwrap();
-        tar.finish().unwrap();
-    }
-    let layer = layer.display().to_string();
-    crane_out(&[
-        "append",
-        "-b",
-        &stack.run_image,
-        "-t",
-        &stack.run_image,
-        "-f",
-        &layer,
-    ]);
-    let new_run = crane_out(&["digest", &stack.run_image]).trim().to_string();
+    let new_run = stack.patch_run_image(context.path(), "patch");
 
     let rebased = context.op(&["rebase", &ours]);
     rebased.success();

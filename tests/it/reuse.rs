@@ -2,12 +2,12 @@
 //! so that each of their builds builds): a buildpacks build whose inputs were built before
 //! reuses that image, found through the `op-inputs-<key>` tag of the target repository.
 
-use crate::build_push::apps;
+use crate::build_push::{apps, labels_of};
 use crate::common::cnb::{
     EngineCleanup, Lifecycle, Stack, apps_in, lifecycle_dir, skopeo_copy, two_platform_stack,
     verify_published,
 };
-use crate::common::{Run, TestContext, build_result};
+use crate::common::{Run, TestContext, build_result, tag_of};
 
 on_each_builder!(
     unchanged_inputs_reuse_the_image_and_any_change_builds_again,
@@ -55,26 +55,22 @@ fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 
 /// Which of the fixture apps `run` reused (else built).
 fn reused(run: &Run) -> Vec<&'static str> {
-    ["static-site", "procfile", "greeting"]
-        .into_iter()
-        .filter(|app| {
-            run.stderr.lines().any(|line| {
-                line.starts_with(&format!("[{app}"))
-                    && line.contains("Unchanged inputs: reused sha256:")
-            })
-        })
-        .collect()
+    apps_saying(run, "Unchanged inputs: reused sha256:")
 }
 
 /// Which of the fixture apps `run` rebased (only their run image changed).
 fn rebased(run: &Run) -> Vec<&'static str> {
+    apps_saying(run, "Only the run image changed: rebased sha256:")
+}
+
+/// The fixture apps with a line of `run` that holds `text`.
+fn apps_saying(run: &Run, text: &str) -> Vec<&'static str> {
     ["static-site", "procfile", "greeting"]
         .into_iter()
         .filter(|app| {
-            run.stderr.lines().any(|line| {
-                line.starts_with(&format!("[{app}"))
-                    && line.contains("Only the run image changed: rebased sha256:")
-            })
+            run.stderr
+                .lines()
+                .any(|line| line.starts_with(&format!("[{app}")) && line.contains(text))
         })
         .collect()
 }
@@ -212,12 +208,7 @@ fn unchanged_inputs_reuse_the_image_and_any_change_builds_again(lifecycle: Lifec
 /// static-site, and serves.
 fn on_the_new_static_site(repo: &str, digests: &[String]) {
     let greeting = format!("{repo}/greeting@{}", digests[2]);
-    let config = std::process::Command::new(crate::common::cnb::crane())
-        .args(["config", &greeting])
-        .output()
-        .unwrap();
-    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
-    let metadata = config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"]
+    let metadata = labels_of(&greeting)["io.buildpacks.lifecycle.metadata"]
         .as_str()
         .unwrap()
         .to_string();
@@ -346,15 +337,7 @@ printf '[[labels]]\nkey = "io.buildpacks.rebasable"\nvalue = "false"\n' > "$CNB_
     );
     let args = ["build-push", "--repo", &repo, "--artifact", "procfile"];
     context.op(&args).success();
-    let crane = crate::common::cnb::crane();
-    let mutated = std::process::Command::new(&crane)
-        .args(["mutate", &stack.run_image, "--label", "op.test/patched=1"])
-        .args(["-t", &stack.run_image])
-        .output()
-        .unwrap();
-    assert!(mutated.status.success(), "{mutated:?}");
-    let run_digest = String::from_utf8(mutated.stdout).unwrap();
-    let run_digest = run_digest.trim().rsplit_once('@').unwrap().1.to_string();
+    let run_digest = stack.patch_run_image(context.path(), "patch");
     let again = context.op(&args);
     again.success();
     for expected in [
@@ -370,16 +353,7 @@ printf '[[labels]]\nkey = "io.buildpacks.rebasable"\nvalue = "false"\n' > "$CNB_
         );
     }
     assert_eq!(rebased(&again), Vec::<&str>::new(), "{}", again.report());
-    let tag = build_result(&context)["builds"][0]["tag"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let config = std::process::Command::new(&crane)
-        .args(["config", &tag])
-        .output()
-        .unwrap();
-    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
-    let labels = &config["config"]["Labels"];
+    let labels = labels_of(tag_of(&build_result(&context), "procfile"));
     assert_eq!(labels["io.buildpacks.rebasable"], "false", "{labels}");
     let metadata = labels["io.buildpacks.lifecycle.metadata"].as_str().unwrap();
     assert!(metadata.contains(&run_digest), "{metadata}");

@@ -250,6 +250,16 @@ fn added_buildpacks_go_under_cnb_buildpacks_root_owned() {
     assert_eq!(text, "#!/bin/sh\n\necho hi\n");
 }
 
+/// `error` and its source, as one line.
+fn chain(error: &Error) -> String {
+    format!(
+        "{error}: {}",
+        std::error::Error::source(error)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    )
+}
+
 /// What [`stream`] sent, chunk by chunk, read to its end, and how tarring ended.
 async fn streamed(
     fill: impl FnOnce(&mut Inputs<Chunks>) -> Result<(), Error> + Send + 'static,
@@ -313,12 +323,7 @@ async fn a_failure_while_streaming_names_the_file_and_ends_the_archive_in_an_err
     })
     .await;
     let error = tarred.unwrap_err();
-    let chain = format!(
-        "{error}: {}",
-        std::error::Error::source(&error)
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    );
+    let chain = chain(&error);
     let missing = dir.path().join("gone").display().to_string();
     assert!(chain.contains(&missing), "{chain}");
     assert!(chunks.len() > 1 && chunks[0].is_ok());
@@ -443,12 +448,7 @@ async fn a_file_that_cannot_be_read_while_spooling_is_named() {
     .await
     .err()
     .unwrap();
-    let chain = format!(
-        "{error}: {}",
-        std::error::Error::source(&error)
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    );
+    let chain = chain(&error);
     let missing = dir.path().join("gone").display().to_string();
     assert!(chain.contains(&missing), "{chain}");
 }

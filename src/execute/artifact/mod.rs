@@ -472,14 +472,7 @@ pub(super) async fn build(
     }
     // The checks above are registry requests, made for many artifacts at once; a build takes
     // one of the `--concurrency` creator slots.
-    let _slot = shared
-        .creator_slots
-        .acquire()
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
-    if shared.interrupt.signalled().is_some() {
-        return Err(Error::Interrupted);
-    }
+    let _slot = shared.creator_slot().await?;
     let cache = &job.volumes.cache;
     let _lock = lock::acquire(&shared.env, cache, || {
         reporter.line(

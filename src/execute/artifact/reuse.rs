@@ -149,7 +149,8 @@ impl Build<'_> {
             // The run image is the one this build would use, whatever name the metadata
             // recorded (the builder's default run image, for an app on another artifact's).
             explicit: false,
-            read: Some((previous, base)),
+            app: Some(previous),
+            base: Some(base),
         };
         match shared.registry.rebase(&request).await {
             Ok(rebased) => {
@@ -271,11 +272,9 @@ impl Build<'_> {
 /// Whether `image` is one a CNB lifecycle made (on the run image of digest `run_digest`, when
 /// one is given).
 fn made_on(image: &op_oci::Image, run_digest: Option<&str>) -> Result<(), String> {
-    let label = image.config["config"]["Labels"][LIFECYCLE_METADATA]
-        .as_str()
-        .ok_or_else(|| {
-            format!("it has no `{LIFECYCLE_METADATA}` label: no CNB lifecycle made it")
-        })?;
+    let label = image.label(LIFECYCLE_METADATA).ok_or_else(|| {
+        format!("it has no `{LIFECYCLE_METADATA}` label: no CNB lifecycle made it")
+    })?;
     let metadata: serde_json::Value = serde_json::from_str(label)
         .map_err(|e| format!("its `{LIFECYCLE_METADATA}` label is not readable: {e}"))?;
     let reference = metadata["runImage"]["reference"].as_str().unwrap_or("");
