@@ -269,25 +269,29 @@ impl Registry {
             .credentialed
             .store_auth_if_needed(registry, &auth)
             .await;
-        // Whether the registry is open is asked once, with op's credentials or without (as
-        // go-containerregistry pings once): an open one gets no credentials, which would make
-        // oci-client ask `GET /v2/` again before every request.
-        let known = match self.open.lock() {
-            Ok(mut open) => Arc::clone(open.entry(registry.to_string()).or_default()),
-            Err(_) => Arc::default(),
-        };
-        let open = *known
-            .get_or_init(|| async {
-                let (base, verify) = self.base_of(registry);
-                self.http.is_open(&base, verify).await
-            })
-            .await;
-        if !open {
+        // An open registry gets no credentials, which would make oci-client ask `GET /v2/`
+        // again before every request.
+        if !self.is_open(registry).await {
             return Ok(&clients.credentialed);
         }
         clients
             .anonymous
             .get_or_try_init(|| async { Client::try_from(clients.config()) })
+            .await
+    }
+
+    /// Whether `registry` is open (needs no authentication): asked once, with op's
+    /// credentials or without, as go-containerregistry pings once.
+    async fn is_open(&self, registry: &str) -> bool {
+        let known = match self.open.lock() {
+            Ok(mut open) => Arc::clone(open.entry(registry.to_string()).or_default()),
+            Err(_) => Arc::default(),
+        };
+        *known
+            .get_or_init(|| async {
+                let (base, verify) = self.base_of(registry);
+                self.http.is_open(&base, verify).await
+            })
             .await
     }
 
@@ -326,8 +330,19 @@ impl Registry {
                 OCI_INDEX,
                 DOCKER_MANIFEST_LIST,
             ];
+            let registry = parsed.resolve_registry();
+            // An open registry's without oci-client, which would ask `GET /v2/` first (as it
+            // does when it holds no token: an open registry gives none).
+            if self.is_open(registry).await {
+                let (base, verify) = self.base_of(registry);
+                return self
+                    .http
+                    .manifest((&base, verify), &parsed, &accepted)
+                    .await
+                    .map(|(bytes, digest)| (bytes.into(), digest));
+            }
             let auth = self.auth(&parsed, false).await?;
-            self.clients(parsed.resolve_registry())
+            self.clients(registry)
                 .credentialed
                 .pull_manifest_raw(&parsed, &auth, &accepted)
                 .await
@@ -397,6 +412,11 @@ impl Registry {
                     ),
                 })?;
         }
+        self.image_of(reference, manifest).await.map(Some)
+    }
+
+    /// The image of `manifest`, an image manifest read from `reference`: its config read.
+    pub async fn image_of(&self, reference: &str, manifest: Manifest) -> Result<Image, Error> {
         let config_digest = manifest.json["config"]["digest"]
             .as_str()
             .map(str::to_string)
@@ -409,12 +429,12 @@ impl Registry {
             reference: reference.to_string(),
             problem: format!("its config is not JSON: {e}"),
         })?;
-        Ok(Some(Image {
+        Ok(Image {
             reference: reference.to_string(),
             manifest,
             config,
             config_digest,
-        }))
+        })
     }
 
     /// The blob `digest` of the repository of `reference`.

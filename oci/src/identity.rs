@@ -1,13 +1,14 @@
 //! op-oci's own requests, beside oci-client's: whether a registry is open (`GET /v2/` answered
-//! without a challenge, go-containerregistry's ping), and identity tokens: the refresh tokens
-//! `docker login` keeps as `identitytoken` (and credential helpers give as the user name
-//! `<token>`), exchanged for an access token per repository and action with the OAuth 2 form
-//! of the token flow, as go-containerregistry (the reference lifecycle's client) and the Docker
-//! Engine do: `GET /v2/` for the registry's challenge (`WWW-Authenticate: Bearer
-//! realm=…,service=…`), then `POST <realm>` with `grant_type=refresh_token`, the refresh token,
-//! the service, the scope and a client id; the answer's `access_token` is the bearer token.
-//! oci-client knows basic credentials and bearer tokens only: op-oci hands it the access token
-//! of each repository and action before the requests that need it.
+//! without a challenge, go-containerregistry's ping), the manifests of open registries, and
+//! identity tokens: the refresh tokens `docker login` keeps as `identitytoken` (and credential
+//! helpers give as the user name `<token>`), exchanged for an access token per repository and
+//! action with the OAuth 2 form of the token flow, as go-containerregistry (the reference
+//! lifecycle's client) and the Docker Engine do: `GET /v2/` for the registry's challenge
+//! (`WWW-Authenticate: Bearer realm=…,service=…`), then `POST <realm>` with
+//! `grant_type=refresh_token`, the refresh token, the service, the scope and a client id; the
+//! answer's `access_token` is the bearer token. oci-client knows basic credentials and bearer
+//! tokens only: op-oci hands it the access token of each repository and action before the
+//! requests that need it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -82,6 +83,51 @@ impl Http {
         .map_err(|e| OciDistributionError::GenericError(Some(format!("op-oci's HTTP client: {e}"))))
     }
 
+    /// The manifest of `reference` (by tag or digest) from the registry at `base`
+    /// (`scheme://host`), which is open ([`Http::is_open`]), as one of the media types
+    /// `accepted`: its bytes and digest (that of the bytes, which must be the reference's when it
+    /// has one, and the registry's `Docker-Content-Digest` when it says one). One request, where
+    /// oci-client asks `GET /v2/` again before each manifest it reads without a token, and an
+    /// open registry gives none. The registry's errors are oci-client's (a missing manifest is
+    /// `MANIFEST_UNKNOWN`).
+    pub(crate) async fn manifest(
+        &self,
+        (base, verify): (&str, bool),
+        reference: &oci_client::Reference,
+        accepted: &[&str],
+    ) -> Result<(Vec<u8>, String), OciDistributionError> {
+        let what = reference
+            .digest()
+            .or_else(|| reference.tag())
+            .unwrap_or("latest");
+        let url = format!("{base}/v2/{}/manifests/{what}", reference.repository());
+        let answer = self
+            .client(verify)?
+            .get(&url)
+            .header(reqwest::header::ACCEPT, accepted.join(", "))
+            .send()
+            .await?;
+        let status = answer.status();
+        let said = answer
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|d| d.to_str().ok())
+            .map(str::to_string);
+        let body = answer.bytes().await?;
+        if status != reqwest::StatusCode::OK {
+            return Err(refusal(status, &body, url));
+        }
+        let digest = crate::sha256(&body);
+        for expected in [reference.digest(), said.as_deref()].into_iter().flatten() {
+            if expected.starts_with("sha256:") && expected != digest {
+                return Err(OciDistributionError::SpecViolationError(format!(
+                    "the manifest {url} served has digest {digest}, not {expected}"
+                )));
+            }
+        }
+        Ok((body.to_vec(), digest))
+    }
+
     /// Whether the registry at `base` (`scheme://host`) is open: it answers `GET /v2/` with a
     /// success and no challenge. Not when it cannot be asked (the requests say why).
     pub(crate) async fn is_open(&self, base: &str, verify: bool) -> bool {
@@ -97,6 +143,24 @@ impl Http {
             }
             Err(_) => false,
         }
+    }
+}
+
+/// A registry's refusal (`status`, `body`) of a request for `url`, as oci-client reports
+/// one: the registry's error codes when the body has them.
+fn refusal(status: reqwest::StatusCode, body: &[u8], url: String) -> OciDistributionError {
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return OciDistributionError::UnauthorizedError { url };
+    }
+    match serde_json::from_slice::<oci_client::errors::OciEnvelope>(body) {
+        Ok(envelope) if status.is_client_error() => {
+            OciDistributionError::RegistryError { envelope, url }
+        }
+        _ => OciDistributionError::ServerError {
+            code: status.as_u16(),
+            url,
+            message: String::from_utf8_lossy(body).into_owned(),
+        },
     }
 }
 
@@ -228,6 +292,24 @@ fn parse_challenge(header: &str) -> Option<Challenge> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_told_as_oci_client_tells_them() {
+        let url = || "http://r/v2/a/manifests/t".to_string();
+        let unknown = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+        let missing = refusal(reqwest::StatusCode::NOT_FOUND, unknown, url());
+        assert!(crate::error::not_found(&missing), "{missing}");
+        assert!(matches!(
+            refusal(reqwest::StatusCode::UNAUTHORIZED, b"", url()),
+            OciDistributionError::UnauthorizedError { .. }
+        ));
+        let broken = refusal(reqwest::StatusCode::BAD_GATEWAY, b"upstream down", url());
+        assert!(!crate::error::not_found(&broken));
+        assert_eq!(
+            broken.to_string(),
+            "Server error: url http://r/v2/a/manifests/t, code: 502, message: upstream down"
+        );
+    }
 
     #[test]
     fn challenges_are_read_as_the_token_specification_writes_them() {

@@ -396,15 +396,10 @@ impl Engine {
             });
         }
         // One look at what the engine is, kept: the builds need its architecture, store and
-        // machine, `op version -v` all of it.
-        let version = docker
-            .version()
-            .await
-            .map_err(|source| api("tell its version", source))?;
-        let info = docker
-            .info()
-            .await
-            .map_err(|source| api("describe itself", source))?;
+        // machine, `op version -v` all of it. Both asked at once.
+        let (version, info) = futures::future::join(docker.version(), docker.info()).await;
+        let version = version.map_err(|source| api("tell its version", source))?;
+        let info = info.map_err(|source| api("describe itself", source))?;
         let driver_type = driver_type(&info);
         let description = Description {
             host: host.clone(),

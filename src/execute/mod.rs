@@ -239,6 +239,36 @@ async fn connect_engine(
     Ok(Some(Arc::new(engine)))
 }
 
+/// Every builder must be trusted (`--trust-builder`, the artifact's `trustBuilder`, or one of
+/// the builders op trusts) before its creator runs.
+fn check_trust(buildpacks: &[&PlannedArtifact], options: &Knobs) -> Result<(), Error> {
+    for b in buildpacks.iter().filter_map(|a| a.buildpacks()) {
+        if !cnb::builder::is_trusted(&b.builder, options.trust_builders || b.trust_builder) {
+            return Err(cnb::Error::Untrusted {
+                builder: b.builder.to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The registry client for `references` ([`Registry::connect`]), made on a blocking thread (it
+/// asks the loopback registries whether they speak HTTPS, runs credential helpers, reads the CA
+/// certificates) while op connects to the engine.
+fn connect_registry(
+    env: &Env,
+    references: &[&Reference],
+    insecure: &[String],
+) -> tokio::task::JoinHandle<Result<(Registry, registry::auth::Credentials), registry::Error>> {
+    let (env, insecure) = (env.clone(), insecure.to_vec());
+    let owned: Vec<Reference> = references.iter().map(|r| (*r).clone()).collect();
+    tokio::task::spawn_blocking(move || {
+        let references: Vec<&Reference> = owned.iter().collect();
+        Registry::connect(&env, &references, &insecure)
+    })
+}
+
 /// The creator reaches a registry on a loopback address through the host's network (`host`), which
 /// is this machine's only when the engine runs here: an engine on another machine (its name is
 /// not this machine's: a remote engine, Docker Desktop's VM, an engine whose socket was mounted
@@ -424,21 +454,14 @@ pub async fn run(
         .copied()
         .filter(|a| a.buildpacks().is_some())
         .collect();
-    for b in buildpacks.iter().filter_map(|a| a.buildpacks()) {
-        if !cnb::builder::is_trusted(&b.builder, options.trust_builders || b.trust_builder) {
-            return Err(cnb::Error::Untrusted {
-                builder: b.builder.to_string(),
-            }
-            .into());
-        }
-    }
+    check_trust(&buildpacks, &options)?;
     let references = registry_references(&artifacts, options.cache_image.as_ref());
     let references: Vec<&Reference> = references.iter().collect();
     let cluster = connect_cluster(env, options.cluster.as_ref()).await?;
+    let connecting = connect_registry(env, &references, &plan.insecure_registries);
     let engine = connect_engine(env, &options, &references).await?;
     let (registry, mut credentials) =
-        Registry::connect(env, &references, &plan.insecure_registries)?;
-    check_registries(plan, &artifacts, &registry).await?;
+        connecting.await.map_err(|e| Error::Task(e.to_string()))??;
     let pulling = schedule::PullContext {
         engine: engine.as_ref(),
         registry: &registry,
@@ -447,7 +470,10 @@ pub async fn run(
         reporter: &reporter,
     };
     let builders = tokio::select! {
-        pulled = schedule::pull_builders(&pulling, &buildpacks, &plan.platforms) => pulled?,
+        pulled = checked_then(
+            check_registries(plan, &artifacts, &registry),
+            schedule::pull_builders(&pulling, &buildpacks, &plan.platforms),
+        ) => pulled?,
         _ = interrupt.wait() => return Err(Error::Interrupted),
     };
     let run_hosts: Vec<String> = schedule::default_run_image_hosts(&buildpacks, &builders.default)
@@ -617,8 +643,9 @@ fn registry_references(
     references
 }
 
-/// The registries must answer before anything is pulled or built. One that refuses op's
-/// credentials answers: the lifecycle (or skaffold) may still be able to push.
+/// The registries must answer before anything is built (the builders are read meanwhile:
+/// [`checked_then`]). One that refuses op's credentials answers: the lifecycle (or skaffold)
+/// may still be able to push.
 async fn check_registries(
     plan: &BuildPlan,
     artifacts: &[&PlannedArtifact],
@@ -635,6 +662,25 @@ async fn check_registries(
         }
     }
     Ok(())
+}
+
+/// `work` (the builders' reads) while `check` (the registries' check) runs: the check's error
+/// first, whichever ends first (the work is dropped when the check fails), else the work's.
+async fn checked_then<T>(
+    check: impl Future<Output = Result<(), Error>>,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::pin!(check, work);
+    tokio::select! {
+        checked = &mut check => {
+            checked?;
+            work.await
+        }
+        done = &mut work => {
+            check.await?;
+            done
+        }
+    }
 }
 
 /// Whether `artifact` goes to a registry: buildpacks artifacts always do, the others when their

@@ -281,6 +281,47 @@ fn failures_are_listed_with_their_causes_and_hints() {
     );
 }
 
+/// The registries' check runs beside the builders' reads; its failure is the one reported,
+/// whichever ends first, and stops the reads.
+#[tokio::test]
+async fn the_registry_check_fails_first_and_stops_the_builder_reads() {
+    let refused = || Error::Task("the registry refused".into());
+    let pulled = || async { Ok::<_, Error>("builders") };
+    assert_eq!(
+        checked_then(async { Ok(()) }, pulled()).await.unwrap(),
+        "builders"
+    );
+    // The reads fail first: the check's error all the same.
+    let failed = checked_then(
+        async {
+            tokio::task::yield_now().await;
+            Err(refused())
+        },
+        async { Err::<(), _>(Error::Task("no such builder".into())) },
+    )
+    .await;
+    assert_eq!(failed.unwrap_err().to_string(), refused().to_string());
+    // The reads would never end: the check's failure ends them.
+    let stopped = checked_then(
+        async { Err(refused()) },
+        futures::future::pending::<Result<(), Error>>(),
+    );
+    assert_eq!(
+        stopped.await.unwrap_err().to_string(),
+        refused().to_string()
+    );
+    // The check passes after the reads failed: their error.
+    let failed = checked_then(
+        async {
+            tokio::task::yield_now().await;
+            Ok(())
+        },
+        async { Err::<(), _>(Error::Task("no such builder".into())) },
+    )
+    .await;
+    assert!(failed.unwrap_err().to_string().contains("no such builder"));
+}
+
 /// Whole builds of planned artifacts (`schedule::run_artifacts`), against the fake engine and
 /// a fake registry: what is created is removed after success, failure and interrupt, `--keep`
 /// keeps it, and a failed dependency stops its dependents.
@@ -368,6 +409,22 @@ mod against_a_fake_engine {
             _platform: Option<&'a Platform>,
         ) -> BoxFuture<'a, Result<Option<op_oci::Image>, registry::Error>> {
             Box::pin(async { Ok(None) })
+        }
+
+        fn manifest<'a>(
+            &'a self,
+            _reference: &'a str,
+        ) -> BoxFuture<'a, Result<Option<op_oci::Manifest>, registry::Error>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn image_of<'a>(
+            &'a self,
+            reference: &'a str,
+            _manifest: op_oci::Manifest,
+        ) -> BoxFuture<'a, Result<op_oci::Image, registry::Error>> {
+            let reference = reference.to_string();
+            Box::pin(async move { Err(registry::Error::NotFound { reference }) })
         }
 
         fn blob<'a>(

@@ -219,15 +219,27 @@ impl Registry {
             })
     }
 
+    /// The manifest the registry serves for `reference` (an image's or an index's); `None`
+    /// when it does not have it.
+    pub async fn manifest(&self, reference: &str) -> Result<Option<oci::Manifest>, Error> {
+        self.client
+            .manifest(reference)
+            .await
+            .map_err(|e| Self::fail(reference, e))
+    }
+
+    /// The image of `manifest`, an image manifest read from `reference`: its config read.
+    pub async fn image_of(&self, reference: &str, manifest: oci::Manifest) -> Result<Image, Error> {
+        self.client
+            .image_of(reference, manifest)
+            .await
+            .map_err(|e| Self::fail(reference, e))
+    }
+
     /// The digest the registry serves for `reference` (its manifest or index); `None` when it
     /// does not have it.
     pub async fn digest(&self, reference: &Reference) -> Result<Option<String>, Error> {
-        let reference = &reference.to_string();
-        let manifest = self
-            .client
-            .manifest(reference)
-            .await
-            .map_err(|e| Self::fail(reference, e))?;
+        let manifest = self.manifest(&reference.to_string()).await?;
         Ok(manifest.map(|m| m.digest))
     }
 
@@ -319,10 +331,8 @@ impl Registry {
     }
 
     async fn existing_manifest(&self, reference: &str) -> Result<oci::Manifest, Error> {
-        self.client
-            .manifest(reference)
-            .await
-            .map_err(|e| Self::fail(reference, e))?
+        self.manifest(reference)
+            .await?
             .ok_or_else(|| Error::NotFound {
                 reference: reference.to_string(),
             })
@@ -559,6 +569,19 @@ pub trait Digests: Send + Sync {
         platform: Option<&'a op_oci::Platform>,
     ) -> futures::future::BoxFuture<'a, Result<Option<Image>, Error>>;
 
+    /// See [`Registry::manifest`].
+    fn manifest<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<op_oci::Manifest>, Error>>;
+
+    /// See [`Registry::image_of`].
+    fn image_of<'a>(
+        &'a self,
+        reference: &'a str,
+        manifest: op_oci::Manifest,
+    ) -> futures::future::BoxFuture<'a, Result<Image, Error>>;
+
     /// The blob `digest` of `reference`'s repository.
     fn blob<'a>(
         &'a self,
@@ -630,6 +653,21 @@ impl Digests for Registry {
                 Err(e) => Err(e),
             }
         })
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<op_oci::Manifest>, Error>> {
+        Box::pin(Registry::manifest(self, reference))
+    }
+
+    fn image_of<'a>(
+        &'a self,
+        reference: &'a str,
+        manifest: op_oci::Manifest,
+    ) -> futures::future::BoxFuture<'a, Result<Image, Error>> {
+        Box::pin(Registry::image_of(self, reference, manifest))
     }
 
     fn blob<'a>(

@@ -130,7 +130,27 @@ fn unchanged_inputs_reuse_the_image_and_any_change_builds_again(lifecycle: Lifec
         "{}",
         again.report()
     );
+    // Their names named them already: nothing written.
+    assert_eq!(
+        apps_saying(&again, "published already"),
+        ["static-site", "procfile", "greeting"],
+        "{}",
+        again.report()
+    );
     let target = format!("{repo}/static-site:latest");
+    assert_eq!(verify_published(&target), published[0]);
+
+    // A target moved elsewhere (to the run image): the image is checked by its config and
+    // published there again.
+    skopeo_copy(&stack.run_image, &target, false);
+    let moved = build(&context, &[]);
+    assert_eq!(reused(&moved).len(), 3, "{}", moved.report());
+    assert_eq!(
+        apps_saying(&moved, "published already"),
+        ["procfile", "greeting"],
+        "{}",
+        moved.report()
+    );
     assert_eq!(verify_published(&target), published[0]);
 
     // --sbom-output: a reused image's SBOMs are those its build copied (the launch SBOMs).

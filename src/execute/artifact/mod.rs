@@ -450,12 +450,14 @@ pub(super) async fn build(
         (None, None)
     };
     match &reuse {
-        Some(reuse::Reuse::Hit { key_tag, image }) => {
-            Box::pin(job.reused(key_tag, image)).await?;
-            return Ok(
-                Built::published(artifact, image.manifest.digest.clone(), started, None)
-                    .made(Made::Reused),
-            );
+        Some(reuse::Reuse::Hit {
+            key_tag,
+            found,
+            unnamed,
+        }) => {
+            Box::pin(job.reused(key_tag, found, unnamed)).await?;
+            let digest = found.manifest().digest.clone();
+            return Ok(Built::published(artifact, digest, started, None).made(Made::Reused));
         }
         Some(reuse::Reuse::Rebase {
             key_tag,

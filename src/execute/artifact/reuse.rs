@@ -25,10 +25,12 @@ const APP_TAG_PREFIX: &str = "op-app-";
 
 /// What the artifact cache says of one build.
 pub(super) enum Reuse {
-    /// Built before: the image the key's tag names, checked.
+    /// Built before: the image the key's tag names, checked, and the names of this build that
+    /// do not name it yet.
     Hit {
         key_tag: Reference,
-        image: Box<op_oci::Image>,
+        found: Found,
+        unnamed: Vec<String>,
     },
     /// The app's inputs were built before, on another run image: `previous` (the image
     /// `app_tag` names, checked) is to be rebased onto `run_image` (this build's, as read).
@@ -43,6 +45,25 @@ pub(super) enum Reuse {
         key_tag: Reference,
         app_tag: Reference,
     },
+}
+
+/// The image a key's tag names, as read to check it.
+pub(super) enum Found {
+    /// Its manifest alone: every name of the build names it already, so nothing is published,
+    /// and its layers are checked (those of the build's run image, and more).
+    Manifest(Box<op_oci::Manifest>),
+    /// Its manifest and config: it is to be published (its config shows that a CNB lifecycle
+    /// made it, on the build's run image), or its SBOMs copied.
+    Image(Box<op_oci::Image>),
+}
+
+impl Found {
+    pub(super) fn manifest(&self) -> &op_oci::Manifest {
+        match self {
+            Found::Manifest(manifest) => manifest,
+            Found::Image(image) => &image.manifest,
+        }
+    }
 }
 
 impl Build<'_> {
@@ -92,12 +113,39 @@ impl Build<'_> {
         key["runImage"] = format!("{}@{run_digest}", self.run_image.name()).into();
         let key_tag = tag(KEY_TAG_PREFIX, &key);
         step(name, "inputs hashed", started);
-        if let Some(image) = shared.registry.image(&key_tag.to_string(), None).await? {
-            match made_on(&image, Some(&run_digest)) {
-                Ok(()) => {
+        // What the key's tag names, and what this build's names name, at once.
+        let names: Vec<&Reference> = self.artifact.references().collect();
+        let key = key_tag.to_string();
+        let (found, current) = futures::future::join(
+            shared.registry.manifest(&key),
+            futures::future::join_all(names.iter().map(|n| shared.registry.digest(n))),
+        )
+        .await;
+        if let Some(manifest) = found? {
+            // A name the registry could not say is written (and its error, if any, said then).
+            let unnamed: Vec<String> = names
+                .iter()
+                .zip(current)
+                .filter(|(_, digest)| !matches!(digest, Ok(Some(d)) if *d == manifest.digest))
+                .map(|(name, _)| name.to_string())
+                .collect();
+            let checked = if unnamed.is_empty() && shared.options.sbom_output.is_none() {
+                on_run_image(&manifest, &run_image.manifest)
+                    .map(|()| Found::Manifest(manifest.into()))
+            } else if manifest.json["config"]["digest"].is_string() {
+                let image = shared.registry.image_of(&key, manifest).await?;
+                made_on(&image, Some(&run_digest))
+                    .and_then(|()| on_run_image(&image.manifest, &run_image.manifest))
+                    .map(|()| Found::Image(image.into()))
+            } else {
+                Err("it is not an image".to_string())
+            };
+            match checked {
+                Ok(found) => {
                     let hit = Reuse::Hit {
                         key_tag,
-                        image: Box::new(image),
+                        found,
+                        unnamed,
                     };
                     return Ok((Some(hit), spooled));
                 }
@@ -174,30 +222,38 @@ impl Build<'_> {
         }
     }
 
-    /// Publishes what an earlier build of the same inputs made (`image`, which `key_tag`
-    /// names) as this build's target and extra tags: manifests only, no layer moves. With
-    /// `--sbom-output`, its SBOMs are those of the image.
+    /// Publishes what an earlier build of the same inputs made (`found`, which `key_tag`
+    /// names) as those of this build's names (its target and extra tags; one of several
+    /// platforms has its own tag alone) that do not name it yet (`unnamed`): manifests only,
+    /// no layer moves. With `--sbom-output`, its SBOMs are those of the image.
     pub(super) async fn reused(
         &self,
         key_tag: &Reference,
-        image: &op_oci::Image,
+        found: &Found,
+        unnamed: &[String],
     ) -> Result<(), Error> {
-        let (shared, artifact, name) = (self.shared, self.artifact, self.name());
-        let digest = &image.manifest.digest;
-        let source = format!("{}@{digest}", key_tag.name());
-        // One of several platforms has its own tag alone (`build_platforms`).
-        let names: Vec<String> = artifact.references().map(ToString::to_string).collect();
-        shared
-            .registry
-            .tag(&source, Some(&image.manifest), &names)
-            .await?;
+        let (shared, name) = (self.shared, self.name());
+        let manifest = found.manifest();
+        let digest = &manifest.digest;
+        if !unnamed.is_empty() {
+            let source = format!("{}@{digest}", key_tag.name());
+            shared
+                .registry
+                .tag(&source, Some(manifest), unnamed)
+                .await?;
+        }
         let tag = key_tag.tag.as_deref().unwrap_or_default();
         let short = &tag[..tag.len().min(KEY_TAG_PREFIX.len() + 12)];
+        let published = if unnamed.is_empty() {
+            ", published already"
+        } else {
+            ""
+        };
         shared.reporter.line(
             name,
-            &format!("Unchanged inputs: reused {digest} (tag {short}…)"),
+            &format!("Unchanged inputs: reused {digest} (tag {short}…){published}"),
         );
-        if let Some(dir) = &shared.options.sbom_output {
+        if let (Some(dir), Found::Image(image)) = (&shared.options.sbom_output, found) {
             self.image_sboms(dir, key_tag, image).await?;
         }
         Ok(())
@@ -269,6 +325,30 @@ impl Build<'_> {
     }
 }
 
+/// Whether the layers of `manifest`, an image manifest, are those of `run_image` (a run
+/// image's manifest), in order, and more: a CNB lifecycle puts the run image's layers first, as
+/// they are (so does a rebase), then the app's.
+fn on_run_image(manifest: &op_oci::Manifest, run_image: &op_oci::Manifest) -> Result<(), String> {
+    let layers = |m: &op_oci::Manifest| -> Option<Vec<String>> {
+        m.json["layers"]
+            .as_array()?
+            .iter()
+            .map(|l| l["digest"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (Some(layers), Some(base)) = (layers(manifest), layers(run_image)) else {
+        return Err("it is not an image".to_string());
+    };
+    if layers.len() > base.len() && layers.starts_with(&base) {
+        Ok(())
+    } else {
+        Err(format!(
+            "its layers are not those of run image {} and the app's",
+            run_image.digest
+        ))
+    }
+}
+
 /// Whether `image` is one a CNB lifecycle made (on the run image of digest `run_digest`, when
 /// one is given).
 fn made_on(image: &op_oci::Image, run_digest: Option<&str>) -> Result<(), String> {
@@ -302,6 +382,41 @@ mod tests {
             config: serde_json::json!({"config": {"Labels": labels.clone()}}),
             config_digest: "sha256:config".into(),
         }
+    }
+
+    fn manifest(digest: &str, layers: &[&str]) -> op_oci::Manifest {
+        let layers: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|d| serde_json::json!({ "digest": d }))
+            .collect();
+        op_oci::Manifest {
+            bytes: Vec::new(),
+            digest: digest.into(),
+            media_type: op_oci::OCI_MANIFEST.into(),
+            json: serde_json::json!({ "layers": layers }),
+        }
+    }
+
+    #[test]
+    fn an_image_published_already_is_checked_by_its_layers() {
+        let run = manifest("sha256:run", &["sha256:os", "sha256:patch"]);
+        let app = |layers: &[&str]| on_run_image(&manifest("sha256:app", layers), &run);
+        assert_eq!(app(&["sha256:os", "sha256:patch", "sha256:app"]), Ok(()));
+        for wrong in [
+            // The run image itself, another run image, its layers elsewhere.
+            &["sha256:os", "sha256:patch"][..],
+            &["sha256:os", "sha256:other", "sha256:app"],
+            &["sha256:app", "sha256:os", "sha256:patch"],
+        ] {
+            assert_eq!(
+                app(wrong),
+                Err("its layers are not those of run image sha256:run and the app's".into()),
+                "{wrong:?}"
+            );
+        }
+        let mut index = manifest("sha256:index", &[]);
+        index.json = serde_json::json!({ "manifests": [] });
+        assert_eq!(on_run_image(&index, &run), Err("it is not an image".into()));
     }
 
     #[test]
