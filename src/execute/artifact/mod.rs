@@ -466,7 +466,7 @@ pub(super) async fn build(
             run_image,
         }) => {
             if let Some(digest) = Box::pin(job.rebased(app_tag, previous, run_image)).await? {
-                job.remember(&[key_tag, app_tag], &digest).await;
+                job.remember(key_tag, app_tag, &digest).await;
                 return Ok(Built::published(artifact, digest, started, None).made(Made::Rebased));
             }
         }
@@ -514,7 +514,7 @@ pub(super) async fn build(
         },
     ) = &reuse
     {
-        job.remember(&[key_tag, app_tag], &digest).await;
+        job.remember(key_tag, app_tag, &digest).await;
     }
     Ok(Built::published_as(
         artifact,

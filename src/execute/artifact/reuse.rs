@@ -5,8 +5,10 @@
 //! fresh CI runner finds it too, and a tag per key of the app's inputs alone (`op-app-<key>`,
 //! the key without the run image): when only the run image changed, that image is rebased
 //! (`registry::rebase`) instead of built. A tag found is never trusted blindly: the image must
-//! be one a CNB lifecycle made (on the same run image, for `op-inputs-`), or it is ignored with
-//! a warning and the build runs (its image then takes the tags).
+//! be one a CNB lifecycle made (on the same run image, for `op-inputs-`: its config says so,
+//! and its layers begin with the run image's; when the build's names all name it already,
+//! nothing is published and its layers alone are checked), or it is ignored with a warning and
+//! the build runs (its image then takes the tags).
 
 use std::time::Instant;
 
@@ -45,6 +47,14 @@ pub(super) enum Reuse {
         key_tag: Reference,
         app_tag: Reference,
     },
+}
+
+/// What a build's names name now, read first when this machine recorded the image of its key.
+struct Named {
+    /// Each name's digest, or why the registry could not say it.
+    digests: Vec<Result<Option<String>, crate::registry::Error>>,
+    /// The manifest they all name, when it is the recorded image.
+    recorded: Option<op_oci::Manifest>,
 }
 
 /// The image a key's tag names, as read to check it.
@@ -93,33 +103,35 @@ impl Build<'_> {
             );
             return Ok((None, spooled));
         };
-        let run_digest = run_image.manifest.digest.clone();
-        let platform = self
-            .platform
-            .map_or_else(|| "the engine's".to_string(), ToString::to_string);
-        let mut key = serde_json::json!({
-            "op": env!("CARGO_PKG_VERSION"),
-            "inputs": inputs,
-            "builder": self.builder.identity,
-            "lifecycle": self.builder.metadata.lifecycle.version,
-            "platform": platform,
-        });
-        let tag = |prefix: &str, key: &serde_json::Value| {
-            let digest = op_oci::sha256(key.to_string().as_bytes());
-            let hex = digest.trim_start_matches("sha256:");
-            self.artifact.target.with_tag(&format!("{prefix}{hex}"))
-        };
-        let app_tag = tag(APP_TAG_PREFIX, &key);
-        key["runImage"] = format!("{}@{run_digest}", self.run_image.name()).into();
-        let key_tag = tag(KEY_TAG_PREFIX, &key);
+        let (key_tag, app_tag) = self.key_tags(&inputs, &run_image.manifest.digest);
         step(name, "inputs hashed", started);
-        // What the key's tag names, and what this build's names name, at once.
         let names: Vec<&Reference> = self.artifact.references().collect();
+        // What this machine published from these inputs, when its names name it still.
+        let now = self.named_as_recorded(&key_tag, &names).await;
+        if let Some(Named {
+            recorded: Some(manifest),
+            ..
+        }) = &now
+            && on_run_image(manifest, &run_image.manifest).is_ok()
+        {
+            let hit = Reuse::Hit {
+                key_tag,
+                found: Found::Manifest(Box::new(manifest.clone())),
+                unnamed: Vec::new(),
+            };
+            return Ok((Some(hit), spooled));
+        }
+        // What the key's tag names, and what this build's names name (unless read above), at
+        // once.
         let key = key_tag.to_string();
-        let (found, current) = futures::future::join(
-            shared.registry.manifest(&key),
-            futures::future::join_all(names.iter().map(|n| shared.registry.digest(n))),
-        )
+        let (found, current) = futures::future::join(shared.registry.manifest(&key), async {
+            match now {
+                Some(now) => now.digests,
+                None => {
+                    futures::future::join_all(names.iter().map(|n| shared.registry.digest(n))).await
+                }
+            }
+        })
         .await;
         if let Some(manifest) = found? {
             // A name the registry could not say is written (and its error, if any, said then).
@@ -129,18 +141,7 @@ impl Build<'_> {
                 .filter(|(_, digest)| !matches!(digest, Ok(Some(d)) if *d == manifest.digest))
                 .map(|(name, _)| name.to_string())
                 .collect();
-            let checked = if unnamed.is_empty() && shared.options.sbom_output.is_none() {
-                on_run_image(&manifest, &run_image.manifest)
-                    .map(|()| Found::Manifest(manifest.into()))
-            } else if manifest.json["config"]["digest"].is_string() {
-                let image = shared.registry.image_of(&key, manifest).await?;
-                made_on(&image, Some(&run_digest))
-                    .and_then(|()| on_run_image(&image.manifest, &run_image.manifest))
-                    .map(|()| Found::Image(image.into()))
-            } else {
-                Err("it is not an image".to_string())
-            };
-            match checked {
+            match self.checked(&key, manifest, &unnamed, &run_image).await? {
                 Ok(found) => {
                     let hit = Reuse::Hit {
                         key_tag,
@@ -172,6 +173,84 @@ impl Build<'_> {
             }
         }
         Ok((Some(Reuse::Miss { key_tag, app_tag }), spooled))
+    }
+
+    /// The tags of this build's keys in its target's repository: that of everything that can
+    /// change its image (`inputs`, the digest of the creator's inputs; the run image's digest
+    /// `run_digest`), and that of the app's inputs alone (the same without the run image).
+    fn key_tags(&self, inputs: &str, run_digest: &str) -> (Reference, Reference) {
+        let platform = self
+            .platform
+            .map_or_else(|| "the engine's".to_string(), ToString::to_string);
+        let mut key = serde_json::json!({
+            "op": env!("CARGO_PKG_VERSION"),
+            "inputs": inputs,
+            "builder": self.builder.identity,
+            "lifecycle": self.builder.metadata.lifecycle.version,
+            "platform": platform,
+        });
+        let tag = |prefix: &str, key: &serde_json::Value| {
+            let digest = op_oci::sha256(key.to_string().as_bytes());
+            let hex = digest.trim_start_matches("sha256:");
+            self.artifact.target.with_tag(&format!("{prefix}{hex}"))
+        };
+        let app_tag = tag(APP_TAG_PREFIX, &key);
+        key["runImage"] = format!("{}@{run_digest}", self.run_image.name()).into();
+        (tag(KEY_TAG_PREFIX, &key), app_tag)
+    }
+
+    /// With this machine's record of `key_tag` for this build's target (and no SBOMs to copy,
+    /// which need the image's config): what the build's `names` name now, and the manifest
+    /// they all name when it is the recorded image.
+    async fn named_as_recorded(&self, key_tag: &Reference, names: &[&Reference]) -> Option<Named> {
+        let shared = self.shared;
+        if shared.options.sbom_output.is_some() {
+            return None;
+        }
+        let known = recorded(&shared.env, &self.artifact.target, key_tag)?;
+        let texts: Vec<String> = names.iter().map(ToString::to_string).collect();
+        let manifests =
+            futures::future::join_all(texts.iter().map(|n| shared.registry.manifest(n))).await;
+        let recorded = match manifests.first() {
+            Some(Ok(Some(first)))
+                if manifests
+                    .iter()
+                    .all(|m| matches!(m, Ok(Some(m)) if m.digest == known)) =>
+            {
+                Some(first.clone())
+            }
+            _ => None,
+        };
+        let digests = manifests
+            .into_iter()
+            .map(|m| m.map(|m| m.map(|m| m.digest)))
+            .collect();
+        Some(Named { digests, recorded })
+    }
+
+    /// The check of `manifest`, which the key's tag `key` names, against `run_image`: its
+    /// layers alone when the build's names all name it already (`unnamed` is empty) and no
+    /// SBOMs are to be copied; else its config too (read: a CNB lifecycle made it, on that run
+    /// image). Why it fails the check, if it does.
+    async fn checked(
+        &self,
+        key: &str,
+        manifest: op_oci::Manifest,
+        unnamed: &[String],
+        run_image: &op_oci::Image,
+    ) -> Result<Result<Found, String>, Error> {
+        let shared = self.shared;
+        if unnamed.is_empty() && shared.options.sbom_output.is_none() {
+            return Ok(on_run_image(&manifest, &run_image.manifest)
+                .map(|()| Found::Manifest(manifest.into())));
+        }
+        if !manifest.json["config"]["digest"].is_string() {
+            return Ok(Err("it is not an image".to_string()));
+        }
+        let image = shared.registry.image_of(key, manifest).await?;
+        Ok(made_on(&image, Some(&run_image.manifest.digest))
+            .and_then(|()| on_run_image(&image.manifest, &run_image.manifest))
+            .map(|()| Found::Image(image.into())))
     }
 
     /// Rebases `previous` (the image of the same app inputs on another run image, which
@@ -253,6 +332,7 @@ impl Build<'_> {
             name,
             &format!("Unchanged inputs: reused {digest} (tag {short}…){published}"),
         );
+        record(&shared.env, &self.artifact.target, key_tag, digest);
         if let (Some(dir), Found::Image(image)) = (&shared.options.sbom_output, found) {
             self.image_sboms(dir, key_tag, image).await?;
         }
@@ -307,12 +387,14 @@ impl Build<'_> {
         Ok(())
     }
 
-    /// After a build or a rebase: its image takes the tags of its inputs' keys. A registry
-    /// that refuses them costs the next build its reuse, not this one its result.
-    pub(super) async fn remember(&self, tags: &[&Reference], digest: &str) {
+    /// After a build or a rebase: its image takes the tags of its inputs' keys (`key_tag` and
+    /// `app_tag`), and this machine's record. A registry that refuses them costs the next build
+    /// its reuse, not this one its result.
+    pub(super) async fn remember(&self, key_tag: &Reference, app_tag: &Reference, digest: &str) {
         let (shared, name) = (self.shared, self.name());
+        record(&shared.env, &self.artifact.target, key_tag, digest);
         let source = format!("{}@{digest}", self.artifact.target.name());
-        let tags: Vec<String> = tags.iter().map(ToString::to_string).collect();
+        let tags: Vec<String> = [key_tag, app_tag].iter().map(ToString::to_string).collect();
         if let Err(e) = shared.registry.tag(&source, None, &tags).await {
             shared.reporter.line(
                 name,
@@ -322,6 +404,43 @@ impl Build<'_> {
                 ),
             );
         }
+    }
+}
+
+/// Where this machine records the key a target was last published under and its image:
+/// `<op's cache>/published/<digest of the target's name>`, which holds `<key tag> <digest>`
+/// (one file per target, rewritten: as many as the targets built here). It saves the request
+/// for the key's tag when the target names that image still (skaffold keeps its artifact
+/// cache the same way); a fresh runner has none, and asks the registry.
+fn record_path(env: &crate::config::Env, target: &Reference) -> std::path::PathBuf {
+    let digest = op_oci::sha256(target.to_string().as_bytes());
+    let hex = digest.trim_start_matches("sha256:");
+    env.cache_dir().join("published").join(&hex[..32])
+}
+
+/// The digest of the image this machine published as `target` from the inputs of `key_tag`,
+/// if it did last.
+fn recorded(env: &crate::config::Env, target: &Reference, key_tag: &Reference) -> Option<String> {
+    let text = fs_err::read_to_string(record_path(env, target)).ok()?;
+    let (tag, digest) = text.trim_end().split_once(' ')?;
+    (*key_tag == tag && digest.starts_with("sha256:")).then(|| digest.to_string())
+}
+
+/// Records that `target` was published as `digest` from the inputs of `key_tag`: written whole
+/// and renamed into place (another op publishing the same target meanwhile leaves one of the
+/// two). A record that cannot be written costs the next build a request, and is left unsaid.
+fn record(env: &crate::config::Env, target: &Reference, key_tag: &Reference, digest: &str) {
+    let path = record_path(env, target);
+    let written = (|| {
+        let dir = path.parent().unwrap_or(&path);
+        fs_err::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut file, format!("{key_tag} {digest}\n").as_bytes())?;
+        file.persist(&path).map_err(|e| e.error)?;
+        Ok::<_, std::io::Error>(())
+    })();
+    if let Err(e) = written {
+        tracing::debug!(path = %path.display(), "no record of the published image: {e}");
     }
 }
 
@@ -395,6 +514,35 @@ mod tests {
             media_type: op_oci::OCI_MANIFEST.into(),
             json: serde_json::json!({ "layers": layers }),
         }
+    }
+
+    #[test]
+    fn this_machine_records_the_key_each_target_was_published_under() {
+        let home = tempfile::tempdir().unwrap();
+        let env = crate::config::Env::from_pairs([("HOME", home.path().to_str().unwrap())]);
+        let target = Reference::parse("localhost:5001/team/api:latest").unwrap();
+        let key = |hex: &str| target.with_tag(&format!("{KEY_TAG_PREFIX}{hex}"));
+        assert_eq!(recorded(&env, &target, &key("1")), None);
+        record(&env, &target, &key("1"), "sha256:a");
+        assert_eq!(recorded(&env, &target, &key("1")), Some("sha256:a".into()));
+        assert_eq!(recorded(&env, &target, &key("2")), None, "another key");
+        let other = Reference::parse("localhost:5001/team/web:latest").unwrap();
+        assert_eq!(recorded(&env, &other, &key("1")), None, "another target");
+        // Rewritten: one record per target.
+        record(&env, &target, &key("2"), "sha256:b");
+        assert_eq!(recorded(&env, &target, &key("1")), None);
+        assert_eq!(recorded(&env, &target, &key("2")), Some("sha256:b".into()));
+        let dir = home.path().join(".cache/op/published");
+        assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 1);
+        // Not a record: ignored.
+        let file = fs_err::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        fs_err::write(&file, "garbage").unwrap();
+        assert_eq!(recorded(&env, &target, &key("2")), None);
     }
 
     #[test]
