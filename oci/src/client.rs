@@ -696,20 +696,39 @@ impl Registry {
         docker: bool,
         tagged: bool,
     ) -> Result<Written, Error> {
+        use futures::{StreamExt as _, TryStreamExt as _};
         let (manifest_type, config_type, layer_type) = if docker {
             (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
         } else {
             (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER)
         };
+        // The blobs of other repositories, each once per name, copied a few at a time: a blob
+        // of the name's own repository (an app layer a rebase keeps) is there already, and is
+        // not touched (a mount into the repository that holds it rewrites its link).
+        let mut blobs: Vec<(String, String, Descriptor)> = Vec::new();
+        for layer in &layers {
+            if let LayerSource::Blob { from, descriptor } = layer {
+                for name in names {
+                    let copied = blobs
+                        .iter()
+                        .any(|(_, n, d)| n == name && d.digest == descriptor.digest);
+                    if repository_of(from) != repository_of(name) && !copied {
+                        blobs.push((from.clone(), name.clone(), descriptor.clone()));
+                    }
+                }
+            }
+        }
+        futures::stream::iter(blobs)
+            .map(|(from, name, descriptor)| async move {
+                self.copy_blob(&from, &name, &descriptor).await
+            })
+            .buffer_unordered(BLOB_COPIES_AT_ONCE)
+            .try_collect::<Vec<()>>()
+            .await?;
         let mut descriptors = Vec::with_capacity(layers.len());
         for layer in layers {
             let descriptor = match layer {
-                LayerSource::Blob { from, descriptor } => {
-                    for name in names {
-                        self.copy_blob(&from, name, &descriptor).await?;
-                    }
-                    descriptor.in_family(docker)
-                }
+                LayerSource::Blob { descriptor, .. } => descriptor.in_family(docker),
                 LayerSource::Upload { gzip, digest } => {
                     let size = gzip.len() as u64;
                     for name in names {
@@ -809,6 +828,9 @@ impl Registry {
         })
     }
 }
+
+/// How many blobs an image's write copies from other repositories at once.
+const BLOB_COPIES_AT_ONCE: usize = 4;
 
 /// One image of an index: its manifest and its platform.
 #[derive(Clone, Debug, PartialEq, Eq)]
