@@ -62,15 +62,19 @@ pub(super) fn run(
 /// (`--run-image`, else the one its metadata names, read first).
 async fn rebase_one(image: &str, args: &RebaseArgs, env: &Env) -> Result<Rebased, Failure> {
     let app = Reference::parse(image)?;
-    let (run_image, app_image) = if let Some(run_image) = &args.run_image {
-        (run_image.clone(), None)
+    let (run_image, app_image, first) = if let Some(run_image) = &args.run_image {
+        (run_image.clone(), None, None)
     } else {
         let (registry, _) = Registry::connect(env, &[&app], &args.insecure_registries)?;
         let (run_image, app_image) = rebase::named_run_image(&registry, image).await?;
-        (run_image, Some(app_image))
+        (run_image, Some(app_image), Some(registry))
     };
     let run = Reference::parse(&run_image)?;
-    let (registry, _) = Registry::connect(env, &[&app, &run], &args.insecure_registries)?;
+    // The client of the app's registry serves a run image of the same registry too.
+    let registry = match first {
+        Some(registry) if run.registry() == app.registry() => registry,
+        _ => Registry::connect(env, &[&app, &run], &args.insecure_registries)?.0,
+    };
     let names = [image.to_string()];
     let request = Request {
         image,
