@@ -338,14 +338,14 @@ impl Registry {
                 return self
                     .http
                     .manifest((&base, verify), &parsed, &accepted)
-                    .await
-                    .map(|(bytes, digest)| (bytes.into(), digest));
+                    .await;
             }
             let auth = self.auth(&parsed, false).await?;
             self.clients(registry)
                 .credentialed
                 .pull_manifest_raw(&parsed, &auth, &accepted)
                 .await
+                .map(|(bytes, digest)| (bytes.to_vec(), digest))
         };
         let (bytes, digest) = match read.await {
             Ok(found) => found,
@@ -362,7 +362,7 @@ impl Registry {
             None => OCI_MANIFEST.to_string(),
         };
         Ok(Some(Manifest {
-            bytes: bytes.to_vec(),
+            bytes,
             digest,
             media_type,
             json,
@@ -547,6 +547,21 @@ impl Registry {
         self.stream_blob(source, target, blob).await
     }
 
+    /// Makes each blob of `copies` (its source reference, its target reference, the blob)
+    /// available in its target's repository ([`Registry::copy_blob`]), [`BLOB_COPIES_AT_ONCE`]
+    /// at a time.
+    pub async fn copy_blobs(&self, copies: Vec<(String, String, Descriptor)>) -> Result<(), Error> {
+        use futures::{StreamExt as _, TryStreamExt as _};
+        futures::stream::iter(copies)
+            .map(|(source, target, blob)| async move {
+                self.copy_blob(&source, &target, &blob).await
+            })
+            .buffer_unordered(BLOB_COPIES_AT_ONCE)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
     /// Streams the blob `blob` of `source`'s repository into `target`'s, from one registry to
     /// another, as it arrives: memory does not grow with its size (oci-client checks the digest
     /// of what it reads), and the upload is opened while the download's answer is on its way.
@@ -696,7 +711,6 @@ impl Registry {
         docker: bool,
         tagged: bool,
     ) -> Result<Written, Error> {
-        use futures::{StreamExt as _, TryStreamExt as _};
         let (manifest_type, config_type, layer_type) = if docker {
             (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
         } else {
@@ -718,13 +732,7 @@ impl Registry {
                 }
             }
         }
-        futures::stream::iter(blobs)
-            .map(|(from, name, descriptor)| async move {
-                self.copy_blob(&from, &name, &descriptor).await
-            })
-            .buffer_unordered(BLOB_COPIES_AT_ONCE)
-            .try_collect::<Vec<()>>()
-            .await?;
+        self.copy_blobs(blobs).await?;
         let mut descriptors = Vec::with_capacity(layers.len());
         for layer in layers {
             let descriptor = match layer {
@@ -829,7 +837,7 @@ impl Registry {
     }
 }
 
-/// How many blobs an image's write copies from other repositories at once.
+/// How many blobs are copied from one repository to another at once.
 const BLOB_COPIES_AT_ONCE: usize = 4;
 
 /// One image of an index: its manifest and its platform.

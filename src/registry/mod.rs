@@ -17,9 +17,6 @@ pub use op_oci::{ConfigEditor, Image, IndexEntry, LayerSource, Written};
 
 use crate::hint::Hint;
 
-/// How many blobs a copy moves at once.
-const COPIES_AT_ONCE: usize = 4;
-
 /// What went wrong with a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -338,8 +335,8 @@ impl Registry {
             })
     }
 
-    /// The blobs `blobs` of `source`'s repository, made available in `target`'s,
-    /// [`COPIES_AT_ONCE`] at a time: each one the target lacks is mounted within a registry,
+    /// The blobs `blobs` of `source`'s repository, made available in `target`'s
+    /// ([`oci::Registry::copy_blobs`]): each one the target lacks is mounted within a registry,
     /// else streamed from the source.
     async fn copy_blobs(
         &self,
@@ -347,16 +344,14 @@ impl Registry {
         source: &str,
         target: &str,
     ) -> Result<(), Error> {
-        use futures::StreamExt as _;
-        let mut copies = futures::stream::iter(blobs.iter().cloned())
-            .map(|blob: oci::Descriptor| async move {
-                self.client.copy_blob(source, target, &blob).await
-            })
-            .buffer_unordered(COPIES_AT_ONCE);
-        while let Some(copied) = copies.next().await {
-            copied.map_err(|e| Self::fail(target, e))?;
-        }
-        Ok(())
+        let copies = blobs
+            .iter()
+            .map(|blob| (source.to_string(), target.to_string(), blob.clone()))
+            .collect();
+        self.client
+            .copy_blobs(copies)
+            .await
+            .map_err(|e| Self::fail(target, e))
     }
 
     /// The tags of the repository of `reference`.

@@ -1,22 +1,9 @@
 //! `op rebase` against the real lifecycle's `rebaser` (v0.21.0, in the pack-made builder): the
 //! same app image, rebased by each onto the same new run image.
 
-use std::process::Command;
-
 use crate::build_push::apps;
-use crate::common::cnb::{Lifecycle, Stack, crane, verify_published};
+use crate::common::cnb::{Lifecycle, Stack, crane_out, verify_published};
 use crate::common::docker::docker;
-
-/// `crane <args>`'s stdout; it must succeed.
-fn crane_out(args: &[&str]) -> String {
-    let out = Command::new(crane()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "crane {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// The manifest and config of `image`, the config's lifecycle metadata label parsed (its text
 /// is Go's or serde's serialization of the same value).

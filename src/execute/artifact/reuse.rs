@@ -426,10 +426,14 @@ fn recorded(env: &crate::config::Env, target: &Reference, key_tag: &Reference) -
     (*key_tag == tag && digest.starts_with("sha256:")).then(|| digest.to_string())
 }
 
-/// Records that `target` was published as `digest` from the inputs of `key_tag`: written whole
-/// and renamed into place (another op publishing the same target meanwhile leaves one of the
-/// two). A record that cannot be written costs the next build a request, and is left unsaid.
+/// Records that `target` was published as `digest` from the inputs of `key_tag` (unless the
+/// record says so already): written whole and renamed into place (another op publishing the
+/// same target meanwhile leaves one of the two). A record that cannot be written costs the next
+/// build a request, and is left unsaid.
 fn record(env: &crate::config::Env, target: &Reference, key_tag: &Reference, digest: &str) {
+    if recorded(env, target, key_tag).as_deref() == Some(digest) {
+        return;
+    }
     let path = record_path(env, target);
     let written = (|| {
         let dir = path.parent().unwrap_or(&path);

@@ -149,6 +149,17 @@ pub struct Stack {
     others: std::cell::RefCell<Vec<String>>,
 }
 
+/// `crane <args>`'s stdout; it must succeed.
+pub fn crane_out(args: &[&str]) -> String {
+    let out = Command::new(crane()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "crane {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 impl Stack {
     /// Gives the run image a new layer (`dir/<patch>.tar`, one file holding `patch`) under the
     /// same name, as a patched OS would; its new digest.
@@ -156,18 +167,9 @@ impl Stack {
         let layer = dir.join(format!("{patch}.tar"));
         super::one_file_layer(&layer, patch);
         let layer = layer.display().to_string();
-        let crane = |args: &[&str]| {
-            let out = Command::new(crane()).args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "crane {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
-        };
         let run_image = self.run_image.as_str();
-        crane(&["append", "-b", run_image, "-t", run_image, "-f", &layer]);
-        crane(&["digest", run_image]).trim().to_string()
+        crane_out(&["append", "-b", run_image, "-t", run_image, "-f", &layer]);
+        crane_out(&["digest", run_image]).trim().to_string()
     }
 
     pub fn start(lifecycle: Lifecycle) -> Self {
